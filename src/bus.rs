@@ -1,0 +1,104 @@
+//! The event bus: where the engine announces what happened and sockets listen. One
+//! interface, so that a PostgreSQL LISTEN/NOTIFY bus can carry frames across instances
+//! without the engine changing. Frames are already serialized text for that reason.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tokio::sync::broadcast;
+
+use crate::events::Frame;
+
+/// What a subscriber listens to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// Everything that happens in one chat.
+    Chat(i64),
+    /// The queue and analyst availability, for analysts and the Chat option's label.
+    Desk,
+}
+
+pub trait EventBus: Send + Sync + 'static {
+    fn publish(&self, topic: Topic, frame: Frame);
+    /// Subscribe before reading the state you will show, so nothing falls in between.
+    fn subscribe(&self, topic: Topic) -> broadcast::Receiver<Frame>;
+}
+
+/// Per-topic broadcast channels in one process, created on first use and dropped when
+/// the last subscriber has gone.
+pub struct LocalBus {
+    capacity: usize,
+    topics: Mutex<HashMap<Topic, broadcast::Sender<Frame>>>,
+}
+
+impl LocalBus {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            topics: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Topics with at least one live subscriber.
+    pub fn active_topics(&self) -> usize {
+        self.topics.lock().expect("bus lock").len()
+    }
+}
+
+impl Default for LocalBus {
+    fn default() -> Self {
+        Self::new(1024)
+    }
+}
+
+impl EventBus for LocalBus {
+    fn publish(&self, topic: Topic, frame: Frame) {
+        let mut topics = self.topics.lock().expect("bus lock");
+        if let Some(tx) = topics.get(&topic) {
+            if tx.send(frame).is_err() {
+                // Nobody listens any more.
+                topics.remove(&topic);
+            }
+        }
+    }
+
+    fn subscribe(&self, topic: Topic) -> broadcast::Receiver<Frame> {
+        let mut topics = self.topics.lock().expect("bus lock");
+        topics
+            .entry(topic)
+            .or_insert_with(|| broadcast::channel(self.capacity).0)
+            .subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(text: &str) -> Frame {
+        Frame {
+            seq: None,
+            text: text.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn subscribers_get_their_topic_only() {
+        let bus = LocalBus::default();
+        let mut a = bus.subscribe(Topic::Chat(1));
+        let mut desk = bus.subscribe(Topic::Desk);
+        bus.publish(Topic::Chat(1), frame("one"));
+        bus.publish(Topic::Chat(2), frame("two"));
+        assert_eq!(&*a.recv().await.unwrap().text, "one");
+        assert!(desk.try_recv().is_err());
+    }
+
+    #[test]
+    fn topics_without_subscribers_are_dropped() {
+        let bus = LocalBus::default();
+        drop(bus.subscribe(Topic::Chat(1)));
+        assert_eq!(bus.active_topics(), 1);
+        bus.publish(Topic::Chat(1), frame("x"));
+        assert_eq!(bus.active_topics(), 0);
+    }
+}

@@ -1,0 +1,66 @@
+//! Calls: the tickets chats are logged as. A call outlives its chat and carries the
+//! final transcript and every exchanged file.
+
+use serde::Serialize;
+
+/// `CALL-000042`: what users quote on the phone.
+pub fn reference(call_id: i64) -> String {
+    format!("CALL-{call_id:06}")
+}
+
+/// Parses a reference back to an id (`CALL-000042` or a bare `42`).
+pub fn parse_reference(text: &str) -> Option<i64> {
+    let digits = text
+        .trim()
+        .strip_prefix("CALL-")
+        .unwrap_or_else(|| text.trim());
+    digits.parse().ok().filter(|id| *id > 0)
+}
+
+pub mod status {
+    //! Call statuses as stored.
+    pub const OPEN: &str = "open";
+    pub const RESOLVED: &str = "resolved";
+}
+
+/// Who resolved a call, when it is resolved.
+pub mod resolver {
+    pub const BOT: &str = "bot";
+}
+
+/// A person as other people see them.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Person {
+    pub id: i64,
+    pub username: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Call {
+    pub id: i64,
+    pub reference: String,
+    pub status: String,
+    pub source: String,
+    pub description: String,
+    pub user: Person,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved_by: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_are_zero_padded_and_parse_back() {
+        assert_eq!(reference(42), "CALL-000042");
+        assert_eq!(reference(1_234_567), "CALL-1234567");
+        assert_eq!(parse_reference("CALL-000042"), Some(42));
+        assert_eq!(parse_reference("42"), Some(42));
+        assert_eq!(parse_reference("CALL-x"), None);
+        assert_eq!(parse_reference("0"), None);
+    }
+}

@@ -1,0 +1,35 @@
+//! Domain types and rules: who may do what, how a chat moves through its states, how
+//! availability reads to a user. Nothing here knows about HTTP or SQL.
+
+pub mod availability;
+pub mod call;
+pub mod chat;
+pub mod message;
+pub mod user;
+
+/// Milliseconds since the Unix epoch: the one time representation in storage and events.
+pub type Millis = i64;
+
+pub fn now_millis() -> Millis {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970");
+    i64::try_from(since.as_millis()).expect("time fits in i64")
+}
+
+/// RFC 3339 text for a stored timestamp, as clients see it.
+pub fn rfc3339(ms: Millis) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .expect("RFC 3339 formatting of a valid time")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_renders_utc() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(1_500), "1970-01-01T00:00:01.5Z");
+    }
+}

@@ -1,0 +1,183 @@
+//! Calls as people look them up: the call page with its transcript, files and linked
+//! chats, the user's recently logged calls, and analysts linking a chat to more calls.
+
+use serde::Serialize;
+
+use super::Engine;
+use crate::domain::call::{self, Call};
+use crate::domain::chat::ChatStatus;
+use crate::domain::message::Author;
+use crate::domain::user::User;
+use crate::domain::{now_millis, rfc3339};
+use crate::error::{Error, Result};
+use crate::events::{AttachmentInfo, describe};
+use crate::store::{CallRecord, StoredEvent};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TranscriptEntry {
+    pub chat_id: i64,
+    pub seq: i64,
+    pub kind: String,
+    pub at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub author: Option<Author>,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LinkedChat {
+    pub chat_id: i64,
+    /// The call the chat was started for.
+    pub call_id: i64,
+    pub call_reference: String,
+    pub status: ChatStatus,
+    pub transcript: Vec<TranscriptEntry>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct AttachmentView {
+    #[serde(flatten)]
+    pub info: AttachmentInfo,
+    pub chat_id: i64,
+    pub uploaded_by: i64,
+    pub at: String,
+    pub url: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CallDetails {
+    #[serde(flatten)]
+    pub call: Call,
+    /// The chats started for this call (usually one).
+    pub chats: Vec<i64>,
+    pub transcript: Vec<TranscriptEntry>,
+    /// The final transcript as written when the chat ended.
+    pub transcript_text: Option<String>,
+    pub attachments: Vec<AttachmentView>,
+    pub linked_chats: Vec<LinkedChat>,
+}
+
+fn entry(e: &StoredEvent) -> TranscriptEntry {
+    TranscriptEntry {
+        chat_id: e.chat_id,
+        seq: e.seq,
+        kind: e.kind.clone(),
+        at: rfc3339(e.created_at),
+        author: e.author.clone(),
+        text: describe(e),
+    }
+}
+
+impl Engine {
+    async fn visible_call(&self, user: &User, call_id: i64) -> Result<CallRecord> {
+        let call = self
+            .store
+            .call(call_id)
+            .await?
+            .ok_or(Error::NotFound("call"))?;
+        if call.user.id != user.id && !user.is_analyst() {
+            return Err(Error::NotFound("call"));
+        }
+        Ok(call)
+    }
+
+    async fn transcript(&self, chat_id: i64) -> Result<Vec<TranscriptEntry>> {
+        Ok(self
+            .store
+            .events_after(chat_id, 0)
+            .await?
+            .iter()
+            .map(entry)
+            .collect())
+    }
+
+    pub async fn call_details(&self, user: &User, call_id: i64) -> Result<CallDetails> {
+        let call = self.visible_call(user, call_id).await?;
+        let chats = self.store.chats_of_call(call_id).await?;
+        let mut transcript = Vec::new();
+        for chat in &chats {
+            transcript.extend(self.transcript(chat.id).await?);
+        }
+        let attachments = self
+            .store
+            .attachments_of_call(call_id)
+            .await?
+            .into_iter()
+            .map(|a| AttachmentView {
+                url: format!("/api/v1/attachments/{}", a.id),
+                info: AttachmentInfo {
+                    id: a.id,
+                    name: a.name,
+                    size: a.size,
+                    content_type: a.content_type,
+                },
+                chat_id: a.chat_id,
+                uploaded_by: a.uploader_id,
+                at: rfc3339(a.created_at),
+            })
+            .collect();
+        let mut linked_chats = Vec::new();
+        for chat_id in self.store.linked_chats(call_id).await? {
+            let Some(chat) = self.store.chat(chat_id).await? else {
+                continue;
+            };
+            // Someone else's conversation linked to this call stays private to analysts.
+            if !user.is_analyst() && chat.user.id != user.id {
+                continue;
+            }
+            linked_chats.push(LinkedChat {
+                chat_id,
+                call_id: chat.call_id,
+                call_reference: call::reference(chat.call_id),
+                status: chat.status,
+                transcript: self.transcript(chat_id).await?,
+            });
+        }
+        Ok(CallDetails {
+            transcript_text: call.transcript.clone(),
+            call: call.view(),
+            chats: chats.iter().map(|c| c.id).collect(),
+            transcript,
+            attachments,
+            linked_chats,
+        })
+    }
+
+    /// The user's own calls, newest first.
+    pub async fn recent_calls(&self, user: &User, limit: i64) -> Result<Vec<Call>> {
+        let limit = limit.clamp(1, 100);
+        Ok(self
+            .store
+            .recent_calls(user.id, limit)
+            .await?
+            .iter()
+            .map(CallRecord::view)
+            .collect())
+    }
+
+    /// Links a chat to another call; returns every call the chat is linked to.
+    #[tracing::instrument(skip_all, fields(chat_id, call_id), err)]
+    pub async fn link_call(&self, user: &User, chat_id: i64, call_id: i64) -> Result<Vec<Call>> {
+        if !user.is_analyst() {
+            return Err(Error::forbidden("only analysts can link chats to calls"));
+        }
+        let (chat, _) = self.chat_for(user, chat_id).await?;
+        if chat.call_id == call_id {
+            return Err(Error::invalid("call_id", "the chat already belongs to that call"));
+        }
+        self.store
+            .call(call_id)
+            .await?
+            .ok_or(Error::NotFound("call"))?;
+        self.store
+            .link_call(chat_id, call_id, user.id, now_millis())
+            .await?;
+        let mut linked = Vec::new();
+        for id in self.store.linked_calls(chat_id).await? {
+            if let Some(c) = self.store.call(id).await? {
+                linked.push(c.view());
+            }
+        }
+        Ok(linked)
+    }
+}

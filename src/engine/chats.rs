@@ -1,0 +1,429 @@
+//! The life of a chat: started with a description (the call is logged at once), helped by
+//! the bot, handed off to the queue, accepted by an analyst, ended by either side.
+
+use super::Engine;
+use crate::domain::chat::{ChatStatus, ChatView, Party, Transition, may_post};
+use crate::domain::message::{Author, AuthorRole, Message, clean_text, validate_client_id};
+use crate::domain::now_millis;
+use crate::domain::call::{Call, resolver};
+use crate::domain::user::User;
+use crate::error::{Error, Result};
+use crate::events::{self, message_of};
+use crate::knowledge::Suggestion;
+use crate::metrics::Metrics;
+use crate::store::{AcceptOutcome, ChatRecord, EndChat, NewEvent, StoredEvent, kind};
+
+/// What starting a chat returns: the chat, the call it logged, and the bot's first ideas.
+pub struct Started {
+    pub chat: ChatView,
+    pub call: Call,
+    pub suggestions: Vec<Suggestion>,
+}
+
+fn first_name(name: &str) -> &str {
+    name.split_whitespace().next().unwrap_or(name)
+}
+
+fn refused((code, message): (&'static str, &'static str)) -> Error {
+    Error::conflict(code, message)
+}
+
+fn author_of(user: &User, party: Party) -> Author {
+    let role = match party {
+        Party::Owner => AuthorRole::User,
+        Party::AssignedAnalyst | Party::OtherAnalyst => AuthorRole::Analyst,
+    };
+    Author {
+        role,
+        name: user.display_name.clone(),
+        id: Some(user.id),
+    }
+}
+
+impl Engine {
+    /// Logs a call for the description and starts the bot stage.
+    #[tracing::instrument(skip_all, fields(user = user.id), err)]
+    pub async fn start_chat(&self, user: &User, description: &str) -> Result<Started> {
+        if !user.can_chat() {
+            return Err(Error::forbidden(
+                "your account does not have the chat-user permission",
+            ));
+        }
+        let description = clean_text(description, self.settings.limits.description_max_chars)
+            .map_err(|m| Error::invalid("description", m))?;
+        if !self.settings.chat.allow_when_offline
+            && self.store.desk_counts().await?.online_analysts == 0
+        {
+            return Err(Error::conflict(
+                "no_analysts_online",
+                "no analysts are online right now; please try again later",
+            ));
+        }
+        let chat = self
+            .store
+            .create_chat(user.id, &description, now_millis())
+            .await?;
+        Metrics::count(&self.metrics.chats_started);
+        let call = self
+            .store
+            .call(chat.call_id)
+            .await?
+            .ok_or(Error::NotFound("call"))?
+            .view();
+        let suggestions = self.rank(description.clone(), Vec::new()).await?;
+        let greeting = if suggestions.is_empty() {
+            format!(
+                "Hi {}, I've logged your call {}. I couldn't find an article that matches, \
+                 so let's get you an analyst: choose \u{201c}Talk to an analyst\u{201d}.",
+                first_name(&user.display_name),
+                call.reference
+            )
+        } else {
+            format!(
+                "Hi {}, I've logged your call {}. These articles may fix it. Choose \
+                 \u{201c}This fixed it\u{201d} if one does, or talk to an analyst at any time.",
+                first_name(&user.display_name),
+                call.reference
+            )
+        };
+        self.bot_says(chat.id, &greeting).await?;
+        self.offer(chat.id, &suggestions).await?;
+        let chat = self.store.chat(chat.id).await?.ok_or(Error::NotFound("chat"))?;
+        Ok(Started {
+            chat: self.view(&chat).await?,
+            call,
+            suggestions,
+        })
+    }
+
+    async fn bot_says(&self, chat_id: i64, text: &str) -> Result<StoredEvent> {
+        self.say(chat_id, &Author::bot(), text).await
+    }
+
+    async fn say(&self, chat_id: i64, author: &Author, text: &str) -> Result<StoredEvent> {
+        let appended = self
+            .append(
+                chat_id,
+                &NewEvent {
+                    kind: kind::MESSAGE,
+                    author: Some(author),
+                    body: Some(text),
+                    client_id: None,
+                    payload: None,
+                    now: now_millis(),
+                },
+            )
+            .await?;
+        Ok(appended.event)
+    }
+
+    /// Persists the suggestions as an event of the chat.
+    async fn offer(&self, chat_id: i64, suggestions: &[Suggestion]) -> Result<()> {
+        let now = now_millis();
+        let payload = events::suggestions_payload(suggestions, now);
+        self.append(
+            chat_id,
+            &NewEvent {
+                kind: kind::SUGGESTIONS,
+                author: Some(&Author::bot()),
+                body: None,
+                client_id: None,
+                payload: Some(&payload),
+                now,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The chat with every message so far.
+    pub async fn chat(&self, user: &User, chat_id: i64) -> Result<(ChatView, Vec<Message>)> {
+        let (chat, _) = self.chat_for(user, chat_id).await?;
+        let messages = self
+            .store
+            .events_after(chat_id, 0)
+            .await?
+            .iter()
+            .filter(|e| e.kind == kind::MESSAGE)
+            .map(message_of)
+            .collect();
+        Ok((self.view(&chat).await?, messages))
+    }
+
+    /// Posts a message; `true` beside it when a retry repeated an earlier `client_id` (the
+    /// first message comes back and nothing is stored). In the bot stage the bot answers with suggestions re-ranked on the
+    /// conversation so far.
+    #[tracing::instrument(skip_all, fields(chat_id, user = user.id), err)]
+    pub async fn post_message(
+        &self,
+        user: &User,
+        chat_id: i64,
+        text: &str,
+        client_id: Option<&str>,
+    ) -> Result<(Message, bool)> {
+        let (chat, party) = self.chat_for(user, chat_id).await?;
+        may_post(party, chat.status).map_err(refused)?;
+        let text = clean_text(text, self.settings.limits.message_max_chars)
+            .map_err(|m| Error::invalid("text", m))?;
+        if let Some(id) = client_id {
+            validate_client_id(id).map_err(|m| Error::invalid("client_id", m))?;
+        }
+        let author = author_of(user, party);
+        let appended = self
+            .append(
+                chat_id,
+                &NewEvent {
+                    kind: kind::MESSAGE,
+                    author: Some(&author),
+                    body: Some(&text),
+                    client_id,
+                    payload: None,
+                    now: now_millis(),
+                },
+            )
+            .await?;
+        if appended.duplicate {
+            return Ok((message_of(&appended.event), true));
+        }
+        Metrics::count(&self.metrics.messages);
+        if chat.status == ChatStatus::Bot && party == Party::Owner {
+            self.follow_up(&chat).await?;
+        }
+        Ok((message_of(&appended.event), false))
+    }
+
+    /// Re-ranks on the description and everything the user has said, leaving out what
+    /// they declined.
+    async fn follow_up(&self, chat: &ChatRecord) -> Result<()> {
+        let history = self.store.events_after(chat.id, 0).await?;
+        let mut text = chat.description.clone();
+        for e in history.iter().filter(|e| {
+            e.kind == kind::MESSAGE && e.author.as_ref().is_some_and(|a| a.role == AuthorRole::User)
+        }) {
+            text.push('\n');
+            text.push_str(e.body.as_deref().unwrap_or_default());
+        }
+        let declined = self.store.declined_articles(chat.id).await?;
+        let suggestions = self.rank(text, declined).await?;
+        let reply = if suggestions.is_empty() {
+            "I couldn't find anything more that matches. Choose \u{201c}Talk to an analyst\u{201d} \
+             and someone will help you."
+        } else {
+            "Thanks, here is what I found with that:"
+        };
+        self.bot_says(chat.id, reply).await?;
+        self.offer(chat.id, &suggestions).await
+    }
+
+    /// "This fixed it": the bot resolves the call and the chat ends.
+    #[tracing::instrument(skip_all, fields(chat_id, article_id), err)]
+    pub async fn accept_suggestion(
+        &self,
+        user: &User,
+        chat_id: i64,
+        article_id: &str,
+    ) -> Result<Call> {
+        let (chat, party) = self.chat_for(user, chat_id).await?;
+        if party != Party::Owner {
+            return Err(Error::forbidden("only the user who asked can accept a fix"));
+        }
+        match chat.status {
+            ChatStatus::Bot | ChatStatus::Queued => {}
+            ChatStatus::Active => {
+                return Err(Error::conflict(
+                    "already_active",
+                    "an analyst is already helping you in this chat",
+                ));
+            }
+            ChatStatus::Ended => return Err(refused(Transition::End.refusal(chat.status))),
+        }
+        let offered = self.offered_articles(chat_id).await?;
+        let Some(title) = offered
+            .into_iter()
+            .find(|s| s.article_id == article_id)
+            .map(|s| s.title)
+        else {
+            return Err(Error::NotFound("suggestion"));
+        };
+        self.bot_says(
+            chat_id,
+            &format!("Great, I'm glad \u{201c}{title}\u{201d} fixed it. I've resolved your call."),
+        )
+        .await?;
+        let call = self
+            .finish(&chat, AuthorRole::Bot, Some(resolver::BOT))
+            .await?;
+        Metrics::count(&self.metrics.bot_resolutions);
+        Ok(call)
+    }
+
+    /// "Not helpful": the article is not offered again in this chat.
+    pub async fn decline_suggestion(&self, user: &User, chat_id: i64, article_id: &str) -> Result<()> {
+        let (chat, party) = self.chat_for(user, chat_id).await?;
+        if party != Party::Owner {
+            return Err(Error::forbidden("only the user who asked can decline a fix"));
+        }
+        if chat.status == ChatStatus::Ended {
+            return Err(refused(Transition::End.refusal(chat.status)));
+        }
+        if !self
+            .offered_articles(chat_id)
+            .await?
+            .iter()
+            .any(|s| s.article_id == article_id)
+        {
+            return Err(Error::NotFound("suggestion"));
+        }
+        self.store.decline_article(chat_id, article_id).await
+    }
+
+    async fn offered_articles(&self, chat_id: i64) -> Result<Vec<Suggestion>> {
+        let mut offered = Vec::new();
+        for e in self.store.events_after(chat_id, 0).await? {
+            if e.kind != kind::SUGGESTIONS {
+                continue;
+            }
+            let v: serde_json::Value = serde_json::from_str(e.payload.as_deref().unwrap_or("{}"))
+                .map_err(|e| Error::Internal(e.into()))?;
+            for item in v["items"].as_array().into_iter().flatten() {
+                offered.push(Suggestion {
+                    article_id: item["article_id"].as_str().unwrap_or_default().to_owned(),
+                    title: item["title"].as_str().unwrap_or_default().to_owned(),
+                    snippet: String::new(),
+                    score: 0.0,
+                    explanation: String::new(),
+                });
+            }
+        }
+        Ok(offered)
+    }
+
+    /// The user declines the bot's help: the chat joins the queue.
+    #[tracing::instrument(skip_all, fields(chat_id), err)]
+    pub async fn handoff(&self, user: &User, chat_id: i64) -> Result<ChatView> {
+        let (_, party) = self.chat_for(user, chat_id).await?;
+        if party != Party::Owner {
+            return Err(Error::forbidden("only the user who asked can request an analyst"));
+        }
+        self.store
+            .transition(chat_id, Transition::Handoff, now_millis())
+            .await?
+            .map_err(|s| refused(Transition::Handoff.refusal(s)))?;
+        Metrics::count(&self.metrics.handoffs);
+        let availability = self.availability().await?;
+        let note = if availability.online_analysts == 0 {
+            "You're in the queue. No analysts are online right now; your call stays logged \
+             and an analyst will pick it up."
+        } else {
+            "You're in the queue for an analyst. You'll see your place update here."
+        };
+        self.say(chat_id, &Author::system(), note).await?;
+        self.announce_desk().await?;
+        let chat = self.store.chat(chat_id).await?.ok_or(Error::NotFound("chat"))?;
+        self.view(&chat).await
+    }
+
+    /// An analyst takes a chat from the queue, within their capacity.
+    #[tracing::instrument(skip_all, fields(chat_id, analyst = user.id), err)]
+    pub async fn accept_chat(&self, user: &User, chat_id: i64) -> Result<ChatView> {
+        if !user.is_analyst() {
+            return Err(Error::forbidden("only analysts can accept chats"));
+        }
+        let presence = self.store.presence(user.id).await?;
+        let Some(presence) = presence.filter(|p| p.online) else {
+            return Err(Error::conflict(
+                "analyst_offline",
+                "set your status to online before accepting chats",
+            ));
+        };
+        self.chat_for(user, chat_id).await.map_err(|e| match e {
+            // Not visible any more because it left the queue: say so plainly.
+            Error::NotFound(_) => Error::conflict(
+                "not_queued",
+                "this chat is not waiting in the queue",
+            ),
+            other => other,
+        })?;
+        let chat = match self
+            .store
+            .accept(chat_id, user.id, presence.max_chats, now_millis())
+            .await?
+        {
+            AcceptOutcome::Accepted(chat) => chat,
+            AcceptOutcome::AtCapacity => {
+                return Err(Error::conflict(
+                    "at_capacity",
+                    format!(
+                        "you already have {} active chats; end one or raise max_chats",
+                        presence.max_chats
+                    ),
+                ));
+            }
+            AcceptOutcome::NotQueued(status) => {
+                return Err(refused(Transition::Accept.refusal(status)));
+            }
+        };
+        self.say(
+            chat_id,
+            &Author::system(),
+            &format!("{} joined the chat.", user.display_name),
+        )
+        .await?;
+        let chat = self.store.chat(chat.id).await?.ok_or(Error::NotFound("chat"))?;
+        let view = self.view(&chat).await?;
+        self.publish_chat(chat_id, events::status_frame(&view));
+        self.announce_desk().await?;
+        Ok(view)
+    }
+
+    /// Either side ends the chat; the call keeps the transcript.
+    #[tracing::instrument(skip_all, fields(chat_id), err)]
+    pub async fn end_chat(&self, user: &User, chat_id: i64) -> Result<Call> {
+        let (chat, party) = self.chat_for(user, chat_id).await?;
+        let role = match party {
+            Party::Owner => AuthorRole::User,
+            Party::AssignedAnalyst => AuthorRole::Analyst,
+            Party::OtherAnalyst => {
+                return Err(Error::forbidden("only the chat's user or its analyst can end it"));
+            }
+        };
+        self.finish(&chat, role, None).await
+    }
+
+    async fn finish(
+        &self,
+        chat: &ChatRecord,
+        ended_by: AuthorRole,
+        resolved_by: Option<&str>,
+    ) -> Result<Call> {
+        let ended = self
+            .store
+            .end_chat(&EndChat {
+                chat_id: chat.id,
+                ended_by,
+                resolved_by,
+                now: now_millis(),
+            })
+            .await?
+            .map_err(|s| refused(Transition::End.refusal(s)))?;
+        self.publish_chat(chat.id, events::frame_of(&ended.event));
+        let view = self.view(&ended.chat).await?;
+        self.publish_chat(chat.id, events::status_frame(&view));
+        if matches!(chat.status, ChatStatus::Queued | ChatStatus::Active) {
+            self.announce_desk().await?;
+        }
+        Ok(ended.call.view())
+    }
+
+    /// Shows the other side that someone is typing. Not stored.
+    pub async fn typing(&self, user: &User, chat_id: i64, typing: bool) -> Result<()> {
+        let (chat, party) = self.chat_for(user, chat_id).await?;
+        may_post(party, chat.status).map_err(refused)?;
+        let role = author_of(user, party).role;
+        self.publish_chat(
+            chat_id,
+            events::typing_frame(role, &user.display_name, typing),
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,148 @@
+//! The desk: analyst presence, the queue and availability, and telling every waiting user
+//! their place whenever the queue or the number of free analysts changes.
+
+use serde::Serialize;
+
+use super::{Engine, view_of};
+use crate::bus::Topic;
+use crate::domain::availability::Availability;
+use crate::domain::call::{self, Person};
+use crate::domain::user::User;
+use crate::domain::{now_millis, rfc3339};
+use crate::error::{Error, Result};
+use crate::events;
+use crate::store::ChatRecord;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct QueueEntry {
+    pub chat_id: i64,
+    pub call_id: i64,
+    pub call_reference: String,
+    pub description: String,
+    pub user: Person,
+    pub waiting_since: String,
+    pub position: i64,
+}
+
+impl Engine {
+    pub async fn availability(&self) -> Result<Availability> {
+        let c = self.store.desk_counts().await?;
+        Ok(Availability::new(
+            c.online_analysts,
+            c.available_analysts,
+            c.queue_length,
+        ))
+    }
+
+    /// Sets an analyst online or offline, with the number of chats they take at once.
+    #[tracing::instrument(skip_all, fields(analyst = user.id, online), err)]
+    pub async fn set_presence(
+        &self,
+        user: &User,
+        online: bool,
+        max_chats: Option<u32>,
+    ) -> Result<(bool, i64)> {
+        if !user.is_analyst() {
+            return Err(Error::forbidden("only analysts have a presence"));
+        }
+        let current = self.store.presence(user.id).await?;
+        let max = match max_chats {
+            Some(0) | Some(51..) => {
+                return Err(Error::invalid("max_chats", "must be between 1 and 50"));
+            }
+            Some(n) => i64::from(n),
+            None => current.map_or(i64::from(self.settings.chat.default_max_chats), |p| {
+                p.max_chats
+            }),
+        };
+        self.store
+            .set_presence(user.id, online, max, now_millis())
+            .await?;
+        self.announce_desk().await?;
+        Ok((online, max))
+    }
+
+    pub async fn queue(&self, user: &User) -> Result<Vec<QueueEntry>> {
+        if !user.is_analyst() {
+            return Err(Error::forbidden("only analysts see the queue"));
+        }
+        Ok(entries(&self.store.queue().await?))
+    }
+
+    /// Tells each waiting user their place and the free analysts, and analysts the queue.
+    /// Called after every change to the queue or to analyst capacity.
+    pub(crate) async fn announce_desk(&self) -> Result<()> {
+        let queue = self.store.queue().await?;
+        let availability = self.availability().await?;
+        for (i, chat) in queue.iter().enumerate() {
+            let view = view_of(
+                chat,
+                Some(i as i64 + 1),
+                Some(availability.available_analysts),
+            );
+            self.publish_chat(chat.id, events::status_frame(&view));
+        }
+        self.bus.publish(
+            Topic::Desk,
+            events::desk_frame(&entries(&queue), &availability),
+        );
+        Ok(())
+    }
+
+    /// The desk's current picture as a frame, for a socket that has just subscribed.
+    pub async fn desk_snapshot(&self) -> Result<events::Frame> {
+        let queue = self.store.queue().await?;
+        let availability = self.availability().await?;
+        Ok(events::desk_frame(&entries(&queue), &availability))
+    }
+
+    pub fn subscribe_desk(&self) -> tokio::sync::broadcast::Receiver<events::Frame> {
+        self.bus.subscribe(Topic::Desk)
+    }
+}
+
+fn entries(queue: &[ChatRecord]) -> Vec<QueueEntry> {
+    queue
+        .iter()
+        .enumerate()
+        .map(|(i, c)| QueueEntry {
+            chat_id: c.id,
+            call_id: c.call_id,
+            call_reference: call::reference(c.call_id),
+            description: c.description.clone(),
+            user: c.user.clone(),
+            waiting_since: rfc3339(c.queued_at.unwrap_or(c.created_at)),
+            position: i as i64 + 1,
+        })
+        .collect()
+}
+
+impl Engine {
+    /// The analyst's active chats.
+    pub async fn analyst_chats(&self, user: &User) -> Result<Vec<crate::domain::chat::ChatView>> {
+        if !user.is_analyst() {
+            return Err(Error::forbidden("only analysts have chats to handle"));
+        }
+        Ok(self
+            .store
+            .chats_of_analyst(user.id, crate::domain::chat::ChatStatus::Active)
+            .await?
+            .iter()
+            .map(|c| view_of(c, None, None))
+            .collect())
+    }
+
+    /// Ranked suggestions for any text, as the bot would offer them.
+    pub async fn search(&self, text: &str, k: usize) -> Result<Vec<crate::knowledge::Suggestion>> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(Error::invalid("q", "must not be empty"));
+        }
+        self.rank_with(crate::knowledge::RankRequest {
+            text: text.to_owned(),
+            k,
+            exclude: Vec::new(),
+        })
+        .await
+    }
+}

@@ -1,0 +1,87 @@
+//! A participant's live view of one chat: first every persisted event after the `seq` the
+//! client already has, then live events, in `seq` order with nothing missed. When the
+//! broadcast channel lags or an event arrives ahead of one still in flight, the feed
+//! catches up from the database instead of dropping anything.
+
+use std::collections::VecDeque;
+
+use tokio::sync::broadcast::Receiver;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::Engine;
+use crate::bus::Topic;
+use crate::domain::user::User;
+use crate::error::{Error, Result};
+use crate::events::{self, Frame};
+
+pub struct ChatFeed {
+    engine: Engine,
+    chat_id: i64,
+    rx: Receiver<Frame>,
+    last_seq: i64,
+    pending: VecDeque<Frame>,
+}
+
+impl Engine {
+    /// Opens a feed for someone allowed to see the chat, replaying events after `after`.
+    pub async fn open_feed(&self, user: &User, chat_id: i64, after: i64) -> Result<ChatFeed> {
+        self.chat_for(user, chat_id).await?;
+        // Subscribe before reading, so an event committed in between is not missed.
+        let rx = self.bus.subscribe(Topic::Chat(chat_id));
+        let mut feed = ChatFeed {
+            engine: self.clone(),
+            chat_id,
+            rx,
+            last_seq: after.max(0),
+            pending: VecDeque::new(),
+        };
+        feed.catch_up().await?;
+        Ok(feed)
+    }
+}
+
+impl ChatFeed {
+    /// The next frame to send; `None` once the bus has shut down.
+    /// Cancel-safe: state changes only after each await completes.
+    pub async fn next(&mut self) -> Result<Option<Frame>> {
+        loop {
+            if let Some(frame) = self.pending.pop_front() {
+                return Ok(Some(frame));
+            }
+            match self.rx.recv().await {
+                Ok(frame) => match frame.seq {
+                    None => return Ok(Some(frame)),
+                    Some(seq) if seq <= self.last_seq => continue,
+                    Some(seq) if seq == self.last_seq + 1 => {
+                        self.last_seq = seq;
+                        return Ok(Some(frame));
+                    }
+                    Some(_) => self.catch_up().await?,
+                },
+                Err(RecvError::Lagged(_)) => self.catch_up().await?,
+                Err(RecvError::Closed) => return Ok(None),
+            }
+        }
+    }
+
+    pub fn last_seq(&self) -> i64 {
+        self.last_seq
+    }
+
+    /// Queues every stored event after `last_seq`, then the chat's current status.
+    async fn catch_up(&mut self) -> Result<()> {
+        let store = self.engine.store();
+        let events = store.events_after(self.chat_id, self.last_seq).await?;
+        let chat = store
+            .chat(self.chat_id)
+            .await?
+            .ok_or(Error::NotFound("chat"))?;
+        let status = events::status_frame(&self.engine.view(&chat).await?);
+        for e in &events {
+            self.pending.push_back(events::frame_of(e));
+            self.last_seq = e.seq;
+        }
+        self.pending.push_back(status);
+        Ok(())
+    }
+}

@@ -1,0 +1,150 @@
+//! The chat engine: the rules of the product, applied. Handlers call it with a signed-in
+//! [`User`]; it checks rights, changes state through the [`Store`](crate::store::Store),
+//! commits, and only then announces on the [`EventBus`]. Nothing here knows about HTTP.
+
+mod accounts;
+mod calls;
+mod chats;
+mod desk;
+mod feed;
+mod files;
+
+use std::sync::Arc;
+
+pub use accounts::Token;
+pub use calls::{CallDetails, LinkedChat, TranscriptEntry};
+pub use desk::QueueEntry;
+pub use feed::ChatFeed;
+pub use files::{Download, FileStore, Upload};
+
+use crate::bus::{EventBus, Topic};
+use crate::config::Settings;
+use crate::domain::call;
+use crate::domain::chat::{ChatStatus, ChatView, Party};
+use crate::domain::rfc3339;
+use crate::domain::user::User;
+use crate::error::{Error, Result};
+use crate::events::{self, Frame};
+use crate::knowledge::{RankRequest, Ranker, Suggestion};
+use crate::metrics::Metrics;
+use crate::store::{Appended, ChatRecord, DynStore, NewEvent};
+
+#[derive(Clone)]
+pub struct Engine {
+    store: DynStore,
+    bus: Arc<dyn EventBus>,
+    ranker: Arc<dyn Ranker>,
+    files: Arc<FileStore>,
+    settings: Arc<Settings>,
+    metrics: Arc<Metrics>,
+}
+
+impl Engine {
+    pub fn new(
+        store: DynStore,
+        bus: Arc<dyn EventBus>,
+        ranker: Arc<dyn Ranker>,
+        settings: Arc<Settings>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let files = Arc::new(FileStore::new(settings.data_dir.join("attachments")));
+        Self {
+            store,
+            bus,
+            ranker,
+            files,
+            settings,
+            metrics,
+        }
+    }
+
+    pub fn store(&self) -> &DynStore {
+        &self.store
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Loads a chat and works out which side `user` is on. Chats the user may not see are
+    /// reported as unknown, so that ids cannot be probed.
+    async fn chat_for(&self, user: &User, chat_id: i64) -> Result<(ChatRecord, Party)> {
+        let chat = self
+            .store
+            .chat(chat_id)
+            .await?
+            .ok_or(Error::NotFound("chat"))?;
+        let party = if chat.user.id == user.id {
+            Party::Owner
+        } else if chat.analyst.as_ref().is_some_and(|a| a.id == user.id) {
+            Party::AssignedAnalyst
+        } else if user.is_analyst()
+            && (chat.status == ChatStatus::Queued || user.has(crate::domain::user::Role::Admin))
+        {
+            Party::OtherAnalyst
+        } else {
+            return Err(Error::NotFound("chat"));
+        };
+        Ok((chat, party))
+    }
+
+    /// The chat as its participants see it, with its queue position while queued.
+    async fn view(&self, chat: &ChatRecord) -> Result<ChatView> {
+        let (queue_position, available_analysts) = if chat.status == ChatStatus::Queued {
+            let queue = self.store.queue().await?;
+            let position = queue.iter().position(|c| c.id == chat.id).map(|p| p as i64 + 1);
+            let counts = self.store.desk_counts().await?;
+            (position, Some(counts.available_analysts))
+        } else {
+            (None, None)
+        };
+        Ok(view_of(chat, queue_position, available_analysts))
+    }
+
+    /// Appends an event and, unless it repeats an earlier one, announces it.
+    async fn append(&self, chat_id: i64, event: &NewEvent<'_>) -> Result<Appended> {
+        let appended = self.store.append_event(chat_id, event).await?;
+        if !appended.duplicate {
+            self.publish_chat(chat_id, events::frame_of(&appended.event));
+        }
+        Ok(appended)
+    }
+
+    fn publish_chat(&self, chat_id: i64, frame: Frame) {
+        self.bus.publish(Topic::Chat(chat_id), frame);
+    }
+
+    /// Ranks on a blocking thread: search and inference never run on the async workers.
+    async fn rank(&self, text: String, exclude: Vec<String>) -> Result<Vec<Suggestion>> {
+        self.rank_with(RankRequest {
+            text,
+            k: self.settings.chat.suggestions,
+            exclude,
+        })
+        .await
+    }
+
+    async fn rank_with(&self, request: RankRequest) -> Result<Vec<Suggestion>> {
+        let ranker = self.ranker.clone();
+        tokio::task::spawn_blocking(move || ranker.rank(&request))
+            .await
+            .map_err(|e| Error::Internal(e.into()))?
+            .map_err(Error::Internal)
+    }
+}
+
+fn view_of(chat: &ChatRecord, queue_position: Option<i64>, available: Option<i64>) -> ChatView {
+    ChatView {
+        id: chat.id,
+        call_id: chat.call_id,
+        call_reference: call::reference(chat.call_id),
+        status: chat.status,
+        description: chat.description.clone(),
+        user: chat.user.clone(),
+        analyst: chat.analyst.clone(),
+        queue_position,
+        available_analysts: available,
+        last_seq: chat.last_seq,
+        created_at: rfc3339(chat.created_at),
+    }
+}

@@ -1,0 +1,78 @@
+//! The analyst's side: presence, the queue, their active chats, and knowledge search.
+
+use axum::extract::State;
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::extract::{ApiQuery, CurrentUser, JsonBody};
+use super::{ApiError, AppState};
+use crate::error::Error;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/analyst/status", put(set_status))
+        .route("/analyst/queue", get(queue))
+        .route("/analyst/chats", get(my_chats))
+        .route("/knowledge/search", get(search))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Status {
+    Online,
+    Offline,
+}
+
+#[derive(Deserialize)]
+struct SetStatus {
+    status: Status,
+    max_chats: Option<u32>,
+}
+
+async fn set_status(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    JsonBody(body): JsonBody<SetStatus>,
+) -> Result<Json<Value>, ApiError> {
+    let online = matches!(body.status, Status::Online);
+    let (online, max_chats) = state
+        .engine
+        .set_presence(&user, online, body.max_chats)
+        .await?;
+    let status = if online { "online" } else { "offline" };
+    Ok(Json(json!({"status": status, "max_chats": max_chats})))
+}
+
+async fn queue(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(state.engine.queue(&user).await?)))
+}
+
+async fn my_chats(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(state.engine.analyst_chats(&user).await?)))
+}
+
+#[derive(Deserialize)]
+struct Search {
+    q: String,
+    k: Option<usize>,
+}
+
+async fn search(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiQuery(q): ApiQuery<Search>,
+) -> Result<Json<Value>, ApiError> {
+    if !user.is_analyst() && !user.is_author() {
+        return Err(Error::forbidden("only analysts and authors search the knowledge base").into());
+    }
+    let k = q.k.unwrap_or(10).clamp(1, 50);
+    Ok(Json(json!(state.engine.search(&q.q, k).await?)))
+}

@@ -1,0 +1,55 @@
+//! Signing in and out. Browsers get an HttpOnly session cookie; scripts use the token.
+
+use axum::extract::State;
+use axum::http::header::SET_COOKIE;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::extract::{CurrentUser, JsonBody, SESSION_COOKIE, request_token};
+use super::{ApiError, AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login", post(login))
+        .route("/logout", post(logout))
+        .route("/me", get(me))
+}
+
+#[derive(Deserialize)]
+struct Login {
+    username: String,
+    password: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<Login>,
+) -> Result<Response, ApiError> {
+    let (user, token) = state.engine.login(&body.username, &body.password).await?;
+    let max_age = u64::from(state.engine.settings().chat.session_hours) * 3600;
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}",
+        token.0
+    );
+    Ok((
+        [(SET_COOKIE, cookie)],
+        Json(json!({"token": token.0, "user": user})),
+    )
+        .into_response())
+}
+
+async fn logout(State(state): State<AppState>, parts: Parts) -> Result<Response, ApiError> {
+    if let Some(token) = request_token(&parts) {
+        state.engine.logout(&token).await?;
+    }
+    let clear = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0");
+    Ok(([(SET_COOKIE, clear)], Json(json!({"signed_out": true}))).into_response())
+}
+
+async fn me(CurrentUser(user): CurrentUser) -> Json<serde_json::Value> {
+    Json(json!({"user": user}))
+}

@@ -1,0 +1,95 @@
+//! Calls and the files on them.
+
+use axum::extract::State;
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::extract::{ApiPath, ApiQuery, CurrentUser};
+use super::{ApiError, AppState};
+use crate::error::Error;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/calls", get(list))
+        .route("/calls/{id}", get(show))
+        .route("/attachments/{id}", get(download))
+}
+
+#[derive(Deserialize)]
+struct ListCalls {
+    #[serde(default)]
+    recent: bool,
+    limit: Option<i64>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiQuery(q): ApiQuery<ListCalls>,
+) -> Result<Json<Value>, ApiError> {
+    // Only the caller's own recent calls are listed; `recent` is accepted for the contract.
+    let _ = q.recent;
+    let calls = state
+        .engine
+        .recent_calls(&user, q.limit.unwrap_or(10))
+        .await?;
+    Ok(Json(json!(calls)))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(state.engine.call_details(&user, id).await?)))
+}
+
+/// `filename*=` with percent-encoding, so no name can break out of the header.
+fn disposition(name: &str) -> String {
+    let encoded: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"._-".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("attachment; filename*=UTF-8''{encoded}")
+}
+
+async fn download(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let file = state.engine.download(&user, &id).await?;
+    let bytes = tokio::fs::read(&file.path).await.map_err(|e| {
+        Error::Internal(anyhow::Error::new(e).context(format!("reading attachment {id}")))
+    })?;
+    Ok((
+        [
+            (CONTENT_TYPE, file.content_type),
+            (CONTENT_DISPOSITION, disposition(&file.name)),
+            (X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dispositions_cannot_be_broken_out_of() {
+        assert_eq!(
+            super::disposition("a \"b\".pdf"),
+            "attachment; filename*=UTF-8''a%20%22b%22.pdf"
+        );
+    }
+}

@@ -1,0 +1,189 @@
+//! Chat endpoints for users and analysts: start, read, write, suggestions, handoff,
+//! accept, end, links and files.
+
+use axum::extract::{DefaultBodyLimit, Multipart, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::extract::{ApiPath, CurrentUser, JsonBody};
+use super::{ApiError, AppState};
+use crate::domain::call::parse_reference;
+use crate::engine::Upload;
+use crate::error::Error;
+
+pub fn router(attachment_max_bytes: usize) -> Router<AppState> {
+    Router::new()
+        .route("/chat/availability", get(availability))
+        .route("/chats", post(start))
+        .route("/chats/{id}", get(show))
+        .route("/chats/{id}/messages", post(post_message))
+        .route(
+            "/chats/{id}/suggestions/{article_id}/accept",
+            post(accept_suggestion),
+        )
+        .route(
+            "/chats/{id}/suggestions/{article_id}/decline",
+            post(decline_suggestion),
+        )
+        .route("/chats/{id}/handoff", post(handoff))
+        .route("/chats/{id}/accept", post(accept))
+        .route("/chats/{id}/end", post(end))
+        .route("/chats/{id}/links", post(link))
+        .route(
+            "/chats/{id}/attachments",
+            // Room for the multipart framing around the largest allowed file.
+            post(attach).layer(DefaultBodyLimit::max(attachment_max_bytes + 64 * 1024)),
+        )
+}
+
+type Created = (StatusCode, Json<Value>);
+
+async fn availability(
+    State(state): State<AppState>,
+    CurrentUser(_): CurrentUser,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(state.engine.availability().await?)))
+}
+
+#[derive(Deserialize)]
+struct StartChat {
+    description: String,
+}
+
+async fn start(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    JsonBody(body): JsonBody<StartChat>,
+) -> Result<Created, ApiError> {
+    let started = state.engine.start_chat(&user, &body.description).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "chat": started.chat,
+            "call": started.call,
+            "suggestions": started.suggestions,
+        })),
+    ))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let (chat, messages) = state.engine.chat(&user, id).await?;
+    let mut body = json!(chat);
+    body["messages"] = json!(messages);
+    Ok(Json(body))
+}
+
+#[derive(Deserialize)]
+struct PostMessage {
+    text: String,
+    client_id: Option<String>,
+}
+
+async fn post_message(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath(id): ApiPath<i64>,
+    JsonBody(body): JsonBody<PostMessage>,
+) -> Result<Created, ApiError> {
+    let (message, _) = state
+        .engine
+        .post_message(&user, id, &body.text, body.client_id.as_deref())
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!(message))))
+}
+
+async fn accept_suggestion(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath((id, article_id)): ApiPath<(i64, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let call = state
+        .engine
+        .accept_suggestion(&user, id, &article_id)
+        .await?;
+    Ok(Json(json!({"call": call})))
+}
+
+async fn decline_suggestion(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath((id, article_id)): ApiPath<(i64, String)>,
+) -> Result<Json<Value>, ApiError> {
+    state
+        .engine
+        .decline_suggestion(&user, id, &article_id)
+        .await?;
+    Ok(Json(json!({"declined": article_id})))
+}
+
+async fn handoff(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(state.engine.handoff(&user, id).await?)))
+}
+
+async fn accept(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(state.engine.accept_chat(&user, id).await?)))
+}
+
+async fn end(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let call = state.engine.end_chat(&user, id).await?;
+    Ok(Json(json!({"call": call})))
+}
+
+#[derive(Deserialize)]
+struct Link {
+    /// A call id (`42`) or reference (`"CALL-000042"`).
+    call_id: Value,
+}
+
+async fn link(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath(id): ApiPath<i64>,
+    JsonBody(body): JsonBody<Link>,
+) -> Result<Json<Value>, ApiError> {
+    let call_id = match &body.call_id {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => parse_reference(s),
+        _ => None,
+    }
+    .ok_or(Error::invalid("call_id", "give a call id or a reference like CALL-000042"))?;
+    let linked = state.engine.link_call(&user, id, call_id).await?;
+    Ok(Json(json!({"chat_id": id, "linked_calls": linked})))
+}
+
+async fn attach(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath(id): ApiPath<i64>,
+    mut multipart: Multipart,
+) -> Result<Created, ApiError> {
+    while let Some(field) = multipart.next_field().await? {
+        if field.name() != Some("file") {
+            continue;
+        }
+        let name = field.file_name().unwrap_or("attachment").to_owned();
+        let bytes = field.bytes().await?.to_vec();
+        let info = state.engine.attach(&user, id, Upload { name, bytes }).await?;
+        return Ok((StatusCode::CREATED, Json(json!(info))));
+    }
+    Err(Error::invalid("file", "send the file in a multipart field named \"file\"").into())
+}

@@ -1,0 +1,96 @@
+//! The HTTP layer: thin handlers that extract, call the [`Engine`], and shape responses.
+//! Each module brings its own `router()`; they are merged here with the shared middleware
+//! (request spans named by route template, metrics, timeouts, body limits).
+
+mod analyst;
+mod auth;
+mod calls;
+mod chats;
+mod error;
+mod extract;
+mod health;
+mod ws;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use tokio_util::sync::CancellationToken;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+
+use crate::engine::Engine;
+use crate::metrics::Metrics;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub metrics: Arc<Metrics>,
+    /// Cancelled at shutdown so that open sockets close cleanly.
+    pub shutdown: CancellationToken,
+}
+
+impl AppState {
+    pub fn new(engine: Engine, metrics: Arc<Metrics>, shutdown: CancellationToken) -> Self {
+        Self {
+            engine,
+            metrics,
+            shutdown,
+        }
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let limits = state.engine.settings().limits.clone();
+    let api = Router::new()
+        .merge(auth::router())
+        .merge(chats::router(limits.attachment_max_bytes))
+        .merge(calls::router())
+        .merge(analyst::router())
+        .merge(ws::router());
+    Router::new()
+        .nest("/api/v1", api)
+        .merge(health::router())
+        .fallback(|| async { ApiError::from(crate::error::Error::NotFound("page")) })
+        .layer(DefaultBodyLimit::max(limits.json_body_max_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(limits.request_timeout_secs),
+        ))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                let route = req
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map_or("unmatched", MatchedPath::as_str);
+                tracing::info_span!("request", method = %req.method(), route)
+            }),
+        )
+        .with_state(state)
+}
+
+/// Counts each request by route template and logs every server error once.
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let response = next.run(req).await;
+    let status = response.status();
+    if status.is_server_error() {
+        let detail = response
+            .extensions()
+            .get::<error::ErrorDetail>()
+            .map_or("", |d| d.0.as_str());
+        tracing::error!(%method, %route, status = status.as_u16(), detail, "request failed");
+    }
+    state.metrics.record_request(&method, &route, status.as_u16());
+    response
+}

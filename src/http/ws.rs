@@ -1,0 +1,218 @@
+//! WebSockets: a chat's live feed (with replay after `?after=SEQ`) and the analysts' desk
+//! feed. Rights are checked before the upgrade. Each socket runs a writer (feed and
+//! replies) and a reader (client frames) joined with `select!`; both stop at shutdown.
+
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::get;
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+
+use super::extract::{ApiPath, ApiQuery, CurrentUser};
+use super::{ApiError, AppState};
+use crate::domain::user::User;
+use crate::engine::ChatFeed;
+use crate::error::Error;
+use crate::events::{self, ClientFrame, Frame};
+
+/// Client frames are small JSON objects; a message's text is bounded well below this.
+const MAX_CLIENT_FRAME: usize = 64 * 1024;
+/// Small buffers keep idle connections cheap (the default read buffer is 128 KiB).
+const READ_BUFFER: usize = 4 * 1024;
+const GOING_AWAY: u16 = 1001;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/chats/{id}/ws", get(chat_socket))
+        .route("/analyst/ws", get(desk_socket))
+}
+
+fn upgrade(ws: WebSocketUpgrade) -> WebSocketUpgrade {
+    ws.read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_message_size(MAX_CLIENT_FRAME)
+        .max_frame_size(MAX_CLIENT_FRAME)
+}
+
+fn text(frame: &Frame) -> Message {
+    Message::Text(Utf8Bytes::from(&*frame.text))
+}
+
+fn going_away() -> Message {
+    Message::Close(Some(CloseFrame {
+        code: GOING_AWAY,
+        reason: Utf8Bytes::from_static("server shutting down"),
+    }))
+}
+
+#[derive(Deserialize)]
+struct Resume {
+    after: Option<i64>,
+}
+
+async fn chat_socket(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath(chat_id): ApiPath<i64>,
+    ApiQuery(resume): ApiQuery<Resume>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let feed = state
+        .engine
+        .open_feed(&user, chat_id, resume.after.unwrap_or(0))
+        .await?;
+    Ok(upgrade(ws).on_upgrade(move |socket| chat_session(socket, state, user, chat_id, feed)))
+}
+
+async fn chat_session(socket: WebSocket, state: AppState, user: User, chat_id: i64, mut feed: ChatFeed) {
+    state.metrics.open_sockets.fetch_add(1, Ordering::Relaxed);
+    let (mut sink, mut stream) = socket.split();
+    let (reply_tx, mut replies) = mpsc::channel::<Frame>(16);
+    let shutdown = state.shutdown.clone();
+
+    let writer = async {
+        loop {
+            let frame = tokio::select! {
+                next = feed.next() => match next {
+                    Ok(Some(frame)) => frame,
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(chat_id, error = %e, "chat feed failed");
+                        let _ = sink.send(text(&events::error_frame("unavailable", "the chat feed stopped; reconnect with ?after="))).await;
+                        break;
+                    }
+                },
+                Some(reply) = replies.recv() => reply,
+                () = shutdown.cancelled() => {
+                    let _ = sink.send(going_away()).await;
+                    break;
+                }
+            };
+            if sink.send(text(&frame)).await.is_err() {
+                break;
+            }
+        }
+    };
+
+    let reader = async {
+        while let Some(Ok(msg)) = stream.next().await {
+            let reply = match msg {
+                Message::Text(t) => handle_frame(&state, &user, chat_id, t.as_str()).await,
+                Message::Binary(_) => Some(events::error_frame(
+                    "invalid_frame",
+                    "send JSON text frames",
+                )),
+                Message::Close(_) => break,
+                Message::Ping(_) | Message::Pong(_) => None,
+            };
+            if let Some(reply) = reply {
+                if reply_tx.send(reply).await.is_err() {
+                    break;
+                }
+            }
+        }
+    };
+
+    tokio::select! {
+        () = writer => {},
+        () = reader => {},
+    }
+    state.metrics.open_sockets.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Acts on one client frame; returns what to tell this client directly, if anything.
+async fn handle_frame(state: &AppState, user: &User, chat_id: i64, raw: &str) -> Option<Frame> {
+    let frame = match ClientFrame::parse(raw) {
+        Ok(frame) => frame,
+        Err((code, message)) => return Some(events::error_frame(code, &message)),
+    };
+    let outcome = match frame {
+        ClientFrame::Message { text, client_id } => state
+            .engine
+            .post_message(user, chat_id, &text, client_id.as_deref())
+            .await
+            // A new message reaches its sender through the feed, with its client_id; a
+            // repeated one is acknowledged here, since nothing new is broadcast.
+            .map(|(message, duplicate)| duplicate.then(|| events::message_frame(&message))),
+        ClientFrame::Typing { typing } => state
+            .engine
+            .typing(user, chat_id, typing)
+            .await
+            .map(|()| None),
+    };
+    match outcome {
+        Ok(reply) => reply,
+        Err(e) => Some(error_reply(&e)),
+    }
+}
+
+fn error_reply(e: &Error) -> Frame {
+    if matches!(e, Error::Database(_) | Error::Internal(_)) {
+        tracing::error!(error = %e, "socket frame failed");
+    }
+    events::error_frame(e.code(), &e.to_string())
+}
+
+async fn desk_socket(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    if !user.is_analyst() {
+        return Err(Error::forbidden("only analysts watch the queue").into());
+    }
+    let rx = state.engine.subscribe_desk();
+    let snapshot = state.engine.desk_snapshot().await?;
+    Ok(upgrade(ws).on_upgrade(move |socket| desk_session(socket, state, rx, snapshot)))
+}
+
+async fn desk_session(
+    socket: WebSocket,
+    state: AppState,
+    mut rx: tokio::sync::broadcast::Receiver<Frame>,
+    snapshot: Frame,
+) {
+    let (mut sink, mut stream) = socket.split();
+    if sink.send(text(&snapshot)).await.is_err() {
+        return;
+    }
+    let writer = async {
+        loop {
+            let frame = tokio::select! {
+                next = rx.recv() => match next {
+                    Ok(frame) => frame,
+                    // Desk frames are whole pictures: after a lag, a fresh one will do.
+                    Err(RecvError::Lagged(_)) => match state.engine.desk_snapshot().await {
+                        Ok(frame) => frame,
+                        Err(_) => break,
+                    },
+                    Err(RecvError::Closed) => break,
+                },
+                () = state.shutdown.cancelled() => {
+                    let _ = sink.send(going_away()).await;
+                    break;
+                }
+            };
+            if sink.send(text(&frame)).await.is_err() {
+                break;
+            }
+        }
+    };
+    let reader = async {
+        while let Some(Ok(msg)) = stream.next().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    };
+    tokio::select! {
+        () = writer => {},
+        () = reader => {},
+    }
+}

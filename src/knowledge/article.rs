@@ -1,0 +1,224 @@
+//! Knowledge articles: Markdown with a YAML front matter block. A bad article is reported
+//! (file, line, reason) and skipped so that one typo never takes the bot down.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Article {
+    pub id: String,
+    pub title: String,
+    pub tags: Vec<String>,
+    /// The Markdown body, as written.
+    pub body: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{source_name}{}: {reason}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct ArticleError {
+    /// File name (or API path) the article came from.
+    pub source_name: String,
+    pub line: Option<usize>,
+    pub reason: String,
+}
+
+#[derive(Deserialize)]
+struct FrontMatter {
+    id: Option<String>,
+    title: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+impl Article {
+    /// Parses one article. `default_id` is used when the front matter names none (the file
+    /// name without `.md`).
+    pub fn parse(source_name: &str, default_id: &str, text: &str) -> Result<Self, ArticleError> {
+        let fail = |line: Option<usize>, reason: String| ArticleError {
+            source_name: source_name.to_owned(),
+            line,
+            reason,
+        };
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let mut lines = text.split_inclusive('\n');
+        if lines.next().map(str::trim_end) != Some("---") {
+            return Err(fail(
+                Some(1),
+                "the file must start with a front matter block opened by `---`".into(),
+            ));
+        }
+        let mut yaml = String::new();
+        let mut body_start = None;
+        let mut offset = text.split_inclusive('\n').next().map_or(0, str::len);
+        for (n, line) in lines.enumerate() {
+            if line.trim_end() == "---" {
+                body_start = Some((offset + line.len(), n + 2));
+                break;
+            }
+            yaml.push_str(line);
+            offset += line.len();
+        }
+        let Some((body_offset, _closing_line)) = body_start else {
+            return Err(fail(None, "the front matter block is never closed by `---`".into()));
+        };
+        let front: FrontMatter = serde_yaml::from_str(&yaml).map_err(|e| {
+            // YAML lines count from the line after the opening `---`.
+            let line = e.location().map(|l| l.line() + 1);
+            fail(line, format!("invalid front matter: {e}"))
+        })?;
+        let id = front.id.unwrap_or_else(|| default_id.to_owned());
+        validate_id(&id).map_err(|r| fail(None, format!("invalid id {id:?}: {r}")))?;
+        let title = front.title.map(|t| t.trim().to_owned()).unwrap_or_default();
+        if title.is_empty() {
+            return Err(fail(None, "the front matter needs a non-empty `title`".into()));
+        }
+        if title.chars().count() > 200 {
+            return Err(fail(None, "the title is longer than 200 characters".into()));
+        }
+        let body = text[body_offset..].trim().to_owned();
+        if body.is_empty() {
+            return Err(fail(None, "the article has no body".into()));
+        }
+        let tags = front
+            .tags
+            .into_iter()
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .collect();
+        Ok(Self {
+            id,
+            title,
+            tags,
+            body,
+        })
+    }
+
+    /// The body without Markdown markup, for indexing and snippets.
+    pub fn plain_body(&self) -> String {
+        plain_text(&self.body)
+    }
+}
+
+/// Article ids appear in URLs and file names: lowercase letters, digits and hyphens.
+pub fn validate_id(id: &str) -> Result<(), &'static str> {
+    if id.is_empty() || id.len() > 100 {
+        return Err("must be 1 to 100 characters");
+    }
+    if !id
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        || id.starts_with('-')
+    {
+        return Err("may contain only lowercase letters, digits and hyphens");
+    }
+    Ok(())
+}
+
+/// Drops the Markdown markup people do not read aloud: heading marks, emphasis, code ticks
+/// and link targets.
+pub fn plain_text(markdown: &str) -> String {
+    let mut out = String::with_capacity(markdown.len());
+    for line in markdown.lines() {
+        let line = line.trim_start_matches(['#', '>', ' ']);
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '*' | '_' | '`' => {}
+                ']' if chars.peek() == Some(&'(') => {
+                    // Skip the link target "(...)".
+                    for c in chars.by_ref() {
+                        if c == ')' {
+                            break;
+                        }
+                    }
+                }
+                '[' => {}
+                _ => out.push(c),
+            }
+        }
+        out.push('\n');
+    }
+    out.trim().to_owned()
+}
+
+/// Loads every `*.md` in `dir` (sorted by name). Bad articles and duplicate ids come back
+/// as errors beside the good articles.
+pub fn load_dir(dir: &Path) -> std::io::Result<(Vec<Article>, Vec<ArticleError>)> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    paths.sort();
+    let mut articles: Vec<Article> = Vec::with_capacity(paths.len());
+    let mut errors = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for path in paths {
+        let name = path.display().to_string();
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let parsed = std::fs::read_to_string(&path)
+            .map_err(|e| ArticleError {
+                source_name: name.clone(),
+                line: None,
+                reason: format!("cannot read the file: {e}"),
+            })
+            .and_then(|text| Article::parse(&name, &stem, &text));
+        match parsed {
+            Ok(a) if !seen.insert(a.id.clone()) => errors.push(ArticleError {
+                source_name: name,
+                line: None,
+                reason: format!("duplicate id {:?}", a.id),
+            }),
+            Ok(a) => articles.push(a),
+            Err(e) => errors.push(e),
+        }
+    }
+    Ok((articles, errors))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "---\nid: vpn-disconnects\ntitle: VPN keeps disconnecting\ntags: [network, vpn]\n---\n## Symptoms\nIt **drops**.\n";
+
+    #[test]
+    fn parses_front_matter_and_body() {
+        let a = Article::parse("a.md", "a", GOOD).unwrap();
+        assert_eq!(a.id, "vpn-disconnects");
+        assert_eq!(a.title, "VPN keeps disconnecting");
+        assert_eq!(a.tags, vec!["network", "vpn"]);
+        assert_eq!(a.body, "## Symptoms\nIt **drops**.");
+        assert_eq!(a.plain_body(), "Symptoms\nIt drops.");
+    }
+
+    #[test]
+    fn id_defaults_to_the_file_name() {
+        let a = Article::parse("x.md", "printer-jam", "---\ntitle: Jam\n---\nbody").unwrap();
+        assert_eq!(a.id, "printer-jam");
+    }
+
+    #[test]
+    fn bad_articles_say_where_and_why() {
+        let e = Article::parse("b.md", "b", "no front matter").unwrap_err();
+        assert_eq!(e.line, Some(1));
+        let e = Article::parse("b.md", "b", "---\ntitle: ok\ntags: [unclosed\n---\nbody").unwrap_err();
+        assert!(e.reason.contains("invalid front matter"), "{e}");
+        assert!(e.line.is_some());
+        let e = Article::parse("b.md", "b", "---\ntitle: t\n").unwrap_err();
+        assert!(e.reason.contains("never closed"));
+        let e = Article::parse("b.md", "Bad Id", "---\ntitle: t\n---\nbody").unwrap_err();
+        assert!(e.reason.contains("invalid id"));
+        let e = Article::parse("b.md", "b", "---\ntitle: t\n---\n   \n").unwrap_err();
+        assert!(e.reason.contains("no body"));
+        assert!(e.to_string().starts_with("b.md: "));
+    }
+
+    #[test]
+    fn links_keep_their_text() {
+        assert_eq!(plain_text("See [the portal](https://x/y) now"), "See the portal now");
+    }
+}

@@ -1,0 +1,40 @@
+//! The knowledge base the bot searches: articles parsed from Markdown with front matter,
+//! and rankers that turn a user's words into ranked fix suggestions.
+
+pub mod article;
+pub mod bm25;
+
+use serde::Serialize;
+
+pub use article::{Article, ArticleError, load_dir};
+
+/// One fix the bot offers, with a short reason a user can read.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Suggestion {
+    pub article_id: String,
+    pub title: String,
+    pub snippet: String,
+    pub score: f32,
+    pub explanation: String,
+}
+
+/// What to rank for: the user's words so far, how many results, and articles not to offer.
+#[derive(Clone, Debug, Default)]
+pub struct RankRequest {
+    pub text: String,
+    pub k: usize,
+    pub exclude: Vec<String>,
+}
+
+/// Anything that ranks articles for a query. Implementations are blocking (CPU-bound
+/// search and inference); callers run them on a blocking thread.
+pub trait Ranker: Send + Sync {
+    fn rank(&self, request: &RankRequest) -> anyhow::Result<Vec<Suggestion>>;
+
+    /// Number of articles the ranker serves.
+    fn len(&self) -> usize;
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -1,0 +1,137 @@
+//! The `chatdesk` binary: parses the command line and settings, starts tracing, and hands
+//! over to the library.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use chatdesk::config::Settings;
+use chatdesk::domain::user::Role;
+use chatdesk::metrics::Metrics;
+use chatdesk::startup::{self, Application};
+
+#[derive(Parser)]
+#[command(name = "chatdesk", version, about = "Chatbot-first service-desk chat with live-analyst handoff")]
+struct Cli {
+    /// Settings file (missing is fine: defaults and CHATDESK_* variables apply).
+    #[arg(long, env = "CHATDESK_CONFIG", default_value = "chatdesk.toml", global = true)]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service.
+    Serve {
+        /// Create demo accounts (alice: user, bob: analyst, carol: author; password
+        /// "chatdesk-demo") when they do not exist yet.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account; prints its API token on the last line.
+    Add {
+        name: String,
+        /// user, chat-user, analyst, author or admin; repeat for several.
+        #[arg(long = "role", required = true)]
+        roles: Vec<Role>,
+        /// Name shown to others (defaults to NAME).
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Read a password for signing in to the web pages from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("CHATDESK_LOG")
+                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tantivy=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let settings = Settings::load(&cli.config)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(run(cli.command, settings))
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { demo } => {
+            let app = Application::build(settings).await?;
+            if demo {
+                create_demo_accounts(app.engine()).await?;
+            }
+            app.run_until(startup::shutdown_signal()).await
+        }
+        Command::Migrate => {
+            chatdesk::store::connect(settings.database_url.expose()).await?;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::User {
+            command:
+                UserCommand::Add {
+                    name,
+                    roles,
+                    display_name,
+                    password_stdin,
+                },
+        } => {
+            let password = if password_stdin {
+                let mut text = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut text)
+                    .context("reading the password from stdin")?;
+                Some(text.trim_end_matches(['\r', '\n']).to_owned())
+            } else {
+                None
+            };
+            let engine = startup::build_engine(settings, Arc::new(Metrics::default())).await?;
+            let (user, token) = engine
+                .create_user(&name, display_name.as_deref(), password, &roles)
+                .await?;
+            eprintln!("created user {} (id {})", user.username, user.id);
+            println!("{}", token.0);
+            Ok(())
+        }
+    }
+}
+
+const DEMO_PASSWORD: &str = "chatdesk-demo";
+
+async fn create_demo_accounts(engine: &chatdesk::engine::Engine) -> anyhow::Result<()> {
+    let accounts: [(&str, &str, &[Role]); 3] = [
+        ("alice", "Alice Example", &[Role::User, Role::ChatUser]),
+        ("bob", "Bob Analyst", &[Role::Analyst]),
+        ("carol", "Carol Author", &[Role::Author]),
+    ];
+    for (name, display, roles) in accounts {
+        if engine.store().login_record(name).await?.is_some() {
+            continue;
+        }
+        engine
+            .create_user(name, Some(display), Some(DEMO_PASSWORD.to_owned()), roles)
+            .await?;
+        tracing::info!(username = name, password = "see README", "demo account created");
+    }
+    Ok(())
+}
