@@ -336,14 +336,15 @@ impl Engine {
                 "set your status to online before accepting chats",
             ));
         };
-        self.chat_for(user, chat_id).await.map_err(|e| match e {
-            // Not visible any more because it left the queue: say so plainly.
-            Error::NotFound(_) => Error::conflict(
-                "not_queued",
-                "this chat is not waiting in the queue",
-            ),
-            other => other,
-        })?;
+        // Analysts may see any chat's state here: they can all see the queue it was in.
+        let current = self
+            .store
+            .chat(chat_id)
+            .await?
+            .ok_or(Error::NotFound("chat"))?;
+        if current.status != ChatStatus::Queued {
+            return Err(refused(Transition::Accept.refusal(current.status)));
+        }
         let chat = match self
             .store
             .accept(chat_id, user.id, presence.max_chats, now_millis())

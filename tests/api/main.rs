@@ -1,1 +1,10 @@
+//! End-to-end tests over real HTTP and WebSockets, each scenario on SQLite and PostgreSQL.
 
+mod helpers;
+
+mod access;
+mod bad_input;
+mod queue;
+mod reconnect;
+mod service;
+mod story;

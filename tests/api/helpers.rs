@@ -1,0 +1,347 @@
+//! Spawns chatdesk on a random port with a fresh database (a temporary SQLite file, or a
+//! new PostgreSQL database), and talks to it over real HTTP and WebSockets.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use chatdesk::config::Settings;
+use chatdesk::domain::user::Role;
+use chatdesk::engine::Engine;
+use chatdesk::startup::Application;
+
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The server PostgreSQL tests create their databases on.
+fn pg_admin_url() -> String {
+    std::env::var("PG_TEST_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub ws_base: String,
+    pub engine: Engine,
+    pub http: reqwest::Client,
+    _dir: tempfile::TempDir,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+pub struct TestUser {
+    pub token: String,
+    base: String,
+    ws_base: String,
+    http: reqwest::Client,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database_url = match backend {
+            Backend::Sqlite => format!("sqlite://{}", dir.path().join("chatdesk.db").display()),
+            Backend::Postgres => fresh_pg_database().await,
+        };
+        let mut settings = Settings::from_sources(None, Vec::new()).expect("default settings");
+        settings.database_url = chatdesk::config::Secret(database_url);
+        settings.bind = "127.0.0.1:0".into();
+        settings.data_dir = dir.path().join("data");
+        settings.knowledge_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/knowledge").into();
+        tweak(&mut settings);
+        let app = Application::build(settings).await.expect("app builds");
+        let addr = app.local_addr();
+        let engine = app.engine().clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        Self {
+            base: format!("http://{addr}/api/v1"),
+            ws_base: format!("ws://{addr}/api/v1"),
+            engine,
+            http: reqwest::Client::new(),
+            _dir: dir,
+            _shutdown: tx,
+        }
+    }
+
+    pub fn root(&self) -> String {
+        self.base.trim_end_matches("/api/v1").to_owned()
+    }
+
+    /// Creates an account with these roles and signs it in with its API token.
+    pub async fn user(&self, name: &str, roles: &[Role]) -> TestUser {
+        let display = format!("{} Test", capitalise(name));
+        let (_, token) = self
+            .engine
+            .create_user(name, Some(&display), None, roles)
+            .await
+            .expect("user created");
+        TestUser {
+            token: token.0,
+            base: self.base.clone(),
+            ws_base: self.ws_base.clone(),
+            http: self.http.clone(),
+        }
+    }
+
+    pub async fn chat_user(&self, name: &str) -> TestUser {
+        self.user(name, &[Role::User, Role::ChatUser]).await
+    }
+
+    /// An analyst who is online with room for `max_chats` chats.
+    pub async fn online_analyst(&self, name: &str, max_chats: u32) -> TestUser {
+        let a = self.user(name, &[Role::Analyst]).await;
+        let (status, body) = a
+            .put("/analyst/status", json!({"status": "online", "max_chats": max_chats}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        a
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
+async fn fresh_pg_database() -> String {
+    use sqlx::Connection;
+    let admin = pg_admin_url();
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("PostgreSQL at PG_TEST_URL (default 127.0.0.1:5432) must be running");
+    let name = format!("chatdesk_t_{:016x}", rand::random::<u64>());
+    sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("create test database");
+    let (base, _) = admin.rsplit_once('/').expect("database URL with a path");
+    format!("{base}/{name}")
+}
+
+async fn into_json(resp: reqwest::Response) -> (StatusCode, Value) {
+    let status = resp.status();
+    let text = resp.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+impl TestUser {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        into_json(
+            self.http
+                .get(self.url(path))
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        into_json(
+            self.http
+                .post(self.url(path))
+                .bearer_auth(&self.token)
+                .json(&body)
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        into_json(
+            self.http
+                .put(self.url(path))
+                .bearer_auth(&self.token)
+                .json(&body)
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
+
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> (StatusCode, Value) {
+        into_json(
+            self.http
+                .post(self.url(path))
+                .bearer_auth(&self.token)
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
+
+    pub async fn upload(&self, chat_id: i64, name: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
+        let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned());
+        let form = reqwest::multipart::Form::new().part("file", part);
+        into_json(
+            self.http
+                .post(self.url(&format!("/chats/{chat_id}/attachments")))
+                .bearer_auth(&self.token)
+                .multipart(form)
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
+
+    pub async fn download(&self, attachment_id: &str) -> (StatusCode, Vec<u8>) {
+        let resp = self
+            .http
+            .get(self.url(&format!("/attachments/{attachment_id}")))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("request");
+        (resp.status(), resp.bytes().await.expect("body").to_vec())
+    }
+
+    /// Starts a chat; returns (chat id, the whole response).
+    pub async fn start_chat(&self, description: &str) -> (i64, Value) {
+        let (status, body) = self.post("/chats", json!({"description": description})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        (body["chat"]["id"].as_i64().expect("chat id"), body)
+    }
+
+    pub async fn queued_chat(&self, description: &str) -> i64 {
+        let (id, _) = self.start_chat(description).await;
+        let (status, body) = self.post(&format!("/chats/{id}/handoff"), json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        id
+    }
+
+    pub async fn ws(&self, path: &str) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+        let mut request = format!("{}{path}", self.ws_base)
+            .into_client_request()
+            .expect("ws request");
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {}", self.token).parse().expect("header"),
+        );
+        let (stream, _) = tokio_tungstenite::connect_async(request).await?;
+        Ok(Socket { stream })
+    }
+
+    pub async fn chat_ws(&self, chat_id: i64) -> Socket {
+        self.ws(&format!("/chats/{chat_id}/ws")).await.expect("socket opens")
+    }
+}
+
+pub struct Socket {
+    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+const WAIT: Duration = Duration::from_secs(10);
+
+impl Socket {
+    pub async fn send(&mut self, frame: Value) {
+        self.stream
+            .send(WsMessage::Text(frame.to_string().into()))
+            .await
+            .expect("send frame");
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.stream
+            .send(WsMessage::Text(text.to_owned().into()))
+            .await
+            .expect("send frame");
+    }
+
+    /// The next JSON frame, or `None` when the socket closes.
+    pub async fn next(&mut self) -> Option<Value> {
+        loop {
+            let msg = tokio::time::timeout(WAIT, self.stream.next())
+                .await
+                .expect("a frame within 10 s")?;
+            match msg.ok()? {
+                WsMessage::Text(t) => return Some(serde_json::from_str(&t).expect("JSON frame")),
+                WsMessage::Close(_) => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    /// Reads frames until one matches; panics after 10 s.
+    pub async fn wait_for(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let frame = tokio::time::timeout(left, self.next())
+                .await
+                .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+                .unwrap_or_else(|| panic!("socket closed while waiting for {what}"));
+            if pred(&frame) {
+                return frame;
+            }
+        }
+    }
+
+    /// Every frame that arrives within `quiet` of the previous one.
+    pub async fn drain(&mut self, quiet: Duration) -> Vec<Value> {
+        let mut frames = Vec::new();
+        while let Ok(Some(f)) = tokio::time::timeout(quiet, self.next()).await {
+            frames.push(f);
+        }
+        frames
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.stream.close(None).await;
+    }
+}
+
+pub fn is_type(frame: &Value, kind: &str) -> bool {
+    frame["type"] == kind
+}
+
+/// Runs each scenario once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,115 @@
+//! The queue: every waiting user sees their place and the free analysts change live, and
+//! two analysts racing for one chat cannot both get it.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, Socket, TestApp, is_type};
+use crate::on_both_databases;
+
+on_both_databases!(
+    three_waiting_users_see_their_places_as_two_analysts_accept,
+    two_analysts_racing_for_one_chat_have_one_winner,
+    analysts_work_within_their_capacity,
+);
+
+/// Waits for a `status` frame with this queue position and number of free analysts.
+async fn expect_place(ws: &mut Socket, position: i64, available: i64) -> Value {
+    ws.wait_for(&format!("position {position} with {available} free"), |f| {
+        is_type(f, "status")
+            && f["status"] == "queued"
+            && f["queue_position"] == position
+            && f["available_analysts"] == available
+    })
+    .await
+}
+
+async fn three_waiting_users_see_their_places_as_two_analysts_accept(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ann = app.online_analyst("ann", 1).await;
+    let bob = app.online_analyst("bob", 1).await;
+    let mut users = Vec::new();
+    for name in ["una", "vic", "wes"] {
+        let u = app.chat_user(name).await;
+        let chat = u.queued_chat(&format!("{name} cannot print")).await;
+        let ws = u.chat_ws(chat).await;
+        users.push((u, chat, ws));
+    }
+    // On connecting, each sees their place: 1, 2, 3 with both analysts free.
+    for (i, (_, _, ws)) in users.iter_mut().enumerate() {
+        expect_place(ws, i as i64 + 1, 2).await;
+    }
+    let (_, avail) = users[0].0.get("/chat/availability").await;
+    assert_eq!(avail["queue_length"], 3);
+    assert_eq!(avail["label"], "Chat: 2 analysts available");
+
+    let (_, queue) = ann.get("/analyst/queue").await;
+    let order: Vec<i64> = queue
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["chat_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(order, users.iter().map(|u| u.1).collect::<Vec<_>>(), "oldest first");
+
+    // Ann takes the first chat: the others move up and one analyst is left.
+    let first = users[0].1;
+    let (status, _) = ann.post(&format!("/chats/{first}/accept"), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    expect_place(&mut users[1].2, 1, 1).await;
+    expect_place(&mut users[2].2, 2, 1).await;
+
+    // Bob takes the second: the last user is next, and nobody is free.
+    let second = users[1].1;
+    let (status, _) = bob.post(&format!("/chats/{second}/accept"), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    expect_place(&mut users[2].2, 1, 0).await;
+    let (_, avail) = users[2].0.get("/chat/availability").await;
+    assert_eq!(avail["status"], "busy");
+    assert_eq!(avail["label"], "Chat: all analysts are busy (1 waiting)");
+
+    // Ann finishes her chat: the last user sees an analyst free up.
+    let (status, _) = ann.post(&format!("/chats/{first}/end"), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    expect_place(&mut users[2].2, 1, 1).await;
+}
+
+async fn two_analysts_racing_for_one_chat_have_one_winner(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ann = app.online_analyst("ann", 3).await;
+    let bob = app.online_analyst("bob", 3).await;
+    let user = app.chat_user("una").await;
+    for round in 0..5 {
+        let chat = user.queued_chat(&format!("race {round}: my screen is black")).await;
+        let path = format!("/chats/{chat}/accept");
+        let (a, b) = tokio::join!(ann.post(&path, json!({})), bob.post(&path, json!({})));
+        let mut statuses = [a.0, b.0];
+        statuses.sort();
+        assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT], "{a:?} {b:?}");
+        let loser = if a.0 == StatusCode::CONFLICT { a.1 } else { b.1 };
+        assert_eq!(loser["error"]["code"], "already_taken", "{loser}");
+        user.post(&format!("/chats/{chat}/end"), json!({})).await;
+    }
+}
+
+async fn analysts_work_within_their_capacity(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ann = app.online_analyst("ann", 1).await;
+    let user = app.chat_user("una").await;
+    let first = user.queued_chat("first problem with the vpn").await;
+    let second = user.queued_chat("second problem with the printer").await;
+    let (status, _) = ann.post(&format!("/chats/{first}/accept"), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = ann.post(&format!("/chats/{second}/accept"), json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"]["code"], "at_capacity");
+
+    let (_, _) = ann
+        .put("/analyst/status", json!({"status": "offline"}))
+        .await;
+    let (status, body) = ann.post(&format!("/chats/{second}/accept"), json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"]["code"], "analyst_offline");
+    let (_, avail) = user.get("/chat/availability").await;
+    assert_eq!(avail["label"], "Chat: no analysts online");
+}
