@@ -160,7 +160,10 @@ impl ClientFrame {
         let kind = value
             .get("type")
             .and_then(|t| t.as_str())
-            .ok_or(("invalid_frame", "the frame needs a string \"type\"".to_owned()))?
+            .ok_or((
+                "invalid_frame",
+                "the frame needs a string \"type\"".to_owned(),
+            ))?
             .to_owned();
         if !matches!(kind.as_str(), "message" | "typing") {
             return Err((
@@ -180,7 +183,11 @@ pub fn describe(e: &StoredEvent) -> String {
         .and_then(|p| serde_json::from_str(p).ok())
         .unwrap_or_default();
     match e.kind.as_str() {
-        kind::MESSAGE => format!("{}: {}", who(&e.author), e.body.as_deref().unwrap_or_default()),
+        kind::MESSAGE => format!(
+            "{}: {}",
+            who(&e.author),
+            e.body.as_deref().unwrap_or_default()
+        ),
         kind::SUGGESTIONS => {
             let items = payload["items"].as_array().cloned().unwrap_or_default();
             if items.is_empty() {
@@ -264,13 +271,22 @@ mod tests {
         );
         assert_eq!(ClientFrame::parse("{").unwrap_err().0, "invalid_json");
         assert_eq!(ClientFrame::parse("[]").unwrap_err().0, "invalid_frame");
-        assert_eq!(ClientFrame::parse(r#"{"type":"nope"}"#).unwrap_err().0, "unknown_type");
-        assert_eq!(ClientFrame::parse(r#"{"type":"message"}"#).unwrap_err().0, "invalid_frame");
+        assert_eq!(
+            ClientFrame::parse(r#"{"type":"nope"}"#).unwrap_err().0,
+            "unknown_type"
+        );
+        assert_eq!(
+            ClientFrame::parse(r#"{"type":"message"}"#).unwrap_err().0,
+            "invalid_frame"
+        );
     }
 
     #[test]
     fn seq_is_added_to_stored_payloads() {
-        assert_eq!(with_seq(r#"{"type":"ended"}"#, 7), r#"{"seq":7,"type":"ended"}"#);
+        assert_eq!(
+            with_seq(r#"{"type":"ended"}"#, 7),
+            r#"{"seq":7,"type":"ended"}"#
+        );
         assert_eq!(with_seq("{}", 2), r#"{"seq":2}"#);
     }
 

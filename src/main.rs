@@ -15,10 +15,19 @@ use chatdesk::metrics::Metrics;
 use chatdesk::startup::{self, Application};
 
 #[derive(Parser)]
-#[command(name = "chatdesk", version, about = "Chatbot-first service-desk chat with live-analyst handoff")]
+#[command(
+    name = "chatdesk",
+    version,
+    about = "Chatbot-first service-desk chat with live-analyst handoff"
+)]
 struct Cli {
     /// Settings file (missing is fine: defaults and CHATDESK_* variables apply).
-    #[arg(long, env = "CHATDESK_CONFIG", default_value = "chatdesk.toml", global = true)]
+    #[arg(
+        long,
+        env = "CHATDESK_CONFIG",
+        default_value = "chatdesk.toml",
+        global = true
+    )]
     config: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -131,7 +140,11 @@ async fn create_demo_accounts(engine: &chatdesk::engine::Engine) -> anyhow::Resu
         engine
             .create_user(name, Some(display), Some(DEMO_PASSWORD.to_owned()), roles)
             .await?;
-        tracing::info!(username = name, password = "see README", "demo account created");
+        tracing::info!(
+            username = name,
+            password = "see README",
+            "demo account created"
+        );
     }
     Ok(())
 }

@@ -43,7 +43,11 @@ impl Metrics {
             ("chatdesk_bot_resolutions_total", &self.bot_resolutions),
         ];
         for (name, c) in counters {
-            let _ = writeln!(out, "# TYPE {name} counter\n{name} {}", c.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "# TYPE {name} counter\n{name} {}",
+                c.load(Ordering::Relaxed)
+            );
         }
         let _ = writeln!(
             out,

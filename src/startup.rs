@@ -45,7 +45,11 @@ fn load_ranker(settings: &Settings) -> anyhow::Result<Bm25Index> {
         tracing::warn!(file = %e.source_name, line = ?e.line, reason = %e.reason, "article skipped");
     }
     let index = Bm25Index::build(&articles)?;
-    tracing::info!(articles = articles.len(), skipped = errors.len(), "knowledge indexed");
+    tracing::info!(
+        articles = articles.len(),
+        skipped = errors.len(),
+        "knowledge indexed"
+    );
     Ok(index)
 }
 
@@ -73,10 +77,17 @@ impl Application {
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish and tells
     /// open sockets to close.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let addr = self.local_addr();
         let cancel = CancellationToken::new();
-        let router = http::router(http::AppState::new(self.engine, self.metrics, cancel.clone()));
+        let router = http::router(http::AppState::new(
+            self.engine,
+            self.metrics,
+            cancel.clone(),
+        ));
         tracing::info!(%addr, "chatdesk listening");
         axum::serve(self.listener, router)
             .with_graceful_shutdown(async move {

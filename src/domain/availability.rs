@@ -24,7 +24,10 @@ pub struct Availability {
 impl Availability {
     pub fn new(online_analysts: i64, available_analysts: i64, queue_length: i64) -> Self {
         let (status, label) = if online_analysts == 0 {
-            (AvailabilityStatus::Offline, "Chat: no analysts online".to_owned())
+            (
+                AvailabilityStatus::Offline,
+                "Chat: no analysts online".to_owned(),
+            )
         } else if available_analysts == 0 {
             let waiting = match queue_length {
                 0 => String::new(),
@@ -62,8 +65,14 @@ mod tests {
     #[test]
     fn labels_read_like_the_product() {
         assert_eq!(Availability::new(0, 0, 0).label, "Chat: no analysts online");
-        assert_eq!(Availability::new(2, 2, 0).label, "Chat: 2 analysts available");
-        assert_eq!(Availability::new(2, 1, 0).label, "Chat: 1 analyst available");
+        assert_eq!(
+            Availability::new(2, 2, 0).label,
+            "Chat: 2 analysts available"
+        );
+        assert_eq!(
+            Availability::new(2, 1, 0).label,
+            "Chat: 1 analyst available"
+        );
         let busy = Availability::new(2, 0, 3);
         assert_eq!(busy.label, "Chat: all analysts are busy (3 waiting)");
         assert_eq!(busy.status, AvailabilityStatus::Busy);

@@ -94,13 +94,17 @@ impl Transition {
                 "not_queued",
                 "this chat is still with the bot and not waiting for an analyst",
             ),
-            (Self::Handoff, ChatStatus::Queued) => {
-                ("already_queued", "this chat is already waiting for an analyst")
-            }
+            (Self::Handoff, ChatStatus::Queued) => (
+                "already_queued",
+                "this chat is already waiting for an analyst",
+            ),
             (Self::Handoff, ChatStatus::Active) => {
                 ("already_active", "an analyst is already in this chat")
             }
-            _ => ("invalid_state", "the chat is not in a state that allows this"),
+            _ => (
+                "invalid_state",
+                "the chat is not in a state that allows this",
+            ),
         }
     }
 }

@@ -96,7 +96,9 @@ pub fn clean_text(raw: &str, max_chars: usize) -> Result<String, String> {
     }
     let count = text.chars().count();
     if count > max_chars {
-        return Err(format!("is {count} characters long; the limit is {max_chars}"));
+        return Err(format!(
+            "is {count} characters long; the limit is {max_chars}"
+        ));
     }
     Ok(text)
 }

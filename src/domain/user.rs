@@ -49,7 +49,9 @@ impl FromStr for Role {
             .into_iter()
             .find(|r| r.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown role {s:?}; expected one of user, chat-user, analyst, author, admin")
+                format!(
+                    "unknown role {s:?}; expected one of user, chat-user, analyst, author, admin"
+                )
             })
     }
 }
@@ -62,7 +64,10 @@ impl Serialize for Role {
 
 /// Parses the stored, space-separated role list.
 pub fn parse_roles(stored: &str) -> Vec<Role> {
-    let mut roles: Vec<Role> = stored.split_whitespace().filter_map(|r| r.parse().ok()).collect();
+    let mut roles: Vec<Role> = stored
+        .split_whitespace()
+        .filter_map(|r| r.parse().ok())
+        .collect();
     roles.sort();
     roles.dedup();
     roles
@@ -72,7 +77,11 @@ pub fn format_roles(roles: &[Role]) -> String {
     let mut roles = roles.to_vec();
     roles.sort();
     roles.dedup();
-    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" ")
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]

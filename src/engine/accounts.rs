@@ -1,8 +1,8 @@
 //! Accounts: users with argon2-hashed passwords, and bearer tokens that are stored only
 //! as SHA-256 hashes (a leaked table does not leak sessions).
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -46,14 +46,16 @@ fn hash_password(password: &str) -> Result<String> {
 }
 
 fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    PasswordHash::new(hash).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
 }
 
 /// A hash to verify against when the user does not exist, so that a wrong username takes
 /// as long as a wrong password.
-const DUMMY_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0jB1pxYvLDyMPGZ8vH1JMaYxWzGMyE8BtOyyHQn9Q9k";
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0jB1pxYvLDyMPGZ8vH1JMaYxWzGMyE8BtOyyHQn9Q9k";
 
 impl Engine {
     /// Creates an account and its first API token.
@@ -72,7 +74,10 @@ impl Engine {
         let display_name = display_name.map(str::trim).filter(|n| !n.is_empty());
         let display_name = display_name.unwrap_or(username).to_owned();
         if display_name.chars().count() > 100 {
-            return Err(Error::invalid("display_name", "must be at most 100 characters"));
+            return Err(Error::invalid(
+                "display_name",
+                "must be at most 100 characters",
+            ));
         }
         let password_hash = match password {
             Some(p) if p.chars().count() < 8 => {

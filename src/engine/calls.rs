@@ -163,7 +163,10 @@ impl Engine {
         }
         let (chat, _) = self.chat_for(user, chat_id).await?;
         if chat.call_id == call_id {
-            return Err(Error::invalid("call_id", "the chat already belongs to that call"));
+            return Err(Error::invalid(
+                "call_id",
+                "the chat already belongs to that call",
+            ));
         }
         self.store
             .call(call_id)

@@ -2,10 +2,10 @@
 //! the bot, handed off to the queue, accepted by an analyst, ended by either side.
 
 use super::Engine;
+use crate::domain::call::{Call, resolver};
 use crate::domain::chat::{ChatStatus, ChatView, Party, Transition, may_post};
 use crate::domain::message::{Author, AuthorRole, Message, clean_text, validate_client_id};
 use crate::domain::now_millis;
-use crate::domain::call::{Call, resolver};
 use crate::domain::user::User;
 use crate::error::{Error, Result};
 use crate::events::{self, message_of};
@@ -88,7 +88,11 @@ impl Engine {
         };
         self.bot_says(chat.id, &greeting).await?;
         self.offer(chat.id, &suggestions).await?;
-        let chat = self.store.chat(chat.id).await?.ok_or(Error::NotFound("chat"))?;
+        let chat = self
+            .store
+            .chat(chat.id)
+            .await?
+            .ok_or(Error::NotFound("chat"))?;
         Ok(Started {
             chat: self.view(&chat).await?,
             call,
@@ -198,7 +202,10 @@ impl Engine {
         let history = self.store.events_after(chat.id, 0).await?;
         let mut text = chat.description.clone();
         for e in history.iter().filter(|e| {
-            e.kind == kind::MESSAGE && e.author.as_ref().is_some_and(|a| a.role == AuthorRole::User)
+            e.kind == kind::MESSAGE
+                && e.author
+                    .as_ref()
+                    .is_some_and(|a| a.role == AuthorRole::User)
         }) {
             text.push('\n');
             text.push_str(e.body.as_deref().unwrap_or_default());
@@ -258,10 +265,17 @@ impl Engine {
     }
 
     /// "Not helpful": the article is not offered again in this chat.
-    pub async fn decline_suggestion(&self, user: &User, chat_id: i64, article_id: &str) -> Result<()> {
+    pub async fn decline_suggestion(
+        &self,
+        user: &User,
+        chat_id: i64,
+        article_id: &str,
+    ) -> Result<()> {
         let (chat, party) = self.chat_for(user, chat_id).await?;
         if party != Party::Owner {
-            return Err(Error::forbidden("only the user who asked can decline a fix"));
+            return Err(Error::forbidden(
+                "only the user who asked can decline a fix",
+            ));
         }
         if chat.status == ChatStatus::Ended {
             return Err(refused(Transition::End.refusal(chat.status)));
@@ -303,7 +317,9 @@ impl Engine {
     pub async fn handoff(&self, user: &User, chat_id: i64) -> Result<ChatView> {
         let (_, party) = self.chat_for(user, chat_id).await?;
         if party != Party::Owner {
-            return Err(Error::forbidden("only the user who asked can request an analyst"));
+            return Err(Error::forbidden(
+                "only the user who asked can request an analyst",
+            ));
         }
         self.store
             .transition(chat_id, Transition::Handoff, now_millis())
@@ -319,7 +335,11 @@ impl Engine {
         };
         self.say(chat_id, &Author::system(), note).await?;
         self.announce_desk().await?;
-        let chat = self.store.chat(chat_id).await?.ok_or(Error::NotFound("chat"))?;
+        let chat = self
+            .store
+            .chat(chat_id)
+            .await?
+            .ok_or(Error::NotFound("chat"))?;
         self.view(&chat).await
     }
 
@@ -370,7 +390,11 @@ impl Engine {
             &format!("{} joined the chat.", user.display_name),
         )
         .await?;
-        let chat = self.store.chat(chat.id).await?.ok_or(Error::NotFound("chat"))?;
+        let chat = self
+            .store
+            .chat(chat.id)
+            .await?
+            .ok_or(Error::NotFound("chat"))?;
         let view = self.view(&chat).await?;
         self.publish_chat(chat_id, events::status_frame(&view));
         self.announce_desk().await?;
@@ -385,7 +409,9 @@ impl Engine {
             Party::Owner => AuthorRole::User,
             Party::AssignedAnalyst => AuthorRole::Analyst,
             Party::OtherAnalyst => {
-                return Err(Error::forbidden("only the chat's user or its analyst can end it"));
+                return Err(Error::forbidden(
+                    "only the chat's user or its analyst can end it",
+                ));
             }
         };
         self.finish(&chat, role, None).await

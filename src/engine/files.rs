@@ -62,11 +62,7 @@ impl FileStore {
 /// Keeps the last path component, drops control characters and bounds the length.
 pub fn safe_name(raw: &str) -> String {
     let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
-    let cleaned: String = base
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(200)
-        .collect();
+    let cleaned: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
     let cleaned = cleaned.trim().trim_start_matches('.').trim();
     if cleaned.is_empty() {
         "attachment".to_owned()
@@ -120,7 +116,12 @@ fn check_name_matches(name: &str, detected: &str) -> Result<()> {
 impl Engine {
     /// Stores a file sent in a chat and adds it to the call.
     #[tracing::instrument(skip_all, fields(chat_id, size = upload.bytes.len()), err)]
-    pub async fn attach(&self, user: &User, chat_id: i64, upload: Upload) -> Result<AttachmentInfo> {
+    pub async fn attach(
+        &self,
+        user: &User,
+        chat_id: i64,
+        upload: Upload,
+    ) -> Result<AttachmentInfo> {
         let (chat, party) = self.chat_for(user, chat_id).await?;
         may_post(party, chat.status).map_err(|(c, m)| Error::conflict(c, m))?;
         if upload.bytes.is_empty() {
@@ -138,11 +139,10 @@ impl Engine {
         let mut raw = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut raw);
         let id = hex(&raw);
-        let sha256 = self
-            .files
-            .save(&id, &upload.bytes)
-            .await
-            .map_err(|e| Error::Internal(anyhow::Error::new(e).context("saving an attachment")))?;
+        let sha256 =
+            self.files.save(&id, &upload.bytes).await.map_err(|e| {
+                Error::Internal(anyhow::Error::new(e).context("saving an attachment"))
+            })?;
         let now = now_millis();
         let info = AttachmentInfo {
             id: id.clone(),
@@ -236,9 +236,15 @@ mod tests {
 
     #[test]
     fn content_decides_the_type() {
-        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap(), "image/png");
+        assert_eq!(
+            sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap(),
+            "image/png"
+        );
         assert_eq!(sniff(b"plain words").unwrap(), "text/plain");
-        assert_eq!(sniff(&[0xff, 0xfe, 0x00, 0x81]).unwrap(), "application/octet-stream");
+        assert_eq!(
+            sniff(&[0xff, 0xfe, 0x00, 0x81]).unwrap(),
+            "application/octet-stream"
+        );
         let mut elf = vec![0u8; 64];
         elf[..4].copy_from_slice(b"\x7fELF");
         assert!(sniff(&elf).is_err());

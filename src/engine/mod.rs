@@ -92,7 +92,10 @@ impl Engine {
     async fn view(&self, chat: &ChatRecord) -> Result<ChatView> {
         let (queue_position, available_analysts) = if chat.status == ChatStatus::Queued {
             let queue = self.store.queue().await?;
-            let position = queue.iter().position(|c| c.id == chat.id).map(|p| p as i64 + 1);
+            let position = queue
+                .iter()
+                .position(|c| c.id == chat.id)
+                .map(|p| p as i64 + 1);
             let counts = self.store.desk_counts().await?;
             (position, Some(counts.available_analysts))
         } else {

@@ -165,7 +165,10 @@ async fn link(
         Value::String(s) => parse_reference(s),
         _ => None,
     }
-    .ok_or(Error::invalid("call_id", "give a call id or a reference like CALL-000042"))?;
+    .ok_or(Error::invalid(
+        "call_id",
+        "give a call id or a reference like CALL-000042",
+    ))?;
     let linked = state.engine.link_call(&user, id, call_id).await?;
     Ok(Json(json!({"chat_id": id, "linked_calls": linked})))
 }
@@ -182,7 +185,10 @@ async fn attach(
         }
         let name = field.file_name().unwrap_or("attachment").to_owned();
         let bytes = field.bytes().await?.to_vec();
-        let info = state.engine.attach(&user, id, Upload { name, bytes }).await?;
+        let info = state
+            .engine
+            .attach(&user, id, Upload { name, bytes })
+            .await?;
         return Ok((StatusCode::CREATED, Json(json!(info))));
     }
     Err(Error::invalid("file", "send the file in a multipart field named \"file\"").into())

@@ -24,7 +24,9 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
             tracing::warn!(error = %e, "not ready");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "unavailable", "error": {"code": "unavailable", "message": "the database does not answer"}})),
+                Json(
+                    json!({"status": "unavailable", "error": {"code": "unavailable", "message": "the database does not answer"}}),
+                ),
             )
         }
     }

@@ -63,15 +63,13 @@ pub fn router(state: AppState) -> Router {
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(limits.request_timeout_secs),
         ))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                let route = req
-                    .extensions()
-                    .get::<MatchedPath>()
-                    .map_or("unmatched", MatchedPath::as_str);
-                tracing::info_span!("request", method = %req.method(), route)
-            }),
-        )
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", MatchedPath::as_str);
+            tracing::info_span!("request", method = %req.method(), route)
+        }))
         .with_state(state)
 }
 
@@ -91,6 +89,8 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
             .map_or("", |d| d.0.as_str());
         tracing::error!(%method, %route, status = status.as_u16(), detail, "request failed");
     }
-    state.metrics.record_request(&method, &route, status.as_u16());
+    state
+        .metrics
+        .record_request(&method, &route, status.as_u16());
     response
 }

@@ -5,8 +5,8 @@
 use std::sync::atomic::Ordering;
 
 use axum::Router;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
@@ -70,7 +70,13 @@ async fn chat_socket(
     Ok(upgrade(ws).on_upgrade(move |socket| chat_session(socket, state, user, chat_id, feed)))
 }
 
-async fn chat_session(socket: WebSocket, state: AppState, user: User, chat_id: i64, mut feed: ChatFeed) {
+async fn chat_session(
+    socket: WebSocket,
+    state: AppState,
+    user: User,
+    chat_id: i64,
+    mut feed: ChatFeed,
+) {
     state.metrics.open_sockets.fetch_add(1, Ordering::Relaxed);
     let (mut sink, mut stream) = socket.split();
     let (reply_tx, mut replies) = mpsc::channel::<Frame>(16);

@@ -60,7 +60,10 @@ impl Article {
             offset += line.len();
         }
         let Some((body_offset, _closing_line)) = body_start else {
-            return Err(fail(None, "the front matter block is never closed by `---`".into()));
+            return Err(fail(
+                None,
+                "the front matter block is never closed by `---`".into(),
+            ));
         };
         let front: FrontMatter = serde_yaml::from_str(&yaml).map_err(|e| {
             // YAML lines count from the line after the opening `---`.
@@ -71,7 +74,10 @@ impl Article {
         validate_id(&id).map_err(|r| fail(None, format!("invalid id {id:?}: {r}")))?;
         let title = front.title.map(|t| t.trim().to_owned()).unwrap_or_default();
         if title.is_empty() {
-            return Err(fail(None, "the front matter needs a non-empty `title`".into()));
+            return Err(fail(
+                None,
+                "the front matter needs a non-empty `title`".into(),
+            ));
         }
         if title.chars().count() > 200 {
             return Err(fail(None, "the title is longer than 200 characters".into()));
@@ -205,7 +211,8 @@ mod tests {
     fn bad_articles_say_where_and_why() {
         let e = Article::parse("b.md", "b", "no front matter").unwrap_err();
         assert_eq!(e.line, Some(1));
-        let e = Article::parse("b.md", "b", "---\ntitle: ok\ntags: [unclosed\n---\nbody").unwrap_err();
+        let e =
+            Article::parse("b.md", "b", "---\ntitle: ok\ntags: [unclosed\n---\nbody").unwrap_err();
         assert!(e.reason.contains("invalid front matter"), "{e}");
         assert!(e.line.is_some());
         let e = Article::parse("b.md", "b", "---\ntitle: t\n").unwrap_err();
@@ -219,6 +226,9 @@ mod tests {
 
     #[test]
     fn links_keep_their_text() {
-        assert_eq!(plain_text("See [the portal](https://x/y) now"), "See the portal now");
+        assert_eq!(
+            plain_text("See [the portal](https://x/y) now"),
+            "See the portal now"
+        );
     }
 }

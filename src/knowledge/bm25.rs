@@ -26,11 +26,11 @@ const WRITER_MEMORY: usize = 50_000_000;
 const STOP_WORDS: &[&str] = &[
     "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it",
     "no", "not", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these",
-    "they", "this", "to", "was", "will", "with", "i", "im", "i'm", "me", "my", "mine", "we",
-    "our", "you", "your", "he", "she", "him", "her", "his", "its", "do", "does", "did", "doing",
-    "done", "have", "has", "had", "can", "could", "would", "should", "what", "when", "how", "why",
-    "where", "which", "who", "am", "been", "being", "so", "just", "from", "about", "any", "some",
-    "please", "hi", "hello", "thanks", "thank", "help", "get", "got", "also", "very", "there's",
+    "they", "this", "to", "was", "will", "with", "i", "im", "i'm", "me", "my", "mine", "we", "our",
+    "you", "your", "he", "she", "him", "her", "his", "its", "do", "does", "did", "doing", "done",
+    "have", "has", "had", "can", "could", "would", "should", "what", "when", "how", "why", "where",
+    "which", "who", "am", "been", "being", "so", "just", "from", "about", "any", "some", "please",
+    "hi", "hello", "thanks", "thank", "help", "get", "got", "also", "very", "there's",
 ];
 
 #[derive(Clone, Copy)]
@@ -52,7 +52,9 @@ fn analyzer() -> TextAnalyzer {
     TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(RemoveLongFilter::limit(40))
         .filter(LowerCaser)
-        .filter(StopWordFilter::remove(STOP_WORDS.iter().map(|w| w.to_string())))
+        .filter(StopWordFilter::remove(
+            STOP_WORDS.iter().map(|w| w.to_string()),
+        ))
         .filter(Stemmer::new(Language::English))
         .build()
 }
@@ -196,9 +198,21 @@ mod tests {
 
     fn index() -> Bm25Index {
         Bm25Index::build(&[
-            article("vpn", "VPN keeps disconnecting", "The VPN drops every few minutes."),
-            article("printer", "Printer is offline", "The printer shows offline."),
-            article("password", "Forgotten password", "Reset your password at the portal."),
+            article(
+                "vpn",
+                "VPN keeps disconnecting",
+                "The VPN drops every few minutes.",
+            ),
+            article(
+                "printer",
+                "Printer is offline",
+                "The printer shows offline.",
+            ),
+            article(
+                "password",
+                "Forgotten password",
+                "Reset your password at the portal.",
+            ),
         ])
         .unwrap()
     }

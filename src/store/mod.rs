@@ -36,8 +36,13 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_token(&self, token_hash: &str) -> Result<()>;
 
     // Analyst presence.
-    async fn set_presence(&self, analyst_id: i64, online: bool, max_chats: i64, now: Millis)
-    -> Result<()>;
+    async fn set_presence(
+        &self,
+        analyst_id: i64,
+        online: bool,
+        max_chats: i64,
+        now: Millis,
+    ) -> Result<()>;
     async fn presence(&self, analyst_id: i64) -> Result<Option<Presence>>;
     async fn desk_counts(&self) -> Result<DeskCounts>;
 
@@ -47,8 +52,11 @@ pub trait Store: Send + Sync + 'static {
     -> Result<ChatRecord>;
     async fn chat(&self, id: i64) -> Result<Option<ChatRecord>>;
     async fn chats_of_call(&self, call_id: i64) -> Result<Vec<ChatRecord>>;
-    async fn chats_of_analyst(&self, analyst_id: i64, status: ChatStatus)
-    -> Result<Vec<ChatRecord>>;
+    async fn chats_of_analyst(
+        &self,
+        analyst_id: i64,
+        status: ChatStatus,
+    ) -> Result<Vec<ChatRecord>>;
     async fn call(&self, id: i64) -> Result<Option<CallRecord>>;
     async fn recent_calls(&self, user_id: i64, limit: i64) -> Result<Vec<CallRecord>>;
     /// Waiting chats, oldest first.
@@ -63,8 +71,13 @@ pub trait Store: Send + Sync + 'static {
         now: Millis,
     ) -> Result<Result<(), ChatStatus>>;
     /// Takes a queued chat for `analyst_id` if they have capacity left.
-    async fn accept(&self, chat_id: i64, analyst_id: i64, max_chats: i64, now: Millis)
-    -> Result<AcceptOutcome>;
+    async fn accept(
+        &self,
+        chat_id: i64,
+        analyst_id: i64,
+        max_chats: i64,
+        now: Millis,
+    ) -> Result<AcceptOutcome>;
     /// Ends the chat, writes the final transcript to its call and appends the `ended`
     /// event, in one transaction.
     async fn end_chat(&self, end: &EndChat<'_>) -> Result<Result<Ended, ChatStatus>>;

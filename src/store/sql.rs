@@ -93,7 +93,10 @@ fn sqlite_url(rest: &str) -> anyhow::Result<String> {
     let rest = rest.trim_start_matches("//");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if path != ":memory:" {
-        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+        if let Some(parent) = Path::new(path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
@@ -514,7 +517,12 @@ impl Store for SqlStore {
         })
     }
 
-    async fn create_chat(&self, user_id: i64, description: &str, now: Millis) -> Result<ChatRecord> {
+    async fn create_chat(
+        &self,
+        user_id: i64,
+        description: &str,
+        now: Millis,
+    ) -> Result<ChatRecord> {
         let mut tx = self.begin().await?;
         let call_id: i64 = sqlx::query_scalar(
             "INSERT INTO calls (user_id, source, status, description, created_at, updated_at) \
@@ -770,19 +778,23 @@ impl Store for SqlStore {
 
     async fn linked_calls(&self, chat_id: i64) -> Result<Vec<i64>> {
         Ok(
-            sqlx::query_scalar("SELECT call_id FROM chat_links WHERE chat_id = $1 ORDER BY call_id")
-                .bind(chat_id)
-                .fetch_all(&self.pool)
-                .await?,
+            sqlx::query_scalar(
+                "SELECT call_id FROM chat_links WHERE chat_id = $1 ORDER BY call_id",
+            )
+            .bind(chat_id)
+            .fetch_all(&self.pool)
+            .await?,
         )
     }
 
     async fn linked_chats(&self, call_id: i64) -> Result<Vec<i64>> {
         Ok(
-            sqlx::query_scalar("SELECT chat_id FROM chat_links WHERE call_id = $1 ORDER BY chat_id")
-                .bind(call_id)
-                .fetch_all(&self.pool)
-                .await?,
+            sqlx::query_scalar(
+                "SELECT chat_id FROM chat_links WHERE call_id = $1 ORDER BY chat_id",
+            )
+            .bind(call_id)
+            .fetch_all(&self.pool)
+            .await?,
         )
     }
 
@@ -850,6 +862,9 @@ impl Store for SqlStore {
         .bind(call_id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(attachment_row).collect::<sqlx::Result<_>>()?)
+        Ok(rows
+            .iter()
+            .map(attachment_row)
+            .collect::<sqlx::Result<_>>()?)
     }
 }

@@ -19,7 +19,9 @@ async fn users_cannot_reach_other_users_chats_calls_or_files(backend: Backend) {
     let mallory = app.chat_user("mallory").await;
     let (chat, started) = alice.start_chat("my shared drive is missing").await;
     let call = started["call"]["id"].as_i64().unwrap();
-    let (status, file) = alice.upload(chat, "notes.txt", b"drive letter S".to_vec()).await;
+    let (status, file) = alice
+        .upload(chat, "notes.txt", b"drive letter S".to_vec())
+        .await;
     assert_eq!(status, StatusCode::CREATED);
     let file_id = file["id"].as_str().unwrap();
 
@@ -36,8 +38,14 @@ async fn users_cannot_reach_other_users_chats_calls_or_files(backend: Backend) {
         assert_eq!(status, not_found, "{path}: {body}");
         assert_eq!(body["error"]["code"], "not_found");
     }
-    assert_eq!(mallory.upload(chat, "x.txt", b"x".to_vec()).await.0, not_found);
-    assert!(mallory.ws(&format!("/chats/{chat}/ws")).await.is_err(), "socket refused");
+    assert_eq!(
+        mallory.upload(chat, "x.txt", b"x".to_vec()).await.0,
+        not_found
+    );
+    assert!(
+        mallory.ws(&format!("/chats/{chat}/ws")).await.is_err(),
+        "socket refused"
+    );
     let (_, mine) = mallory.get("/calls?recent=true").await;
     assert_eq!(mine.as_array().unwrap().len(), 0);
 
@@ -56,7 +64,12 @@ async fn roles_decide_who_may_do_what(backend: Backend) {
 
     let (status, body) = plain.post("/chats", json!({"description": "help"})).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert!(body["error"]["message"].as_str().unwrap().contains("chat-user"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("chat-user")
+    );
 
     let unsigned = app
         .http
@@ -76,35 +89,50 @@ async fn roles_decide_who_may_do_what(backend: Backend) {
 
     assert_eq!(alice.get("/analyst/queue").await.0, StatusCode::FORBIDDEN);
     assert_eq!(
-        alice.put("/analyst/status", json!({"status": "online"})).await.0,
+        alice
+            .put("/analyst/status", json!({"status": "online"}))
+            .await
+            .0,
         StatusCode::FORBIDDEN
     );
     let chat = alice.queued_chat("my monitor shows no signal").await;
     assert_eq!(
-        alice.post(&format!("/chats/{chat}/accept"), json!({})).await.0,
+        alice
+            .post(&format!("/chats/{chat}/accept"), json!({}))
+            .await
+            .0,
         StatusCode::FORBIDDEN
     );
     // Any analyst may look at a queued chat, but not write in it.
     assert_eq!(bob.get(&format!("/chats/{chat}")).await.0, StatusCode::OK);
     assert_eq!(
-        bob.post(&format!("/chats/{chat}/messages"), json!({"text": "hi"})).await.0,
+        bob.post(&format!("/chats/{chat}/messages"), json!({"text": "hi"}))
+            .await
+            .0,
         StatusCode::CONFLICT
     );
     ann.post(&format!("/chats/{chat}/accept"), json!({})).await;
     // Once Ann has it, Bob can no longer see or act on it.
-    assert_eq!(bob.get(&format!("/chats/{chat}")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        bob.get(&format!("/chats/{chat}")).await.0,
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(
         bob.post(&format!("/chats/{chat}/end"), json!({})).await.0,
         StatusCode::NOT_FOUND
     );
     assert!(bob.ws(&format!("/chats/{chat}/ws")).await.is_err());
     assert_eq!(
-        ann.post(&format!("/chats/{chat}/messages"), json!({"text": "hello"})).await.0,
+        ann.post(&format!("/chats/{chat}/messages"), json!({"text": "hello"}))
+            .await
+            .0,
         StatusCode::CREATED
     );
     // Only the user accepts the bot's fixes or asks for an analyst.
     assert_eq!(
-        ann.post(&format!("/chats/{chat}/handoff"), json!({})).await.0,
+        ann.post(&format!("/chats/{chat}/handoff"), json!({}))
+            .await
+            .0,
         StatusCode::FORBIDDEN
     );
     assert!(plain.ws("/analyst/ws").await.is_err());
@@ -133,7 +161,10 @@ async fn signing_in_sets_a_session_cookie(backend: Backend) {
     let ok = login("correct horse battery").await.unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
     let cookie = ok.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
     let pair = cookie.split(';').next().unwrap().to_owned();
     let me = app
         .http

@@ -44,7 +44,10 @@ async fn bad_requests_get_clear_errors(backend: Backend) {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(body["error"]["message"].as_str().unwrap().contains("4000"));
     let (status, _) = alice
-        .post(&format!("/chats/{chat}/messages"), json!({"text": "ok", "client_id": "has space"}))
+        .post(
+            &format!("/chats/{chat}/messages"),
+            json!({"text": "ok", "client_id": "has space"}),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
@@ -62,10 +65,16 @@ async fn bad_requests_get_clear_errors(backend: Backend) {
     let (status, _) = alice.get("/no/such/route").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    let (status, body) = alice.post(&format!("/chats/{chat}/accept"), json!({})).await;
+    let (status, body) = alice
+        .post(&format!("/chats/{chat}/accept"), json!({}))
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    alice.post(&format!("/chats/{chat}/handoff"), json!({})).await;
-    let (status, body) = alice.post(&format!("/chats/{chat}/handoff"), json!({})).await;
+    alice
+        .post(&format!("/chats/{chat}/handoff"), json!({}))
+        .await;
+    let (status, body) = alice
+        .post(&format!("/chats/{chat}/handoff"), json!({}))
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(body["error"]["code"], "already_queued");
 
@@ -112,7 +121,11 @@ async fn files_are_checked(backend: Backend) {
     let (status, body) = alice.upload(chat, "photo.png", b"just text".to_vec()).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let (status, body) = alice
-        .upload(chat, "tool.exe", b"MZ\x90\x00\x03\x00\x00\x00\x04\x00".to_vec())
+        .upload(
+            chat,
+            "tool.exe",
+            b"MZ\x90\x00\x03\x00\x00\x00\x04\x00".to_vec(),
+        )
         .await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
     let (status, body) = alice
@@ -129,10 +142,14 @@ async fn files_are_checked(backend: Backend) {
 async fn the_offline_setting_refuses_chats_when_nobody_is_online(backend: Backend) {
     let app = TestApp::spawn_with(backend, |s| s.chat.allow_when_offline = false).await;
     let alice = app.chat_user("alice").await;
-    let (status, body) = alice.post("/chats", json!({"description": "vpn down"})).await;
+    let (status, body) = alice
+        .post("/chats", json!({"description": "vpn down"}))
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(body["error"]["code"], "no_analysts_online");
     app.online_analyst("bob", 2).await;
-    let (status, _) = alice.post("/chats", json!({"description": "vpn down"})).await;
+    let (status, _) = alice
+        .post("/chats", json!({"description": "vpn down"}))
+        .await;
     assert_eq!(status, StatusCode::CREATED);
 }

@@ -7,8 +7,8 @@ use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use chatdesk::config::Settings;
@@ -106,7 +106,10 @@ impl TestApp {
     pub async fn online_analyst(&self, name: &str, max_chats: u32) -> TestUser {
         let a = self.user(name, &[Role::Analyst]).await;
         let (status, body) = a
-            .put("/analyst/status", json!({"status": "online", "max_chats": max_chats}))
+            .put(
+                "/analyst/status",
+                json!({"status": "online", "max_chats": max_chats}),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         a
@@ -184,7 +187,12 @@ impl TestUser {
         .await
     }
 
-    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> (StatusCode, Value) {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
         into_json(
             self.http
                 .post(self.url(path))
@@ -226,7 +234,9 @@ impl TestUser {
 
     /// Starts a chat; returns (chat id, the whole response).
     pub async fn start_chat(&self, description: &str) -> (i64, Value) {
-        let (status, body) = self.post("/chats", json!({"description": description})).await;
+        let (status, body) = self
+            .post("/chats", json!({"description": description}))
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         (body["chat"]["id"].as_i64().expect("chat id"), body)
     }
@@ -251,7 +261,9 @@ impl TestUser {
     }
 
     pub async fn chat_ws(&self, chat_id: i64) -> Socket {
-        self.ws(&format!("/chats/{chat_id}/ws")).await.expect("socket opens")
+        self.ws(&format!("/chats/{chat_id}/ws"))
+            .await
+            .expect("socket opens")
     }
 }
 

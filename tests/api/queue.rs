@@ -50,7 +50,11 @@ async fn three_waiting_users_see_their_places_as_two_analysts_accept(backend: Ba
         .iter()
         .map(|e| e["chat_id"].as_i64().unwrap())
         .collect();
-    assert_eq!(order, users.iter().map(|u| u.1).collect::<Vec<_>>(), "oldest first");
+    assert_eq!(
+        order,
+        users.iter().map(|u| u.1).collect::<Vec<_>>(),
+        "oldest first"
+    );
 
     // Ann takes the first chat: the others move up and one analyst is left.
     let first = users[0].1;
@@ -61,7 +65,9 @@ async fn three_waiting_users_see_their_places_as_two_analysts_accept(backend: Ba
 
     // Bob takes the second: the last user is next, and nobody is free.
     let second = users[1].1;
-    let (status, _) = bob.post(&format!("/chats/{second}/accept"), json!({})).await;
+    let (status, _) = bob
+        .post(&format!("/chats/{second}/accept"), json!({}))
+        .await;
     assert_eq!(status, StatusCode::OK);
     expect_place(&mut users[2].2, 1, 0).await;
     let (_, avail) = users[2].0.get("/chat/availability").await;
@@ -80,13 +86,23 @@ async fn two_analysts_racing_for_one_chat_have_one_winner(backend: Backend) {
     let bob = app.online_analyst("bob", 3).await;
     let user = app.chat_user("una").await;
     for round in 0..5 {
-        let chat = user.queued_chat(&format!("race {round}: my screen is black")).await;
+        let chat = user
+            .queued_chat(&format!("race {round}: my screen is black"))
+            .await;
         let path = format!("/chats/{chat}/accept");
         let (a, b) = tokio::join!(ann.post(&path, json!({})), bob.post(&path, json!({})));
         let mut statuses = [a.0, b.0];
         statuses.sort();
-        assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT], "{a:?} {b:?}");
-        let loser = if a.0 == StatusCode::CONFLICT { a.1 } else { b.1 };
+        assert_eq!(
+            statuses,
+            [StatusCode::OK, StatusCode::CONFLICT],
+            "{a:?} {b:?}"
+        );
+        let loser = if a.0 == StatusCode::CONFLICT {
+            a.1
+        } else {
+            b.1
+        };
         assert_eq!(loser["error"]["code"], "already_taken", "{loser}");
         user.post(&format!("/chats/{chat}/end"), json!({})).await;
     }
@@ -100,14 +116,18 @@ async fn analysts_work_within_their_capacity(backend: Backend) {
     let second = user.queued_chat("second problem with the printer").await;
     let (status, _) = ann.post(&format!("/chats/{first}/accept"), json!({})).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, body) = ann.post(&format!("/chats/{second}/accept"), json!({})).await;
+    let (status, body) = ann
+        .post(&format!("/chats/{second}/accept"), json!({}))
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(body["error"]["code"], "at_capacity");
 
     let (_, _) = ann
         .put("/analyst/status", json!({"status": "offline"}))
         .await;
-    let (status, body) = ann.post(&format!("/chats/{second}/accept"), json!({})).await;
+    let (status, body) = ann
+        .post(&format!("/chats/{second}/accept"), json!({}))
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(body["error"]["code"], "analyst_offline");
     let (_, avail) = user.get("/chat/availability").await;

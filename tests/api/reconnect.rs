@@ -8,7 +8,10 @@ use serde_json::json;
 use crate::helpers::{Backend, TestApp, is_type};
 use crate::on_both_databases;
 
-on_both_databases!(reconnecting_with_after_replays_what_was_missed, retried_messages_are_stored_once);
+on_both_databases!(
+    reconnecting_with_after_replays_what_was_missed,
+    retried_messages_are_stored_once
+);
 
 async fn reconnecting_with_after_replays_what_was_missed(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -20,7 +23,10 @@ async fn reconnecting_with_after_replays_what_was_missed(backend: Backend) {
     let mut ws = alice.chat_ws(chat).await;
     let frames = ws.drain(Duration::from_millis(300)).await;
     let seen: Vec<i64> = frames.iter().filter_map(|f| f["seq"].as_i64()).collect();
-    assert!(seen.windows(2).all(|w| w[1] == w[0] + 1), "replay in order: {seen:?}");
+    assert!(
+        seen.windows(2).all(|w| w[1] == w[0] + 1),
+        "replay in order: {seen:?}"
+    );
     let last = *seen.last().expect("history replayed");
     ws.close().await;
 
@@ -41,11 +47,18 @@ async fn reconnecting_with_after_replays_what_was_missed(backend: Backend) {
     assert_eq!(replayed[0]["seq"], last + 1);
     assert_eq!(replayed[0]["text"], "first while away");
     assert_eq!(replayed[1]["text"], "second while away");
-    assert!(frames.iter().any(|f| is_type(f, "status") && f["status"] == "active"));
+    assert!(
+        frames
+            .iter()
+            .any(|f| is_type(f, "status") && f["status"] == "active")
+    );
 
     // Live events keep coming after the replay, without gaps.
-    bob.post(&format!("/chats/{chat}/messages"), json!({"text": "live again"}))
-        .await;
+    bob.post(
+        &format!("/chats/{chat}/messages"),
+        json!({"text": "live again"}),
+    )
+    .await;
     let live = ws.wait_for("live message", |f| is_type(f, "message")).await;
     assert_eq!(live["seq"], last + 3);
 }

@@ -12,7 +12,12 @@ async fn health_readiness_and_metrics_answer(backend: Backend) {
     let alice = app.chat_user("alice").await;
     alice.start_chat("outlook search is not working").await;
     for path in ["/healthz", "/readyz"] {
-        let resp = app.http.get(format!("{}{path}", app.root())).send().await.unwrap();
+        let resp = app
+            .http
+            .get(format!("{}{path}", app.root()))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), StatusCode::OK, "{path}");
     }
     let metrics = app
@@ -24,7 +29,10 @@ async fn health_readiness_and_metrics_answer(backend: Backend) {
         .text()
         .await
         .unwrap();
-    assert!(metrics.contains("chatdesk_chats_started_total 1"), "{metrics}");
+    assert!(
+        metrics.contains("chatdesk_chats_started_total 1"),
+        "{metrics}"
+    );
     assert!(
         metrics.contains(r#"route="/api/v1/chats",status="201""#),
         "{metrics}"

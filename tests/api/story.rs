@@ -33,7 +33,10 @@ async fn the_whole_story_ends_on_the_call(backend: Backend) {
         .await;
     let call = &started["call"];
     let call_id = call["id"].as_i64().unwrap();
-    assert!(call["reference"].as_str().unwrap().starts_with("CALL-0"), "{call}");
+    assert!(
+        call["reference"].as_str().unwrap().starts_with("CALL-0"),
+        "{call}"
+    );
     assert_eq!(call["status"], "open");
     assert_eq!(call["source"], "chat");
     assert_eq!(call["user"]["username"], "alice");
@@ -51,7 +54,9 @@ async fn the_whole_story_ends_on_the_call(backend: Backend) {
         .await;
 
     // Declining the bot's help queues the chat.
-    let (status, queued) = alice.post(&format!("/chats/{chat_id}/handoff"), json!({})).await;
+    let (status, queued) = alice
+        .post(&format!("/chats/{chat_id}/handoff"), json!({}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{queued}");
     assert_eq!(queued["status"], "queued");
     assert_eq!(queued["queue_position"], 1);
@@ -59,9 +64,14 @@ async fn the_whole_story_ends_on_the_call(backend: Backend) {
     let (_, queue) = bob.get("/analyst/queue").await;
     assert_eq!(queue[0]["chat_id"], chat_id);
     assert_eq!(queue[0]["position"], 1);
-    assert_eq!(queue[0]["description"], "My VPN keeps disconnecting every few minutes");
+    assert_eq!(
+        queue[0]["description"],
+        "My VPN keeps disconnecting every few minutes"
+    );
 
-    let (status, accepted) = bob.post(&format!("/chats/{chat_id}/accept"), json!({})).await;
+    let (status, accepted) = bob
+        .post(&format!("/chats/{chat_id}/accept"), json!({}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{accepted}");
     assert_eq!(accepted["status"], "active");
     let active = user_ws
@@ -86,7 +96,9 @@ async fn the_whole_story_ends_on_the_call(backend: Backend) {
     analyst_ws.drain(Duration::from_millis(200)).await;
 
     // Messages both ways, with typing indicators.
-    analyst_ws.send(json!({"type": "typing", "typing": true})).await;
+    analyst_ws
+        .send(json!({"type": "typing", "typing": true}))
+        .await;
     let typing = user_ws.wait_for("typing", |f| is_type(f, "typing")).await;
     assert_eq!(typing["role"], "analyst");
     assert_eq!(typing["typing"], true);
@@ -95,10 +107,14 @@ async fn the_whole_story_ends_on_the_call(backend: Backend) {
         .send(json!({"type": "message", "text": "It drops when I join calls", "client_id": "u-1"}))
         .await;
     let ack = user_ws
-        .wait_for("own message back", |f| is_type(f, "message") && f["client_id"] == "u-1")
+        .wait_for("own message back", |f| {
+            is_type(f, "message") && f["client_id"] == "u-1"
+        })
         .await;
     let got = analyst_ws
-        .wait_for("the user's message", |f| is_type(f, "message") && f["author"]["role"] == "user")
+        .wait_for("the user's message", |f| {
+            is_type(f, "message") && f["author"]["role"] == "user"
+        })
         .await;
     assert_eq!(got["text"], "It drops when I join calls");
     assert_eq!(got["seq"], ack["seq"]);
@@ -112,7 +128,9 @@ async fn the_whole_story_ends_on_the_call(backend: Backend) {
     assert_eq!(status, StatusCode::CREATED);
     assert!(sent["seq"].as_i64().unwrap() > ack["seq"].as_i64().unwrap());
     let got = user_ws
-        .wait_for("the analyst's message", |f| is_type(f, "message") && f["author"]["role"] == "analyst")
+        .wait_for("the analyst's message", |f| {
+            is_type(f, "message") && f["author"]["role"] == "analyst"
+        })
         .await;
     assert_eq!(got["text"], "Let's check your client version");
 
@@ -128,7 +146,9 @@ async fn the_whole_story_ends_on_the_call(backend: Backend) {
     assert_eq!(event["attachment"]["name"], "vpn.log");
 
     // The user closes the window: the chat ends and the call holds everything.
-    let (status, ended) = alice.post(&format!("/chats/{chat_id}/end"), json!({})).await;
+    let (status, ended) = alice
+        .post(&format!("/chats/{chat_id}/end"), json!({}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{ended}");
     let ended_event = user_ws.wait_for("ended", |f| is_type(f, "ended")).await;
     assert_eq!(ended_event["call"]["id"], call_id);
@@ -145,10 +165,16 @@ async fn the_whole_story_ends_on_the_call(backend: Backend) {
         "attached vpn.log",
         "Chat ended by the user",
     ] {
-        assert!(transcript.contains(expected), "missing {expected:?} in {transcript}");
+        assert!(
+            transcript.contains(expected),
+            "missing {expected:?} in {transcript}"
+        );
     }
     let text = call["transcript_text"].as_str().unwrap();
-    assert!(text.contains("Bob Test (analyst): Let's check your client version"), "{text}");
+    assert!(
+        text.contains("Bob Test (analyst): Let's check your client version"),
+        "{text}"
+    );
     assert_eq!(call["attachments"][0]["name"], "vpn.log");
     let attachment_id = call["attachments"][0]["id"].as_str().unwrap();
     let (status, bytes) = alice.download(attachment_id).await;
@@ -163,7 +189,10 @@ async fn the_whole_story_ends_on_the_call(backend: Backend) {
 
     // Nothing more can be written to an ended chat.
     let (status, body) = alice
-        .post(&format!("/chats/{chat_id}/messages"), json!({"text": "hello?"}))
+        .post(
+            &format!("/chats/{chat_id}/messages"),
+            json!({"text": "hello?"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(body["error"]["code"], "chat_ended");
@@ -172,17 +201,28 @@ async fn the_whole_story_ends_on_the_call(backend: Backend) {
 async fn accepting_a_suggestion_resolves_the_call_by_the_bot(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let alice = app.chat_user("alice").await;
-    let (chat_id, started) = alice.start_chat("I forgot my password and can't log in").await;
-    let article = started["suggestions"][0]["article_id"].as_str().unwrap().to_owned();
+    let (chat_id, started) = alice
+        .start_chat("I forgot my password and can't log in")
+        .await;
+    let article = started["suggestions"][0]["article_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let call_id = started["call"]["id"].as_i64().unwrap();
 
     let (status, body) = alice
-        .post(&format!("/chats/{chat_id}/suggestions/not-offered/accept"), json!({}))
+        .post(
+            &format!("/chats/{chat_id}/suggestions/not-offered/accept"),
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 
     let (status, body) = alice
-        .post(&format!("/chats/{chat_id}/suggestions/{article}/accept"), json!({}))
+        .post(
+            &format!("/chats/{chat_id}/suggestions/{article}/accept"),
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["call"]["status"], "resolved");
@@ -192,8 +232,15 @@ async fn accepting_a_suggestion_resolves_the_call_by_the_bot(backend: Backend) {
     assert_eq!(chat["status"], "ended");
     let (_, call) = alice.get(&format!("/calls/{call_id}")).await;
     assert_eq!(call["status"], "resolved");
-    assert!(call["transcript_text"].as_str().unwrap().contains("fixed it"));
-    let (status, _) = alice.post(&format!("/chats/{chat_id}/handoff"), json!({})).await;
+    assert!(
+        call["transcript_text"]
+            .as_str()
+            .unwrap()
+            .contains("fixed it")
+    );
+    let (status, _) = alice
+        .post(&format!("/chats/{chat_id}/handoff"), json!({}))
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
 }
 
@@ -201,9 +248,15 @@ async fn follow_ups_rerank_and_declined_articles_are_not_offered_again(backend: 
     let app = TestApp::spawn(backend).await;
     let alice = app.chat_user("alice").await;
     let (chat_id, started) = alice.start_chat("printer problem").await;
-    let first = started["suggestions"][0]["article_id"].as_str().unwrap().to_owned();
+    let first = started["suggestions"][0]["article_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (status, _) = alice
-        .post(&format!("/chats/{chat_id}/suggestions/{first}/decline"), json!({}))
+        .post(
+            &format!("/chats/{chat_id}/suggestions/{first}/decline"),
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
 
@@ -225,7 +278,10 @@ async fn follow_ups_rerank_and_declined_articles_are_not_offered_again(backend: 
         .iter()
         .map(|s| s["article_id"].as_str().unwrap())
         .collect();
-    assert!(!ids.contains(&first.as_str()), "{first} was declined but offered again: {ids:?}");
+    assert!(
+        !ids.contains(&first.as_str()),
+        "{first} was declined but offered again: {ids:?}"
+    );
     assert!(ids.iter().any(|id| id.contains("print")), "{ids:?}");
 }
 
@@ -236,25 +292,42 @@ async fn analysts_link_a_chat_to_more_calls(backend: Backend) {
     let (_, earlier) = alice.start_chat("Outlook will not open").await;
     let earlier_call = earlier["call"]["id"].as_i64().unwrap();
     let earlier_ref = earlier["call"]["reference"].as_str().unwrap().to_owned();
-    let chat_id = alice.queued_chat("Outlook still crashes after the fix").await;
-    bob.post(&format!("/chats/{chat_id}/accept"), json!({})).await;
+    let chat_id = alice
+        .queued_chat("Outlook still crashes after the fix")
+        .await;
+    bob.post(&format!("/chats/{chat_id}/accept"), json!({}))
+        .await;
 
     let (status, linked) = bob
-        .post(&format!("/chats/{chat_id}/links"), json!({"call_id": earlier_ref}))
+        .post(
+            &format!("/chats/{chat_id}/links"),
+            json!({"call_id": earlier_ref}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{linked}");
     assert_eq!(linked["linked_calls"][0]["id"], earlier_call);
 
     let (status, _) = bob
-        .post(&format!("/chats/{chat_id}/links"), json!({"call_id": 999_999}))
+        .post(
+            &format!("/chats/{chat_id}/links"),
+            json!({"call_id": 999_999}),
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = alice
-        .post(&format!("/chats/{chat_id}/links"), json!({"call_id": earlier_call}))
+        .post(
+            &format!("/chats/{chat_id}/links"),
+            json!({"call_id": earlier_call}),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     let (_, call) = bob.get(&format!("/calls/{earlier_call}")).await;
     assert_eq!(call["linked_chats"][0]["chat_id"], chat_id);
-    assert!(!call["linked_chats"][0]["transcript"].as_array().unwrap().is_empty());
+    assert!(
+        !call["linked_chats"][0]["transcript"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }
