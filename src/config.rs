@@ -33,6 +33,8 @@ pub struct ChatSettings {
     pub suggestions: usize,
     /// How long a browser session (cookie) stays valid.
     pub session_hours: u32,
+    /// A chat ends when its user's window (socket) has stayed closed this long; 0 never.
+    pub end_when_window_closed_secs: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -67,6 +69,7 @@ impl Default for ChatSettings {
             default_max_chats: 3,
             suggestions: 3,
             session_hours: 12,
+            end_when_window_closed_secs: 30,
         }
     }
 }

@@ -59,7 +59,7 @@ const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$
 
 impl Engine {
     /// Creates an account and its first API token.
-    #[tracing::instrument(skip_all, fields(username = %username), err)]
+    #[tracing::instrument(skip_all, fields(username = %username), err(level = "debug"))]
     pub async fn create_user(
         &self,
         username: &str,

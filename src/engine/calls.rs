@@ -156,7 +156,7 @@ impl Engine {
     }
 
     /// Links a chat to another call; returns every call the chat is linked to.
-    #[tracing::instrument(skip_all, fields(chat_id, call_id), err)]
+    #[tracing::instrument(skip_all, fields(chat_id = chat_id, call_id = call_id), err(level = "debug"))]
     pub async fn link_call(&self, user: &User, chat_id: i64, call_id: i64) -> Result<Vec<Call>> {
         if !user.is_analyst() {
             return Err(Error::forbidden("only analysts can link chats to calls"));

@@ -42,7 +42,7 @@ fn author_of(user: &User, party: Party) -> Author {
 
 impl Engine {
     /// Logs a call for the description and starts the bot stage.
-    #[tracing::instrument(skip_all, fields(user = user.id), err)]
+    #[tracing::instrument(skip_all, fields(user = user.id), err(level = "debug"))]
     pub async fn start_chat(&self, user: &User, description: &str) -> Result<Started> {
         if !user.can_chat() {
             return Err(Error::forbidden(
@@ -104,7 +104,12 @@ impl Engine {
         self.say(chat_id, &Author::bot(), text).await
     }
 
-    async fn say(&self, chat_id: i64, author: &Author, text: &str) -> Result<StoredEvent> {
+    pub(super) async fn say(
+        &self,
+        chat_id: i64,
+        author: &Author,
+        text: &str,
+    ) -> Result<StoredEvent> {
         let appended = self
             .append(
                 chat_id,
@@ -157,7 +162,7 @@ impl Engine {
     /// Posts a message; `true` beside it when a retry repeated an earlier `client_id` (the
     /// first message comes back and nothing is stored). In the bot stage the bot answers with suggestions re-ranked on the
     /// conversation so far.
-    #[tracing::instrument(skip_all, fields(chat_id, user = user.id), err)]
+    #[tracing::instrument(skip_all, fields(chat_id = chat_id, user = user.id), err(level = "debug"))]
     pub async fn post_message(
         &self,
         user: &User,
@@ -223,7 +228,7 @@ impl Engine {
     }
 
     /// "This fixed it": the bot resolves the call and the chat ends.
-    #[tracing::instrument(skip_all, fields(chat_id, article_id), err)]
+    #[tracing::instrument(skip_all, fields(chat_id = chat_id, article_id = %article_id), err(level = "debug"))]
     pub async fn accept_suggestion(
         &self,
         user: &User,
@@ -313,7 +318,7 @@ impl Engine {
     }
 
     /// The user declines the bot's help: the chat joins the queue.
-    #[tracing::instrument(skip_all, fields(chat_id), err)]
+    #[tracing::instrument(skip_all, fields(chat_id = chat_id), err(level = "debug"))]
     pub async fn handoff(&self, user: &User, chat_id: i64) -> Result<ChatView> {
         let (_, party) = self.chat_for(user, chat_id).await?;
         if party != Party::Owner {
@@ -344,7 +349,7 @@ impl Engine {
     }
 
     /// An analyst takes a chat from the queue, within their capacity.
-    #[tracing::instrument(skip_all, fields(chat_id, analyst = user.id), err)]
+    #[tracing::instrument(skip_all, fields(chat_id = chat_id, analyst = user.id), err(level = "debug"))]
     pub async fn accept_chat(&self, user: &User, chat_id: i64) -> Result<ChatView> {
         if !user.is_analyst() {
             return Err(Error::forbidden("only analysts can accept chats"));
@@ -402,7 +407,7 @@ impl Engine {
     }
 
     /// Either side ends the chat; the call keeps the transcript.
-    #[tracing::instrument(skip_all, fields(chat_id), err)]
+    #[tracing::instrument(skip_all, fields(chat_id = chat_id), err(level = "debug"))]
     pub async fn end_chat(&self, user: &User, chat_id: i64) -> Result<Call> {
         let (chat, party) = self.chat_for(user, chat_id).await?;
         let role = match party {
@@ -417,7 +422,7 @@ impl Engine {
         self.finish(&chat, role, None).await
     }
 
-    async fn finish(
+    pub(super) async fn finish(
         &self,
         chat: &ChatRecord,
         ended_by: AuthorRole,

@@ -35,7 +35,7 @@ impl Engine {
     }
 
     /// Sets an analyst online or offline, with the number of chats they take at once.
-    #[tracing::instrument(skip_all, fields(analyst = user.id, online), err)]
+    #[tracing::instrument(skip_all, fields(analyst = user.id, online = online), err(level = "debug"))]
     pub async fn set_presence(
         &self,
         user: &User,

@@ -9,7 +9,9 @@ use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::Engine;
+use super::windows::WindowGuard;
 use crate::bus::Topic;
+use crate::domain::chat::Party;
 use crate::domain::user::User;
 use crate::error::{Error, Result};
 use crate::events::{self, Frame};
@@ -20,12 +22,14 @@ pub struct ChatFeed {
     rx: Receiver<Frame>,
     last_seq: i64,
     pending: VecDeque<Frame>,
+    /// Set when the feed is the chat user's window: closing it may end the chat.
+    _window: Option<WindowGuard>,
 }
 
 impl Engine {
     /// Opens a feed for someone allowed to see the chat, replaying events after `after`.
     pub async fn open_feed(&self, user: &User, chat_id: i64, after: i64) -> Result<ChatFeed> {
-        self.chat_for(user, chat_id).await?;
+        let (_, party) = self.chat_for(user, chat_id).await?;
         // Subscribe before reading, so an event committed in between is not missed.
         let rx = self.bus.subscribe(Topic::Chat(chat_id));
         let mut feed = ChatFeed {
@@ -34,6 +38,7 @@ impl Engine {
             rx,
             last_seq: after.max(0),
             pending: VecDeque::new(),
+            _window: (party == Party::Owner).then(|| self.window_opened(chat_id)),
         };
         feed.catch_up().await?;
         Ok(feed)

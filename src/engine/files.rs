@@ -115,7 +115,7 @@ fn check_name_matches(name: &str, detected: &str) -> Result<()> {
 
 impl Engine {
     /// Stores a file sent in a chat and adds it to the call.
-    #[tracing::instrument(skip_all, fields(chat_id, size = upload.bytes.len()), err)]
+    #[tracing::instrument(skip_all, fields(chat_id = chat_id, size = upload.bytes.len()), err(level = "debug"))]
     pub async fn attach(
         &self,
         user: &User,

@@ -8,6 +8,7 @@ mod chats;
 mod desk;
 mod feed;
 mod files;
+mod windows;
 
 use std::sync::Arc;
 
@@ -37,6 +38,7 @@ pub struct Engine {
     files: Arc<FileStore>,
     settings: Arc<Settings>,
     metrics: Arc<Metrics>,
+    windows: Arc<windows::Windows>,
 }
 
 impl Engine {
@@ -55,6 +57,7 @@ impl Engine {
             files,
             settings,
             metrics,
+            windows: Default::default(),
         }
     }
 

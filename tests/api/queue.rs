@@ -28,6 +28,7 @@ async fn three_waiting_users_see_their_places_as_two_analysts_accept(backend: Ba
     let app = TestApp::spawn(backend).await;
     let ann = app.online_analyst("ann", 1).await;
     let bob = app.online_analyst("bob", 1).await;
+    let mut desk = ann.ws("/analyst/ws").await.expect("desk feed opens");
     let mut users = Vec::new();
     for name in ["una", "vic", "wes"] {
         let u = app.chat_user(name).await;
@@ -35,6 +36,15 @@ async fn three_waiting_users_see_their_places_as_two_analysts_accept(backend: Ba
         let ws = u.chat_ws(chat).await;
         users.push((u, chat, ws));
     }
+    // Analysts watch the queue fill up live.
+    let picture = desk
+        .wait_for("three waiting", |f| {
+            is_type(f, "queue") && f["items"].as_array().is_some_and(|q| q.len() == 3)
+        })
+        .await;
+    assert_eq!(picture["items"][2]["description"], "wes cannot print");
+    assert_eq!(picture["availability"]["available_analysts"], 2);
+
     // On connecting, each sees their place: 1, 2, 3 with both analysts free.
     for (i, (_, _, ws)) in users.iter_mut().enumerate() {
         expect_place(ws, i as i64 + 1, 2).await;
