@@ -34,7 +34,7 @@ pub struct TestApp {
     pub engine: Engine,
     pub http: reqwest::Client,
     _dir: tempfile::TempDir,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 pub struct TestUser {
@@ -74,7 +74,14 @@ impl TestApp {
             engine,
             http: reqwest::Client::new(),
             _dir: dir,
-            _shutdown: tx,
+            shutdown: Some(tx),
+        }
+    }
+
+    /// Starts a graceful shutdown, as SIGTERM would.
+    pub fn shut_down(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
         }
     }
 
@@ -324,6 +331,21 @@ impl Socket {
             frames.push(f);
         }
         frames
+    }
+
+    /// Reads until the server closes the socket; the close frame's code, or `None` when
+    /// the connection dropped without one.
+    pub async fn close_code(&mut self) -> Option<u16> {
+        loop {
+            let msg = tokio::time::timeout(WAIT, self.stream.next())
+                .await
+                .expect("the socket closes within 10 s")?;
+            match msg {
+                Ok(WsMessage::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
     }
 
     pub async fn close(mut self) {
