@@ -156,42 +156,27 @@ impl TestUser {
         format!("{}{path}", self.base)
     }
 
-    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+    async fn send(&self, request: reqwest::RequestBuilder) -> (StatusCode, Value) {
         into_json(
-            self.http
-                .get(self.url(path))
+            request
                 .bearer_auth(&self.token)
                 .send()
                 .await
                 .expect("request"),
         )
         .await
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(self.http.get(self.url(path))).await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        into_json(
-            self.http
-                .post(self.url(path))
-                .bearer_auth(&self.token)
-                .json(&body)
-                .send()
-                .await
-                .expect("request"),
-        )
-        .await
+        self.send(self.http.post(self.url(path)).json(&body)).await
     }
 
     pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        into_json(
-            self.http
-                .put(self.url(path))
-                .bearer_auth(&self.token)
-                .json(&body)
-                .send()
-                .await
-                .expect("request"),
-        )
-        .await
+        self.send(self.http.put(self.url(path)).json(&body)).await
     }
 
     pub async fn post_raw(
@@ -200,32 +185,19 @@ impl TestUser {
         content_type: &str,
         body: Vec<u8>,
     ) -> (StatusCode, Value) {
-        into_json(
-            self.http
-                .post(self.url(path))
-                .bearer_auth(&self.token)
-                .header("content-type", content_type)
-                .body(body)
-                .send()
-                .await
-                .expect("request"),
-        )
-        .await
+        let request = self
+            .http
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body);
+        self.send(request).await
     }
 
     pub async fn upload(&self, chat_id: i64, name: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
         let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned());
         let form = reqwest::multipart::Form::new().part("file", part);
-        into_json(
-            self.http
-                .post(self.url(&format!("/chats/{chat_id}/attachments")))
-                .bearer_auth(&self.token)
-                .multipart(form)
-                .send()
-                .await
-                .expect("request"),
-        )
-        .await
+        let url = self.url(&format!("/chats/{chat_id}/attachments"));
+        self.send(self.http.post(url).multipart(form)).await
     }
 
     pub async fn download(&self, attachment_id: &str) -> (StatusCode, Vec<u8>) {
