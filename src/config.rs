@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Deserialize;
 
+use crate::knowledge::index::{Mode, Tuning};
+
 const ENV_PREFIX: &str = "CHATDESK_";
 
 #[derive(Clone, Debug, Deserialize)]
@@ -19,7 +21,42 @@ pub struct Settings {
     pub knowledge_dir: PathBuf,
     pub model_dir: PathBuf,
     pub chat: ChatSettings,
+    pub knowledge: KnowledgeSettings,
     pub limits: Limits,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KnowledgeSettings {
+    /// `hybrid` (words and meaning), `bm25` (words only, no model needed) or `dense`.
+    pub mode: Mode,
+    /// Weight of the word score in the hybrid blend; the rest goes to meaning.
+    pub lexical_weight: f32,
+    /// The bot offers no article whose best passage is less similar than this (0 to 1).
+    pub min_similarity: f32,
+    /// Where article vectors are cached by content; default `<data_dir>/embeddings`.
+    pub vector_cache_dir: Option<PathBuf>,
+}
+
+impl Default for KnowledgeSettings {
+    fn default() -> Self {
+        let tuning = Tuning::default();
+        Self {
+            mode: Mode::Hybrid,
+            lexical_weight: tuning.lexical_weight,
+            min_similarity: tuning.min_similarity,
+            vector_cache_dir: None,
+        }
+    }
+}
+
+impl KnowledgeSettings {
+    pub fn tuning(&self) -> Tuning {
+        Tuning {
+            lexical_weight: self.lexical_weight,
+            min_similarity: self.min_similarity,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -57,6 +94,7 @@ impl Default for Settings {
             knowledge_dir: "knowledge".into(),
             model_dir: "models/all-MiniLM-L6-v2".into(),
             chat: ChatSettings::default(),
+            knowledge: KnowledgeSettings::default(),
             limits: Limits::default(),
         }
     }
@@ -87,6 +125,13 @@ impl Default for Limits {
 }
 
 impl Settings {
+    pub fn vector_cache_dir(&self) -> PathBuf {
+        self.knowledge
+            .vector_cache_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("embeddings"))
+    }
+
     /// Loads settings from `file` (when it exists) and the process environment.
     pub fn load(file: &Path) -> anyhow::Result<Self> {
         let text = match std::fs::read_to_string(file) {

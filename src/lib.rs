@@ -10,6 +10,7 @@
 //! - [`engine`]: the product's behaviour, using all of the above; no HTTP in it.
 //! - [`http`]: the thin axum layer (REST, WebSocket, health, metrics).
 //! - [`startup`]: wiring it together and running until shutdown; [`config`] for settings.
+//! - [`rank`]: the `chatdesk rank` batch command used for evaluation.
 
 pub mod bus;
 pub mod config;
@@ -20,5 +21,6 @@ pub mod events;
 pub mod http;
 pub mod knowledge;
 pub mod metrics;
+pub mod rank;
 pub mod startup;
 pub mod store;

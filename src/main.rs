@@ -11,6 +11,7 @@ use tracing_subscriber::EnvFilter;
 
 use chatdesk::config::Settings;
 use chatdesk::domain::user::Role;
+use chatdesk::knowledge::index::Mode;
 use chatdesk::metrics::Metrics;
 use chatdesk::startup::{self, Application};
 
@@ -44,6 +45,18 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Rank a batch of queries (JSON Lines) against a knowledge directory.
+    Rank {
+        #[arg(long)]
+        knowledge: PathBuf,
+        /// JSON Lines, one {"id": "...", "query": "..."} per line.
+        #[arg(long)]
+        queries: PathBuf,
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        #[arg(long, default_value = "hybrid")]
+        mode: Mode,
+    },
     /// Manage accounts.
     User {
         #[command(subcommand)]
@@ -91,6 +104,16 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             }
             app.run_until(startup::shutdown_signal()).await
         }
+        Command::Rank {
+            knowledge,
+            queries,
+            k,
+            mode,
+        } => tokio::task::spawn_blocking(move || {
+            chatdesk::rank::run(&settings, &knowledge, &queries, k, mode)
+        })
+        .await
+        .context("ranking")?,
         Command::Migrate => {
             chatdesk::store::connect(settings.database_url.expose()).await?;
             eprintln!("migrations applied");

@@ -13,7 +13,10 @@ use crate::bus::LocalBus;
 use crate::config::Settings;
 use crate::engine::Engine;
 use crate::http;
-use crate::knowledge::{self, bm25::Bm25Index};
+use crate::knowledge;
+use crate::knowledge::embed::Embedder;
+use crate::knowledge::index::{KnowledgeIndex, Mode};
+use crate::knowledge::vectors::VectorCache;
 use crate::metrics::Metrics;
 use crate::store;
 
@@ -37,17 +40,32 @@ pub async fn build_engine(settings: Settings, metrics: Arc<Metrics>) -> anyhow::
 }
 
 /// Indexes the knowledge directory; bad articles are reported and skipped.
-fn load_ranker(settings: &Settings) -> anyhow::Result<Bm25Index> {
+fn load_ranker(settings: &Settings) -> anyhow::Result<KnowledgeIndex> {
     let dir = &settings.knowledge_dir;
     let (articles, errors) = knowledge::load_dir(dir)
         .with_context(|| format!("reading the knowledge directory {}", dir.display()))?;
     for e in &errors {
         tracing::warn!(file = %e.source_name, line = ?e.line, reason = %e.reason, "article skipped");
     }
-    let index = Bm25Index::build(&articles)?;
+    let embedder = match settings.knowledge.mode {
+        Mode::Bm25 => None,
+        Mode::Hybrid | Mode::Dense => Some(Embedder::shared(&settings.model_dir)?),
+    };
+    let cache = VectorCache::new(settings.vector_cache_dir());
+    let (index, stats) = KnowledgeIndex::build(
+        articles,
+        embedder,
+        &cache,
+        settings.knowledge.mode,
+        settings.knowledge.tuning(),
+        &|_| {},
+    )?;
     tracing::info!(
-        articles = articles.len(),
+        articles = stats.articles,
+        passages = stats.passages,
+        encoded = stats.encoded,
         skipped = errors.len(),
+        took_ms = stats.took.as_millis() as u64,
         "knowledge indexed"
     );
     Ok(index)

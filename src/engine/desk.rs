@@ -142,6 +142,7 @@ impl Engine {
             text: text.to_owned(),
             k,
             exclude: Vec::new(),
+            confident_only: false,
         })
         .await
     }

@@ -126,6 +126,7 @@ impl Engine {
             text,
             k: self.settings.chat.suggestions,
             exclude,
+            confident_only: true,
         })
         .await
     }

@@ -1,10 +1,11 @@
 //! The lexical ranker: a tantivy BM25 index over title (boosted), tags and body, with an
 //! English analyzer (stop words, stemming) and snippets that show the matched terms.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use anyhow::Context;
 use tantivy::collector::TopDocs;
+use tantivy::query::Query;
 use tantivy::query::QueryParser;
 use tantivy::schema::{
     Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
@@ -13,9 +14,9 @@ use tantivy::snippet::SnippetGenerator;
 use tantivy::tokenizer::{
     Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
 };
-use tantivy::{Index, IndexReader, ReloadPolicy, TantivyDocument, doc};
+use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, TantivyDocument, doc};
 
-use super::{Article, RankRequest, Ranker, Suggestion};
+use super::Article;
 
 /// Name of the analyzer registered on every index.
 const ANALYZER: &str = "en_desk";
@@ -45,8 +46,24 @@ pub struct Bm25Index {
     index: Index,
     reader: IndexReader,
     fields: Fields,
-    len: usize,
+    /// Where each article's document is, for snippets of articles found by meaning alone.
+    addresses: HashMap<String, DocAddress>,
 }
+
+/// An article BM25 found, with its raw score.
+pub struct Hit {
+    pub article_id: String,
+    pub score: f32,
+}
+
+/// The words of the query an article contains, and the passage around them.
+pub struct Highlight {
+    pub snippet: String,
+    pub matched: Vec<String>,
+}
+
+/// A parsed query, reused for searching and for highlighting the results.
+pub struct ParsedQuery(Box<dyn Query>);
 
 fn analyzer() -> TextAnalyzer {
     TextAnalyzer::builder(SimpleTokenizer::default())
@@ -99,87 +116,102 @@ impl Bm25Index {
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
+        let searcher = reader.searcher();
+        let mut addresses = HashMap::with_capacity(articles.len());
+        for (segment_ord, segment) in searcher.segment_readers().iter().enumerate() {
+            for doc_id in segment.doc_ids_alive() {
+                let addr = DocAddress::new(segment_ord as u32, doc_id);
+                let doc: TantivyDocument = searcher.doc(addr)?;
+                if let Some(id) = doc.get_first(fields.id).and_then(|v| v.as_str()) {
+                    addresses.insert(id.to_owned(), addr);
+                }
+            }
+        }
         Ok(Self {
             index,
             reader,
             fields,
-            len: articles.len(),
+            addresses,
         })
     }
-}
 
-impl Ranker for Bm25Index {
-    fn rank(&self, request: &RankRequest) -> anyhow::Result<Vec<Suggestion>> {
+    /// Parses user text leniently: query syntax typed by a user is harmless.
+    pub fn parse(&self, text: &str) -> ParsedQuery {
         let f = self.fields;
-        let searcher = self.reader.searcher();
         let mut parser = QueryParser::for_index(&self.index, vec![f.title, f.tags, f.body]);
         parser.set_field_boost(f.title, 2.5);
         parser.set_field_boost(f.tags, 1.5);
-        let (query, _lenient_errors) = parser.parse_query_lenient(&request.text);
-        let wanted = request.k + request.exclude.len();
-        if wanted == 0 {
+        ParsedQuery(parser.parse_query_lenient(text).0)
+    }
+
+    /// The best `limit` articles for the query, best first.
+    pub fn search(&self, query: &ParsedQuery, limit: usize) -> anyhow::Result<Vec<Hit>> {
+        if limit == 0 {
             return Ok(Vec::new());
         }
-        let hits = searcher.search(&*query, &TopDocs::with_limit(wanted))?;
-        let mut body_snippets = SnippetGenerator::create(&searcher, &*query, f.body)?;
-        body_snippets.set_max_num_chars(SNIPPET_CHARS);
-        let title_snippets = SnippetGenerator::create(&searcher, &*query, f.title)?;
-        let mut out = Vec::with_capacity(request.k);
+        let searcher = self.reader.searcher();
+        let hits = searcher.search(&*query.0, &TopDocs::with_limit(limit))?;
+        let mut out = Vec::with_capacity(hits.len());
         for (score, addr) in hits {
             let doc: TantivyDocument = searcher.doc(addr)?;
-            let text = |field: Field| {
-                doc.get_first(field)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_owned()
-            };
-            let article_id = text(f.id);
-            if request.exclude.contains(&article_id) {
-                continue;
-            }
-            let body = body_snippets.snippet_from_doc(&doc);
-            let title = title_snippets.snippet_from_doc(&doc);
-            let mut matched = Vec::new();
-            let mut seen = HashSet::new();
-            for s in [&title, &body] {
-                for r in s.highlighted() {
-                    let word = s.fragment()[r.clone()].to_lowercase();
-                    if seen.insert(word.clone()) {
-                        matched.push(word);
-                    }
-                }
-            }
-            let snippet = if body.fragment().trim().is_empty() {
-                text(f.body).chars().take(SNIPPET_CHARS).collect()
-            } else {
-                body.fragment().trim().to_owned()
-            };
-            out.push(Suggestion {
-                article_id,
-                title: text(f.title),
-                snippet: snippet.replace('\n', " "),
-                score,
-                explanation: explain(&matched),
-            });
-            if out.len() == request.k {
-                break;
-            }
+            let article_id = doc
+                .get_first(self.fields.id)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned();
+            out.push(Hit { article_id, score });
         }
         Ok(out)
     }
 
-    fn len(&self) -> usize {
-        self.len
-    }
-}
-
-fn explain(matched: &[String]) -> String {
-    match matched {
-        [] => "Related to the words in your description".to_owned(),
-        words => {
-            let shown: Vec<String> = words.iter().take(5).map(|w| format!("“{w}”")).collect();
-            format!("Matches your words {}", shown.join(", "))
+    /// The query words the article contains (one surface form per stem) and a snippet of
+    /// its body around them; `None` for an unknown article.
+    pub fn highlight(
+        &self,
+        query: &ParsedQuery,
+        article_id: &str,
+    ) -> anyhow::Result<Option<Highlight>> {
+        let Some(&addr) = self.addresses.get(article_id) else {
+            return Ok(None);
+        };
+        let f = self.fields;
+        let searcher = self.reader.searcher();
+        let doc: TantivyDocument = searcher.doc(addr)?;
+        let mut body = SnippetGenerator::create(&searcher, &*query.0, f.body)?;
+        body.set_max_num_chars(SNIPPET_CHARS);
+        let body = body.snippet_from_doc(&doc);
+        let title = SnippetGenerator::create(&searcher, &*query.0, f.title)?.snippet_from_doc(&doc);
+        let mut analyzer = self.index.tokenizer_for_field(f.body)?;
+        let mut stems = HashSet::new();
+        let mut matched = Vec::new();
+        for s in [&title, &body] {
+            for r in s.highlighted() {
+                let word = s.fragment()[r.clone()].to_lowercase();
+                let stem = {
+                    let mut stream = analyzer.token_stream(&word);
+                    stream
+                        .next()
+                        .map_or_else(|| word.clone(), |t| t.text.clone())
+                };
+                if stems.insert(stem) {
+                    matched.push(word);
+                }
+            }
         }
+        let snippet = if body.fragment().trim().is_empty() {
+            doc.get_first(f.body)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .chars()
+                .take(SNIPPET_CHARS)
+                .collect()
+        } else {
+            body.fragment().trim().to_owned()
+        };
+        Ok(Some(Highlight {
+            snippet: snippet.replace('\n', " "),
+            matched,
+        }))
     }
 }
 
@@ -217,36 +249,23 @@ mod tests {
         .unwrap()
     }
 
-    fn rank(idx: &Bm25Index, text: &str, exclude: &[&str]) -> Vec<Suggestion> {
-        idx.rank(&RankRequest {
-            text: text.into(),
-            k: 3,
-            exclude: exclude.iter().map(|s| s.to_string()).collect(),
-        })
-        .unwrap()
-    }
-
     #[test]
-    fn stems_and_explains() {
+    fn stems_and_highlights_one_form_per_stem() {
         let idx = index();
-        let s = rank(&idx, "my vpn disconnected again", &[]);
-        assert_eq!(s[0].article_id, "vpn");
-        assert!(s[0].explanation.contains("vpn"), "{}", s[0].explanation);
-        assert!(s[0].snippet.contains("VPN"));
-    }
-
-    #[test]
-    fn excluded_articles_are_not_offered() {
-        let idx = index();
-        let s = rank(&idx, "printer offline vpn", &["printer"]);
-        assert!(s.iter().all(|s| s.article_id != "printer"));
-        assert_eq!(s[0].article_id, "vpn");
+        let q = idx.parse("my vpn disconnected again, vpn disconnects");
+        let hits = idx.search(&q, 3).unwrap();
+        assert_eq!(hits[0].article_id, "vpn");
+        let h = idx.highlight(&q, "vpn").unwrap().unwrap();
+        assert_eq!(h.matched, vec!["vpn", "disconnecting"]);
+        assert!(h.snippet.contains("VPN"));
+        assert!(idx.highlight(&q, "nope").unwrap().is_none());
     }
 
     #[test]
     fn query_syntax_in_user_text_is_harmless() {
         let idx = index();
-        assert!(rank(&idx, "title:\"unclosed (password AND", &[]).len() <= 3);
-        assert!(rank(&idx, "", &[]).is_empty());
+        let q = idx.parse("title:\"unclosed (password AND");
+        assert!(idx.search(&q, 3).unwrap().len() <= 3);
+        assert!(idx.search(&idx.parse(""), 3).unwrap().is_empty());
     }
 }

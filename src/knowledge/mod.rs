@@ -3,6 +3,10 @@
 
 pub mod article;
 pub mod bm25;
+pub mod embed;
+pub mod index;
+pub mod passages;
+pub mod vectors;
 
 use serde::Serialize;
 
@@ -24,6 +28,9 @@ pub struct RankRequest {
     pub text: String,
     pub k: usize,
     pub exclude: Vec<String>,
+    /// Leave out articles below the similarity floor (what the bot offers); off for
+    /// evaluation and for authors searching.
+    pub confident_only: bool,
 }
 
 /// Anything that ranks articles for a query. Implementations are blocking (CPU-bound

@@ -60,6 +60,10 @@ impl TestApp {
         settings.bind = "127.0.0.1:0".into();
         settings.data_dir = dir.path().join("data");
         settings.knowledge_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/knowledge").into();
+        settings.model_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/models/all-MiniLM-L6-v2").into();
+        // Shared by every test app, so the starter articles are encoded once per machine.
+        settings.knowledge.vector_cache_dir =
+            Some(concat!(env!("CARGO_TARGET_TMPDIR"), "/vector-cache").into());
         tweak(&mut settings);
         let app = Application::build(settings).await.expect("app builds");
         let addr = app.local_addr();

@@ -1,0 +1,344 @@
+//! The searchable knowledge index: BM25 over the words and sentence vectors over the
+//! meaning, built together from one set of articles and ranked in one of three modes.
+//!
+//! Hybrid ranking takes candidates from both sides (not only BM25's top k), scores each by
+//! its best passage's cosine similarity and its BM25 score, each scaled to the best
+//! candidate, and blends them. Below a similarity floor the bot says it has no good match.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use super::bm25::Bm25Index;
+use super::embed::{DIMS, Embedder, dot};
+use super::passages::passages;
+use super::vectors::{Pending, VectorCache};
+use super::{Article, RankRequest, Ranker, Suggestion};
+
+/// Candidates taken from each side before blending.
+const CANDIDATES: usize = 50;
+const SNIPPET_CHARS: usize = 180;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Hybrid,
+    Bm25,
+    Dense,
+}
+
+impl FromStr for Mode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "hybrid" => Ok(Self::Hybrid),
+            "bm25" => Ok(Self::Bm25),
+            "dense" => Ok(Self::Dense),
+            other => Err(format!("unknown mode {other:?}; use hybrid, bm25 or dense")),
+        }
+    }
+}
+
+/// How the blend is tuned.
+#[derive(Clone, Copy, Debug)]
+pub struct Tuning {
+    /// Weight of the (scaled) BM25 score; the rest goes to meaning.
+    pub lexical_weight: f32,
+    /// Suggestions whose best passage is less similar than this are not offered by the bot.
+    pub min_similarity: f32,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            lexical_weight: 0.3,
+            min_similarity: 0.3,
+        }
+    }
+}
+
+/// What a build did, for logs and the reindex summary.
+#[derive(Clone, Debug, Default)]
+pub struct BuildStats {
+    pub articles: usize,
+    pub passages: usize,
+    /// Passages encoded by the model (the rest came from the cache).
+    pub encoded: usize,
+    pub took: Duration,
+}
+
+pub struct KnowledgeIndex {
+    articles: Vec<Article>,
+    by_id: HashMap<String, usize>,
+    bm25: Bm25Index,
+    embedder: Option<Arc<Embedder>>,
+    /// Passage vectors, flat, `DIMS` floats each.
+    vectors: Vec<f32>,
+    /// The article each passage belongs to.
+    owners: Vec<u32>,
+    /// Each passage's text, for snippets of articles found by meaning alone.
+    passage_text: Vec<String>,
+    mode: Mode,
+    tuning: Tuning,
+}
+
+impl KnowledgeIndex {
+    /// Indexes `articles`. Without an embedder only BM25 is available, whatever `mode` says.
+    pub fn build(
+        articles: Vec<Article>,
+        embedder: Option<Arc<Embedder>>,
+        cache: &VectorCache,
+        mode: Mode,
+        tuning: Tuning,
+        progress: &dyn Fn(usize),
+    ) -> anyhow::Result<(Self, BuildStats)> {
+        let started = Instant::now();
+        let bm25 = Bm25Index::build(&articles)?;
+        let by_id = articles
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.id.clone(), i))
+            .collect();
+        let mut stats = BuildStats {
+            articles: articles.len(),
+            ..BuildStats::default()
+        };
+        let mut vectors = Vec::new();
+        let mut owners = Vec::new();
+        let mut passage_text = Vec::new();
+        match &embedder {
+            Some(embedder) => {
+                let split: Vec<Vec<String>> = articles.iter().map(passages).collect();
+                let pending: Vec<Pending<'_>> = split
+                    .iter()
+                    .map(|p| Pending {
+                        key: VectorCache::key(embedder, p),
+                        passages: p,
+                    })
+                    .collect();
+                let (per_article, encoded) = cache.vectors_for(embedder, &pending, progress)?;
+                stats.encoded = encoded;
+                for (i, (article_vectors, texts)) in per_article.into_iter().zip(split).enumerate()
+                {
+                    for (v, text) in article_vectors.into_iter().zip(texts) {
+                        vectors.extend_from_slice(&v);
+                        owners.push(i as u32);
+                        passage_text.push(text);
+                    }
+                }
+                stats.passages = owners.len();
+            }
+            None => progress(articles.len()),
+        }
+        let mode = if embedder.is_none() { Mode::Bm25 } else { mode };
+        stats.took = started.elapsed();
+        Ok((
+            Self {
+                articles,
+                by_id,
+                bm25,
+                embedder,
+                vectors,
+                owners,
+                passage_text,
+                mode,
+                tuning,
+            },
+            stats,
+        ))
+    }
+
+    pub fn articles(&self) -> &[Article] {
+        &self.articles
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Each article's best passage similarity to the query, and that passage.
+    fn similarities(&self, query: &[f32]) -> Vec<(f32, usize)> {
+        let mut best = vec![(f32::MIN, 0usize); self.articles.len()];
+        for (p, v) in self.vectors.chunks_exact(DIMS).enumerate() {
+            let s = dot(query, v);
+            let owner = self.owners[p] as usize;
+            if s > best[owner].0 {
+                best[owner] = (s, p);
+            }
+        }
+        best
+    }
+}
+
+/// How close in meaning, in words.
+fn closeness(similarity: f32) -> &'static str {
+    if similarity >= 0.6 {
+        "very close in meaning"
+    } else if similarity >= 0.45 {
+        "close in meaning"
+    } else {
+        "related in meaning"
+    }
+}
+
+fn explanation(matched: &[String], similarity: Option<f32>) -> String {
+    let mut parts = Vec::new();
+    if !matched.is_empty() {
+        let words: Vec<String> = matched.iter().take(5).map(|w| format!("“{w}”")).collect();
+        parts.push(format!("Matches {}", words.join(", ")));
+    }
+    if let Some(s) = similarity {
+        let percent = (s.clamp(0.0, 1.0) * 100.0).round();
+        let phrase = closeness(s);
+        parts.push(if parts.is_empty() {
+            format!(
+                "{}{} ({percent}%)",
+                phrase[..1].to_uppercase(),
+                &phrase[1..]
+            )
+        } else {
+            format!("{phrase} ({percent}%)")
+        });
+    }
+    if parts.is_empty() {
+        "Related to the words in your description".to_owned()
+    } else {
+        parts.join("; ")
+    }
+}
+
+fn scaled(value: f32, max: f32) -> f32 {
+    if max > 0.0 { value / max } else { 0.0 }
+}
+
+impl Ranker for KnowledgeIndex {
+    fn rank(&self, request: &RankRequest) -> anyhow::Result<Vec<Suggestion>> {
+        let text = request.text.trim();
+        if request.k == 0 || text.is_empty() || self.articles.is_empty() {
+            return Ok(Vec::new());
+        }
+        let query = self.bm25.parse(text);
+        let lexical: HashMap<usize, f32> = if self.mode == Mode::Dense {
+            HashMap::new()
+        } else {
+            let limit = CANDIDATES.max(request.k + request.exclude.len());
+            self.bm25
+                .search(&query, limit)?
+                .into_iter()
+                .filter_map(|h| self.by_id.get(&h.article_id).map(|&i| (i, h.score)))
+                .collect()
+        };
+        let meaning = match (&self.embedder, self.mode) {
+            (Some(embedder), Mode::Hybrid | Mode::Dense) => {
+                Some(self.similarities(&embedder.encode_one(text)?))
+            }
+            _ => None,
+        };
+        // Candidates: BM25's best and the best by meaning.
+        let mut candidates: Vec<usize> = lexical.keys().copied().collect();
+        if let Some(sims) = &meaning {
+            let mut by_meaning: Vec<usize> = (0..self.articles.len()).collect();
+            let n = CANDIDATES.min(by_meaning.len());
+            by_meaning.select_nth_unstable_by(n - 1, |a, b| sims[*b].0.total_cmp(&sims[*a].0));
+            candidates.extend(&by_meaning[..n]);
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        candidates.retain(|&i| !request.exclude.contains(&self.articles[i].id));
+
+        let max_lexical = candidates
+            .iter()
+            .filter_map(|i| lexical.get(i))
+            .fold(0.0f32, |m, s| m.max(*s));
+        let sim_of = |i: usize| meaning.as_ref().map(|s| s[i].0);
+        let (min_sim, max_sim) = candidates
+            .iter()
+            .filter_map(|&i| sim_of(i))
+            .fold((f32::MAX, f32::MIN), |(lo, hi), s| (lo.min(s), hi.max(s)));
+        let w = match self.mode {
+            Mode::Bm25 => 1.0,
+            Mode::Dense => 0.0,
+            Mode::Hybrid => self.tuning.lexical_weight,
+        };
+        let mut scored: Vec<(f32, usize)> = candidates
+            .iter()
+            .map(|&i| {
+                let lex = scaled(lexical.get(&i).copied().unwrap_or(0.0), max_lexical);
+                let sem = sim_of(i).map_or(0.0, |s| scaled(s - min_sim, max_sim - min_sim));
+                (w * lex + (1.0 - w) * sem, i)
+            })
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        if self.mode == Mode::Bm25 {
+            scored.retain(|(_, i)| lexical.contains_key(i));
+        }
+
+        let mut out = Vec::with_capacity(request.k);
+        for (score, i) in scored {
+            if out.len() == request.k {
+                break;
+            }
+            let similarity = sim_of(i);
+            if request.confident_only && similarity.is_some_and(|s| s < self.tuning.min_similarity)
+            {
+                continue;
+            }
+            let article = &self.articles[i];
+            let highlight = self.bm25.highlight(&query, &article.id)?;
+            let matched = highlight
+                .as_ref()
+                .map(|h| h.matched.clone())
+                .unwrap_or_default();
+            let snippet = match (&highlight, &meaning) {
+                (Some(h), _) if !matched.is_empty() => h.snippet.clone(),
+                (_, Some(sims)) => {
+                    let passage = &self.passage_text[sims[i].1];
+                    let body = passage
+                        .strip_prefix(&article.title)
+                        .map(|p| p.trim_start_matches(['.', ' ']))
+                        .unwrap_or(passage);
+                    body.chars().take(SNIPPET_CHARS).collect()
+                }
+                (Some(h), None) => h.snippet.clone(),
+                (None, None) => String::new(),
+            };
+            out.push(Suggestion {
+                article_id: article.id.clone(),
+                title: article.title.clone(),
+                snippet,
+                score,
+                explanation: explanation(&matched, similarity),
+            });
+        }
+        Ok(out)
+    }
+
+    fn len(&self) -> usize {
+        self.articles.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explanations_read_well() {
+        assert_eq!(
+            explanation(&["vpn".into()], Some(0.71)),
+            "Matches “vpn”; very close in meaning (71%)"
+        );
+        assert_eq!(explanation(&[], Some(0.5)), "Close in meaning (50%)");
+        assert_eq!(explanation(&["x".into()], None), "Matches “x”");
+    }
+
+    #[test]
+    fn modes_parse() {
+        assert_eq!("dense".parse::<Mode>().unwrap(), Mode::Dense);
+        assert!("fast".parse::<Mode>().is_err());
+    }
+}
