@@ -93,19 +93,29 @@ impl Embedder {
         &self.id
     }
 
-    /// Encodes texts in batches; one normalised vector per text, in order.
+    /// Encodes texts in batches; one normalised vector per text, in order. Texts are
+    /// batched by length, so that short ones are not padded to the longest in the batch.
     pub fn encode(&self, texts: &[String]) -> anyhow::Result<Vec<Vec<f32>>> {
-        let mut out = Vec::with_capacity(texts.len());
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| texts[i].len());
+        let mut vectors: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
         let model = self.model.lock().expect("model lock");
-        for batch in texts.chunks(BATCH) {
+        for batch in order.chunks(BATCH) {
             // The tokenizer refuses empty input; a lone space encodes as "nothing".
-            let batch: Vec<&str> = batch
+            let inputs: Vec<&str> = batch
                 .iter()
-                .map(|t| if t.trim().is_empty() { " " } else { t.as_str() })
+                .map(|&i| texts[i].as_str())
+                .map(|t| if t.trim().is_empty() { " " } else { t })
                 .collect();
-            out.extend(model.encode(&batch).context("encoding text")?);
+            let encoded = model.encode(&inputs).context("encoding text")?;
+            for (&i, v) in batch.iter().zip(encoded) {
+                vectors[i] = Some(v);
+            }
         }
-        Ok(out)
+        vectors
+            .into_iter()
+            .map(|v| v.context("the model returned too few vectors"))
+            .collect()
     }
 
     /// Encodes one query.

@@ -18,6 +18,10 @@ pub struct VectorCache {
 /// reindex during start-up) encode each article once and the second finds it cached.
 static ENCODING: Mutex<()> = Mutex::new(());
 
+/// Articles encoded per round: enough passages to batch well by length, few enough that
+/// progress moves.
+const ARTICLES_PER_ROUND: usize = 32;
+
 /// What one article needs: its cache key and passages.
 pub struct Pending<'a> {
     pub key: String,
@@ -82,7 +86,6 @@ impl VectorCache {
         let _encoding = ENCODING.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = Vec::with_capacity(items.len());
         let mut encoded = 0;
-        // Encode misses a few articles at a time so progress moves and batches stay full.
         let mut batch: Vec<(usize, &Pending<'_>)> = Vec::new();
         let mut slots: Vec<Option<Vec<Vec<f32>>>> = items
             .iter()
@@ -90,7 +93,7 @@ impl VectorCache {
             .collect();
         let misses: Vec<usize> = (0..items.len()).filter(|&i| slots[i].is_none()).collect();
         progress(items.len() - misses.len());
-        for chunk in misses.chunks(8) {
+        for chunk in misses.chunks(ARTICLES_PER_ROUND) {
             batch.clear();
             batch.extend(chunk.iter().map(|&i| (i, &items[i])));
             let texts: Vec<String> = batch
