@@ -36,6 +36,9 @@ pub struct KnowledgeSettings {
     pub min_similarity: f32,
     /// Where article vectors are cached by content; default `<data_dir>/embeddings`.
     pub vector_cache_dir: Option<PathBuf>,
+    /// How often to check whether articles changed elsewhere (another instance, the
+    /// `reindex` command) and rebuild.
+    pub refresh_secs: u64,
 }
 
 impl Default for KnowledgeSettings {
@@ -46,6 +49,7 @@ impl Default for KnowledgeSettings {
             lexical_weight: tuning.lexical_weight,
             min_similarity: tuning.min_similarity,
             vector_cache_dir: None,
+            refresh_secs: 5,
         }
     }
 }

@@ -45,6 +45,9 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Import the knowledge folder into the database and rebuild the index; running
+    /// servers pick the change up within `knowledge.refresh_secs`.
+    Reindex,
     /// Rank a batch of queries (JSON Lines) against a knowledge directory.
     Rank {
         #[arg(long)]
@@ -114,6 +117,15 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         })
         .await
         .context("ranking")?,
+        Command::Reindex => {
+            let engine = startup::build_engine(settings, Arc::new(Metrics::default())).await?;
+            let report = engine
+                .reindex_with_progress(Arc::new(draw_progress))
+                .await?;
+            eprintln!();
+            print_report(&report);
+            Ok(())
+        }
         Command::Migrate => {
             chatdesk::store::connect(settings.database_url.expose()).await?;
             eprintln!("migrations applied");
@@ -170,4 +182,37 @@ async fn create_demo_accounts(engine: &chatdesk::engine::Engine) -> anyhow::Resu
         );
     }
     Ok(())
+}
+
+/// A one-line progress bar on stderr.
+fn draw_progress(done: usize, total: usize) {
+    const WIDTH: usize = 30;
+    let filled = (done * WIDTH).checked_div(total).unwrap_or(WIDTH);
+    eprint!(
+        "\rindexing [{}{}] {done}/{total} articles",
+        "#".repeat(filled),
+        " ".repeat(WIDTH - filled)
+    );
+}
+
+fn print_report(report: &chatdesk::engine::ReindexReport) {
+    let list = |ids: &[String]| {
+        if ids.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", ids.join(", "))
+        }
+    };
+    eprintln!("added {}{}", report.added.len(), list(&report.added));
+    eprintln!("changed {}{}", report.changed.len(), list(&report.changed));
+    eprintln!("removed {}{}", report.removed.len(), list(&report.removed));
+    eprintln!("skipped {}", report.skipped.len());
+    for s in &report.skipped {
+        let line = s.line.map(|l| format!(":{l}")).unwrap_or_default();
+        eprintln!("  {}{line}: {}", s.file, s.reason);
+    }
+    eprintln!(
+        "{} articles indexed ({} passages encoded) in {} ms",
+        report.articles, report.encoded, report.took_ms
+    );
 }

@@ -12,9 +12,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::config::Settings;
-use crate::knowledge::embed::Embedder;
-use crate::knowledge::index::{KnowledgeIndex, Mode};
-use crate::knowledge::vectors::VectorCache;
+use crate::knowledge::index::Mode;
+use crate::knowledge::live::Indexer;
 use crate::knowledge::{RankRequest, Ranker, load_dir};
 
 #[derive(Deserialize)]
@@ -35,24 +34,13 @@ pub fn run(
     for e in &errors {
         eprintln!("skipped {e}");
     }
-    let embedder = match mode {
-        Mode::Bm25 => None,
-        Mode::Hybrid | Mode::Dense => Some(Embedder::shared(&settings.model_dir)?),
-    };
-    let cache = VectorCache::new(settings.vector_cache_dir());
+    let indexer = Indexer::new(settings, mode)?;
     let total = articles.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let (index, stats) = KnowledgeIndex::build(
-        articles,
-        embedder,
-        &cache,
-        mode,
-        settings.knowledge.tuning(),
-        &|n| {
-            let d = done.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n;
-            eprint!("\rindexing {d}/{total} articles");
-        },
-    )?;
+    let (index, stats) = indexer.build(articles, &|n| {
+        let d = done.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n;
+        eprint!("\rindexing {d}/{total} articles");
+    })?;
     eprintln!(
         "\rindexed {} articles ({} passages, {} encoded) in {} ms",
         stats.articles,

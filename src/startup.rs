@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -12,11 +13,9 @@ use tokio_util::sync::CancellationToken;
 use crate::bus::LocalBus;
 use crate::config::Settings;
 use crate::engine::Engine;
+use crate::engine::Knowledge;
 use crate::http;
-use crate::knowledge;
-use crate::knowledge::embed::Embedder;
-use crate::knowledge::index::{KnowledgeIndex, Mode};
-use crate::knowledge::vectors::VectorCache;
+use crate::knowledge::live::{Indexer, LiveIndex};
 use crate::metrics::Metrics;
 use crate::store;
 
@@ -26,49 +25,35 @@ pub struct Application {
     metrics: Arc<Metrics>,
 }
 
-/// Opens the database (running migrations) and the knowledge index, and builds the engine.
+/// Opens the database (running migrations), loads the model and builds the engine, with
+/// an empty knowledge index until [`Engine::reindex_with_progress`] fills it.
 pub async fn build_engine(settings: Settings, metrics: Arc<Metrics>) -> anyhow::Result<Engine> {
     let store = store::connect(settings.database_url.expose()).await?;
-    let ranker = load_ranker(&settings)?;
+    let indexer = Indexer::new(&settings, settings.knowledge.mode)?;
+    let (empty, _) = indexer.build(Vec::new(), &|_| {})?;
+    let knowledge = Knowledge::new(Arc::new(LiveIndex::new(empty)), Arc::new(indexer));
     Ok(Engine::new(
         Arc::new(store),
         Arc::new(LocalBus::default()),
-        Arc::new(ranker),
+        knowledge,
         Arc::new(settings),
         metrics,
     ))
 }
 
-/// Indexes the knowledge directory; bad articles are reported and skipped.
-fn load_ranker(settings: &Settings) -> anyhow::Result<KnowledgeIndex> {
-    let dir = &settings.knowledge_dir;
-    let (articles, errors) = knowledge::load_dir(dir)
-        .with_context(|| format!("reading the knowledge directory {}", dir.display()))?;
-    for e in &errors {
-        tracing::warn!(file = %e.source_name, line = ?e.line, reason = %e.reason, "article skipped");
+/// Keeps the index in step with the articles in the database (edits made on another
+/// instance, or by `chatdesk reindex`) until shutdown.
+async fn follow_knowledge(engine: Engine, cancel: CancellationToken) {
+    let every = Duration::from_secs(engine.settings().knowledge.refresh_secs.max(1));
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = cancel.cancelled() => return,
+        }
+        if let Err(e) = engine.refresh_knowledge().await {
+            tracing::warn!(error = %e, "could not refresh the knowledge index");
+        }
     }
-    let embedder = match settings.knowledge.mode {
-        Mode::Bm25 => None,
-        Mode::Hybrid | Mode::Dense => Some(Embedder::shared(&settings.model_dir)?),
-    };
-    let cache = VectorCache::new(settings.vector_cache_dir());
-    let (index, stats) = KnowledgeIndex::build(
-        articles,
-        embedder,
-        &cache,
-        settings.knowledge.mode,
-        settings.knowledge.tuning(),
-        &|_| {},
-    )?;
-    tracing::info!(
-        articles = stats.articles,
-        passages = stats.passages,
-        encoded = stats.encoded,
-        skipped = errors.len(),
-        took_ms = stats.took.as_millis() as u64,
-        "knowledge indexed"
-    );
-    Ok(index)
 }
 
 impl Application {
@@ -78,6 +63,19 @@ impl Application {
             .with_context(|| format!("binding {}", settings.bind))?;
         let metrics = Arc::new(Metrics::default());
         let engine = build_engine(settings, metrics.clone()).await?;
+        let report = engine
+            .reindex_with_progress(Arc::new(|_, _| {}))
+            .await
+            .context("indexing the knowledge base")?;
+        tracing::info!(
+            articles = report.articles,
+            added = report.added.len(),
+            changed = report.changed.len(),
+            removed = report.removed.len(),
+            skipped = report.skipped.len(),
+            took_ms = report.took_ms,
+            "knowledge base ready"
+        );
         Ok(Self {
             listener,
             engine,
@@ -101,6 +99,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let addr = self.local_addr();
         let cancel = CancellationToken::new();
+        tokio::spawn(follow_knowledge(self.engine.clone(), cancel.clone()));
         let router = http::router(http::AppState::new(
             self.engine,
             self.metrics,

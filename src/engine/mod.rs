@@ -8,6 +8,7 @@ mod chats;
 mod desk;
 mod feed;
 mod files;
+mod knowledge;
 mod windows;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ pub use calls::{CallDetails, LinkedChat, TranscriptEntry};
 pub use desk::QueueEntry;
 pub use feed::ChatFeed;
 pub use files::{Download, FileStore, Upload};
+pub use knowledge::{ArticleSummary, Knowledge, ReindexReport, SavedArticle, Skipped};
 
 use crate::bus::{EventBus, Topic};
 use crate::config::Settings;
@@ -35,6 +37,7 @@ pub struct Engine {
     store: DynStore,
     bus: Arc<dyn EventBus>,
     ranker: Arc<dyn Ranker>,
+    knowledge: Arc<Knowledge>,
     files: Arc<FileStore>,
     settings: Arc<Settings>,
     metrics: Arc<Metrics>,
@@ -45,7 +48,7 @@ impl Engine {
     pub fn new(
         store: DynStore,
         bus: Arc<dyn EventBus>,
-        ranker: Arc<dyn Ranker>,
+        knowledge: Knowledge,
         settings: Arc<Settings>,
         metrics: Arc<Metrics>,
     ) -> Self {
@@ -53,7 +56,8 @@ impl Engine {
         Self {
             store,
             bus,
-            ranker,
+            ranker: knowledge.live.clone(),
+            knowledge: Arc::new(knowledge),
             files,
             settings,
             metrics,

@@ -1,4 +1,4 @@
-//! The analyst's side: presence, the queue, their active chats, and knowledge search.
+//! The analyst's side: presence, the queue and their active chats.
 
 use axum::extract::State;
 use axum::routing::{get, put};
@@ -6,16 +6,14 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::extract::{ApiQuery, CurrentUser, JsonBody};
+use super::extract::{CurrentUser, JsonBody};
 use super::{ApiError, AppState};
-use crate::error::Error;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/analyst/status", put(set_status))
         .route("/analyst/queue", get(queue))
         .route("/analyst/chats", get(my_chats))
-        .route("/knowledge/search", get(search))
 }
 
 #[derive(Deserialize)]
@@ -57,22 +55,4 @@ async fn my_chats(
     CurrentUser(user): CurrentUser,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!(state.engine.analyst_chats(&user).await?)))
-}
-
-#[derive(Deserialize)]
-struct Search {
-    q: String,
-    k: Option<usize>,
-}
-
-async fn search(
-    State(state): State<AppState>,
-    CurrentUser(user): CurrentUser,
-    ApiQuery(q): ApiQuery<Search>,
-) -> Result<Json<Value>, ApiError> {
-    if !user.is_analyst() && !user.is_author() {
-        return Err(Error::forbidden("only analysts and authors search the knowledge base").into());
-    }
-    let k = q.k.unwrap_or(10).clamp(1, 50);
-    Ok(Json(json!(state.engine.search(&q.q, k).await?)))
 }

@@ -9,6 +9,7 @@ mod chats;
 mod error;
 mod extract;
 mod health;
+mod knowledge;
 mod ws;
 
 use std::sync::Arc;
@@ -52,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .merge(chats::router(limits.attachment_max_bytes))
         .merge(calls::router())
         .merge(analyst::router())
+        .merge(knowledge::router())
         .merge(ws::router());
     Router::new()
         .nest("/api/v1", api)

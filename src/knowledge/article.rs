@@ -151,12 +151,21 @@ pub fn plain_text(markdown: &str) -> String {
 /// Loads every `*.md` in `dir` (sorted by name). Bad articles and duplicate ids come back
 /// as errors beside the good articles.
 pub fn load_dir(dir: &Path) -> std::io::Result<(Vec<Article>, Vec<ArticleError>)> {
+    let (loaded, errors) = load_sources(dir)?;
+    Ok((loaded.into_iter().map(|(a, _)| a).collect(), errors))
+}
+
+/// Articles with their file text as written, and the files that failed.
+pub type Loaded = (Vec<(Article, String)>, Vec<ArticleError>);
+
+/// Like [`load_dir`], with each article's file text as written.
+pub fn load_sources(dir: &Path) -> std::io::Result<Loaded> {
     let mut paths: Vec<_> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "md"))
         .collect();
     paths.sort();
-    let mut articles: Vec<Article> = Vec::with_capacity(paths.len());
+    let mut articles = Vec::with_capacity(paths.len());
     let mut errors = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for path in paths {
@@ -165,20 +174,24 @@ pub fn load_dir(dir: &Path) -> std::io::Result<(Vec<Article>, Vec<ArticleError>)
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let parsed = std::fs::read_to_string(&path)
-            .map_err(|e| ArticleError {
-                source_name: name.clone(),
-                line: None,
-                reason: format!("cannot read the file: {e}"),
-            })
-            .and_then(|text| Article::parse(&name, &stem, &text));
-        match parsed {
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) => {
+                errors.push(ArticleError {
+                    source_name: name,
+                    line: None,
+                    reason: format!("cannot read the file: {e}"),
+                });
+                continue;
+            }
+        };
+        match Article::parse(&name, &stem, &text) {
             Ok(a) if !seen.insert(a.id.clone()) => errors.push(ArticleError {
                 source_name: name,
                 line: None,
                 reason: format!("duplicate id {:?}", a.id),
             }),
-            Ok(a) => articles.push(a),
+            Ok(a) => articles.push((a, text)),
             Err(e) => errors.push(e),
         }
     }

@@ -5,6 +5,7 @@ pub mod article;
 pub mod bm25;
 pub mod embed;
 pub mod index;
+pub mod live;
 pub mod passages;
 pub mod vectors;
 

@@ -102,4 +102,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Appended>;
     async fn attachment(&self, id: &str) -> Result<Option<AttachmentRecord>>;
     async fn attachments_of_call(&self, call_id: i64) -> Result<Vec<AttachmentRecord>>;
+
+    // Knowledge articles.
+    /// Changes with every article edit, so that every instance knows to rebuild.
+    async fn knowledge_generation(&self) -> Result<i64>;
+    async fn articles(&self) -> Result<Vec<StoredArticle>>;
+    async fn article(&self, id: &str) -> Result<Option<StoredArticle>>;
+    async fn upsert_article(&self, article: &StoredArticle) -> Result<Upserted>;
+    async fn delete_article(&self, id: &str) -> Result<bool>;
+    /// Makes the folder-imported articles exactly `files` (adding, changing, removing) in
+    /// one transaction. Articles edited through the API are never overwritten by a file.
+    async fn import_articles(&self, files: &[StoredArticle]) -> Result<Imported>;
 }

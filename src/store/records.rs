@@ -155,3 +155,37 @@ pub struct AttachmentRecord {
     pub sha256: String,
     pub created_at: Millis,
 }
+
+/// Where an article came from: the `knowledge/` folder, or an author through the API.
+pub mod origin {
+    pub const FILE: &str = "file";
+    pub const API: &str = "api";
+}
+
+#[derive(Clone, Debug)]
+pub struct StoredArticle {
+    pub id: String,
+    pub title: String,
+    /// The article file as written: front matter and Markdown body.
+    pub source: String,
+    pub origin: String,
+    pub content_hash: String,
+    pub updated_at: Millis,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Upserted {
+    Added,
+    Changed,
+    Unchanged,
+}
+
+/// What importing the folder did.
+#[derive(Clone, Debug, Default)]
+pub struct Imported {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
+    /// Files not imported because an author has edited that article through the API.
+    pub kept: Vec<String>,
+}

@@ -128,6 +128,8 @@ const EVENT_COLUMNS: &str = "id, chat_id, seq, kind, author_role, author_id, aut
 
 const USER_COLUMNS: &str = "id, username, display_name, roles";
 
+const ARTICLE_COLUMNS: &str = "id, title, source, origin, content_hash, updated_at";
+
 const ATTACHMENT_COLUMNS: &str =
     "id, call_id, chat_id, uploader_id, name, content_type, size, sha256, created_at";
 
@@ -221,6 +223,75 @@ fn attachment_row(row: &AnyRow) -> sqlx::Result<AttachmentRecord> {
         sha256: row.try_get("sha256")?,
         created_at: row.try_get("created_at")?,
     })
+}
+
+fn article_row(row: &AnyRow) -> sqlx::Result<StoredArticle> {
+    Ok(StoredArticle {
+        id: row.try_get("id")?,
+        title: row.try_get("title")?,
+        source: row.try_get("source")?,
+        origin: row.try_get("origin")?,
+        content_hash: row.try_get("content_hash")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+async fn bump_generation(conn: &mut AnyConnection) -> Result<()> {
+    sqlx::query("UPDATE knowledge_state SET generation = generation + 1 WHERE id = 1")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Inserts or replaces one article inside a transaction, reporting what changed.
+async fn upsert_article_in(conn: &mut AnyConnection, a: &StoredArticle) -> Result<Upserted> {
+    let existing: Option<String> =
+        sqlx::query_scalar("SELECT content_hash FROM articles WHERE id = $1")
+            .bind(&a.id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let outcome = match existing {
+        Some(hash) if hash == a.content_hash => {
+            // Same text; the origin may still change (an author takes over a file article).
+            sqlx::query("UPDATE articles SET origin = $1 WHERE id = $2")
+                .bind(&a.origin)
+                .bind(&a.id)
+                .execute(&mut *conn)
+                .await?;
+            return Ok(Upserted::Unchanged);
+        }
+        Some(_) => {
+            sqlx::query(
+                "UPDATE articles SET title = $1, source = $2, origin = $3, content_hash = $4, \
+                 updated_at = $5 WHERE id = $6",
+            )
+            .bind(&a.title)
+            .bind(&a.source)
+            .bind(&a.origin)
+            .bind(&a.content_hash)
+            .bind(a.updated_at)
+            .bind(&a.id)
+            .execute(&mut *conn)
+            .await?;
+            Upserted::Changed
+        }
+        None => {
+            sqlx::query(&format!(
+                "INSERT INTO articles ({ARTICLE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+            ))
+            .bind(&a.id)
+            .bind(&a.title)
+            .bind(&a.source)
+            .bind(&a.origin)
+            .bind(&a.content_hash)
+            .bind(a.updated_at)
+            .execute(&mut *conn)
+            .await?;
+            Upserted::Added
+        }
+    };
+    bump_generation(conn).await?;
+    Ok(outcome)
 }
 
 async fn chat_in(conn: &mut AnyConnection, id: i64) -> Result<Option<ChatRecord>> {
@@ -866,5 +937,97 @@ impl Store for SqlStore {
             .iter()
             .map(attachment_row)
             .collect::<sqlx::Result<_>>()?)
+    }
+
+    async fn knowledge_generation(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT generation FROM knowledge_state WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn articles(&self) -> Result<Vec<StoredArticle>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ARTICLE_COLUMNS} FROM articles ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(article_row).collect::<sqlx::Result<_>>()?)
+    }
+
+    async fn article(&self, id: &str) -> Result<Option<StoredArticle>> {
+        let row = sqlx::query(&format!(
+            "SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(article_row).transpose()?)
+    }
+
+    async fn upsert_article(&self, article: &StoredArticle) -> Result<Upserted> {
+        let mut tx = self.begin().await?;
+        let outcome = upsert_article_in(&mut tx, article).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn delete_article(&self, id: &str) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let deleted = sqlx::query("DELETE FROM articles WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            > 0;
+        if deleted {
+            bump_generation(&mut tx).await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    async fn import_articles(&self, files: &[StoredArticle]) -> Result<Imported> {
+        let mut tx = self.begin().await?;
+        let rows = sqlx::query("SELECT id, origin FROM articles")
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut origins = std::collections::HashMap::new();
+        for row in &rows {
+            origins.insert(
+                row.try_get::<String, _>("id")?,
+                row.try_get::<String, _>("origin")?,
+            );
+        }
+        let mut report = Imported::default();
+        for file in files {
+            if origins.get(&file.id).is_some_and(|o| o == origin::API) {
+                report.kept.push(file.id.clone());
+                continue;
+            }
+            match upsert_article_in(&mut tx, file).await? {
+                Upserted::Added => report.added.push(file.id.clone()),
+                Upserted::Changed => report.changed.push(file.id.clone()),
+                Upserted::Unchanged => {}
+            }
+        }
+        let present: std::collections::HashSet<&str> =
+            files.iter().map(|f| f.id.as_str()).collect();
+        for (id, o) in &origins {
+            if o == origin::FILE && !present.contains(id.as_str()) {
+                sqlx::query("DELETE FROM articles WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                report.removed.push(id.clone());
+            }
+        }
+        if !report.removed.is_empty() {
+            bump_generation(&mut tx).await?;
+        }
+        tx.commit().await?;
+        report.removed.sort();
+        Ok(report)
     }
 }

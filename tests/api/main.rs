@@ -4,6 +4,7 @@ mod helpers;
 
 mod access;
 mod bad_input;
+mod knowledge;
 mod queue;
 mod reconnect;
 mod service;

@@ -1,0 +1,132 @@
+//! Bot ranking speed: one query, encoding included, against 1,000 and 10,000 articles in
+//! hybrid mode; and how fast articles are indexed, cold (every passage encoded) and
+//! unchanged (every vector from the cache).
+//!
+//! The large knowledge bases repeat the starter articles under new ids, so their vectors
+//! come from the cache and only the search work grows with the article count.
+//!
+//! Run: `cargo bench --bench ranking`
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+
+use chatdesk::knowledge::embed::Embedder;
+use chatdesk::knowledge::index::{KnowledgeIndex, Mode, Tuning};
+use chatdesk::knowledge::vectors::VectorCache;
+use chatdesk::knowledge::{Article, RankRequest, Ranker, load_dir};
+
+const QUERIES: &[&str] = &[
+    "my vpn keeps dropping every few minutes",
+    "I forgot my password and I'm locked out",
+    "the printer on the third floor says offline",
+    "Teams can't hear me in meetings",
+    "laptop is really slow since the update",
+    "how do I get access to the finance shared drive",
+];
+
+fn starter() -> Vec<Article> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge");
+    load_dir(&dir).expect("starter knowledge base").0
+}
+
+fn embedder() -> Arc<Embedder> {
+    Embedder::shared(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2"))
+        .expect("model (run scripts/setup)")
+}
+
+/// `n` articles: the starter base repeated under new ids.
+fn knowledge_base(n: usize) -> Vec<Article> {
+    let base = starter();
+    (0..n)
+        .map(|i| {
+            let mut a = base[i % base.len()].clone();
+            a.id = format!("{}-{i}", a.id);
+            a.tags.push(format!("copy{}", i / base.len()));
+            a
+        })
+        .collect()
+}
+
+fn query_latency(c: &mut Criterion) {
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = VectorCache::new(cache_dir.path());
+    let embedder = embedder();
+    let mut group = c.benchmark_group("query");
+    group.sample_size(50);
+    for n in [1_000, 10_000] {
+        let (index, _) = KnowledgeIndex::build(
+            knowledge_base(n),
+            Some(embedder.clone()),
+            &cache,
+            Mode::Hybrid,
+            Tuning::default(),
+            &|_| {},
+        )
+        .unwrap();
+        let mut q = 0;
+        group.bench_with_input(BenchmarkId::new("hybrid_top3", n), &index, |b, index| {
+            b.iter(|| {
+                q = (q + 1) % QUERIES.len();
+                index
+                    .rank(&RankRequest {
+                        text: QUERIES[q].to_owned(),
+                        k: 3,
+                        exclude: Vec::new(),
+                        confident_only: true,
+                    })
+                    .unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+fn indexing(c: &mut Criterion) {
+    let embedder = embedder();
+    let articles = starter();
+    let mut group = c.benchmark_group("index");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(30));
+    group.throughput(Throughput::Elements(articles.len() as u64));
+    group.bench_function("cold_starter_base", |b| {
+        b.iter_batched(
+            || tempfile::tempdir().unwrap(),
+            |dir| {
+                KnowledgeIndex::build(
+                    articles.clone(),
+                    Some(embedder.clone()),
+                    &VectorCache::new(dir.path()),
+                    Mode::Hybrid,
+                    Tuning::default(),
+                    &|_| {},
+                )
+                .unwrap()
+            },
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    let warm = tempfile::tempdir().unwrap();
+    let cache = VectorCache::new(warm.path());
+    let thousand = knowledge_base(1_000);
+    group.throughput(Throughput::Elements(1_000));
+    group.bench_function("unchanged_1000", |b| {
+        b.iter(|| {
+            KnowledgeIndex::build(
+                thousand.clone(),
+                Some(embedder.clone()),
+                &cache,
+                Mode::Hybrid,
+                Tuning::default(),
+                &|_| {},
+            )
+            .unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, query_latency, indexing);
+criterion_main!(benches);

@@ -1,0 +1,298 @@
+//! The knowledge base as authors and the bot see it. Articles live in the database (the
+//! `knowledge/` folder is imported into it); the search index is rebuilt from there and
+//! swapped in whole. Every edit bumps a generation number in the database, and each
+//! instance rebuilds when it sees a new one, so edits reach every instance.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Instant;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::Engine;
+use super::accounts::hex;
+use crate::domain::now_millis;
+use crate::domain::user::User;
+use crate::error::{Error, Result};
+use crate::knowledge::article::load_sources;
+use crate::knowledge::article::validate_id;
+use crate::knowledge::index::BuildStats;
+use crate::knowledge::live::{Indexer, LiveIndex};
+use crate::knowledge::{Article, ArticleError};
+use crate::store::{Imported, StoredArticle, Upserted, origin};
+
+/// The live index and what rebuilds it.
+pub struct Knowledge {
+    pub(super) live: Arc<LiveIndex>,
+    indexer: Arc<Indexer>,
+    /// The generation the live index was built from.
+    generation: AtomicI64,
+    /// One rebuild at a time; a second caller waits and then finds the work done.
+    rebuilding: tokio::sync::Mutex<()>,
+}
+
+impl Knowledge {
+    pub fn new(live: Arc<LiveIndex>, indexer: Arc<Indexer>) -> Self {
+        Self {
+            live,
+            indexer,
+            generation: AtomicI64::new(-1),
+            rebuilding: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+/// What a reindex did, for the author and the `reindex` command.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ReindexReport {
+    pub articles: usize,
+    pub took_ms: u64,
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
+    pub skipped: Vec<Skipped>,
+    /// Passages the model encoded; the others came from the cache.
+    pub encoded: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Skipped {
+    pub file: String,
+    pub line: Option<usize>,
+    pub reason: String,
+}
+
+impl From<&ArticleError> for Skipped {
+    fn from(e: &ArticleError) -> Self {
+        Self {
+            file: e.source_name.clone(),
+            line: e.line,
+            reason: e.reason.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ArticleSummary {
+    pub id: String,
+    pub title: String,
+    pub origin: String,
+    pub updated_at: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SavedArticle {
+    pub id: String,
+    pub title: String,
+    /// `added`, `changed` or `unchanged`.
+    pub result: &'static str,
+    pub articles: usize,
+}
+
+fn stored(article: &Article, source: &str, origin: &str) -> StoredArticle {
+    StoredArticle {
+        id: article.id.clone(),
+        title: article.title.clone(),
+        source: source.to_owned(),
+        origin: origin.to_owned(),
+        content_hash: hex(&Sha256::digest(source.as_bytes())),
+        updated_at: now_millis(),
+    }
+}
+
+impl Engine {
+    fn require_author(user: &User) -> Result<()> {
+        if user.is_author() {
+            Ok(())
+        } else {
+            Err(Error::forbidden(
+                "only knowledge authors can change articles",
+            ))
+        }
+    }
+
+    /// Imports the knowledge folder into the database: new and changed files are saved,
+    /// files that disappeared are removed, bad files are reported and skipped.
+    pub async fn import_knowledge_dir(&self) -> Result<(Imported, Vec<Skipped>)> {
+        let dir = self.settings.knowledge_dir.clone();
+        let (loaded, errors) = tokio::task::spawn_blocking(move || load_sources(&dir))
+            .await
+            .map_err(|e| Error::Internal(e.into()))?
+            .map_err(|e| {
+                Error::Internal(anyhow::Error::new(e).context("reading the knowledge folder"))
+            })?;
+        let articles: Vec<StoredArticle> = loaded
+            .iter()
+            .map(|(a, source)| stored(a, source, origin::FILE))
+            .collect();
+        for e in &errors {
+            tracing::warn!(file = %e.source_name, line = ?e.line, reason = %e.reason, "article skipped");
+        }
+        let imported = self.store.import_articles(&articles).await?;
+        Ok((imported, errors.iter().map(Skipped::from).collect()))
+    }
+
+    /// Rebuilds the index from the database and swaps it in. A failure leaves the old
+    /// index serving.
+    pub async fn rebuild_index(
+        &self,
+        progress: Arc<dyn Fn(usize, usize) + Send + Sync>,
+    ) -> Result<BuildStats> {
+        let _one_at_a_time = self.knowledge.rebuilding.lock().await;
+        let generation = self.store.knowledge_generation().await?;
+        let rows = self.store.articles().await?;
+        let mut articles = Vec::with_capacity(rows.len());
+        for row in &rows {
+            match Article::parse(&row.id, &row.id, &row.source) {
+                Ok(a) => articles.push(a),
+                Err(e) => tracing::warn!(article = %row.id, reason = %e, "stored article skipped"),
+            }
+        }
+        let total = articles.len();
+        let indexer = self.knowledge.indexer.clone();
+        let (index, stats) = tokio::task::spawn_blocking(move || {
+            let done = std::sync::atomic::AtomicUsize::new(0);
+            indexer.build(articles, &|n| {
+                let d = done.fetch_add(n, Ordering::Relaxed) + n;
+                progress(d, total);
+            })
+        })
+        .await
+        .map_err(|e| Error::Internal(e.into()))?
+        .map_err(Error::Internal)?;
+        self.knowledge.live.swap(index);
+        self.knowledge
+            .generation
+            .store(generation, Ordering::SeqCst);
+        tracing::info!(
+            articles = stats.articles,
+            passages = stats.passages,
+            encoded = stats.encoded,
+            took_ms = stats.took.as_millis() as u64,
+            generation,
+            "knowledge index swapped in"
+        );
+        Ok(stats)
+    }
+
+    /// Rebuilds when the articles changed since the live index was built (an edit on
+    /// another instance, or `chatdesk reindex`). Returns whether it rebuilt.
+    pub async fn refresh_knowledge(&self) -> Result<bool> {
+        let generation = self.store.knowledge_generation().await?;
+        if generation == self.knowledge.generation.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
+        self.rebuild_index(Arc::new(|_, _| {})).await?;
+        Ok(true)
+    }
+
+    /// Imports the folder and rebuilds, reporting what changed.
+    pub async fn reindex_with_progress(
+        &self,
+        progress: Arc<dyn Fn(usize, usize) + Send + Sync>,
+    ) -> Result<ReindexReport> {
+        let started = Instant::now();
+        let (imported, skipped) = self.import_knowledge_dir().await?;
+        let stats = self.rebuild_index(progress).await?;
+        Ok(ReindexReport {
+            articles: stats.articles,
+            took_ms: started.elapsed().as_millis() as u64,
+            added: imported.added,
+            changed: imported.changed,
+            removed: imported.removed,
+            skipped,
+            encoded: stats.encoded,
+        })
+    }
+
+    /// `POST /knowledge/reindex`.
+    pub async fn reindex(&self, user: &User) -> Result<ReindexReport> {
+        Self::require_author(user)?;
+        self.reindex_with_progress(Arc::new(|_, _| {})).await
+    }
+
+    /// Creates or replaces an article from its file text, then indexes it.
+    #[tracing::instrument(skip_all, fields(article_id = %id), err(level = "debug"))]
+    pub async fn put_article(&self, user: &User, id: &str, text: &str) -> Result<SavedArticle> {
+        Self::require_author(user)?;
+        validate_id(id).map_err(|m| Error::invalid("id", m))?;
+        let article = Article::parse(&format!("article {id}"), id, text)
+            .map_err(|e| Error::invalid("article", e.to_string()))?;
+        if article.id != id {
+            return Err(Error::invalid(
+                "id",
+                format!(
+                    "the front matter says id {:?} but the path says {id:?}",
+                    article.id
+                ),
+            ));
+        }
+        let result = self
+            .store
+            .upsert_article(&stored(&article, text, origin::API))
+            .await?;
+        let stats = if result == Upserted::Unchanged {
+            None
+        } else {
+            Some(self.rebuild_index(Arc::new(|_, _| {})).await?)
+        };
+        Ok(SavedArticle {
+            id: article.id,
+            title: article.title,
+            result: match result {
+                Upserted::Added => "added",
+                Upserted::Changed => "changed",
+                Upserted::Unchanged => "unchanged",
+            },
+            articles: stats.map_or_else(
+                || self.knowledge.live.current().articles().len(),
+                |s| s.articles,
+            ),
+        })
+    }
+
+    pub async fn delete_article(&self, user: &User, id: &str) -> Result<()> {
+        Self::require_author(user)?;
+        if !self.store.delete_article(id).await? {
+            return Err(Error::NotFound("article"));
+        }
+        self.rebuild_index(Arc::new(|_, _| {})).await?;
+        Ok(())
+    }
+
+    pub async fn list_articles(&self, user: &User) -> Result<Vec<ArticleSummary>> {
+        if !user.is_author() && !user.is_analyst() {
+            return Err(Error::forbidden(
+                "only authors and analysts browse articles",
+            ));
+        }
+        Ok(self
+            .store
+            .articles()
+            .await?
+            .into_iter()
+            .map(|a| ArticleSummary {
+                id: a.id,
+                title: a.title,
+                origin: a.origin,
+                updated_at: crate::domain::rfc3339(a.updated_at),
+            })
+            .collect())
+    }
+
+    /// The article file as written, for editing.
+    pub async fn article_source(&self, user: &User, id: &str) -> Result<String> {
+        if !user.is_author() && !user.is_analyst() {
+            return Err(Error::forbidden(
+                "only authors and analysts read article sources",
+            ));
+        }
+        Ok(self
+            .store
+            .article(id)
+            .await?
+            .ok_or(Error::NotFound("article"))?
+            .source)
+    }
+}

@@ -1,0 +1,82 @@
+//! The index the bot searches right now. A rebuild happens beside it; only when the new
+//! index is complete is it swapped in, atomically, so searches keep answering throughout
+//! and a failed rebuild leaves the old index serving.
+
+use std::sync::{Arc, RwLock};
+
+use super::embed::Embedder;
+use super::index::{BuildStats, KnowledgeIndex, Mode, Tuning};
+use super::vectors::VectorCache;
+use super::{Article, RankRequest, Ranker, Suggestion};
+use crate::config::Settings;
+
+/// Everything needed to build an index, fixed at start-up.
+pub struct Indexer {
+    embedder: Option<Arc<Embedder>>,
+    cache: VectorCache,
+    mode: Mode,
+    tuning: Tuning,
+}
+
+impl Indexer {
+    /// Loads the model unless the mode needs none.
+    pub fn new(settings: &Settings, mode: Mode) -> anyhow::Result<Self> {
+        let embedder = match mode {
+            Mode::Bm25 => None,
+            Mode::Hybrid | Mode::Dense => Some(Embedder::shared(&settings.model_dir)?),
+        };
+        Ok(Self {
+            embedder,
+            cache: VectorCache::new(settings.vector_cache_dir()),
+            mode,
+            tuning: settings.knowledge.tuning(),
+        })
+    }
+
+    /// Builds an index of `articles`; `progress` is told how many articles are done.
+    pub fn build(
+        &self,
+        articles: Vec<Article>,
+        progress: &dyn Fn(usize),
+    ) -> anyhow::Result<(KnowledgeIndex, BuildStats)> {
+        KnowledgeIndex::build(
+            articles,
+            self.embedder.clone(),
+            &self.cache,
+            self.mode,
+            self.tuning,
+            progress,
+        )
+    }
+}
+
+pub struct LiveIndex {
+    current: RwLock<Arc<KnowledgeIndex>>,
+}
+
+impl LiveIndex {
+    pub fn new(index: KnowledgeIndex) -> Self {
+        Self {
+            current: RwLock::new(Arc::new(index)),
+        }
+    }
+
+    pub fn current(&self) -> Arc<KnowledgeIndex> {
+        self.current.read().expect("index lock").clone()
+    }
+
+    pub fn swap(&self, index: KnowledgeIndex) {
+        *self.current.write().expect("index lock") = Arc::new(index);
+    }
+}
+
+impl Ranker for LiveIndex {
+    fn rank(&self, request: &RankRequest) -> anyhow::Result<Vec<Suggestion>> {
+        // The lock is held only to clone the Arc; a swap never waits for a search.
+        self.current().rank(request)
+    }
+
+    fn len(&self) -> usize {
+        self.current().len()
+    }
+}
