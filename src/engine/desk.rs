@@ -7,6 +7,7 @@ use super::{Engine, view_of};
 use crate::bus::Topic;
 use crate::domain::availability::Availability;
 use crate::domain::call::{self, Person};
+use crate::domain::chat::{ChatStatus, ChatView};
 use crate::domain::user::User;
 use crate::domain::{now_millis, rfc3339};
 use crate::error::{Error, Result};
@@ -69,6 +70,20 @@ impl Engine {
         Ok(entries(&self.store.queue().await?))
     }
 
+    /// The analyst's active chats.
+    pub async fn analyst_chats(&self, user: &User) -> Result<Vec<ChatView>> {
+        if !user.is_analyst() {
+            return Err(Error::forbidden("only analysts have chats to handle"));
+        }
+        Ok(self
+            .store
+            .chats_of_analyst(user.id, ChatStatus::Active)
+            .await?
+            .iter()
+            .map(|c| view_of(c, None, None))
+            .collect())
+    }
+
     /// Tells each waiting user their place and the free analysts, and analysts the queue.
     /// Called after every change to the queue or to analyst capacity.
     pub(crate) async fn announce_desk(&self) -> Result<()> {
@@ -115,35 +130,4 @@ fn entries(queue: &[ChatRecord]) -> Vec<QueueEntry> {
             position: i as i64 + 1,
         })
         .collect()
-}
-
-impl Engine {
-    /// The analyst's active chats.
-    pub async fn analyst_chats(&self, user: &User) -> Result<Vec<crate::domain::chat::ChatView>> {
-        if !user.is_analyst() {
-            return Err(Error::forbidden("only analysts have chats to handle"));
-        }
-        Ok(self
-            .store
-            .chats_of_analyst(user.id, crate::domain::chat::ChatStatus::Active)
-            .await?
-            .iter()
-            .map(|c| view_of(c, None, None))
-            .collect())
-    }
-
-    /// Ranked suggestions for any text, as the bot would offer them.
-    pub async fn search(&self, text: &str, k: usize) -> Result<Vec<crate::knowledge::Suggestion>> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(Error::invalid("q", "must not be empty"));
-        }
-        self.rank_with(crate::knowledge::RankRequest {
-            text: text.to_owned(),
-            k,
-            exclude: Vec::new(),
-            confident_only: false,
-        })
-        .await
-    }
 }

@@ -19,7 +19,7 @@ use crate::knowledge::article::load_sources;
 use crate::knowledge::article::validate_id;
 use crate::knowledge::index::BuildStats;
 use crate::knowledge::live::{Indexer, LiveIndex};
-use crate::knowledge::{Article, ArticleError};
+use crate::knowledge::{Article, ArticleError, RankRequest, Suggestion};
 use crate::store::{Imported, StoredArticle, Upserted, origin};
 
 /// The live index and what rebuilds it.
@@ -204,6 +204,21 @@ impl Engine {
             skipped,
             encoded: stats.encoded,
         })
+    }
+
+    /// Ranked suggestions for any text, as the bot would offer them.
+    pub async fn search(&self, text: &str, k: usize) -> Result<Vec<Suggestion>> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(Error::invalid("q", "must not be empty"));
+        }
+        self.rank_with(RankRequest {
+            text: text.to_owned(),
+            k,
+            exclude: Vec::new(),
+            confident_only: false,
+        })
+        .await
     }
 
     /// `POST /knowledge/reindex`.

@@ -156,10 +156,6 @@ impl KnowledgeIndex {
         &self.articles
     }
 
-    pub fn mode(&self) -> Mode {
-        self.mode
-    }
-
     /// Each article's best passage similarity to the query, and that passage.
     fn similarities(&self, query: &[f32]) -> Vec<(f32, usize)> {
         let mut best = vec![(f32::MIN, 0usize); self.articles.len()];

@@ -2,7 +2,7 @@
 //! unchanged article is never encoded again, across reindexes and restarts. One small file
 //! per article under the cache folder, written atomically.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use anyhow::Context;
@@ -115,9 +115,5 @@ impl VectorCache {
             out.push(slot.context("every article has vectors")?);
         }
         Ok((out, encoded))
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 }

@@ -414,10 +414,6 @@ fn status_list(statuses: &[ChatStatus]) -> String {
 }
 
 impl SqlStore {
-    pub fn dialect(&self) -> Dialect {
-        self.dialect
-    }
-
     async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
         Ok(self.pool.begin_with(self.dialect.begin()).await?)
     }
