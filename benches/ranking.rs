@@ -84,6 +84,45 @@ fn query_latency(c: &mut Criterion) {
     group.finish();
 }
 
+/// Criterion reports means; service targets are percentiles, so print those too.
+fn query_percentiles(_: &mut Criterion) {
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = VectorCache::new(cache_dir.path());
+    for n in [1_000, 10_000] {
+        let (index, _) = KnowledgeIndex::build(
+            knowledge_base(n),
+            Some(embedder()),
+            &cache,
+            Mode::Hybrid,
+            Tuning::default(),
+            &|_| {},
+        )
+        .unwrap();
+        let mut times: Vec<Duration> = (0..300)
+            .map(|i| {
+                let started = std::time::Instant::now();
+                index
+                    .rank(&RankRequest {
+                        text: QUERIES[i % QUERIES.len()].to_owned(),
+                        k: 3,
+                        exclude: Vec::new(),
+                        confident_only: true,
+                    })
+                    .unwrap();
+                started.elapsed()
+            })
+            .collect();
+        times.sort();
+        let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+        println!(
+            "query/hybrid_top3/{n}: p50 {:.1} ms, p99 {:.1} ms over {} queries",
+            at(0.50).as_secs_f64() * 1e3,
+            at(0.99).as_secs_f64() * 1e3,
+            times.len()
+        );
+    }
+}
+
 fn indexing(c: &mut Criterion) {
     let embedder = embedder();
     let articles = starter();
@@ -128,5 +167,5 @@ fn indexing(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, query_latency, indexing);
+criterion_group!(benches, query_latency, query_percentiles, indexing);
 criterion_main!(benches);
