@@ -54,11 +54,11 @@ impl Default for LocalBus {
 impl EventBus for LocalBus {
     fn publish(&self, topic: Topic, frame: Frame) {
         let mut topics = self.topics.lock().expect("bus lock");
-        if let Some(tx) = topics.get(&topic) {
-            if tx.send(frame).is_err() {
-                // Nobody listens any more.
-                topics.remove(&topic);
-            }
+        if let Some(tx) = topics.get(&topic)
+            && tx.send(frame).is_err()
+        {
+            // Nobody listens any more.
+            topics.remove(&topic);
         }
     }
 

@@ -117,10 +117,10 @@ async fn chat_session(
                 Message::Close(_) => break,
                 Message::Ping(_) | Message::Pong(_) => None,
             };
-            if let Some(reply) = reply {
-                if reply_tx.send(reply).await.is_err() {
-                    break;
-                }
+            if let Some(reply) = reply
+                && reply_tx.send(reply).await.is_err()
+            {
+                break;
             }
         }
     };
