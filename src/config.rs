@@ -11,6 +11,8 @@ use serde::Deserialize;
 use crate::knowledge::index::{Mode, Tuning};
 
 const ENV_PREFIX: &str = "CHATDESK_";
+/// `CHATDESK_*` variables read elsewhere: the settings file's path and the log filter.
+const NOT_SETTINGS: &[&str] = &["CONFIG", "LOG"];
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -159,7 +161,7 @@ impl Settings {
             let Some(key) = name.strip_prefix(ENV_PREFIX) else {
                 continue;
             };
-            if key == "CONFIG" || key.is_empty() {
+            if NOT_SETTINGS.contains(&key) || key.is_empty() {
                 continue;
             }
             let path: Vec<String> = key.split("__").map(|p| p.to_ascii_lowercase()).collect();
@@ -252,6 +254,18 @@ mod tests {
         assert_eq!(s.bind, "127.0.0.1:1");
         assert_eq!(s.chat.default_max_chats, 5);
         assert!(!s.chat.allow_when_offline);
+    }
+
+    #[test]
+    fn the_log_filter_and_config_path_are_not_settings() {
+        let s = Settings::from_sources(
+            None,
+            env(&[
+                ("CHATDESK_LOG", "debug,sqlx=warn"),
+                ("CHATDESK_CONFIG", "other.toml"),
+            ]),
+        );
+        assert!(s.is_ok(), "{s:?}");
     }
 
     #[test]
