@@ -22,6 +22,9 @@ pub trait EventBus: Send + Sync + 'static {
     fn publish(&self, topic: Topic, frame: Frame);
     /// Subscribe before reading the state you will show, so nothing falls in between.
     fn subscribe(&self, topic: Topic) -> broadcast::Receiver<Frame>;
+    /// Called after a subscriber has dropped its receiver: frees the topic when nobody
+    /// listens any more.
+    fn release(&self, topic: Topic);
 }
 
 /// Per-topic broadcast channels in one process, created on first use and dropped when
@@ -69,6 +72,16 @@ impl EventBus for LocalBus {
             .or_insert_with(|| broadcast::channel(self.capacity).0)
             .subscribe()
     }
+
+    fn release(&self, topic: Topic) {
+        let mut topics = self.topics.lock().expect("bus lock");
+        if topics
+            .get(&topic)
+            .is_some_and(|tx| tx.receiver_count() == 0)
+        {
+            topics.remove(&topic);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -91,6 +104,19 @@ mod tests {
         bus.publish(Topic::Chat(2), frame("two"));
         assert_eq!(&*a.recv().await.unwrap().text, "one");
         assert!(desk.try_recv().is_err());
+    }
+
+    #[test]
+    fn released_topics_are_freed_once_nobody_listens() {
+        let bus = LocalBus::default();
+        let a = bus.subscribe(Topic::Chat(1));
+        let b = bus.subscribe(Topic::Chat(1));
+        drop(a);
+        bus.release(Topic::Chat(1));
+        assert_eq!(bus.active_topics(), 1, "one listener left");
+        drop(b);
+        bus.release(Topic::Chat(1));
+        assert_eq!(bus.active_topics(), 0);
     }
 
     #[test]

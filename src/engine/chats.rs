@@ -59,6 +59,8 @@ impl Engine {
                 "no analysts are online right now; please try again later",
             ));
         }
+        // Rank first: a failure here must not leave a half-started chat behind.
+        let suggestions = self.rank(description.clone(), Vec::new()).await?;
         let chat = self
             .store
             .create_chat(user.id, &description, now_millis())
@@ -70,7 +72,6 @@ impl Engine {
             .await?
             .ok_or(Error::NotFound("call"))?
             .view();
-        let suggestions = self.rank(description.clone(), Vec::new()).await?;
         let greeting = if suggestions.is_empty() {
             format!(
                 "Hi {}, I've logged your call {}. I couldn't find an article that matches, \
@@ -171,6 +172,15 @@ impl Engine {
         client_id: Option<&str>,
     ) -> Result<(Message, bool)> {
         let (chat, party) = self.chat_for(user, chat_id).await?;
+        // A retry gets its first message back, even if the chat has ended since.
+        if let Some(id) = client_id
+            && let Some(first) = self
+                .store
+                .message_by_client_id(chat_id, user.id, id)
+                .await?
+        {
+            return Ok((message_of(&first), true));
+        }
         may_post(party, chat.status).map_err(refused)?;
         let text = clean_text(text, self.settings.limits.message_max_chars)
             .map_err(|m| Error::invalid("text", m))?;
@@ -263,7 +273,12 @@ impl Engine {
         )
         .await?;
         let call = self
-            .finish(&chat, AuthorRole::Bot, Some(resolver::BOT))
+            .finish(
+                &chat,
+                &[ChatStatus::Bot, ChatStatus::Queued],
+                AuthorRole::Bot,
+                Some(resolver::BOT),
+            )
             .await?;
         Metrics::count(&self.metrics.bot_resolutions);
         Ok(call)
@@ -419,12 +434,14 @@ impl Engine {
                 ));
             }
         };
-        self.finish(&chat, role, None).await
+        self.finish(&chat, Transition::End.allowed_from(), role, None)
+            .await
     }
 
     pub(super) async fn finish(
         &self,
         chat: &ChatRecord,
+        from: &[ChatStatus],
         ended_by: AuthorRole,
         resolved_by: Option<&str>,
     ) -> Result<Call> {
@@ -432,6 +449,7 @@ impl Engine {
             .store
             .end_chat(&EndChat {
                 chat_id: chat.id,
+                from,
                 ended_by,
                 resolved_by,
                 now: now_millis(),

@@ -22,8 +22,14 @@ pub struct ChatFeed {
     rx: Receiver<Frame>,
     last_seq: i64,
     pending: VecDeque<Frame>,
+    /// Set before catching up, so that a catch-up interrupted by cancellation (the
+    /// socket's `select!`) is done on the next call rather than lost.
+    behind: bool,
     /// Set when the feed is the chat user's window: closing it may end the chat.
     _window: Option<WindowGuard>,
+    /// An analyst looking at a queued chat they have not taken: their rights are checked
+    /// again as events arrive, and the feed stops once the chat is no longer theirs to see.
+    onlooker: Option<User>,
 }
 
 impl Engine {
@@ -38,7 +44,9 @@ impl Engine {
             rx,
             last_seq: after.max(0),
             pending: VecDeque::new(),
+            behind: false,
             _window: (party == Party::Owner).then(|| self.window_opened(chat_id)),
+            onlooker: (party == Party::OtherAnalyst).then(|| user.clone()),
         };
         feed.catch_up().await?;
         Ok(feed)
@@ -53,7 +61,18 @@ impl ChatFeed {
             if let Some(frame) = self.pending.pop_front() {
                 return Ok(Some(frame));
             }
-            match self.rx.recv().await {
+            if self.behind {
+                self.catch_up().await?;
+                self.behind = false;
+                continue;
+            }
+            let received = self.rx.recv().await;
+            if let Some(user) = &self.onlooker
+                && !self.still_visible(user).await?
+            {
+                return Ok(None);
+            }
+            match received {
                 Ok(frame) => match frame.seq {
                     None => return Ok(Some(frame)),
                     Some(seq) if seq <= self.last_seq => continue,
@@ -61,11 +80,20 @@ impl ChatFeed {
                         self.last_seq = seq;
                         return Ok(Some(frame));
                     }
-                    Some(_) => self.catch_up().await?,
+                    // Ahead of an event still in flight: the database has both.
+                    Some(_) => self.behind = true,
                 },
-                Err(RecvError::Lagged(_)) => self.catch_up().await?,
+                Err(RecvError::Lagged(_)) => self.behind = true,
                 Err(RecvError::Closed) => return Ok(None),
             }
+        }
+    }
+
+    async fn still_visible(&self, user: &User) -> Result<bool> {
+        match self.engine.chat_for(user, self.chat_id).await {
+            Ok(_) => Ok(true),
+            Err(Error::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
         }
     }
 
@@ -88,5 +116,14 @@ impl ChatFeed {
         }
         self.pending.push_back(status);
         Ok(())
+    }
+}
+
+impl Drop for ChatFeed {
+    fn drop(&mut self) {
+        // Let go of the receiver first, so the bus sees nobody listening.
+        let (_, placeholder) = tokio::sync::broadcast::channel(1);
+        drop(std::mem::replace(&mut self.rx, placeholder));
+        self.engine.bus.release(Topic::Chat(self.chat_id));
     }
 }

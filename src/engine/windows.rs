@@ -10,44 +10,43 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::Engine;
-use crate::domain::chat::ChatStatus;
+use crate::domain::chat::{ChatStatus, Transition};
 use crate::domain::message::{Author, AuthorRole};
 
 #[derive(Default)]
 pub struct Windows {
-    open: Mutex<HashMap<i64, usize>>,
+    /// Per chat: open windows, and a count of opens and closes so that a grace period
+    /// started by an earlier close is void once the window has been reopened.
+    open: Mutex<HashMap<i64, (usize, u64)>>,
 }
 
 impl Windows {
     fn opened(&self, chat_id: i64) {
-        *self
-            .open
-            .lock()
-            .expect("windows lock")
-            .entry(chat_id)
-            .or_default() += 1;
+        let mut open = self.open.lock().expect("windows lock");
+        let entry = open.entry(chat_id).or_default();
+        entry.0 += 1;
+        entry.1 += 1;
     }
 
-    /// Returns true when that was the chat's last open window.
-    fn closed(&self, chat_id: i64) -> bool {
+    /// When that was the chat's last open window, the mark to check after the grace period.
+    fn closed(&self, chat_id: i64) -> Option<u64> {
         let mut open = self.open.lock().expect("windows lock");
-        match open.get_mut(&chat_id) {
-            Some(n) if *n > 1 => {
-                *n -= 1;
-                false
-            }
-            _ => {
+        let entry = open.get_mut(&chat_id)?;
+        entry.0 = entry.0.saturating_sub(1);
+        entry.1 += 1;
+        (entry.0 == 0).then_some(entry.1)
+    }
+
+    /// True (and forgotten) when no window opened or closed since `mark`.
+    fn still_closed(&self, chat_id: i64, mark: u64) -> bool {
+        let mut open = self.open.lock().expect("windows lock");
+        match open.get(&chat_id) {
+            Some(&(0, m)) if m == mark => {
                 open.remove(&chat_id);
                 true
             }
+            _ => false,
         }
-    }
-
-    fn is_open(&self, chat_id: i64) -> bool {
-        self.open
-            .lock()
-            .expect("windows lock")
-            .contains_key(&chat_id)
     }
 }
 
@@ -67,9 +66,9 @@ impl Engine {
     }
 
     /// Ends the chat if its user's window stayed closed for the whole grace period.
-    async fn end_if_abandoned(self, chat_id: i64, grace: Duration) {
+    async fn end_if_abandoned(self, chat_id: i64, mark: u64, grace: Duration) {
         tokio::time::sleep(grace).await;
-        if self.windows.is_open(chat_id) {
+        if !self.windows.still_closed(chat_id, mark) {
             return;
         }
         let chat = match self.store.chat(chat_id).await {
@@ -83,7 +82,13 @@ impl Engine {
         let note = format!("{} closed the chat window.", chat.user.name);
         let outcome = async {
             self.say(chat_id, &Author::system(), &note).await?;
-            self.finish(&chat, AuthorRole::User, None).await
+            self.finish(
+                &chat,
+                Transition::End.allowed_from(),
+                AuthorRole::User,
+                None,
+            )
+            .await
         }
         .await;
         match outcome {
@@ -98,12 +103,17 @@ impl Engine {
 impl Drop for WindowGuard {
     fn drop(&mut self) {
         let secs = self.engine.settings.chat.end_when_window_closed_secs;
-        if !self.engine.windows.closed(self.chat_id) || secs == 0 {
+        let Some(mark) = self.engine.windows.closed(self.chat_id) else {
+            return;
+        };
+        if secs == 0 {
+            self.engine.windows.still_closed(self.chat_id, mark);
             return;
         }
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let engine = self.engine.clone();
-            runtime.spawn(engine.end_if_abandoned(self.chat_id, Duration::from_secs(secs)));
+            let grace = Duration::from_secs(secs);
+            runtime.spawn(engine.end_if_abandoned(self.chat_id, mark, grace));
         }
     }
 }
@@ -113,13 +123,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_last_window_to_close_is_reported() {
+    fn only_the_last_close_counts_and_a_reopen_voids_it() {
         let w = Windows::default();
         w.opened(1);
         w.opened(1);
-        assert!(!w.closed(1));
-        assert!(w.is_open(1));
-        assert!(w.closed(1));
-        assert!(!w.is_open(1));
+        assert_eq!(w.closed(1), None);
+        let mark = w.closed(1).expect("last window closed");
+        // Reopened and closed again within the grace period: the first timer is void.
+        w.opened(1);
+        let later = w.closed(1).expect("closed again");
+        assert!(!w.still_closed(1, mark));
+        assert!(w.still_closed(1, later));
+        assert!(!w.still_closed(1, later), "forgotten once acted on");
     }
 }

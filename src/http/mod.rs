@@ -82,7 +82,7 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
-    let response = next.run(req).await;
+    let response = error::ensure_json(next.run(req).await).await;
     let status = response.status();
     if status.is_server_error() {
         let detail = response

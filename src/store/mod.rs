@@ -86,6 +86,13 @@ pub trait Store: Send + Sync + 'static {
     /// of the same author returns the first one (`duplicate`) and stores nothing.
     async fn append_event(&self, chat_id: i64, event: &NewEvent<'_>) -> Result<Appended>;
     async fn events_after(&self, chat_id: i64, after_seq: i64) -> Result<Vec<StoredEvent>>;
+    /// The message an author sent with this `client_id`, if any.
+    async fn message_by_client_id(
+        &self,
+        chat_id: i64,
+        author_id: i64,
+        client_id: &str,
+    ) -> Result<Option<StoredEvent>>;
 
     async fn link_call(&self, chat_id: i64, call_id: i64, by: i64, now: Millis) -> Result<()>;
     async fn linked_calls(&self, chat_id: i64) -> Result<Vec<i64>>;
@@ -109,8 +116,9 @@ pub trait Store: Send + Sync + 'static {
     async fn articles(&self) -> Result<Vec<StoredArticle>>;
     async fn article(&self, id: &str) -> Result<Option<StoredArticle>>;
     async fn upsert_article(&self, article: &StoredArticle) -> Result<Upserted>;
+    /// Deletes an article, leaving a tombstone that folder imports respect.
     async fn delete_article(&self, id: &str) -> Result<bool>;
     /// Makes the folder-imported articles exactly `files` (adding, changing, removing) in
-    /// one transaction. Articles edited through the API are never overwritten by a file.
+    /// one transaction. Articles edited or deleted by an author are left as they are.
     async fn import_articles(&self, files: &[StoredArticle]) -> Result<Imported>;
 }

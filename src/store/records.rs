@@ -129,6 +129,8 @@ pub struct Appended {
 
 pub struct EndChat<'a> {
     pub chat_id: i64,
+    /// The states it may be ended from ("this fixed it" only before an analyst joins).
+    pub from: &'a [ChatStatus],
     /// Who ended it: `user`, `analyst`, or `bot` when a suggestion fixed it.
     pub ended_by: AuthorRole,
     /// Marks the call resolved by this resolver (e.g. the bot).
@@ -160,6 +162,8 @@ pub struct AttachmentRecord {
 pub mod origin {
     pub const FILE: &str = "file";
     pub const API: &str = "api";
+    /// Deleted by an author: kept as a tombstone so the folder does not bring it back.
+    pub const DELETED: &str = "deleted";
 }
 
 #[derive(Clone, Debug)]
@@ -186,6 +190,6 @@ pub struct Imported {
     pub added: Vec<String>,
     pub changed: Vec<String>,
     pub removed: Vec<String>,
-    /// Files not imported because an author has edited that article through the API.
+    /// Files not imported because an author has edited or deleted that article.
     pub kept: Vec<String>,
 }

@@ -244,13 +244,35 @@ async fn bump_generation(conn: &mut AnyConnection) -> Result<()> {
 
 /// Inserts or replaces one article inside a transaction, reporting what changed.
 async fn upsert_article_in(conn: &mut AnyConnection, a: &StoredArticle) -> Result<Upserted> {
-    let existing: Option<String> =
-        sqlx::query_scalar("SELECT content_hash FROM articles WHERE id = $1")
-            .bind(&a.id)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let existing = sqlx::query("SELECT content_hash, origin FROM articles WHERE id = $1")
+        .bind(&a.id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let existing = match existing {
+        Some(row) => Some((
+            row.try_get::<String, _>("content_hash")?,
+            row.try_get::<String, _>("origin")?,
+        )),
+        None => None,
+    };
     let outcome = match existing {
-        Some(hash) if hash == a.content_hash => {
+        // A deleted article's tombstone is revived as if new.
+        Some((_, o)) if o == origin::DELETED => {
+            sqlx::query(
+                "UPDATE articles SET title = $1, source = $2, origin = $3, content_hash = $4, \
+                 updated_at = $5 WHERE id = $6",
+            )
+            .bind(&a.title)
+            .bind(&a.source)
+            .bind(&a.origin)
+            .bind(&a.content_hash)
+            .bind(a.updated_at)
+            .bind(&a.id)
+            .execute(&mut *conn)
+            .await?;
+            Upserted::Added
+        }
+        Some((hash, _)) if hash == a.content_hash => {
             // Same text; the origin may still change (an author takes over a file article).
             sqlx::query("UPDATE articles SET origin = $1 WHERE id = $2")
                 .bind(&a.origin)
@@ -749,10 +771,11 @@ impl Store for SqlStore {
 
     async fn end_chat(&self, end: &EndChat<'_>) -> Result<Result<Ended, ChatStatus>> {
         let mut tx = self.begin().await?;
-        let seq: Option<i64> = sqlx::query_scalar(
+        let seq: Option<i64> = sqlx::query_scalar(&format!(
             "UPDATE chats SET status = 'ended', ended_at = $1, ended_by = $2, \
-             last_seq = last_seq + 1 WHERE id = $3 AND status <> 'ended' RETURNING last_seq",
-        )
+             last_seq = last_seq + 1 WHERE id = $3 AND status IN ({}) RETURNING last_seq",
+            status_list(end.from)
+        ))
         .bind(end.now)
         .bind(end.ended_by.as_str())
         .bind(end.chat_id)
@@ -822,6 +845,24 @@ impl Store for SqlStore {
             }
             other => other,
         }
+    }
+
+    async fn message_by_client_id(
+        &self,
+        chat_id: i64,
+        author_id: i64,
+        client_id: &str,
+    ) -> Result<Option<StoredEvent>> {
+        let row = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM chat_events \
+             WHERE chat_id = $1 AND author_id = $2 AND client_id = $3"
+        ))
+        .bind(chat_id)
+        .bind(author_id)
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(event_row).transpose()?)
     }
 
     async fn events_after(&self, chat_id: i64, after_seq: i64) -> Result<Vec<StoredEvent>> {
@@ -944,7 +985,7 @@ impl Store for SqlStore {
 
     async fn articles(&self) -> Result<Vec<StoredArticle>> {
         let rows = sqlx::query(&format!(
-            "SELECT {ARTICLE_COLUMNS} FROM articles ORDER BY id"
+            "SELECT {ARTICLE_COLUMNS} FROM articles WHERE origin <> 'deleted' ORDER BY id"
         ))
         .fetch_all(&self.pool)
         .await?;
@@ -953,7 +994,7 @@ impl Store for SqlStore {
 
     async fn article(&self, id: &str) -> Result<Option<StoredArticle>> {
         let row = sqlx::query(&format!(
-            "SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = $1"
+            "SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = $1 AND origin <> 'deleted'"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
@@ -970,11 +1011,16 @@ impl Store for SqlStore {
 
     async fn delete_article(&self, id: &str) -> Result<bool> {
         let mut tx = self.begin().await?;
-        let deleted = sqlx::query("DELETE FROM articles WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
+        // A tombstone, so that importing the folder does not bring the article back.
+        let deleted = sqlx::query(
+            "UPDATE articles SET origin = $1, updated_at = $2 WHERE id = $3 AND origin <> $1",
+        )
+        .bind(origin::DELETED)
+        .bind(crate::domain::now_millis())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
             > 0;
         if deleted {
             bump_generation(&mut tx).await?;
@@ -997,7 +1043,10 @@ impl Store for SqlStore {
         }
         let mut report = Imported::default();
         for file in files {
-            if origins.get(&file.id).is_some_and(|o| o == origin::API) {
+            if origins
+                .get(&file.id)
+                .is_some_and(|o| o == origin::API || o == origin::DELETED)
+            {
                 report.kept.push(file.id.clone());
                 continue;
             }

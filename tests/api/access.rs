@@ -111,7 +111,24 @@ async fn roles_decide_who_may_do_what(backend: Backend) {
             .0,
         StatusCode::CONFLICT
     );
+    let mut onlooker = bob.chat_ws(chat).await;
+    onlooker.drain(std::time::Duration::from_millis(200)).await;
     ann.post(&format!("/chats/{chat}/accept"), json!({})).await;
+    ann.post(
+        &format!("/chats/{chat}/messages"),
+        json!({"text": "private words"}),
+    )
+    .await;
+    // Bob's open socket stops once the chat is Ann's, before her message reaches it.
+    let seen = onlooker.drain(std::time::Duration::from_millis(500)).await;
+    assert!(
+        seen.iter().all(|f| f["text"] != "private words"),
+        "{seen:?}"
+    );
+    assert!(
+        onlooker.next().await.is_none(),
+        "the onlooker's socket is closed"
+    );
     // Once Ann has it, Bob can no longer see or act on it.
     assert_eq!(
         bob.get(&format!("/chats/{chat}")).await.0,

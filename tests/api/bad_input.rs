@@ -66,6 +66,19 @@ async fn bad_requests_get_clear_errors(backend: Backend) {
     }
     let (status, _) = alice.get("/no/such/route").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // axum's own rejections come in the same shape.
+    let (status, body) = alice.get("/chats").await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
+    let (status, body) = alice
+        .post_raw(
+            &format!("/chats/{chat}/attachments"),
+            "multipart/form-data",
+            b"no boundary".to_vec(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
 
     let (status, body) = alice
         .post(&format!("/chats/{chat}/accept"), json!({}))

@@ -262,4 +262,21 @@ async fn bad_articles_in_the_folder_are_reported_and_skipped(backend: Backend) {
     assert_eq!(report["removed"], json!(["c-drive-full"]), "{report}");
     assert_eq!(report["added"], json!(["outlook-wont-open"]), "{report}");
     assert_eq!(report["articles"], 3);
+
+    // An article an author deleted stays deleted, though its file is still there.
+    let resp = app
+        .http
+        .delete(format!("{}/knowledge/articles/printer-offline", app.base))
+        .bearer_auth(&carol.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (_, report) = carol.post("/knowledge/reindex", json!({})).await;
+    assert_eq!(report["articles"], 2, "{report}");
+    assert!(
+        !top(&carol, "printer offline")
+            .await
+            .contains(&"printer-offline".to_owned())
+    );
 }
