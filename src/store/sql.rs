@@ -256,23 +256,7 @@ async fn upsert_article_in(conn: &mut AnyConnection, a: &StoredArticle) -> Resul
         None => None,
     };
     let outcome = match existing {
-        // A deleted article's tombstone is revived as if new.
-        Some((_, o)) if o == origin::DELETED => {
-            sqlx::query(
-                "UPDATE articles SET title = $1, source = $2, origin = $3, content_hash = $4, \
-                 updated_at = $5 WHERE id = $6",
-            )
-            .bind(&a.title)
-            .bind(&a.source)
-            .bind(&a.origin)
-            .bind(&a.content_hash)
-            .bind(a.updated_at)
-            .bind(&a.id)
-            .execute(&mut *conn)
-            .await?;
-            Upserted::Added
-        }
-        Some((hash, _)) if hash == a.content_hash => {
+        Some((hash, o)) if hash == a.content_hash && o != origin::DELETED => {
             // Same text; the origin may still change (an author takes over a file article).
             sqlx::query("UPDATE articles SET origin = $1 WHERE id = $2")
                 .bind(&a.origin)
@@ -281,7 +265,7 @@ async fn upsert_article_in(conn: &mut AnyConnection, a: &StoredArticle) -> Resul
                 .await?;
             return Ok(Upserted::Unchanged);
         }
-        Some(_) => {
+        Some((_, o)) => {
             sqlx::query(
                 "UPDATE articles SET title = $1, source = $2, origin = $3, content_hash = $4, \
                  updated_at = $5 WHERE id = $6",
@@ -294,7 +278,12 @@ async fn upsert_article_in(conn: &mut AnyConnection, a: &StoredArticle) -> Resul
             .bind(&a.id)
             .execute(&mut *conn)
             .await?;
-            Upserted::Changed
+            // A deleted article's tombstone comes back as if new.
+            if o == origin::DELETED {
+                Upserted::Added
+            } else {
+                Upserted::Changed
+            }
         }
         None => {
             sqlx::query(&format!(
