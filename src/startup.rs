@@ -23,6 +23,7 @@ pub struct Application {
     listener: TcpListener,
     engine: Engine,
     metrics: Arc<Metrics>,
+    pages: Arc<http::Templates>,
 }
 
 /// Opens the database (running migrations), loads the model and builds the engine, with
@@ -62,6 +63,7 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", settings.bind))?;
         let metrics = Arc::new(Metrics::default());
+        let pages = Arc::new(http::Templates::load()?);
         let engine = build_engine(settings, metrics.clone()).await?;
         let report = engine
             .reindex_with_progress(Arc::new(|_, _| {}))
@@ -80,6 +82,7 @@ impl Application {
             listener,
             engine,
             metrics,
+            pages,
         })
     }
 
@@ -103,6 +106,7 @@ impl Application {
         let router = http::router(http::AppState::new(
             self.engine,
             self.metrics,
+            self.pages,
             cancel.clone(),
         ));
         tracing::info!(%addr, "chatdesk listening");

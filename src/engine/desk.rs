@@ -63,6 +63,17 @@ impl Engine {
         Ok((online, max))
     }
 
+    /// An analyst's presence: offline with the default capacity until they first go online.
+    pub async fn presence(&self, user: &User) -> Result<(bool, i64)> {
+        if !user.is_analyst() {
+            return Err(Error::forbidden("only analysts have a presence"));
+        }
+        Ok(self.store.presence(user.id).await?.map_or(
+            (false, i64::from(self.settings.chat.default_max_chats)),
+            |p| (p.online, p.max_chats),
+        ))
+    }
+
     pub async fn queue(&self, user: &User) -> Result<Vec<QueueEntry>> {
         if !user.is_analyst() {
             return Err(Error::forbidden("only analysts see the queue"));

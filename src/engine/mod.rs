@@ -14,6 +14,7 @@ mod windows;
 use std::sync::Arc;
 
 pub use accounts::Token;
+pub(crate) use accounts::hex;
 pub use calls::{CallDetails, LinkedChat, TranscriptEntry};
 pub use desk::QueueEntry;
 pub use feed::ChatFeed;

@@ -1,16 +1,23 @@
 //! Extractors that fail with the API's error shape instead of axum's plain-text rejections,
 //! and the signed-in user.
+//!
+//! A browser session rides on a cookie, which the browser also sends with requests another
+//! site makes it send. So a cookie alone signs in only safe requests: anything that changes
+//! state must also carry the session's CSRF token (header `X-CSRF-Token`, or the `_csrf`
+//! field of a page form), and a WebSocket upgrade must come from a page of this origin.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::header::{AUTHORIZATION, COOKIE, HOST, ORIGIN, UPGRADE};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
 
 use super::{ApiError, AppState};
 use crate::domain::user::User;
 use crate::error::Error;
 
 pub const SESSION_COOKIE: &str = "chatdesk_session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// A JSON body; malformed JSON is a 400, wrong fields a 422, both with the error shape.
 pub struct JsonBody<T>(pub T);
@@ -50,8 +57,25 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-/// The token a request carries: a bearer header, else the session cookie.
-pub fn request_token(parts: &Parts) -> Option<String> {
+/// How a request proved who it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// `Authorization: Bearer`: scripts and API clients; a browser never adds it by itself.
+    Bearer(String),
+    /// The session cookie: browsers, which also send it on other sites' behalf.
+    Cookie(String),
+}
+
+impl Credential {
+    pub fn token(&self) -> &str {
+        match self {
+            Self::Bearer(t) | Self::Cookie(t) => t,
+        }
+    }
+}
+
+/// The credential a request carries: a bearer header, else the session cookie.
+pub fn credential(parts: &Parts) -> Option<Credential> {
     if let Some(value) = parts
         .headers
         .get(AUTHORIZATION)
@@ -60,8 +84,13 @@ pub fn request_token(parts: &Parts) -> Option<String> {
         return value
             .strip_prefix("Bearer ")
             .map(|t| t.trim().to_owned())
-            .filter(|t| !t.is_empty());
+            .filter(|t| !t.is_empty())
+            .map(Credential::Bearer);
     }
+    session_cookie(parts).map(Credential::Cookie)
+}
+
+fn session_cookie(parts: &Parts) -> Option<String> {
     parts
         .headers
         .get_all(COOKIE)
@@ -71,9 +100,76 @@ pub fn request_token(parts: &Parts) -> Option<String> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == SESSION_COOKIE)
         .map(|(_, value)| value.to_owned())
+        .filter(|v| !v.is_empty())
 }
 
-/// The signed-in user; 401 when the request carries no valid token.
+/// The token a request carries, however it carries it.
+pub fn request_token(parts: &Parts) -> Option<String> {
+    credential(parts).map(|c| c.token().to_owned())
+}
+
+/// The CSRF token of a session: derived from the session token, so nothing more is stored,
+/// and useless to anyone who cannot read this origin's pages.
+pub fn csrf_token(session: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"chatdesk csrf\0")
+        .chain_update(session.as_bytes())
+        .finalize();
+    crate::engine::hex(&digest[..16])
+}
+
+/// Compares without an early exit, so timing does not tell how much of a guess was right.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// Whether `Origin` names the host the request was sent to. Requests without an `Origin`
+/// (non-browser clients) pass: browsers always send one on WebSocket upgrades.
+fn same_origin(parts: &Parts) -> bool {
+    let Some(origin) = parts.headers.get(ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = parts.headers.get(HOST).and_then(|v| v.to_str().ok());
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
+}
+
+/// Refuses a cookie-signed request that another site could have made the browser send.
+fn check_cookie_request(parts: &Parts, session: &str) -> Result<(), Error> {
+    let is_upgrade = parts.headers.contains_key(UPGRADE);
+    if is_upgrade {
+        if !same_origin(parts) {
+            return Err(Error::forbidden(
+                "this WebSocket must be opened from a chatdesk page",
+            ));
+        }
+        return Ok(());
+    }
+    if parts.method.is_safe() {
+        return Ok(());
+    }
+    let sent = parts
+        .headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if same_secret(sent, &csrf_token(session)) {
+        Ok(())
+    } else {
+        Err(Error::forbidden(
+            "a signed-in browser request needs the page's X-CSRF-Token header",
+        ))
+    }
+}
+
+/// The signed-in user; 401 when the request carries no valid token, 403 when a cookie
+/// session's request lacks its CSRF token or comes from another origin.
 pub struct CurrentUser(pub User);
 
 impl FromRequestParts<AppState> for CurrentUser {
@@ -83,7 +179,11 @@ impl FromRequestParts<AppState> for CurrentUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = request_token(parts).ok_or(Error::Unauthorized)?;
-        Ok(Self(state.engine.authenticate(&token).await?))
+        let credential = credential(parts).ok_or(Error::Unauthorized)?;
+        let user = state.engine.authenticate(credential.token()).await?;
+        if let Credential::Cookie(session) = &credential {
+            check_cookie_request(parts, session)?;
+        }
+        Ok(Self(user))
     }
 }

@@ -10,6 +10,7 @@ mod error;
 mod extract;
 mod health;
 mod knowledge;
+mod pages;
 mod ws;
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
+pub use pages::Templates;
 
 use crate::engine::Engine;
 use crate::metrics::Metrics;
@@ -32,15 +34,23 @@ use crate::metrics::Metrics;
 pub struct AppState {
     pub engine: Engine,
     pub metrics: Arc<Metrics>,
+    /// The page templates, registered once at start-up.
+    pub pages: Arc<Templates>,
     /// Cancelled at shutdown so that open sockets close cleanly.
     pub shutdown: CancellationToken,
 }
 
 impl AppState {
-    pub fn new(engine: Engine, metrics: Arc<Metrics>, shutdown: CancellationToken) -> Self {
+    pub fn new(
+        engine: Engine,
+        metrics: Arc<Metrics>,
+        pages: Arc<Templates>,
+        shutdown: CancellationToken,
+    ) -> Self {
         Self {
             engine,
             metrics,
+            pages,
             shutdown,
         }
     }
@@ -57,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ws::router());
     Router::new()
         .nest("/api/v1", api)
+        .merge(pages::router(&state))
         .merge(health::router())
         .fallback(|| async { ApiError::from(crate::error::Error::NotFound("page")) })
         .layer(DefaultBodyLimit::max(limits.json_body_max_bytes))

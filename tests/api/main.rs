@@ -5,6 +5,7 @@ mod helpers;
 mod access;
 mod bad_input;
 mod knowledge;
+mod pages;
 mod queue;
 mod reconnect;
 mod service;

@@ -1,0 +1,231 @@
+//! Knowledge authoring: list and search articles, edit one as its file text, save with
+//! validation errors shown, delete, and reindex with the result shown.
+
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::session::PageUser;
+use super::{PageError, render};
+use crate::error::Error;
+use crate::http::AppState;
+use crate::http::extract::ApiPath;
+
+/// What a new article starts from.
+const NEW_ARTICLE: &str = "---\ntitle: \ntags: []\n---\n## Symptoms\n\n## Cause\n\n## Fix\n1. \n";
+const SEARCH_RESULTS: usize = 10;
+
+fn require_author(page: &PageUser) -> Result<(), PageError> {
+    if page.user.is_author() {
+        Ok(())
+    } else {
+        Err(Error::forbidden("knowledge authoring is for authors").into())
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    q: Option<String>,
+}
+
+async fn list_context(
+    state: &AppState,
+    page: &PageUser,
+    q: Option<&str>,
+) -> Result<Value, PageError> {
+    let articles: Vec<Value> = state
+        .engine
+        .list_articles(&page.user)
+        .await?
+        .into_iter()
+        .map(|a| {
+            let mut v = json!(a);
+            v["updated_text"] = json!(a.updated_at.get(..10).unwrap_or(&a.updated_at));
+            v
+        })
+        .collect();
+    let q = q.map(str::trim).filter(|q| !q.is_empty());
+    let results = match q {
+        Some(q) => Some(
+            state
+                .engine
+                .search(q, SEARCH_RESULTS)
+                .await?
+                .into_iter()
+                .map(|s| {
+                    let mut v = json!(s);
+                    v["score_text"] = json!(format!("{:.2}", s.score));
+                    v
+                })
+                .collect::<Vec<_>>(),
+        ),
+        None => None,
+    };
+    Ok(json!({"articles": articles, "q": q, "results": results}))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    page: PageUser,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, PageError> {
+    require_author(&page)?;
+    let context = list_context(&state, &page, query.q.as_deref()).await?;
+    render(
+        &state,
+        StatusCode::OK,
+        "knowledge_list",
+        "Knowledge",
+        Some(&page),
+        context,
+    )
+}
+
+fn edit_page(
+    state: &AppState,
+    page: &PageUser,
+    status: StatusCode,
+    context: Value,
+) -> Result<Response, PageError> {
+    render(
+        state,
+        status,
+        "knowledge_edit",
+        "Edit article",
+        Some(page),
+        context,
+    )
+}
+
+pub async fn new_article(
+    State(state): State<AppState>,
+    page: PageUser,
+) -> Result<Response, PageError> {
+    require_author(&page)?;
+    edit_page(
+        &state,
+        &page,
+        StatusCode::OK,
+        json!({"is_new": true, "source": NEW_ARTICLE, "saved": false}),
+    )
+}
+
+pub async fn edit(
+    State(state): State<AppState>,
+    page: PageUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, PageError> {
+    require_author(&page)?;
+    let source = state.engine.article_source(&page.user, &id).await?;
+    edit_page(
+        &state,
+        &page,
+        StatusCode::OK,
+        json!({"id": id, "is_new": false, "source": source, "saved": false}),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct SaveForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    is_new: bool,
+}
+
+/// Saves and indexes; a refused article comes back with its text and the reasons, so
+/// nothing the author typed is lost.
+pub async fn save(
+    State(state): State<AppState>,
+    page: PageUser,
+    Form(form): Form<SaveForm>,
+) -> Result<Response, PageError> {
+    page.check_form(&form.csrf)?;
+    require_author(&page)?;
+    let id = form.id.trim();
+    // Browsers send text areas with CRLF line ends; articles are stored as typed in files.
+    let source = form.source.replace("\r\n", "\n");
+    match state.engine.put_article(&page.user, id, &source).await {
+        Ok(saved) => edit_page(
+            &state,
+            &page,
+            StatusCode::OK,
+            json!({
+                "id": saved.id,
+                "is_new": false,
+                "source": source,
+                "saved": true,
+                "message": format!("{} articles are searchable.", saved.articles),
+            }),
+        ),
+        Err(e @ Error::Invalid { .. }) => edit_page(
+            &state,
+            &page,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({
+                "id": id,
+                "is_new": form.is_new,
+                "source": source,
+                "saved": false,
+                "errors": [{"reason": e.to_string()}],
+            }),
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct DeleteForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    id: String,
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    page: PageUser,
+    Form(form): Form<DeleteForm>,
+) -> Result<Response, PageError> {
+    page.check_form(&form.csrf)?;
+    state.engine.delete_article(&page.user, &form.id).await?;
+    Ok(Redirect::to("/knowledge").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ReindexForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+}
+
+pub async fn reindex(
+    State(state): State<AppState>,
+    page: PageUser,
+    Form(form): Form<ReindexForm>,
+) -> Result<Response, PageError> {
+    page.check_form(&form.csrf)?;
+    let report = state.engine.reindex(&page.user).await?;
+    let mut context = list_context(&state, &page, None).await?;
+    context["reindex"] = json!({
+        "articles": report.articles,
+        "added": report.added.len(),
+        "changed": report.changed.len(),
+        "removed": report.removed.len(),
+        "skipped": report.skipped,
+        "took_ms": report.took_ms,
+    });
+    render(
+        &state,
+        StatusCode::OK,
+        "knowledge_list",
+        "Knowledge",
+        Some(&page),
+        context,
+    )
+}

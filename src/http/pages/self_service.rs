@@ -1,0 +1,212 @@
+//! The user's pages: the self-service portal with its Chat option and recently logged
+//! calls, the chat request window, the chat window, and a call's page.
+
+use axum::Form;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::session::PageUser;
+use super::{PageError, render};
+use crate::domain::availability::AvailabilityStatus;
+use crate::domain::call::{Call, reference};
+use crate::error::Error;
+use crate::http::AppState;
+use crate::http::extract::ApiPath;
+
+/// How many calls the portal lists.
+const RECENT_CALLS: i64 = 10;
+
+/// `2026-11-24T01:40:12.5Z` as `2026-11-24 01:40 UTC`.
+fn readable(rfc3339: &str) -> String {
+    match rfc3339.get(..16) {
+        Some(minutes) => format!("{} UTC", minutes.replacen('T', " ", 1)),
+        None => rfc3339.to_owned(),
+    }
+}
+
+fn call_view(call: &Call) -> Value {
+    let mut v = json!(call);
+    v["logged_at"] = json!(call.created_at);
+    v["logged_at_text"] = json!(readable(&call.created_at));
+    v
+}
+
+fn size_text(bytes: i64) -> String {
+    match bytes {
+        b if b < 1024 => format!("{b} bytes"),
+        b if b < 1024 * 1024 => format!("{:.1} KB", b as f64 / 1024.0),
+        b => format!("{:.1} MB", b as f64 / (1024.0 * 1024.0)),
+    }
+}
+
+pub async fn portal(State(state): State<AppState>, page: PageUser) -> Result<Response, PageError> {
+    let availability = state.engine.availability().await?;
+    let calls = state.engine.recent_calls(&page.user, RECENT_CALLS).await?;
+    let recent: Vec<Value> = calls.iter().map(call_view).collect();
+    render(
+        &state,
+        StatusCode::OK,
+        "portal",
+        "Self-service portal",
+        Some(&page),
+        json!({"availability": availability, "recent_calls": recent}),
+    )
+}
+
+/// The chat request window's state: when nobody is online it says so, and the setting
+/// decides whether the bot may still take the chat.
+async fn request_context(
+    state: &AppState,
+    description: &str,
+    error: Option<String>,
+) -> Result<Value, PageError> {
+    let availability = state.engine.availability().await?;
+    let offline = availability.status == AvailabilityStatus::Offline;
+    let disabled = offline && !state.engine.settings().chat.allow_when_offline;
+    Ok(json!({
+        "availability": availability,
+        "offline": offline,
+        "disabled": disabled,
+        "description": description,
+        "error": error,
+    }))
+}
+
+pub async fn request_page(
+    State(state): State<AppState>,
+    page: PageUser,
+) -> Result<Response, PageError> {
+    if !page.user.can_chat() {
+        return Err(Error::forbidden("you do not have the chat permission").into());
+    }
+    let context = request_context(&state, "", None).await?;
+    render(
+        &state,
+        StatusCode::OK,
+        "chat_request",
+        "Chat with the service desk",
+        Some(&page),
+        context,
+    )
+}
+
+#[derive(Deserialize)]
+pub struct RequestForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    #[serde(default)]
+    description: String,
+}
+
+/// Logs the call and starts the bot, then opens the chat window.
+pub async fn request_chat(
+    State(state): State<AppState>,
+    page: PageUser,
+    Form(form): Form<RequestForm>,
+) -> Result<Response, PageError> {
+    page.check_form(&form.csrf)?;
+    match state.engine.start_chat(&page.user, &form.description).await {
+        Ok(started) => Ok(Redirect::to(&format!("/chats/{}", started.chat.id)).into_response()),
+        Err(e @ (Error::Invalid { .. } | Error::Conflict { .. } | Error::TooLarge(_))) => {
+            let api = crate::http::ApiError::from(e);
+            let message = api.message().to_owned();
+            let context = request_context(&state, &form.description, Some(message)).await?;
+            render(
+                &state,
+                api.status(),
+                "chat_request",
+                "Chat with the service desk",
+                Some(&page),
+                context,
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn chat_window(
+    State(state): State<AppState>,
+    page: PageUser,
+    ApiPath(chat_id): ApiPath<i64>,
+) -> Result<Response, PageError> {
+    let (chat, _) = state.engine.chat(&page.user, chat_id).await?;
+    let call = state
+        .engine
+        .call_details(&page.user, chat.call_id)
+        .await?
+        .call;
+    let viewer_role = if call.user.id == page.user.id {
+        "user"
+    } else {
+        "analyst"
+    };
+    render(
+        &state,
+        StatusCode::OK,
+        "chat",
+        &reference(call.id),
+        Some(&page),
+        json!({"chat": chat, "call": call_view(&call), "viewer_role": viewer_role}),
+    )
+}
+
+pub async fn call_page(
+    State(state): State<AppState>,
+    page: PageUser,
+    ApiPath(call_id): ApiPath<i64>,
+) -> Result<Response, PageError> {
+    let details = state.engine.call_details(&page.user, call_id).await?;
+    let transcript = details.transcript_text.clone().unwrap_or_else(|| {
+        details
+            .transcript
+            .iter()
+            .map(|e| format!("[{}] {}", readable(&e.at), e.text))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    let attachments: Vec<Value> = details
+        .attachments
+        .iter()
+        .map(|a| {
+            let mut v = json!(a.info);
+            v["size_text"] = json!(size_text(a.info.size));
+            v["url"] = json!(a.url);
+            v["at_text"] = json!(readable(&a.at));
+            v
+        })
+        .collect();
+    let linked: Vec<Value> = details
+        .linked_chats
+        .iter()
+        .map(|l| json!({"chat_id": l.chat_id, "call_id": l.call_id, "call_reference": l.call_reference, "status": l.status}))
+        .collect();
+    render(
+        &state,
+        StatusCode::OK,
+        "call",
+        &details.call.reference,
+        Some(&page),
+        json!({
+            "call": call_view(&details.call),
+            "transcript": transcript,
+            "attachments": attachments,
+            "linked_chats": linked,
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_sizes_read_well() {
+        assert_eq!(readable("2026-11-24T01:40:12.5Z"), "2026-11-24 01:40 UTC");
+        assert_eq!(size_text(900), "900 bytes");
+        assert_eq!(size_text(2048), "2.0 KB");
+        assert_eq!(size_text(3 * 1024 * 1024), "3.0 MB");
+    }
+}

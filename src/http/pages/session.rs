@@ -1,0 +1,201 @@
+//! Who is looking at a page: the session cookie's user, or a trip to the sign-in page.
+//! Also signing in and out with plain HTML forms, and the CSRF check those forms need.
+
+use axum::Form;
+use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::http::header::SET_COOKIE;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{PageError, render};
+use crate::domain::user::User;
+use crate::error::Error;
+use crate::http::AppState;
+use crate::http::extract::{SESSION_COOKIE, csrf_token, request_token, same_secret};
+
+/// The signed-in user of a page, with the session's CSRF token for its forms and scripts.
+pub struct PageUser {
+    pub user: User,
+    pub csrf: String,
+}
+
+impl PageUser {
+    /// What every page shows of its viewer.
+    pub fn view(&self) -> Value {
+        let u = &self.user;
+        json!({
+            "id": u.id,
+            "name": u.username,
+            "display_name": u.display_name,
+            "is_chat_user": u.can_chat(),
+            "is_analyst": u.is_analyst(),
+            "is_author": u.is_author(),
+        })
+    }
+
+    /// Refuses a form that does not carry this session's token (another site posted it).
+    pub fn check_form(&self, sent: &str) -> Result<(), PageError> {
+        if same_secret(sent, &self.csrf) {
+            Ok(())
+        } else {
+            Err(PageError::new(
+                StatusCode::FORBIDDEN,
+                "This form has expired or came from another site. Go back, reload the page and try again.",
+            ))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for PageUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let to_login = || {
+            let next = parts
+                .uri
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .to_owned();
+            let query = query_pair("next", &next);
+            Redirect::to(&format!("/login?{query}")).into_response()
+        };
+        let Some(token) = request_token(parts) else {
+            return Err(to_login());
+        };
+        match state.engine.authenticate(&token).await {
+            Ok(user) => Ok(Self {
+                user,
+                csrf: csrf_token(&token),
+            }),
+            Err(Error::Unauthorized) => Err(to_login()),
+            Err(e) => Err(PageError::from(e).into_response()),
+        }
+    }
+}
+
+/// `name=value` with the value percent-encoded for a query string.
+fn query_pair(name: &str, value: &str) -> String {
+    let encoded: String = value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("{name}={encoded}")
+}
+
+/// Only paths on this site: `//evil.example` and `https://…` would leave it.
+fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        _ => "/",
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+pub async fn login_page(
+    State(state): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<LoginQuery>,
+) -> Result<Response, PageError> {
+    render(
+        &state,
+        StatusCode::OK,
+        "login",
+        "Sign in",
+        None,
+        json!({"next": safe_next(q.next.as_deref())}),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    next: Option<String>,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, PageError> {
+    let next = safe_next(form.next.as_deref());
+    match state.engine.login(&form.username, &form.password).await {
+        Ok((_, token)) => {
+            let max_age = u64::from(state.engine.settings().chat.session_hours) * 3600;
+            let cookie = format!(
+                "{SESSION_COOKIE}={}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}",
+                token.0
+            );
+            Ok(([(SET_COOKIE, cookie)], Redirect::to(next)).into_response())
+        }
+        Err(Error::Unauthorized) => render(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            "login",
+            "Sign in",
+            None,
+            json!({
+                "error": "That user name and password do not match.",
+                "username": form.username,
+                "next": next,
+            }),
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    page: PageUser,
+    parts: Parts,
+    Form(form): Form<CsrfOnly>,
+) -> Result<Response, PageError> {
+    page.check_form(&form.csrf)?;
+    if let Some(token) = request_token(&parts) {
+        state.engine.logout(&token).await?;
+    }
+    let clear = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0");
+    Ok(([(SET_COOKIE, clear)], Redirect::to("/login")).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        assert_eq!(safe_next(Some("/chats/4")), "/chats/4");
+        assert_eq!(safe_next(Some("//evil.example/")), "/");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn next_is_encoded_for_the_query() {
+        assert_eq!(
+            query_pair("next", "/knowledge?q=a b&x=1"),
+            "next=/knowledge%3Fq%3Da%20b%26x%3D1"
+        );
+    }
+}

@@ -1,0 +1,31 @@
+// chatdesk/chat.js: the chat window page (/chats/{id}). Reads what the server rendered into
+// the data-* attributes of #chat and mounts one chat panel there (see chatpanel.js), with
+// the page's own element ids (#messages, #composer, #chat-status, ...).
+(() => {
+  'use strict';
+
+  const root = document.getElementById('chat');
+  if (!root || !window.chatdesk.mountChatPanel) return;
+
+  const data = root.dataset;
+  const number = (value) => (value === undefined || value === '' ? null : Number(value));
+  const account = document.querySelector('.account-name');
+
+  window.chatdesk.mountChatPanel(root, {
+    chatId: data.chatId,
+    callId: data.callId,
+    viewerRole: data.viewerRole === 'analyst' ? 'analyst' : 'user',
+    selfName: account ? account.textContent.trim() : '',
+    // What the page was rendered with, so the window is right before the socket answers.
+    initial: {
+      call_id: number(data.callId),
+      call_reference: data.callRef || '',
+      description: data.description || '',
+      status: data.status || 'bot',
+      queue_position: number(data.queuePosition),
+      available_analysts: number(data.availableAnalysts),
+      analyst: data.analystName ? { name: data.analystName } : null,
+      user: data.userName ? { name: data.userName } : null,
+    },
+  });
+})();

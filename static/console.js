@@ -1,0 +1,445 @@
+// chatdesk/console.js: the analyst console (/analyst).
+//
+// - Presence: the Online switch and "Chats at once" send PUT /api/v1/analyst/status.
+// - Queue: live from the desk socket /api/v1/analyst/ws (`queue` frames carry the whole
+//   queue, oldest first, and the desk's availability). Each row shows who is waiting, for
+//   how long (recomputed every 10 s), the description and an Accept button. A chat that
+//   joins the queue is highlighted (the `new` class) and the tab title counts the waiting
+//   chats as "(N) ...": a visual cue without sound.
+// - Active chats: GET /api/v1/analyst/chats at load and after accepting; one tab per chat,
+//   each mounting a chat panel (chatpanel.js) plus "Link to call" and "End chat". A tab
+//   shows a dot when its chat has an unread message or the user is typing.
+(() => {
+  'use strict';
+
+  const { api, el, openSocket } = window.chatdesk;
+  const mountChatPanel = window.chatdesk.mountChatPanel;
+
+  const consoleRoot = document.getElementById('console');
+  if (!consoleRoot || !mountChatPanel) return;
+
+  const onlineSwitch = document.getElementById('online-switch');
+  const maxChats = document.getElementById('max-chats');
+  const presenceForm = document.getElementById('presence-form');
+  const presenceStatus = document.getElementById('presence-status');
+  const deskAvailability = document.getElementById('desk-availability');
+  const queueBox = document.getElementById('queue');
+  const queueCount = document.getElementById('queue-count');
+  const consoleAlert = document.getElementById('console-alert');
+  const tabList = document.getElementById('chat-tabs');
+  const panels = document.getElementById('chat-panels');
+  const noChats = document.getElementById('no-chats');
+  const account = document.querySelector('.account-name');
+  const selfName = account ? account.textContent.trim() : '';
+  const baseTitle = document.title;
+
+  /** How long a newly queued chat keeps its highlight. */
+  const NEW_HIGHLIGHT_MS = 15000;
+  const WAIT_REFRESH_MS = 10000;
+
+  // ---- Presence --------------------------------------------------------------------
+  const presence = {
+    status: consoleRoot.dataset.presenceStatus === 'online' ? 'online' : 'offline',
+    max: Number(consoleRoot.dataset.maxChats) || Number(maxChats.value) || 3,
+  };
+
+  function describePresence() {
+    return presence.status === 'online'
+      ? `You are online and take up to ${presence.max} ${presence.max === 1 ? 'chat' : 'chats'} at once.`
+      : 'You are offline. Go online to take chats.';
+  }
+
+  async function savePresence() {
+    const status = onlineSwitch.checked ? 'online' : 'offline';
+    const max = Number.parseInt(maxChats.value, 10);
+    if (!Number.isInteger(max) || max < 1 || max > 10) {
+      presenceStatus.textContent = 'Chats at once must be a number from 1 to 10.';
+      maxChats.value = String(presence.max);
+      return;
+    }
+    onlineSwitch.disabled = true;
+    maxChats.disabled = true;
+    try {
+      const result = await api('PUT', '/api/v1/analyst/status', { status, max_chats: max });
+      presence.status = result.status === 'online' ? 'online' : 'offline';
+      presence.max = Number(result.max_chats) || max;
+      presenceStatus.textContent = describePresence();
+    } catch (err) {
+      presenceStatus.textContent = `Could not change your status: ${err.message}`;
+    } finally {
+      // Show what the server holds, whether or not the change went through.
+      onlineSwitch.checked = presence.status === 'online';
+      maxChats.value = String(presence.max);
+      onlineSwitch.disabled = false;
+      maxChats.disabled = false;
+    }
+  }
+
+  onlineSwitch.addEventListener('change', savePresence);
+  maxChats.addEventListener('change', savePresence);
+  presenceForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    savePresence();
+  });
+  presenceStatus.textContent = describePresence();
+
+  // ---- Queue -----------------------------------------------------------------------
+  const rows = new Map(); // chat_id -> { li, item }
+  let firstQueueFrame = true;
+  const queueList = el('ol', { class: 'queue-list', 'aria-label': 'Waiting chats' });
+  const queueEmpty = el('p', { class: 'empty-state queue-empty', text: 'No one is waiting.' });
+
+  function waitingText(since) {
+    const start = Date.parse(since);
+    if (Number.isNaN(start)) return '';
+    const minutes = Math.max(0, Math.floor((Date.now() - start) / 60000));
+    if (minutes < 1) return 'waiting less than a minute';
+    if (minutes < 60) return `waiting ${minutes} min`;
+    const hours = Math.floor(minutes / 60);
+    return `waiting ${hours} h ${minutes % 60} min`;
+  }
+
+  function refreshWaits() {
+    for (const { li, item } of rows.values()) {
+      const wait = li.querySelector('.queue-wait');
+      const text = waitingText(item.waiting_since);
+      if (wait.textContent !== text) wait.textContent = text;
+    }
+  }
+
+  function queueRow(item) {
+    const whoId = `queue-who-${item.chat_id}`;
+    const accept = el('button', { type: 'button', class: 'btn btn-primary btn-small', 'aria-describedby': whoId }, 'Accept');
+    const li = el(
+      'li',
+      { class: 'queue-item', dataset: { chatId: item.chat_id } },
+      el(
+        'div',
+        { class: 'queue-head' },
+        el('span', { id: whoId, class: 'queue-who' }),
+        el('span', { class: 'queue-wait' })
+      ),
+      el('div', { class: 'queue-ref' }),
+      el('p', { class: 'queue-desc' }),
+      accept
+    );
+    accept.addEventListener('click', () => acceptChat(item.chat_id, accept));
+    return li;
+  }
+
+  function fillRow(li, item) {
+    const set = (selector, text) => {
+      const node = li.querySelector(selector);
+      if (node.textContent !== text) node.textContent = text;
+    };
+    set('.queue-who', (item.user && item.user.name) || 'A user');
+    set('.queue-wait', waitingText(item.waiting_since));
+    set('.queue-ref', `${item.call_reference || `Call ${item.call_id}`} · number ${item.position} in the queue`);
+    set('.queue-desc', item.description || '');
+  }
+
+  function renderQueue(items, availability) {
+    if (availability && availability.label) {
+      deskAvailability.textContent = `${availability.label} · ${availability.online_analysts} online`;
+    }
+    const ids = new Set(items.map((i) => i.chat_id));
+    for (const [chatId, row] of rows) {
+      if (!ids.has(chatId)) {
+        row.li.remove();
+        rows.delete(chatId);
+      }
+    }
+    items.forEach((item, index) => {
+      let row = rows.get(item.chat_id);
+      if (!row) {
+        row = { li: queueRow(item), item };
+        rows.set(item.chat_id, row);
+        if (!firstQueueFrame) {
+          // A chat just joined: highlight it for a while.
+          row.li.classList.add('new');
+          setTimeout(() => row.li.classList.remove('new'), NEW_HIGHLIGHT_MS);
+        }
+      }
+      row.item = item;
+      fillRow(row.li, item);
+      // Move rows only when out of place: moving a node would drop keyboard focus.
+      if (queueList.children[index] !== row.li) {
+        queueList.insertBefore(row.li, queueList.children[index] || null);
+      }
+    });
+    firstQueueFrame = false;
+
+    const n = items.length;
+    queueCount.textContent = String(n);
+    queueCount.classList.toggle('has-items', n > 0);
+    queueCount.setAttribute('aria-label', `${n} waiting`);
+    document.title = n > 0 ? `(${n}) ${baseTitle}` : baseTitle;
+    if (n > 0) {
+      if (queueBox.firstElementChild !== queueList) queueBox.replaceChildren(queueList);
+    } else if (queueBox.firstElementChild !== queueEmpty) {
+      queueBox.replaceChildren(queueEmpty);
+    }
+  }
+
+  function showConsoleError(message) {
+    consoleAlert.textContent = message;
+    consoleAlert.hidden = !message;
+  }
+
+  async function acceptChat(chatId, button) {
+    button.disabled = true;
+    showConsoleError('');
+    try {
+      const chat = await api('POST', `/api/v1/chats/${chatId}/accept`);
+      openChatTab(chat, true);
+      await loadChats();
+    } catch (err) {
+      let message = err.message;
+      if (err.status === 409 && err.code !== 'at_capacity' && err.code !== 'analyst_offline') {
+        message = 'Another analyst took this chat';
+      } else if (err.status === 404) {
+        message = 'This chat is no longer waiting';
+      }
+      showConsoleError(message);
+      button.disabled = false;
+    }
+  }
+
+  openSocket('/api/v1/analyst/ws', {
+    resume: false,
+    onFrame(frame) {
+      if (frame.type === 'queue') renderQueue(Array.isArray(frame.items) ? frame.items : [], frame.availability);
+    },
+    onClose() {
+      deskAvailability.textContent = 'Reconnecting to the desk…';
+    },
+  });
+  setInterval(refreshWaits, WAIT_REFRESH_MS);
+
+  // ---- Active chats in tabs --------------------------------------------------------
+  const tabs = new Map(); // chat id -> entry
+
+  function tabLabel(chat) {
+    const ref = chat.call_reference || `Chat ${chat.id}`;
+    const who = chat.user && chat.user.name;
+    return who ? `${ref} · ${who}` : ref;
+  }
+
+  function openChatTab(chat, select) {
+    if (!chat || chat.id === undefined) return;
+    if (tabs.has(chat.id)) {
+      if (select) selectTab(chat.id);
+      return;
+    }
+    const tabId = `tab-${chat.id}`;
+    const panelId = `tabpanel-${chat.id}`;
+    const entry = { id: chat.id, unread: false, typing: false, ended: false };
+
+    entry.label = el('span', { class: 'tab-label', text: tabLabel(chat) });
+    entry.dotText = el('span', { class: 'visually-hidden' });
+    entry.dot = el('span', { class: 'tab-dot', hidden: true }, entry.dotText);
+    entry.tab = el(
+      'button',
+      {
+        type: 'button',
+        role: 'tab',
+        id: tabId,
+        class: 'tab',
+        'aria-controls': panelId,
+        'aria-selected': 'false',
+        tabindex: '-1',
+        title: chat.description || null,
+        on: { click: () => selectTab(chat.id), keydown: onTabKey },
+      },
+      entry.label,
+      entry.dot
+    );
+
+    // Tools: link the chat to another call, end it.
+    const linkInputId = `link-call-${chat.id}`;
+    const linkInput = el('input', {
+      type: 'text',
+      id: linkInputId,
+      name: 'call_id',
+      required: true,
+      placeholder: 'CALL-000012 or 12',
+      autocomplete: 'off',
+    });
+    const linkResult = el('p', { class: 'link-result', role: 'status' });
+    const linkButton = el('button', { type: 'submit', class: 'btn btn-small' }, 'Link');
+    const linkForm = el(
+      'form',
+      { class: 'link-form' },
+      el('label', { for: linkInputId, text: 'Link to call' }),
+      el('div', { class: 'input-row' }, linkInput, linkButton),
+      linkResult
+    );
+    linkForm.addEventListener('submit', (event) => {
+      event.preventDefault();
+      linkCall(entry, linkInput, linkButton, linkResult);
+    });
+    const endButton = el('button', { type: 'button', class: 'btn btn-danger btn-small' }, 'End chat');
+    endButton.addEventListener('click', () => endChat(entry, endButton, linkResult));
+    entry.endButton = endButton;
+    entry.linkInput = linkInput;
+    entry.linkButton = linkButton;
+
+    const mount = el('div', { class: 'tab-chat' });
+    entry.panel = el(
+      'div',
+      { role: 'tabpanel', id: panelId, class: 'tab-panel', 'aria-labelledby': tabId, hidden: true },
+      el('div', { class: 'tab-panel-tools' }, linkForm, endButton),
+      mount
+    );
+
+    tabList.appendChild(entry.tab);
+    panels.appendChild(entry.panel);
+    tabs.set(chat.id, entry);
+
+    entry.handle = mountChatPanel(mount, {
+      chatId: chat.id,
+      callId: chat.call_id,
+      viewerRole: 'analyst',
+      initial: chat,
+      lastSeq: chat.last_seq,
+      idPrefix: `c${chat.id}-`,
+      selfName,
+      onActivity: (event) => onActivity(entry, event),
+      onEnded: () => onChatEnded(entry),
+      onClose: () => closeTab(entry),
+    });
+
+    updateEmpty();
+    if (select || tabs.size === 1) selectTab(chat.id);
+  }
+
+  function isSelected(entry) {
+    return entry.tab.getAttribute('aria-selected') === 'true';
+  }
+
+  function selectTab(chatId, focus) {
+    for (const entry of tabs.values()) {
+      const selected = entry.id === chatId;
+      entry.tab.setAttribute('aria-selected', selected ? 'true' : 'false');
+      entry.tab.tabIndex = selected ? 0 : -1;
+      entry.panel.hidden = !selected;
+      if (selected) {
+        entry.unread = false;
+        updateDot(entry);
+        if (focus) entry.tab.focus();
+      }
+    }
+  }
+
+  /** Arrow keys, Home and End move between tabs (the WAI-ARIA tabs pattern). */
+  function onTabKey(event) {
+    const order = [...tabs.keys()];
+    const current = order.findIndex((chatId) => tabs.get(chatId).tab === event.currentTarget);
+    let next = null;
+    if (event.key === 'ArrowRight' || event.key === 'ArrowDown') next = (current + 1) % order.length;
+    else if (event.key === 'ArrowLeft' || event.key === 'ArrowUp') next = (current - 1 + order.length) % order.length;
+    else if (event.key === 'Home') next = 0;
+    else if (event.key === 'End') next = order.length - 1;
+    if (next === null) return;
+    event.preventDefault();
+    selectTab(order[next], true);
+  }
+
+  function onActivity(entry, event) {
+    if (event.type === 'message' && !isSelected(entry)) entry.unread = true;
+    if (event.type === 'typing') entry.typing = Boolean(event.typing);
+    updateDot(entry);
+  }
+
+  function updateDot(entry) {
+    entry.dot.hidden = !(entry.unread || entry.typing);
+    entry.dotText.textContent = entry.unread ? ' (new message)' : entry.typing ? ' (typing)' : '';
+    entry.tab.classList.toggle('has-unread', entry.unread);
+    entry.tab.classList.toggle('is-typing', entry.typing);
+  }
+
+  function onChatEnded(entry) {
+    if (entry.ended) return;
+    entry.ended = true;
+    entry.typing = false;
+    updateDot(entry);
+    entry.tab.classList.add('is-ended');
+    entry.label.textContent = `${entry.label.textContent} (ended)`;
+    entry.endButton.disabled = true;
+    entry.linkInput.disabled = true;
+    entry.linkButton.disabled = true;
+  }
+
+  async function endChat(entry, button, result) {
+    button.disabled = true;
+    try {
+      await entry.handle.end();
+      // The panel's `ended` frame marks the tab as ended.
+    } catch (err) {
+      if (err.status !== 409) {
+        result.className = 'link-result is-error';
+        result.textContent = err.message;
+        button.disabled = false;
+      }
+    }
+  }
+
+  /** The panel's close icon: end the chat if it is still open, then drop its tab. */
+  async function closeTab(entry) {
+    if (!entry.handle.isEnded()) {
+      try {
+        await entry.handle.end();
+      } catch (err) {
+        if (err.status !== 409) {
+          showConsoleError(err.message);
+          return;
+        }
+      }
+    }
+    const wasSelected = isSelected(entry);
+    entry.handle.destroy();
+    entry.tab.remove();
+    entry.panel.remove();
+    tabs.delete(entry.id);
+    updateEmpty();
+    if (wasSelected && tabs.size > 0) selectTab([...tabs.keys()][0], true);
+  }
+
+  async function linkCall(entry, input, button, result) {
+    const raw = input.value.trim();
+    if (!raw) return;
+    button.disabled = true;
+    result.className = 'link-result';
+    result.textContent = 'Linking…';
+    try {
+      const callId = /^\d+$/.test(raw) ? Number(raw) : raw;
+      const answer = await api('POST', `/api/v1/chats/${entry.id}/links`, { call_id: callId });
+      const refs = ((answer && answer.linked_calls) || []).map((c) => c.reference).filter(Boolean);
+      result.className = 'link-result is-ok';
+      result.textContent = refs.length ? `Linked to ${refs.join(', ')}` : 'Linked';
+      input.value = '';
+    } catch (err) {
+      result.className = 'link-result is-error';
+      result.textContent = err.message;
+    } finally {
+      button.disabled = entry.ended;
+    }
+  }
+
+  function updateEmpty() {
+    noChats.hidden = tabs.size > 0;
+    tabList.hidden = tabs.size === 0;
+  }
+
+  async function loadChats() {
+    try {
+      const chats = await api('GET', '/api/v1/analyst/chats');
+      for (const chat of Array.isArray(chats) ? chats : []) openChatTab(chat, false);
+    } catch (err) {
+      showConsoleError(`Could not load your chats: ${err.message}`);
+    }
+  }
+
+  updateEmpty();
+  loadChats();
+})();

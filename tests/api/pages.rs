@@ -1,0 +1,358 @@
+//! The browser pages over real HTTP: sign-in by form, the session's CSRF token on every
+//! state change, same-origin WebSockets, security headers, escaping, and the authoring forms.
+//! (The full story in a real browser is in `tests/browser`.)
+
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::helpers::{Backend, TestApp};
+use crate::on_both_databases;
+use chatdesk::domain::user::Role;
+
+on_both_databases!(
+    pages_send_strangers_to_sign_in_and_carry_security_headers,
+    browser_sessions_need_the_csrf_token_and_this_origin,
+    pages_show_what_users_write_as_text,
+    authors_edit_articles_with_the_forms,
+);
+
+#[tokio::test]
+async fn chat_request_is_disabled_when_nobody_is_online_and_the_setting_says_so() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |s| s.chat.allow_when_offline = false).await;
+    let browser = Browser::sign_in(&app, "alice", &[Role::User, Role::ChatUser]).await;
+    let (status, html) = browser.get("/chat/new").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("chat is unavailable"), "{html}");
+    assert!(html.contains("disabled"), "{html}");
+}
+
+/// A browser: no redirects followed, the session cookie and the page's CSRF token.
+struct Browser {
+    http: reqwest::Client,
+    root: String,
+    cookie: String,
+    csrf: String,
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The value of `<meta name="csrf-token" content="...">`.
+fn csrf_of(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf-token\"")
+        .expect("the page has a CSRF token");
+    let rest = &html[at..];
+    let start = rest.find("content=\"").unwrap() + "content=\"".len();
+    rest[start..start + rest[start..].find('"').unwrap()].to_owned()
+}
+
+impl Browser {
+    async fn sign_in(app: &TestApp, name: &str, roles: &[Role]) -> Self {
+        app.engine
+            .create_user(name, None, Some("a long enough password".into()), roles)
+            .await
+            .unwrap();
+        let http = no_redirects();
+        let root = app.root();
+        let resp = http
+            .post(format!("{root}/login"))
+            .form(&[
+                ("username", name),
+                ("password", "a long enough password"),
+                ("next", "/"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+        let cookie = resp.headers()["set-cookie"].to_str().unwrap();
+        let cookie = cookie.split(';').next().unwrap().to_owned();
+        let mut browser = Self {
+            http,
+            root,
+            cookie,
+            csrf: String::new(),
+        };
+        let (status, portal) = browser.get("/").await;
+        assert_eq!(status, StatusCode::OK, "{portal}");
+        browser.csrf = csrf_of(&portal);
+        browser
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, String) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.root))
+            .header(COOKIE, &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        (resp.status(), resp.text().await.unwrap())
+    }
+
+    async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.root))
+            .header(COOKIE, &self.cookie)
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn post_json(&self, path: &str, csrf: Option<&str>) -> StatusCode {
+        let mut request = self
+            .http
+            .post(format!("{}/api/v1{path}", self.root))
+            .header(COOKIE, &self.cookie)
+            .json(&json!({"description": "my laptop will not charge"}));
+        if let Some(token) = csrf {
+            request = request.header("x-csrf-token", token);
+        }
+        request.send().await.unwrap().status()
+    }
+}
+
+async fn pages_send_strangers_to_sign_in_and_carry_security_headers(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let http = no_redirects();
+    let resp = http
+        .get(format!("{}/chats/1?x=1", app.root()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers()[LOCATION], "/login?next=/chats/1%3Fx%3D1");
+
+    let resp = http
+        .get(format!("{}/login", app.root()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let headers = resp.headers();
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    let html = resp.text().await.unwrap();
+    assert!(!html.contains("<script>"), "no inline script: {html}");
+
+    // A wrong password shows the form again with a message, and no session.
+    let resp = http
+        .post(format!("{}/login", app.root()))
+        .form(&[("username", "nobody"), ("password", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert!(resp.headers().get("set-cookie").is_none());
+    assert!(resp.text().await.unwrap().contains("do not match"));
+
+    // Sign-in never sends the browser to another site.
+    app.engine
+        .create_user(
+            "ann",
+            None,
+            Some("a long enough password".into()),
+            &[Role::User],
+        )
+        .await
+        .unwrap();
+    let resp = http
+        .post(format!("{}/login", app.root()))
+        .form(&[
+            ("username", "ann"),
+            ("password", "a long enough password"),
+            ("next", "//evil.example/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()[LOCATION], "/");
+}
+
+async fn browser_sessions_need_the_csrf_token_and_this_origin(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = Browser::sign_in(&app, "alice", &[Role::User, Role::ChatUser]).await;
+
+    // The JSON API with the cookie alone: refused; with the page's token: done.
+    assert_eq!(alice.post_json("/chats", None).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        alice
+            .post_json("/chats", Some("0123456789abcdef0123456789abcdef"))
+            .await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        alice.post_json("/chats", Some(&alice.csrf)).await,
+        StatusCode::CREATED
+    );
+
+    // Page forms: the same rule through the `_csrf` field.
+    let resp = alice
+        .post_form("/chat/new", &[("description", "printer jam on floor 2")])
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = alice
+        .post_form(
+            "/chat/new",
+            &[
+                ("description", "printer jam on floor 2"),
+                ("_csrf", &alice.csrf),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let chat_page = resp.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(chat_page.starts_with("/chats/"), "{chat_page}");
+    let (status, html) = alice.get(&chat_page).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("CALL-"), "{html}");
+
+    // A WebSocket opened with the cookie must come from this origin.
+    let chat_id = chat_page.trim_start_matches("/chats/");
+    let ws_url = format!(
+        "{}/api/v1/chats/{chat_id}/ws",
+        app.root().replace("http://", "ws://")
+    );
+    let host = app.root().trim_start_matches("http://").to_owned();
+    let open = |origin: String| {
+        let mut request = ws_url.as_str().into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("cookie", alice.cookie.parse().unwrap());
+        request
+            .headers_mut()
+            .insert("origin", origin.parse().unwrap());
+        tokio_tungstenite::connect_async(request)
+    };
+    assert!(
+        open("http://evil.example".into()).await.is_err(),
+        "a cross-site socket was opened"
+    );
+    assert!(open(format!("http://{host}")).await.is_ok());
+
+    // Signing out needs the token too, then the session is gone.
+    let resp = alice.post_form("/logout", &[]).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = alice.post_form("/logout", &[("_csrf", &alice.csrf)]).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(alice.get("/").await.0, StatusCode::SEE_OTHER);
+}
+
+async fn pages_show_what_users_write_as_text(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = Browser::sign_in(&app, "alice", &[Role::User, Role::ChatUser]).await;
+    let hostile = "<script>alert(1)</script><img src=x onerror=alert(2)>";
+    let resp = alice
+        .post_form(
+            "/chat/new",
+            &[("description", hostile), ("_csrf", &alice.csrf)],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let chat_page = resp.headers()[LOCATION].to_str().unwrap().to_owned();
+    let (_, chat) = alice.get(&chat_page).await;
+    let (_, portal) = alice.get("/").await;
+    let call_link = portal
+        .split("href=\"/calls/")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("the portal lists the call")
+        .to_owned();
+    let (status, call) = alice.get(&format!("/calls/{call_link}")).await;
+    assert_eq!(status, StatusCode::OK);
+    for (page, html) in [("chat", &chat), ("portal", &portal), ("call", &call)] {
+        assert!(
+            !html.contains("<script>alert"),
+            "{page} runs the text: {html}"
+        );
+        assert!(
+            !html.contains("<img src=x"),
+            "{page} renders the text: {html}"
+        );
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{page}: {html}"
+        );
+    }
+}
+
+async fn authors_edit_articles_with_the_forms(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let carol = Browser::sign_in(&app, "carol", &[Role::Author]).await;
+    let (_, portal) = carol.get("/").await;
+    assert!(
+        !portal.contains("chat-option"),
+        "no Chat option without the permission"
+    );
+    let (status, list) = carol.get("/knowledge").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        list.contains("href=\"/knowledge/account-locked-out/edit\""),
+        "{list}"
+    );
+
+    // A broken article is refused with the reason, and what the author typed comes back.
+    let broken = "---\ntitle: [unclosed\n---\nBody text the author wrote";
+    let resp = carol
+        .post_form(
+            "/knowledge/save",
+            &[
+                ("id", "badge-reader"),
+                ("source", broken),
+                ("is_new", "true"),
+                ("_csrf", &carol.csrf),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("role=\"alert\""), "{html}");
+    assert!(html.contains("Body text the author wrote"), "{html}");
+
+    let article = "---\ntitle: Badge reader at the door does not beep\ntags: [building]\n---\n\
+                   The badge reader at the office door stays silent.\n\n1. Hold the badge flat.\n";
+    let resp = carol
+        .post_form(
+            "/knowledge/save",
+            &[
+                ("id", "badge-reader"),
+                ("source", article),
+                ("is_new", "true"),
+                ("_csrf", &carol.csrf),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.text().await.unwrap().contains("Saved"));
+
+    // It is searchable at once, and the reindex form reports what it did.
+    let (_, found) = carol.get("/knowledge?q=badge+reader+silent").await;
+    assert!(
+        found.contains("Badge reader at the door does not beep"),
+        "{found}"
+    );
+    let resp = carol
+        .post_form("/knowledge/reindex", &[("_csrf", &carol.csrf)])
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.text().await.unwrap().contains("role=\"status\""));
+
+    // A user without the author role is not let in.
+    let alice = Browser::sign_in(&app, "alice", &[Role::User, Role::ChatUser]).await;
+    assert_eq!(alice.get("/knowledge").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(alice.get("/analyst").await.0, StatusCode::FORBIDDEN);
+}

@@ -1,0 +1,163 @@
+// The whole story in real Chromium, on SQLite and on PostgreSQL: a user and an analyst in
+// two browser contexts, from signing in to the call that holds the transcript and the file.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { launchBrowser, screenshot, signIn, startServer } from './harness.mjs';
+
+const SHOTS = process.env.TEST_SCREENSHOTS_FROM ?? 'sqlite';
+const TIMEOUT = 20_000;
+
+for (const backend of ['sqlite', 'postgres']) {
+  describe(`on ${backend}`, () => {
+    let server;
+    let chromium;
+    const shoot = (page, name) => (backend === SHOTS ? screenshot(page, name) : undefined);
+
+    before(async () => {
+      server = await startServer(backend);
+      chromium = await launchBrowser();
+    });
+    after(async () => {
+      await chromium?.close();
+      await server?.stop();
+    });
+
+    test('a user chats with the bot, then an analyst, and the call keeps it all', { timeout: 180_000 }, async () => {
+      const { browser } = chromium;
+      const analyst = await signIn(browser, server.base, 'bob');
+      const user = await signIn(browser, server.base, 'alice');
+      const a = analyst.page;
+      const u = user.page;
+      a.setDefaultTimeout(TIMEOUT);
+      u.setDefaultTimeout(TIMEOUT);
+
+      // No analyst online yet: the Chat option says so.
+      await u.goto(`${server.base}/`);
+      await assert.doesNotReject(u.locator('#chat-label').filter({ hasText: /no analysts|offline|none/i }).waitFor());
+
+      // The analyst comes online; the user's label follows without a reload.
+      await a.goto(`${server.base}/analyst`);
+      await a.locator('#online-switch').check();
+      await u.locator('#chat-label').filter({ hasText: /1 analyst available/i }).waitFor();
+      await shoot(u, 'portal');
+
+      // Two chats from the user: the second waits behind the first.
+      const startChat = async (page, description) => {
+        await page.goto(`${server.base}/`);
+        await page.locator('#chat-option').click();
+        await page.getByLabel(/describe your problem/i).fill(description);
+        await page.getByRole('button', { name: /^chat$/i }).click();
+        await page.waitForURL(/\/chats\/\d+$/);
+        await page.locator('#call-ref').filter({ hasText: /CALL-\d{6}/ }).waitFor();
+        return (await page.locator('#call-ref').textContent()).trim();
+      };
+      const reference = await startChat(u, 'My VPN keeps disconnecting every few minutes');
+      const cards = u.locator('#suggestions .suggestion');
+      await cards.first().waitFor();
+      assert.ok((await cards.count()) >= 1, 'the bot offers suggestions');
+      assert.match(await cards.first().locator('.suggestion-why').textContent(), /Why:/);
+      // "Not helpful" takes that card away.
+      const before = await cards.count();
+      await cards.first().getByRole('button', { name: 'Not helpful' }).click();
+      await assert.doesNotReject(async () => {
+        for (let i = 0; i < 50 && (await cards.count()) >= before; i++) await u.waitForTimeout(100);
+      });
+      assert.ok((await cards.count()) < before, 'the declined card is gone');
+
+      const second = await user.context.newPage();
+      second.setDefaultTimeout(TIMEOUT);
+      await startChat(second, 'Outlook does not show my shared calendar');
+
+      await u.locator('#talk-to-analyst').click();
+      await u.locator('#chat-status').filter({ hasText: /number 1 in the queue/ }).waitFor();
+      await second.locator('#talk-to-analyst').click();
+      await second.locator('#chat-status').filter({ hasText: /number 2 in the queue/ }).waitFor();
+      await shoot(u, 'chat-queued');
+
+      // The console shows both, oldest first; accepting the first moves the second up.
+      const rows = a.locator('#queue .queue-item, #queue tr[data-chat-id], #queue li');
+      await a.locator('#queue').filter({ hasText: 'VPN keeps disconnecting' }).waitFor();
+      await a.locator('#queue').filter({ hasText: 'shared calendar' }).waitFor();
+      assert.ok((await rows.count()) >= 2);
+      await a.locator('#queue').getByRole('button', { name: /accept/i }).first().click();
+      await second.locator('#chat-status').filter({ hasText: /number 1 in the queue/ }).waitFor();
+
+      // The analyst sees the whole transcript, bot stage included.
+      const panel = a.locator('[role="tabpanel"]:not([hidden])');
+      await panel.locator('.messages').filter({ hasText: 'VPN keeps disconnecting' }).waitFor();
+      await panel.locator('.messages .msg-bot').first().waitFor();
+
+      // The user sees who joined; typing shows as a bubble on the green dot.
+      await u.locator('#analyst-name').filter({ hasText: /bob/i }).waitFor();
+      const composer = panel.locator('textarea');
+      await composer.click();
+      await composer.pressSequentially('Hello Alice', { delay: 30 });
+      await u.locator('#typing-indicator').waitFor({ state: 'visible' });
+      await composer.press('Enter');
+      await u.locator('#messages').filter({ hasText: 'Hello Alice' }).waitFor();
+
+      // A message with markup is shown as text on both sides and never runs.
+      let dialogs = 0;
+      a.on('dialog', (d) => { dialogs += 1; d.dismiss(); });
+      u.on('dialog', (d) => { dialogs += 1; d.dismiss(); });
+      const hostile = '<script>alert("x")</script><b>bold?</b>';
+      await u.locator('#message-input').fill(hostile);
+      await u.locator('#message-input').press('Enter');
+      await panel.locator('.messages .msg-user').filter({ hasText: hostile }).waitFor();
+      await u.locator('#messages .msg-user').filter({ hasText: hostile }).waitFor();
+      assert.equal(await a.locator('.messages b').count(), 0, 'no markup was rendered');
+      assert.equal(dialogs, 0);
+
+      // A file from the user reaches the analyst.
+      await u.locator('#file-input').setInputFiles({
+        name: 'vpn-log.txt',
+        mimeType: 'text/plain',
+        buffer: Buffer.from('12:01 tunnel down\n12:02 tunnel up\n'),
+      });
+      await panel.locator('.messages').filter({ hasText: 'vpn-log.txt' }).waitFor();
+      await shoot(u, 'chat-live');
+      await shoot(a, 'analyst-console');
+
+      // The user closes the window: the chat ends and the call shows everything.
+      await u.getByRole('button', { name: 'Close chat' }).click();
+      await u.waitForURL(/\/calls\/\d+$/);
+      const call = u.locator('main');
+      await call.filter({ hasText: reference }).waitFor();
+      const transcript = u.locator('.transcript');
+      for (const text of ['VPN keeps disconnecting', 'Hello Alice', hostile, 'vpn-log.txt']) {
+        assert.ok((await transcript.textContent()).includes(text), `the transcript has ${text}`);
+      }
+      const file = u.getByRole('link', { name: /vpn-log\.txt/ });
+      await file.waitFor();
+      await shoot(u, 'call');
+      await panel.locator('.messages, .chat-ended').filter({ hasText: /ended/i }).first().waitFor();
+
+      // The call is listed among the recently logged calls.
+      await u.goto(`${server.base}/`);
+      await u.locator('#recent-calls').filter({ hasText: reference }).waitFor();
+
+      assert.deepEqual(user.context.scriptErrors, []);
+      assert.deepEqual(analyst.context.scriptErrors, []);
+      await analyst.context.close();
+      await user.context.close();
+    });
+
+    test('"This fixed it" resolves the call by the bot', { timeout: 60_000 }, async () => {
+      const { context, page } = await signIn(chromium.browser, server.base, 'alice', { width: 390, height: 800 });
+      page.setDefaultTimeout(TIMEOUT);
+      await page.goto(`${server.base}/chat/new`);
+      await page.getByLabel(/describe your problem/i).fill('I forgot my password and cannot sign in');
+      await page.getByRole('button', { name: /^chat$/i }).click();
+      await page.waitForURL(/\/chats\/\d+$/);
+      const card = page.locator('#suggestions .suggestion').first();
+      await card.waitFor();
+      await card.getByRole('button', { name: 'This fixed it' }).click();
+      await page.locator('#chat-status').filter({ hasText: /ended/i }).waitFor();
+      await page.getByRole('link', { name: /view (the )?call/i }).click();
+      await page.locator('main').filter({ hasText: /resolved/i }).waitFor();
+      await page.locator('main').filter({ hasText: /bot/i }).waitFor();
+      assert.deepEqual(context.scriptErrors, []);
+      await context.close();
+    });
+  });
+}
