@@ -22,7 +22,8 @@
 // and then streams live frames (message, suggestions, status, typing, attachment, ended,
 // error). Messages are sent over the socket with a client_id, so the echo acknowledges
 // them; if no echo comes (socket down, slow), the same message is POSTed with the same
-// client_id, which the server deduplicates.
+// client_id, which the server deduplicates. If the socket keeps failing to open, the panel
+// asks GET /api/v1/chats/{id} why, and stops for good on 401 (session ended) or 403/404.
 //
 // Every piece of text from people and articles is put in with textContent, never as HTML.
 (() => {
@@ -42,6 +43,8 @@
   const TYPING_IDLE_MS = 3000;
   /** Fall back to POST when the socket has not echoed a message by then. */
   const ACK_TIMEOUT_MS = 8000;
+  /** After this many failed socket opens in a row, ask the REST API whether we may still read the chat. */
+  const CHECK_ACCESS_AFTER = 3;
 
   function mountChatPanel(root, options) {
     const opts = options || {};
@@ -66,11 +69,16 @@
       ended: false,
       closing: false,
       destroyed: false,
+      // The socket was refused for good (session ended, chat no longer visible).
+      lost: false,
       // Bumped by every status frame: a slower REST answer must not undo a newer frame.
       statusVersion: 0,
     };
     const seen = new Set(); // seqs already drawn
-    const pending = new Map(); // client_id -> { li, text, timer }
+    const pending = new Map(); // client_id -> { li, text, timer, posting, retryOnOpen, note }
+    // Messages marked "Not sent", by client_id: the server may still have stored one (e.g. it
+    // died after the socket write), and then its replayed echo replaces the failed bubble.
+    const failed = new Map();
     let suggestions = []; // the latest suggestions frame's items
     let suggestionsKey = '';
     const declined = loadDeclined();
@@ -123,7 +131,9 @@
     const peerName = el('span', { id: id('analyst-name'), class: 'presence-name' });
     const peerNote = el('span', { class: 'presence-note' });
     const presence = el('span', { class: 'presence', hidden: true }, dot, peerName, ' ', peerNote);
-    const statusBar = el('div', { id: id('chat-status'), class: 'chat-status', 'aria-live': 'polite' }, statusText, presence);
+    // Connection trouble ("Reconnecting…", session ended); empty and hidden while connected.
+    const connNote = el('span', { class: 'conn-note', hidden: true });
+    const statusBar = el('div', { id: id('chat-status'), class: 'chat-status', 'aria-live': 'polite' }, statusText, presence, connNote);
 
     const alertBox = el('p', { class: 'alert alert-error chat-alert', role: 'alert' });
 
@@ -190,9 +200,65 @@
     const socket = openSocket(`/api/v1/chats/${chatId}/ws`, {
       after: 0,
       onFrame,
-      // After every (re)connect, read the chat's state: status frames are not replayed.
-      onOpen: refreshChat,
+      onOpen: onSocketOpen,
+      onClose: onSocketClose,
     });
+
+    function onSocketOpen() {
+      setConnNote();
+      // Read the chat's state: status frames are not replayed.
+      refreshChat();
+      // Messages whose POST got no answer at all (server down) go again; the server
+      // dedupes by client_id, so one that did arrive is not stored twice.
+      for (const [clientId, entry] of pending) {
+        if (entry.retryOnOpen) {
+          entry.retryOnOpen = false;
+          retryByPost(clientId);
+        }
+      }
+    }
+
+    function onSocketClose(info) {
+      if (state.destroyed || state.ended || state.lost) return;
+      setConnNote('Reconnecting…');
+      // A refused upgrade looks like any failed open: every few failures, ask the REST API
+      // why (it answers with a status code), and give up if we may no longer read the chat.
+      if (info && info.failures > 0 && info.failures % CHECK_ACCESS_AFTER === 0) checkAccess();
+    }
+
+    async function checkAccess() {
+      try {
+        await api('GET', `/api/v1/chats/${chatId}`);
+        // Still readable: the server or the network is down; keep retrying.
+      } catch (err) {
+        if (state.destroyed || state.lost) return;
+        if (err.status === 401) {
+          const login = `/login?next=${encodeURIComponent(location.pathname)}`;
+          connectionLost('Your session has ended — ', el('a', { href: login }, 'sign in again'));
+        } else if (err.status === 403 || err.status === 404) {
+          connectionLost('This chat is no longer available to you');
+        }
+        // Anything else (network, 5xx): keep retrying.
+      }
+    }
+
+    /** Stops reconnecting for good and says why; nothing can be sent any more. */
+    function connectionLost(...note) {
+      state.lost = true;
+      socket.close();
+      setConnNote(...note);
+      for (const [clientId, entry] of pending) markFailed(clientId, entry, 'not connected');
+      render();
+    }
+
+    /** Shows `parts` (text and nodes) as the status bar's connection note; none clears it. */
+    function setConnNote(...parts) {
+      const text = parts.map((p) => (p instanceof Node ? p.textContent : String(p))).join('');
+      // Unchanged text is left alone so the live status bar does not repeat it every retry.
+      if (connNote.textContent === text) return;
+      connNote.replaceChildren(...parts);
+      connNote.hidden = !text;
+    }
 
     function onFrame(frame) {
       if (state.destroyed) return;
@@ -302,6 +368,8 @@
       fileInput.disabled = !writable || uploading;
       if (status === 'ended') {
         input.placeholder = 'This chat has ended';
+      } else if (state.lost) {
+        input.placeholder = 'Not connected';
       } else if (!writable && viewer === 'analyst') {
         input.placeholder = 'Accept the chat to write in it';
       } else {
@@ -332,7 +400,7 @@
     }
 
     function canPost() {
-      if (state.ended || state.status === 'ended') return false;
+      if (state.ended || state.status === 'ended' || state.lost) return false;
       return viewer === 'user' || state.status === 'active';
     }
 
@@ -372,7 +440,9 @@
     // ---- Messages ------------------------------------------------------------------
     function onMessage(m) {
       const author = m.author || { role: 'system', name: 'chatdesk' };
-      if (m.client_id && pending.has(m.client_id)) {
+      // Our own message coming back (echo, or replay of one we marked "Not sent"): update
+      // its bubble in place rather than drawing a second one.
+      if (m.client_id && (pending.has(m.client_id) || failed.has(m.client_id))) {
         confirmPending(m.client_id, m);
         return;
       }
@@ -410,7 +480,7 @@
       const li = messageItem(viewer, opts.selfName || 'You', new Date().toISOString(), el('p', { class: 'msg-text', text }), 'msg-pending');
       li.dataset.clientId = clientId;
       appendToLog(li, true);
-      const entry = { li, text, timer: null, posting: false };
+      const entry = { li, text, timer: null, posting: false, retryOnOpen: false, note: null };
       pending.set(clientId, entry);
       if (socket.send({ type: 'message', text, client_id: clientId })) {
         entry.timer = setTimeout(() => retryByPost(clientId), ACK_TIMEOUT_MS);
@@ -429,19 +499,38 @@
         const message = await api('POST', `/api/v1/chats/${chatId}/messages`, { text: entry.text, client_id: clientId });
         if (pending.has(clientId)) confirmPending(clientId, message);
       } catch (err) {
+        entry.posting = false;
         if (!pending.has(clientId)) return;
-        pending.delete(clientId);
-        entry.li.classList.remove('msg-pending');
-        entry.li.classList.add('msg-failed');
-        entry.li.appendChild(el('p', { class: 'msg-note', text: `Not sent: ${err.message}` }));
+        if (!err.status && !state.lost) {
+          // No answer at all (server down, network gone): it may have been stored anyway, so
+          // keep it pending and POST again once the socket is back (or in a while, if the
+          // socket never dropped). The server dedupes by client_id.
+          entry.retryOnOpen = true;
+          if (socket.isOpen()) entry.timer = setTimeout(() => retryByPost(clientId), ACK_TIMEOUT_MS);
+          return;
+        }
+        markFailed(clientId, entry, err.message);
         showError(err.message);
       }
     }
 
-    /** The server acknowledged a message we drew as pending: make it a real one. */
-    function confirmPending(clientId, m) {
-      const entry = pending.get(clientId);
+    /** Marks a pending message "Not sent"; a later echo with its client_id still confirms it. */
+    function markFailed(clientId, entry, reason) {
       pending.delete(clientId);
+      clearTimeout(entry.timer);
+      failed.set(clientId, entry);
+      entry.li.classList.remove('msg-pending');
+      entry.li.classList.add('msg-failed');
+      if (entry.note) entry.note.remove();
+      entry.note = el('p', { class: 'msg-note', text: `Not sent: ${reason}` });
+      entry.li.appendChild(entry.note);
+    }
+
+    /** The server acknowledged a message we drew as pending (or as failed): make it a real one. */
+    function confirmPending(clientId, m) {
+      const entry = pending.get(clientId) || failed.get(clientId);
+      pending.delete(clientId);
+      failed.delete(clientId);
       clearTimeout(entry.timer);
       if (seen.has(m.seq)) {
         entry.li.remove();
@@ -449,7 +538,8 @@
       }
       seen.add(m.seq);
       const li = entry.li;
-      li.classList.remove('msg-pending');
+      li.classList.remove('msg-pending', 'msg-failed');
+      if (entry.note) entry.note.remove();
       li.dataset.seq = String(m.seq);
       delete li.dataset.clientId;
       const author = li.querySelector('.msg-author');
@@ -572,10 +662,13 @@
         await api('POST', `/api/v1/chats/${chatId}/suggestions/${encodeURIComponent(s.article_id)}/decline`);
         declined.add(s.article_id);
         saveDeclined();
-        // Keep keyboard focus nearby: the next card, else "Talk to an analyst".
-        const next = card.nextElementSibling || card.previousElementSibling;
-        card.remove();
+        // Keep keyboard focus nearby: the card that takes this one's place (or the last
+        // card), else "Talk to an analyst". renderSuggestions() rebuilds every card, so
+        // remember the position, not the element.
+        const index = Array.prototype.indexOf.call(suggestionsList.children, card);
         renderSuggestions();
+        const cards = suggestionsList.children;
+        const next = suggestionsBox.hidden ? null : cards[index] || cards[cards.length - 1];
         const target = next ? next.querySelector('button') : talkBtn;
         if (target && !target.hidden) target.focus();
       } catch (err) {
@@ -671,6 +764,7 @@
       const line = by ? `This chat has ended (closed by ${by}).` : 'This chat has ended.';
       appendToLog(messageItem('system', 'chatdesk', frame.at, el('p', { class: 'msg-text', text: line })), true);
       markEnded();
+      setConnNote();
       render();
       // The `ended` event is the last one a chat has: stop the socket and its reconnects.
       setTimeout(() => socket.close(), 0);

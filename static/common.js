@@ -182,9 +182,13 @@
    *   resume    false for feeds without seq (the analysts' desk): no `after` is sent
    *   onFrame   called with each parsed JSON frame
    *   onOpen    called after every (re)connect
-   *   onClose   called when a connection drops (before the reconnect is scheduled)
+   *   onClose   called when a connection drops (before the reconnect is scheduled) with
+   *             { opened, failures }: whether that socket had opened, and how many attempts
+   *             in a row have now closed without opening (0 after a drop of an open socket).
+   *             A refused upgrade (401, 403, 404) shows up only as such failures.
    *
-   * Returns { send(obj) -> bool, isOpen() -> bool, close(), lastSeq() }.
+   * Returns { send(obj) -> bool, isOpen() -> bool, close(), lastSeq() }; close() also stops
+   * the reconnects for good.
    * After a drop it reconnects with back-off 0.5 s, 1 s, 2 s, 4 s, 5 s, 5 s, …; frames with a
    * `seq` move the resume point so a reconnect replays only what was missed.
    */
@@ -196,6 +200,7 @@
     let delay = 500;
     let timer = null;
     let stopped = false;
+    let failures = 0; // attempts in a row that closed without ever opening
 
     function url() {
       const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -211,11 +216,14 @@
       try {
         ws = new WebSocket(url());
       } catch (_) {
-        schedule();
+        dropped(false);
         return;
       }
       socket = ws;
+      let opened = false;
       ws.addEventListener('open', () => {
+        opened = true;
+        failures = 0;
         delay = 500;
         if (opts.onOpen) opts.onOpen();
       });
@@ -231,11 +239,17 @@
       });
       ws.addEventListener('close', () => {
         if (socket === ws) socket = null;
-        if (stopped) return;
-        if (opts.onClose) opts.onClose();
-        schedule();
+        dropped(opened);
       });
       // An error is always followed by `close`, which schedules the reconnect.
+    }
+
+    function dropped(opened) {
+      if (stopped) return;
+      if (!opened) failures += 1;
+      // onClose may call close(), which stops the reconnect scheduled below.
+      if (opts.onClose) opts.onClose({ opened, failures });
+      schedule();
     }
 
     function schedule() {

@@ -25,6 +25,7 @@
   const deskAvailability = document.getElementById('desk-availability');
   const queueBox = document.getElementById('queue');
   const queueCount = document.getElementById('queue-count');
+  const queueAnnouncer = document.getElementById('queue-announcer');
   const consoleAlert = document.getElementById('console-alert');
   const tabList = document.getElementById('chat-tabs');
   const panels = document.getElementById('chat-panels');
@@ -138,10 +139,16 @@
     set('.queue-desc', item.description || '');
   }
 
+  /** #desk-availability is live: write it only when the text changes, so it is not re-read. */
+  function setDeskAvailability(text) {
+    if (deskAvailability.textContent !== text) deskAvailability.textContent = text;
+  }
+
   function renderQueue(items, availability) {
     if (availability && availability.label) {
-      deskAvailability.textContent = `${availability.label} · ${availability.online_analysts} online`;
+      setDeskAvailability(`${availability.label} · ${availability.online_analysts} online`);
     }
+    const arrivals = [];
     const ids = new Set(items.map((i) => i.chat_id));
     for (const [chatId, row] of rows) {
       if (!ids.has(chatId)) {
@@ -158,6 +165,7 @@
           // A chat just joined: highlight it for a while.
           row.li.classList.add('new');
           setTimeout(() => row.li.classList.remove('new'), NEW_HIGHLIGHT_MS);
+          arrivals.push(item.description || item.call_reference || `Call ${item.call_id}`);
         }
       }
       row.item = item;
@@ -168,6 +176,10 @@
       }
     });
     firstQueueFrame = false;
+    // Screen readers hear only arrivals, through the hidden status element.
+    if (arrivals.length && queueAnnouncer) {
+      queueAnnouncer.textContent = arrivals.map((what) => `New chat in the queue: ${what}`).join('. ');
+    }
 
     const n = items.length;
     queueCount.textContent = String(n);
@@ -211,7 +223,7 @@
       if (frame.type === 'queue') renderQueue(Array.isArray(frame.items) ? frame.items : [], frame.availability);
     },
     onClose() {
-      deskAvailability.textContent = 'Reconnecting to the desk…';
+      setDeskAvailability('Reconnecting to the desk…');
     },
   });
   setInterval(refreshWaits, WAIT_REFRESH_MS);

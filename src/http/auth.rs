@@ -9,8 +9,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::extract::{CurrentUser, JsonBody, SESSION_COOKIE, request_token};
+use super::extract::{CurrentUser, JsonBody, SESSION_COOKIE, request_token, same_origin};
 use super::{ApiError, AppState};
+use crate::error::Error;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -43,6 +44,11 @@ async fn login(
 }
 
 async fn logout(State(state): State<AppState>, parts: Parts) -> Result<Response, ApiError> {
+    // Not behind the CSRF token (scripts sign out with the cookie alone), but another site
+    // may not sign a browser out.
+    if !same_origin(&parts) {
+        return Err(Error::forbidden("sign out from a chatdesk page").into());
+    }
     if let Some(token) = request_token(&parts) {
         state.engine.logout(&token).await?;
     }

@@ -127,13 +127,18 @@ pub fn same_secret(a: &str, b: &str) -> bool {
             == 0
 }
 
-/// Whether `Origin` names the host the request was sent to. Requests without an `Origin`
-/// (non-browser clients) pass: browsers always send one on WebSocket upgrades.
-fn same_origin(parts: &Parts) -> bool {
+/// Whether `Origin` names the host the request was sent to (the `Host` header, or the
+/// URI's authority where HTTP/2 carries it). Requests without an `Origin` (non-browser
+/// clients) pass: browsers send one on every WebSocket upgrade and cross-site POST.
+pub fn same_origin(parts: &Parts) -> bool {
     let Some(origin) = parts.headers.get(ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
-    let host = parts.headers.get(HOST).and_then(|v| v.to_str().ok());
+    let host = parts
+        .headers
+        .get(HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()));
     let origin_host = origin
         .strip_prefix("http://")
         .or_else(|| origin.strip_prefix("https://"));

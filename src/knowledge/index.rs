@@ -21,6 +21,8 @@ use super::{Article, RankRequest, Ranker, Suggestion};
 /// Candidates taken from each side before blending.
 const CANDIDATES: usize = 50;
 const SNIPPET_CHARS: usize = 180;
+/// Below this many passages one thread scans faster than two can start.
+const PARALLEL_SCAN_FROM: usize = 8_192;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -156,17 +158,45 @@ impl KnowledgeIndex {
         &self.articles
     }
 
-    /// Each article's best passage similarity to the query, and that passage.
+    /// Each article's best passage similarity to the query, and that passage. Large
+    /// indexes are scanned in two halves on two threads: the scan is bound by memory
+    /// reads, and a second core brings its own.
     fn similarities(&self, query: &[f32]) -> Vec<(f32, usize)> {
-        let mut best = vec![(f32::MIN, 0usize); self.articles.len()];
-        for (p, v) in self.vectors.chunks_exact(DIMS).enumerate() {
+        let passages = self.owners.len();
+        if passages < PARALLEL_SCAN_FROM {
+            let mut best = vec![(f32::MIN, 0usize); self.articles.len()];
+            self.scan(query, 0..passages, &mut best);
+            return best;
+        }
+        let middle = passages / 2;
+        let (mut best, other) = std::thread::scope(|s| {
+            let second = s.spawn(|| {
+                let mut best = vec![(f32::MIN, 0usize); self.articles.len()];
+                self.scan(query, middle..passages, &mut best);
+                best
+            });
+            let mut best = vec![(f32::MIN, 0usize); self.articles.len()];
+            self.scan(query, 0..middle, &mut best);
+            (best, second.join().expect("scan thread"))
+        });
+        for (b, o) in best.iter_mut().zip(other) {
+            if o.0 > b.0 {
+                *b = o;
+            }
+        }
+        best
+    }
+
+    fn scan(&self, query: &[f32], range: std::ops::Range<usize>, best: &mut [(f32, usize)]) {
+        let vectors = &self.vectors[range.start * DIMS..range.end * DIMS];
+        for (offset, v) in vectors.chunks_exact(DIMS).enumerate() {
+            let p = range.start + offset;
             let s = dot(query, v);
             let owner = self.owners[p] as usize;
             if s > best[owner].0 {
                 best[owner] = (s, p);
             }
         }
-        best
     }
 }
 
@@ -218,21 +248,29 @@ impl Ranker for KnowledgeIndex {
             return Ok(Vec::new());
         }
         let query = self.bm25.parse(text);
-        let lexical: HashMap<usize, f32> = if self.mode == Mode::Dense {
-            HashMap::new()
-        } else {
+        let lexical_search = || -> anyhow::Result<HashMap<usize, f32>> {
+            if self.mode == Mode::Dense {
+                return Ok(HashMap::new());
+            }
             let limit = CANDIDATES.max(request.k + request.exclude.len());
-            self.bm25
+            Ok(self
+                .bm25
                 .search(&query, limit)?
                 .into_iter()
                 .filter_map(|h| self.by_id.get(&h.article_id).map(|&i| (i, h.score)))
-                .collect()
+                .collect())
         };
-        let meaning = match (&self.embedder, self.mode) {
-            (Some(embedder), Mode::Hybrid | Mode::Dense) => {
-                Some(self.similarities(&embedder.encode_one(text)?))
-            }
-            _ => None,
+        // The word search runs on a second thread while the query is encoded.
+        let (lexical, meaning) = match (&self.embedder, self.mode) {
+            (Some(embedder), Mode::Hybrid | Mode::Dense) => std::thread::scope(|s| {
+                let words = s.spawn(lexical_search);
+                let meaning = embedder
+                    .encode_one(text)
+                    .map(|q| Some(self.similarities(&q)));
+                let lexical = words.join().expect("word search thread");
+                anyhow::Ok((lexical?, meaning?))
+            })?,
+            _ => (lexical_search()?, None),
         };
         // Candidates: BM25's best and the best by meaning.
         let mut candidates: Vec<usize> = lexical.keys().copied().collect();

@@ -181,6 +181,17 @@ async fn pages_send_strangers_to_sign_in_and_carry_security_headers(backend: Bac
         .await
         .unwrap();
     assert_eq!(resp.headers()[LOCATION], "/");
+
+    // Nor may another site's form sign a browser in.
+    let resp = http
+        .post(format!("{}/login", app.root()))
+        .header("origin", "http://evil.example")
+        .form(&[("username", "ann"), ("password", "a long enough password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(resp.headers().get("set-cookie").is_none());
 }
 
 async fn browser_sessions_need_the_csrf_token_and_this_origin(backend: Backend) {
@@ -338,6 +349,31 @@ async fn authors_edit_articles_with_the_forms(backend: Backend) {
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(resp.text().await.unwrap().contains("Saved"));
+
+    // A new article may not quietly replace an existing one.
+    let resp = carol
+        .post_form(
+            "/knowledge/save",
+            &[
+                ("id", "account-locked-out"),
+                ("source", article),
+                ("is_new", "true"),
+                ("_csrf", &carol.csrf),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("Badge reader at the door")
+    );
+    let (_, kept) = carol.get("/knowledge/account-locked-out/edit").await;
+    assert!(
+        !kept.contains("Badge reader"),
+        "the existing article is unchanged"
+    );
 
     // It is searchable at once, and the reindex form reports what it did.
     let (_, found) = carol.get("/knowledge?q=badge+reader+silent").await;

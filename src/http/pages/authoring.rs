@@ -1,22 +1,23 @@
 //! Knowledge authoring: list and search articles, edit one as its file text, save with
 //! validation errors shown, delete, and reindex with the result shown.
 
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::extract::{PageForm, PagePath};
 use super::session::PageUser;
 use super::{PageError, render};
 use crate::error::Error;
 use crate::http::AppState;
-use crate::http::extract::ApiPath;
 
 /// What a new article starts from.
 const NEW_ARTICLE: &str = "---\ntitle: \ntags: []\n---\n## Symptoms\n\n## Cause\n\n## Fix\n1. \n";
 const SEARCH_RESULTS: usize = 10;
+/// The editor form's body limit: articles of up to 1 MiB (the API's limit), URL-encoded.
+pub const FORM_MAX_BYTES: usize = 4 * 1024 * 1024;
 
 fn require_author(page: &PageUser) -> Result<(), PageError> {
     if page.user.is_author() {
@@ -116,7 +117,7 @@ pub async fn new_article(
 pub async fn edit(
     State(state): State<AppState>,
     page: PageUser,
-    ApiPath(id): ApiPath<String>,
+    PagePath(id): PagePath<String>,
 ) -> Result<Response, PageError> {
     require_author(&page)?;
     let source = state.engine.article_source(&page.user, &id).await?;
@@ -145,13 +146,28 @@ pub struct SaveForm {
 pub async fn save(
     State(state): State<AppState>,
     page: PageUser,
-    Form(form): Form<SaveForm>,
+    PageForm(form): PageForm<SaveForm>,
 ) -> Result<Response, PageError> {
     page.check_form(&form.csrf)?;
     require_author(&page)?;
     let id = form.id.trim();
     // Browsers send text areas with CRLF line ends; articles are stored as typed in files.
     let source = form.source.replace("\r\n", "\n");
+    // A new article may not quietly replace an existing one that has the same id.
+    if form.is_new && state.engine.article_source(&page.user, id).await.is_ok() {
+        return edit_page(
+            &state,
+            &page,
+            StatusCode::CONFLICT,
+            json!({
+                "id": id,
+                "is_new": true,
+                "source": source,
+                "saved": false,
+                "errors": [{"reason": format!("An article with the id {id:?} already exists. Choose another id, or edit that article.")}],
+            }),
+        );
+    }
     match state.engine.put_article(&page.user, id, &source).await {
         Ok(saved) => edit_page(
             &state,
@@ -191,7 +207,7 @@ pub struct DeleteForm {
 pub async fn delete(
     State(state): State<AppState>,
     page: PageUser,
-    Form(form): Form<DeleteForm>,
+    PageForm(form): PageForm<DeleteForm>,
 ) -> Result<Response, PageError> {
     page.check_form(&form.csrf)?;
     state.engine.delete_article(&page.user, &form.id).await?;
@@ -207,7 +223,7 @@ pub struct ReindexForm {
 pub async fn reindex(
     State(state): State<AppState>,
     page: PageUser,
-    Form(form): Form<ReindexForm>,
+    PageForm(form): PageForm<ReindexForm>,
 ) -> Result<Response, PageError> {
     page.check_form(&form.csrf)?;
     let report = state.engine.reindex(&page.user).await?;

@@ -6,12 +6,13 @@
 mod assets;
 mod authoring;
 mod console;
+mod extract;
 mod self_service;
 mod session;
 mod templates;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header::{CONTENT_TYPE, HeaderValue};
 use axum::http::{HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -39,7 +40,12 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/knowledge", get(authoring::list))
         .route("/knowledge/new", get(authoring::new_article))
         .route("/knowledge/{id}/edit", get(authoring::edit))
-        .route("/knowledge/save", post(authoring::save))
+        .route(
+            "/knowledge/save",
+            // Form encoding can triple an article's size; the article itself is checked
+            // against the engine's own limits.
+            post(authoring::save).layer(DefaultBodyLimit::max(authoring::FORM_MAX_BYTES)),
+        )
         .route("/knowledge/delete", post(authoring::delete))
         .route("/knowledge/reindex", post(authoring::reindex))
         .route("/static/{name}", get(assets::asset))

@@ -1,20 +1,19 @@
 //! The user's pages: the self-service portal with its Chat option and recently logged
 //! calls, the chat request window, the chat window, and a call's page.
 
-use axum::Form;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::extract::{PageForm, PagePath};
 use super::session::PageUser;
 use super::{PageError, render};
 use crate::domain::availability::AvailabilityStatus;
 use crate::domain::call::{Call, reference};
 use crate::error::Error;
 use crate::http::AppState;
-use crate::http::extract::ApiPath;
 
 /// How many calls the portal lists.
 const RECENT_CALLS: i64 = 10;
@@ -70,6 +69,7 @@ async fn request_context(
         "availability": availability,
         "offline": offline,
         "disabled": disabled,
+        "allow_when_offline": state.engine.settings().chat.allow_when_offline,
         "description": description,
         "error": error,
     }))
@@ -105,7 +105,7 @@ pub struct RequestForm {
 pub async fn request_chat(
     State(state): State<AppState>,
     page: PageUser,
-    Form(form): Form<RequestForm>,
+    PageForm(form): PageForm<RequestForm>,
 ) -> Result<Response, PageError> {
     page.check_form(&form.csrf)?;
     match state.engine.start_chat(&page.user, &form.description).await {
@@ -130,7 +130,7 @@ pub async fn request_chat(
 pub async fn chat_window(
     State(state): State<AppState>,
     page: PageUser,
-    ApiPath(chat_id): ApiPath<i64>,
+    PagePath(chat_id): PagePath<i64>,
 ) -> Result<Response, PageError> {
     let (chat, _) = state.engine.chat(&page.user, chat_id).await?;
     let call = state
@@ -156,7 +156,7 @@ pub async fn chat_window(
 pub async fn call_page(
     State(state): State<AppState>,
     page: PageUser,
-    ApiPath(call_id): ApiPath<i64>,
+    PagePath(call_id): PagePath<i64>,
 ) -> Result<Response, PageError> {
     let details = state.engine.call_details(&page.user, call_id).await?;
     let transcript = details.transcript_text.clone().unwrap_or_else(|| {

@@ -1,7 +1,6 @@
 //! Who is looking at a page: the session cookie's user, or a trip to the sign-in page.
 //! Also signing in and out with plain HTML forms, and the CSRF check those forms need.
 
-use axum::Form;
 use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::header::SET_COOKIE;
@@ -10,11 +9,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::extract::PageForm;
 use super::{PageError, render};
 use crate::domain::user::User;
 use crate::error::Error;
 use crate::http::AppState;
-use crate::http::extract::{SESSION_COOKIE, csrf_token, request_token, same_secret};
+use crate::http::extract::{SESSION_COOKIE, csrf_token, request_token, same_origin, same_secret};
 
 /// The signed-in user of a page, with the session's CSRF token for its forms and scripts.
 pub struct PageUser {
@@ -94,10 +94,16 @@ fn query_pair(name: &str, value: &str) -> String {
     format!("{name}={encoded}")
 }
 
-/// Only paths on this site: `//evil.example` and `https://…` would leave it.
+/// Only paths on this site. Browsers drop tabs and line breaks inside URLs and read `\`
+/// as `/`, so `/<TAB>/evil.example` would leave it: the path may hold only plain URL
+/// characters, and may not begin with two slashes.
 fn safe_next(next: Option<&str>) -> &str {
+    let plain = |n: &str| {
+        n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/_-.~?=&%+".contains(&b))
+    };
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && plain(n) => n,
         _ => "/",
     }
 }
@@ -128,10 +134,19 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
+/// Signs in from the form. Another site's form may not sign a browser in (to an account
+/// of its choosing, to read what the victim then types).
 pub async fn login(
     State(state): State<AppState>,
-    Form(form): Form<LoginForm>,
+    parts: Parts,
+    PageForm(form): PageForm<LoginForm>,
 ) -> Result<Response, PageError> {
+    if !same_origin(&parts) {
+        return Err(PageError::new(
+            StatusCode::FORBIDDEN,
+            "Sign in from the chatdesk sign-in page.",
+        ));
+    }
     let next = safe_next(form.next.as_deref());
     match state.engine.login(&form.username, &form.password).await {
         Ok((_, token)) => {
@@ -168,7 +183,7 @@ pub async fn logout(
     State(state): State<AppState>,
     page: PageUser,
     parts: Parts,
-    Form(form): Form<CsrfOnly>,
+    PageForm(form): PageForm<CsrfOnly>,
 ) -> Result<Response, PageError> {
     page.check_form(&form.csrf)?;
     if let Some(token) = request_token(&parts) {
@@ -188,6 +203,12 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example/")), "/");
         assert_eq!(safe_next(Some("https://evil.example/")), "/");
         assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(Some("/\t/evil.example")), "/");
+        assert_eq!(safe_next(Some("/\n/evil.example")), "/");
+        assert_eq!(
+            safe_next(Some("/knowledge?q=vpn%20drops")),
+            "/knowledge?q=vpn%20drops"
+        );
         assert_eq!(safe_next(None), "/");
     }
 
