@@ -17,14 +17,24 @@ use rust_bert::pipelines::sentence_embeddings::{
 use rust_bert::resources::{LocalResource, ResourceProvider};
 use tch::Device;
 
+use super::query_encoder::QueryEncoder;
+
 /// Dimensions of an all-MiniLM-L6-v2 vector.
 pub const DIMS: usize = 384;
 /// Passages per inference batch: large enough to keep libtorch busy, small enough that
 /// padding to the longest passage stays cheap.
 const BATCH: usize = 32;
 
+/// The full model for batches of passages, and the int8 forward pass for single queries
+/// (see `query_encoder`). Tensors may move between threads but not be shared, hence the
+/// one mutex around both.
+struct Models {
+    full: SentenceEmbeddingsModel,
+    query: QueryEncoder,
+}
+
 pub struct Embedder {
-    model: Mutex<SentenceEmbeddingsModel>,
+    models: Mutex<Models>,
     /// Identifies the model in cache keys, so vectors of another model are never reused.
     id: String,
 }
@@ -67,8 +77,9 @@ impl Embedder {
         let size = std::fs::metadata(&weights)
             .map(|m| m.len())
             .unwrap_or_default();
+        let query = QueryEncoder::load(&weights)?;
         Ok(Self {
-            model: Mutex::new(model),
+            models: Mutex::new(Models { full: model, query }),
             id: format!("all-MiniLM-L6-v2:{size}"),
         })
     }
@@ -99,7 +110,7 @@ impl Embedder {
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| texts[i].len());
         let mut vectors: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
-        let model = self.model.lock().expect("model lock");
+        let models = self.models.lock().expect("model lock");
         for batch in order.chunks(BATCH) {
             // The tokenizer refuses empty input; a lone space encodes as "nothing".
             let inputs: Vec<&str> = batch
@@ -107,7 +118,7 @@ impl Embedder {
                 .map(|&i| texts[i].as_str())
                 .map(|t| if t.trim().is_empty() { " " } else { t })
                 .collect();
-            let encoded = model.encode(&inputs).context("encoding text")?;
+            let encoded = models.full.encode(&inputs).context("encoding text")?;
             for (&i, v) in batch.iter().zip(encoded) {
                 vectors[i] = Some(v);
             }
@@ -118,10 +129,24 @@ impl Embedder {
             .collect()
     }
 
-    /// Encodes one query.
+    /// Encodes one query, with the int8 forward pass: rust-bert's tokenizer, our layers.
     pub fn encode_one(&self, text: &str) -> anyhow::Result<Vec<f32>> {
-        let mut v = self.encode(&[text.to_owned()])?;
-        v.pop().context("the model returned no vector")
+        let text = if text.trim().is_empty() { " " } else { text };
+        let models = self.models.lock().expect("model lock");
+        let ids = models
+            .full
+            .tokenize(&[text])
+            .tokens_ids
+            .into_iter()
+            .next()
+            .context("the tokenizer returned nothing")?;
+        let vector = models.query.encode(&ids);
+        anyhow::ensure!(
+            vector.len() == DIMS,
+            "the query encoder returned {} dimensions",
+            vector.len()
+        );
+        Ok(vector)
     }
 }
 
@@ -166,6 +191,24 @@ mod tests {
         // Reference values from an independent float64 implementation: 0.784 and 0.12-0.16.
         assert!((close - 0.784).abs() < 0.01, "{close}");
         assert!(far < 0.2, "{far}");
+    }
+
+    #[test]
+    fn the_int8_query_path_agrees_with_the_full_model() {
+        let m = model();
+        let queries = [
+            "my vpn keeps dropping every few minutes",
+            "I forgot my password and I'm locked out",
+            "Teams can't hear me in meetings",
+            "printer",
+            "The laptop has been really slow since yesterday's update and the fan is loud",
+        ];
+        for q in queries {
+            let full = m.encode(&[q.to_owned()]).unwrap().pop().unwrap();
+            let quick = m.encode_one(q).unwrap();
+            let agreement = dot(&full, &quick);
+            assert!(agreement > 0.98, "{q}: cosine {agreement}");
+        }
     }
 
     #[test]
