@@ -50,17 +50,10 @@ async fn show(
 
 /// `filename*=` with percent-encoding, so no name can break out of the header.
 fn disposition(name: &str) -> String {
-    let encoded: String = name
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"._-".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    format!("attachment; filename*=UTF-8''{encoded}")
+    format!(
+        "attachment; filename*=UTF-8''{}",
+        super::percent_encode(name, b"._-")
+    )
 }
 
 async fn download(

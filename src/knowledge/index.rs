@@ -6,6 +6,7 @@
 //! candidate, and blends them. Below a similarity floor the bot says it has no good match.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,6 +16,7 @@ use serde::Deserialize;
 use super::bm25::Bm25Index;
 use super::embed::{DIMS, Embedder, dot};
 use super::passages::passages;
+use super::quantized::{QuantizedVectors, quantize};
 use super::vectors::{Pending, VectorCache};
 use super::{Article, RankRequest, Ranker, Suggestion};
 
@@ -80,8 +82,12 @@ pub struct KnowledgeIndex {
     embedder: Option<Arc<Embedder>>,
     /// Passage vectors, flat, `DIMS` floats each.
     vectors: Vec<f32>,
+    /// The same vectors as int8, for the first pass over every passage.
+    quantized: QuantizedVectors,
     /// The article each passage belongs to.
     owners: Vec<u32>,
+    /// Each article's passages (they are stored together, in article order).
+    spans: Vec<Range<usize>>,
     /// Each passage's text, for snippets of articles found by meaning alone.
     passage_text: Vec<String>,
     mode: Mode,
@@ -137,6 +143,15 @@ impl KnowledgeIndex {
             None => progress(articles.len()),
         }
         let mode = if embedder.is_none() { Mode::Bm25 } else { mode };
+        let mut spans = vec![0..0; articles.len()];
+        for (p, &owner) in owners.iter().enumerate() {
+            let span = &mut spans[owner as usize];
+            if span.start == span.end {
+                *span = p..p;
+            }
+            span.end = p + 1;
+        }
+        let quantized = QuantizedVectors::new(&vectors);
         stats.took = started.elapsed();
         Ok((
             Self {
@@ -145,7 +160,9 @@ impl KnowledgeIndex {
                 bm25,
                 embedder,
                 vectors,
+                quantized,
                 owners,
+                spans,
                 passage_text,
                 mode,
                 tuning,
@@ -158,25 +175,27 @@ impl KnowledgeIndex {
         &self.articles
     }
 
-    /// Each article's best passage similarity to the query, and that passage. Large
-    /// indexes are scanned in two halves on two threads: the scan is bound by memory
-    /// reads, and a second core brings its own.
+    /// Each article's best passage similarity to the query, and that passage, from the
+    /// int8 vectors (see [`Self::exact`]). Large indexes are scanned in two halves on two
+    /// threads: the scan is bound by memory reads, and a second core brings its own.
     fn similarities(&self, query: &[f32]) -> Vec<(f32, usize)> {
+        let (query, scale) = quantize(query);
         let passages = self.owners.len();
+        let fresh = || vec![(f32::MIN, 0usize); self.articles.len()];
         if passages < PARALLEL_SCAN_FROM {
-            let mut best = vec![(f32::MIN, 0usize); self.articles.len()];
-            self.scan(query, 0..passages, &mut best);
+            let mut best = fresh();
+            self.scan(&query, scale, 0..passages, &mut best);
             return best;
         }
         let middle = passages / 2;
         let (mut best, other) = std::thread::scope(|s| {
             let second = s.spawn(|| {
-                let mut best = vec![(f32::MIN, 0usize); self.articles.len()];
-                self.scan(query, middle..passages, &mut best);
+                let mut best = fresh();
+                self.scan(&query, scale, middle..passages, &mut best);
                 best
             });
-            let mut best = vec![(f32::MIN, 0usize); self.articles.len()];
-            self.scan(query, 0..middle, &mut best);
+            let mut best = fresh();
+            self.scan(&query, scale, 0..middle, &mut best);
             (best, second.join().expect("scan thread"))
         });
         for (b, o) in best.iter_mut().zip(other) {
@@ -187,16 +206,22 @@ impl KnowledgeIndex {
         best
     }
 
-    fn scan(&self, query: &[f32], range: std::ops::Range<usize>, best: &mut [(f32, usize)]) {
-        let vectors = &self.vectors[range.start * DIMS..range.end * DIMS];
-        for (offset, v) in vectors.chunks_exact(DIMS).enumerate() {
-            let p = range.start + offset;
-            let s = dot(query, v);
+    fn scan(&self, query: &[i8], scale: f32, range: Range<usize>, best: &mut [(f32, usize)]) {
+        for p in range {
+            let s = self.quantized.similarity(p, query, scale);
             let owner = self.owners[p] as usize;
             if s > best[owner].0 {
                 best[owner] = (s, p);
             }
         }
+    }
+
+    /// An article's best passage by the float vectors: the score users are shown.
+    fn exact(&self, query: &[f32], article: usize) -> (f32, usize) {
+        self.spans[article]
+            .clone()
+            .map(|p| (dot(query, &self.vectors[p * DIMS..(p + 1) * DIMS]), p))
+            .fold((f32::MIN, 0), |best, s| if s.0 > best.0 { s } else { best })
     }
 }
 
@@ -264,9 +289,10 @@ impl Ranker for KnowledgeIndex {
         let (lexical, meaning) = match (&self.embedder, self.mode) {
             (Some(embedder), Mode::Hybrid | Mode::Dense) => std::thread::scope(|s| {
                 let words = s.spawn(lexical_search);
-                let meaning = embedder
-                    .encode_one(text)
-                    .map(|q| Some(self.similarities(&q)));
+                let meaning = embedder.encode_one(text).map(|q| {
+                    let sims = self.similarities(&q);
+                    Some((q, sims))
+                });
                 let lexical = words.join().expect("word search thread");
                 anyhow::Ok((lexical?, meaning?))
             })?,
@@ -274,7 +300,7 @@ impl Ranker for KnowledgeIndex {
         };
         // Candidates: BM25's best and the best by meaning.
         let mut candidates: Vec<usize> = lexical.keys().copied().collect();
-        if let Some(sims) = &meaning {
+        if let Some((_, sims)) = &meaning {
             let mut by_meaning: Vec<usize> = (0..self.articles.len()).collect();
             let n = CANDIDATES.min(by_meaning.len());
             by_meaning.select_nth_unstable_by(n - 1, |a, b| sims[*b].0.total_cmp(&sims[*a].0));
@@ -283,6 +309,13 @@ impl Ranker for KnowledgeIndex {
         candidates.sort_unstable();
         candidates.dedup();
         candidates.retain(|&i| !request.exclude.contains(&self.articles[i].id));
+        // The candidates' meaning scores, exact: only they are blended and shown.
+        let meaning = meaning.map(|(query, mut sims)| {
+            for &i in &candidates {
+                sims[i] = self.exact(&query, i);
+            }
+            sims
+        });
 
         let max_lexical = candidates
             .iter()

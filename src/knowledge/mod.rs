@@ -7,6 +7,7 @@ pub mod embed;
 pub mod index;
 pub mod live;
 pub mod passages;
+mod quantized;
 mod query_encoder;
 pub mod vectors;
 

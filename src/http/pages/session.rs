@@ -81,17 +81,7 @@ impl FromRequestParts<AppState> for PageUser {
 
 /// `name=value` with the value percent-encoded for a query string.
 fn query_pair(name: &str, value: &str) -> String {
-    let encoded: String = value
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    format!("{name}={encoded}")
+    format!("{name}={}", crate::http::percent_encode(value, b"-._~/"))
 }
 
 /// Only paths on this site. Browsers drop tabs and line breaks inside URLs and read `\`
