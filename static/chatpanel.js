@@ -677,6 +677,15 @@
       }
     }
 
+    // Closing ends the chat, and the `ended` frame may arrive before the POST returns:
+    // navigate once, or the second navigation aborts the first.
+    let leaving = false;
+    function goToCall() {
+      if (leaving) return;
+      leaving = true;
+      location.assign(callPath());
+    }
+
     function declinedKey() {
       return `chatdesk:declined:${chatId}`;
     }
@@ -769,7 +778,7 @@
       // The `ended` event is the last one a chat has: stop the socket and its reconnects.
       setTimeout(() => socket.close(), 0);
       if (opts.onEnded) opts.onEnded(frame.call || null);
-      if (state.closing) location.assign(callPath());
+      if (state.closing) goToCall();
     }
 
     function markEnded() {
@@ -809,7 +818,7 @@
           return;
         }
       }
-      location.assign(callPath());
+      goToCall();
     }
 
     function toggleMinimized() {

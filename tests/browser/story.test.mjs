@@ -4,6 +4,18 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launchBrowser, screenshot, signIn, startServer } from './harness.mjs';
 
+/** Waits until the page is at a path matching `re`, across redirects and aborted loads. */
+async function reachPath(page, re) {
+  for (let i = 0; i < 200; i++) {
+    if (re.test(new URL(page.url()).pathname)) {
+      await page.waitForLoadState('load');
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`never reached ${re}; at ${page.url()}`);
+}
+
 const SHOTS = process.env.TEST_SCREENSHOTS_FROM ?? 'sqlite';
 const TIMEOUT = 20_000;
 
@@ -120,7 +132,7 @@ for (const backend of ['sqlite', 'postgres']) {
 
       // The user closes the window: the chat ends and the call shows everything.
       await u.getByRole('button', { name: 'Close chat' }).click();
-      await u.waitForURL(/\/calls\/\d+$/);
+      await reachPath(u, /^\/calls\/\d+$/);
       const call = u.locator('main');
       await call.filter({ hasText: reference }).waitFor();
       const transcript = u.locator('.transcript');
