@@ -11,6 +11,7 @@ mod extract;
 mod health;
 mod knowledge;
 mod pages;
+mod users;
 mod ws;
 
 use std::sync::Arc;
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .merge(calls::router())
         .merge(analyst::router())
         .merge(knowledge::router())
+        .merge(users::router())
         .merge(ws::router());
     Router::new()
         .nest("/api/v1", api)

@@ -1,0 +1,232 @@
+//! The load generator: drives a chatdesk server over real HTTP and WebSockets with
+//! simulated users and analysts doing the whole story, then checks that every call holds
+//! exactly the messages that were acknowledged.
+//!
+//! ```text
+//! cargo bench --bench loadtest -- --db sqlite --chats 1000 --analysts 25 --messages 10
+//! cargo bench --bench loadtest -- --db postgres --rate 1000
+//! cargo bench --bench loadtest -- --idle-sockets 10000
+//! ```
+//!
+//! Without `--url` it starts `chatdesk serve` from this build on a free loopback port
+//! with a fresh database and stops it afterwards. It refuses anything but loopback.
+
+mod chat;
+mod client;
+mod server;
+mod stats;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use tokio::sync::Semaphore;
+
+use chat::{Pace, converse, set_up, verify};
+use client::Person;
+use server::Server;
+
+#[derive(Parser)]
+#[command(about = "Load generator for chatdesk (loopback only)")]
+struct Args {
+    /// Database of the server this run starts: sqlite or postgres.
+    #[arg(long, default_value = "sqlite")]
+    db: String,
+    /// Drive a server that is already running (http://127.0.0.1:PORT) instead.
+    #[arg(long, requires = "admin_token")]
+    url: Option<String>,
+    /// An admin's API token on the `--url` server (`chatdesk user add NAME --role admin`).
+    #[arg(long, env = "LOADTEST_ADMIN_TOKEN")]
+    admin_token: Option<String>,
+    /// Chats held open at the same time.
+    #[arg(long, default_value_t = 1000)]
+    chats: usize,
+    /// Analysts sharing them (each may take at most 50).
+    #[arg(long, default_value_t = 25)]
+    analysts: usize,
+    /// Messages each side sends in each chat.
+    #[arg(long, default_value_t = 10)]
+    messages: usize,
+    /// Total messages per second across all chats; 0 answers each message as soon as it
+    /// arrives (one in flight per chat, as fast as the server goes).
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Also open this many idle chat sockets and report the server's memory for them.
+    #[arg(long, default_value_t = 0)]
+    idle_sockets: usize,
+    /// Requests in flight while setting chats up.
+    #[arg(long, default_value_t = 32)]
+    setup_concurrency: usize,
+    /// Give up on a chat's conversation after this many seconds.
+    #[arg(long, default_value_t = 300)]
+    time_limit: u64,
+    /// Passed by `cargo bench`.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.chats > 0 && args.analysts > 0,
+        "--chats and --analysts must be positive"
+    );
+    let per_analyst = args.chats.div_ceil(args.analysts);
+    anyhow::ensure!(
+        per_analyst <= 50,
+        "{} chats need at least {} analysts (50 chats each at most)",
+        args.chats,
+        args.chats.div_ceil(50)
+    );
+    let server = match &args.url {
+        Some(url) => Server::running(url, args.admin_token.clone().unwrap_or_default())?,
+        None => {
+            eprintln!("starting chatdesk serve on {}", args.db);
+            Server::start(&args.db).await?
+        }
+    };
+    let result = drive(&args, &server, per_analyst).await;
+    if result.is_err()
+        && let Some(log) = server.log_path()
+    {
+        eprintln!(
+            "server log: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+    }
+    server.stop().await?;
+    result
+}
+
+async fn drive(args: &Args, server: &Server, per_analyst: usize) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.setup_concurrency)
+        .build()?;
+    let admin = Person::new(&server.root, server.admin_token.clone(), http.clone());
+    let run_id = format!("{:x}", std::process::id());
+
+    eprintln!(
+        "creating {} users and {} analysts",
+        args.chats, args.analysts
+    );
+    let limit = Arc::new(Semaphore::new(args.setup_concurrency));
+    let accounts = |prefix: &'static str, n: usize, roles: &'static [&'static str]| {
+        let admin = admin.clone();
+        let limit = limit.clone();
+        let run_id = run_id.clone();
+        async move {
+            let made: FuturesUnordered<_> = (0..n)
+                .map(|i| {
+                    let admin = admin.clone();
+                    let limit = limit.clone();
+                    let name = format!("{prefix}{run_id}x{i}");
+                    async move {
+                        let _permit = limit.acquire().await?;
+                        admin.create_account(&name, roles).await
+                    }
+                })
+                .collect();
+            made.collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect::<anyhow::Result<Vec<Person>>>()
+        }
+    };
+    let users = accounts("u", args.chats, &["user", "chat-user"]).await?;
+    let analysts = accounts("a", args.analysts, &["analyst"]).await?;
+    for a in &analysts {
+        a.put(
+            "/analyst/status",
+            serde_json::json!({"status": "online", "max_chats": per_analyst}),
+        )
+        .await?;
+    }
+
+    eprintln!(
+        "starting {} chats (bot, handoff, accept, two sockets each)",
+        args.chats
+    );
+    let started = Instant::now();
+    let setups: FuturesUnordered<_> = users
+        .into_iter()
+        .enumerate()
+        .map(|(n, user)| {
+            let analyst = analysts[n % analysts.len()].clone();
+            let limit = limit.clone();
+            async move {
+                let _permit = limit.acquire().await?;
+                set_up(n, user, analyst).await
+            }
+        })
+        .collect();
+    let live = setups
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<Vec<_>>>()
+        .context("setting up chats")?;
+    let setup_secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{} chats live after {setup_secs:.1} s ({:.1} chats/s)",
+        live.len(),
+        live.len() as f64 / setup_secs
+    );
+
+    let idle = if args.idle_sockets > 0 {
+        Some(stats::idle_sockets(server, &live, args.idle_sockets).await?)
+    } else {
+        None
+    };
+
+    let pace = |n: usize| match args.rate {
+        0 => Pace::PingPong,
+        rate => {
+            let every = Duration::from_secs_f64(args.chats as f64 / rate as f64);
+            let offset = every.mul_f64(n as f64 / args.chats as f64);
+            Pace::Every { every, offset }
+        }
+    };
+    eprintln!(
+        "talking: {} messages per side in each chat, {}",
+        args.messages,
+        if args.rate == 0 {
+            "ping-pong".to_owned()
+        } else {
+            format!("{} msgs/s in all", args.rate)
+        }
+    );
+    let limit = Duration::from_secs(args.time_limit);
+    let started = Instant::now();
+    let talks: FuturesUnordered<_> = live
+        .into_iter()
+        .enumerate()
+        .map(|(n, chat)| tokio::spawn(converse(chat, args.messages, pace(n), limit)))
+        .collect();
+    let done: Vec<_> = talks.collect().await;
+    let talk_secs = started.elapsed().as_secs_f64();
+
+    eprintln!("reading {} calls back", done.len());
+    let mut report = stats::Report::new(args, setup_secs, talk_secs);
+    for joined in done {
+        let (ended, outcome) = joined.context("a chat task panicked")?;
+        match verify(&ended, &outcome).await {
+            Ok(stored) => report.stored += stored,
+            Err(e) => report.lost.push(format!("{e:#}")),
+        }
+        report.add(outcome);
+    }
+    report.idle = idle;
+    report.print();
+    anyhow::ensure!(report.clean(), "the run had errors or lost messages");
+    Ok(())
+}

@@ -1,0 +1,217 @@
+//! The server under test: a `chatdesk serve` started from this build on a free loopback
+//! port with a fresh database (a temporary SQLite file or a new PostgreSQL database), or
+//! one that is already running (`--url`, loopback only).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+const BIN: &str = env!("CARGO_BIN_EXE_chatdesk");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+pub struct Server {
+    /// `http://127.0.0.1:PORT`
+    pub root: String,
+    pub admin_token: String,
+    child: Option<Child>,
+    pg: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn pg_admin_url() -> String {
+    std::env::var("PG_TEST_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+async fn pg_execute(url: &str, sql: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .with_context(|| "connecting to PostgreSQL at PG_TEST_URL")?;
+    sqlx::Executor::execute(&mut conn, sql).await?;
+    Ok(())
+}
+
+/// Refuses anything but a loopback address: the load generator is not for other hosts.
+pub fn check_loopback(url: &str) -> anyhow::Result<String> {
+    let rest = url
+        .strip_prefix("http://")
+        .context("--url must start with http://")?;
+    let host = rest.split(['/', ':']).next().unwrap_or_default();
+    let host = if rest.starts_with('[') {
+        rest.split(']')
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+    } else {
+        host
+    };
+    if !matches!(host, "127.0.0.1" | "localhost" | "::1") {
+        bail!("the load generator drives loopback servers only, not {host:?}");
+    }
+    Ok(url
+        .trim_end_matches('/')
+        .trim_end_matches("/api/v1")
+        .to_owned())
+}
+
+impl Server {
+    /// A server someone else started; `admin_token` belongs to an admin account on it.
+    pub fn running(url: &str, admin_token: String) -> anyhow::Result<Self> {
+        Ok(Self {
+            root: check_loopback(url)?,
+            admin_token,
+            child: None,
+            pg: None,
+            _dir: None,
+        })
+    }
+
+    /// Starts `chatdesk serve` on `db` ("sqlite" or "postgres") and waits until it is ready.
+    pub async fn start(db: &str) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let (database_url, pg) = match db {
+            "sqlite" => (
+                format!("sqlite://{}", dir.path().join("load.db").display()),
+                None,
+            ),
+            "postgres" => {
+                let admin = pg_admin_url();
+                let name = format!("chatdesk_load_{}", std::process::id());
+                pg_execute(&admin, &format!("DROP DATABASE IF EXISTS {name}")).await?;
+                pg_execute(&admin, &format!("CREATE DATABASE {name}")).await?;
+                let (base, _) = admin.rsplit_once('/').context("PG_TEST_URL has no path")?;
+                (format!("{base}/{name}"), Some((admin.clone(), name)))
+            }
+            other => bail!("--db must be sqlite or postgres, not {other:?}"),
+        };
+        let port = free_port()?;
+        let env = environment(dir.path(), &database_url, port);
+        let token = admin_token(&env)?;
+        let log = std::fs::File::create(dir.path().join("server.log"))?;
+        let child = Command::new(BIN)
+            .arg("serve")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting chatdesk serve")?;
+        let server = Self {
+            root: format!("http://127.0.0.1:{port}"),
+            admin_token: token,
+            child: Some(child),
+            pg,
+            _dir: Some(dir),
+        };
+        server.wait_ready(Duration::from_secs(120)).await?;
+        Ok(server)
+    }
+
+    async fn wait_ready(&self, limit: Duration) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let http = reqwest::Client::new();
+        while started.elapsed() < limit {
+            if let Ok(r) = http.get(format!("{}/readyz", self.root)).send().await
+                && r.status().is_success()
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        bail!("the server did not become ready within {limit:?}")
+    }
+
+    /// Resident memory of the server process, when this run started it.
+    pub fn rss_bytes(&self) -> Option<u64> {
+        let pid = self.child.as_ref()?.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+
+    pub fn log_path(&self) -> Option<PathBuf> {
+        self._dir.as_ref().map(|d| d.path().join("server.log"))
+    }
+
+    /// Stops the server with SIGTERM (a graceful drain) and drops its PostgreSQL database.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()?;
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while child.try_wait()?.is_none() {
+                if Instant::now() > deadline {
+                    child.kill()?;
+                    bail!("the server did not stop within 30 s of SIGTERM");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        if let Some((admin, name)) = self.pg.take() {
+            pg_execute(&admin, &format!("DROP DATABASE IF EXISTS {name}")).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn environment(dir: &Path, database_url: &str, port: u16) -> Vec<(String, String)> {
+    let pairs = [
+        (
+            "CHATDESK_CONFIG",
+            dir.join("none.toml").display().to_string(),
+        ),
+        ("CHATDESK_DATABASE_URL", database_url.to_owned()),
+        ("CHATDESK_BIND", format!("127.0.0.1:{port}")),
+        ("CHATDESK_DATA_DIR", dir.join("data").display().to_string()),
+        ("CHATDESK_KNOWLEDGE_DIR", format!("{ROOT}/knowledge")),
+        (
+            "CHATDESK_MODEL_DIR",
+            format!("{ROOT}/models/all-MiniLM-L6-v2"),
+        ),
+        (
+            "CHATDESK_KNOWLEDGE__VECTOR_CACHE_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/vector-cache").to_owned(),
+        ),
+        ("CHATDESK_LOG", "warn".to_owned()),
+    ];
+    pairs.map(|(k, v)| (k.to_owned(), v)).to_vec()
+}
+
+/// Creates the admin account the run makes its users with; `user add` prints its token.
+fn admin_token(env: &[(String, String)]) -> anyhow::Result<String> {
+    let out = Command::new(BIN)
+        .args(["user", "add", "loadadmin", "--role", "admin"])
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .context("running chatdesk user add")?;
+    if !out.status.success() {
+        bail!(
+            "chatdesk user add failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let stdout = String::from_utf8(out.stdout)?;
+    stdout
+        .lines()
+        .last()
+        .map(str::to_owned)
+        .context("user add printed no token")
+}
