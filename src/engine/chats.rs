@@ -172,16 +172,19 @@ impl Engine {
         client_id: Option<&str>,
     ) -> Result<(Message, bool)> {
         let (chat, party) = self.chat_for(user, chat_id).await?;
-        // A retry gets its first message back, even if the chat has ended since.
-        if let Some(id) = client_id
-            && let Some(first) = self
-                .store
-                .message_by_client_id(chat_id, user.id, id)
-                .await?
-        {
-            return Ok((message_of(&first), true));
+        if let Err(refusal) = may_post(party, chat.status) {
+            // A retry gets its first message back, even if the chat has ended since. (While
+            // the chat is open, the append itself recognises a repeated `client_id`.)
+            if let Some(id) = client_id
+                && let Some(first) = self
+                    .store
+                    .message_by_client_id(chat_id, user.id, id)
+                    .await?
+            {
+                return Ok((message_of(&first), true));
+            }
+            return Err(refused(refusal));
         }
-        may_post(party, chat.status).map_err(refused)?;
         let text = clean_text(text, self.settings.limits.message_max_chars)
             .map_err(|m| Error::invalid("text", m))?;
         if let Some(id) = client_id {

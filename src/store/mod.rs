@@ -4,6 +4,7 @@
 //! Every operation that changes what a user was told (a message shown, a call logged, a
 //! chat ended) is one transaction, committed before the engine announces it.
 
+mod group_commit;
 mod records;
 mod sql;
 

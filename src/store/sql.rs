@@ -8,6 +8,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -16,6 +17,7 @@ use sqlx::AnyConnection;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Connection, Executor, Row};
 
+use super::group_commit::{GroupCommit, Inserted};
 use super::*;
 use crate::domain::call::{Person, status};
 use crate::domain::message::{Author, AuthorRole};
@@ -38,10 +40,23 @@ impl Dialect {
     }
 }
 
+/// Appends an event to a chat that has not ended, with the chat's next `seq`, in one
+/// statement: updating the chat row claims the `seq` (and locks the row until commit).
+const PG_APPEND: &str = "WITH claimed AS (UPDATE chats SET last_seq = last_seq + 1 \
+     WHERE id = $1 AND status <> 'ended' RETURNING id, last_seq) \
+     INSERT INTO chat_events (chat_id, seq, kind, author_role, author_id, author_name, body, \
+     client_id, payload, created_at) \
+     SELECT id, last_seq, $2, $3, $4, $5, $6, $7, $8, $9 FROM claimed RETURNING id, seq";
+
 #[derive(Clone)]
 pub struct SqlStore {
+    /// Reads (and, on PostgreSQL, writes).
     pool: AnyPool,
+    /// Writes: on SQLite a single connection, on PostgreSQL the same pool.
+    writer: AnyPool,
     dialect: Dialect,
+    /// SQLite's appends, written in batches (see [`GroupCommit`]).
+    group: Option<Arc<GroupCommit>>,
 }
 
 /// Opens the database named by `url`, creating an embedded SQLite file (and its folder)
@@ -59,7 +74,38 @@ pub async fn connect(url: &str) -> anyhow::Result<SqlStore> {
         Dialect::Sqlite => 8,
         Dialect::Postgres => 16,
     };
-    let pool = AnyPoolOptions::new()
+    let pool = pool_options(dialect, max)
+        .connect(&url)
+        .await
+        .context("connecting to the database")?;
+    // SQLite lets one connection write at a time and makes the others sleep and retry;
+    // one writing connection, which writers queue for in order, keeps them all moving.
+    let writer = match dialect {
+        Dialect::Sqlite => pool_options(dialect, 1)
+            .connect(&url)
+            .await
+            .context("connecting to the database")?,
+        Dialect::Postgres => pool.clone(),
+    };
+    let migrator = match dialect {
+        Dialect::Sqlite => sqlx::migrate!("migrations/sqlite"),
+        Dialect::Postgres => sqlx::migrate!("migrations/postgres"),
+    };
+    migrator
+        .run(&pool)
+        .await
+        .context("running database migrations")?;
+    let group = (dialect == Dialect::Sqlite).then(|| Arc::new(GroupCommit::start(writer.clone())));
+    Ok(SqlStore {
+        pool,
+        writer,
+        dialect,
+        group,
+    })
+}
+
+fn pool_options(dialect: Dialect, max: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(Duration::from_secs(5))
         .after_connect(move |conn, _| {
@@ -74,18 +120,6 @@ pub async fn connect(url: &str) -> anyhow::Result<SqlStore> {
                 Ok(())
             })
         })
-        .connect(&url)
-        .await
-        .context("connecting to the database")?;
-    let migrator = match dialect {
-        Dialect::Sqlite => sqlx::migrate!("migrations/sqlite"),
-        Dialect::Postgres => sqlx::migrate!("migrations/postgres"),
-    };
-    migrator
-        .run(&pool)
-        .await
-        .context("running database migrations")?;
-    Ok(SqlStore { pool, dialect })
 }
 
 /// `sqlite://data/x.db` → a URL that creates the file, after creating its folder.
@@ -425,27 +459,54 @@ fn status_list(statuses: &[ChatStatus]) -> String {
 
 impl SqlStore {
     async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
-        Ok(self.pool.begin_with(self.dialect.begin()).await?)
+        Ok(self.writer.begin_with(self.dialect.begin()).await?)
     }
 
     async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
         Ok(self.pool.acquire().await?)
     }
 
-    async fn append_once(&self, chat_id: i64, e: &NewEvent<'_>) -> Result<Appended> {
-        let mut tx = self.begin().await?;
-        if let Some(event) = find_by_client_id(&mut tx, chat_id, e).await? {
-            tx.commit().await?;
-            return Ok(Appended {
-                event,
-                duplicate: true,
-            });
+    /// Stores an event with its chat's next `seq`: batched with other chats' on SQLite,
+    /// one statement on PostgreSQL. `None` when the chat is missing or has ended.
+    async fn insert_appended(&self, chat_id: i64, e: &NewEvent<'_>) -> Result<Inserted> {
+        if let Some(group) = &self.group {
+            return group.append(chat_id, e).await;
         }
-        let seq = next_seq(&mut tx, chat_id).await?;
-        let event = insert_event(&mut tx, chat_id, seq, e).await?;
-        tx.commit().await?;
+        let row = sqlx::query(PG_APPEND)
+            .bind(chat_id)
+            .bind(e.kind)
+            .bind(e.author.map(|a| a.role.as_str()))
+            .bind(e.author.and_then(|a| a.id))
+            .bind(e.author.map(|a| a.name.as_str()))
+            .bind(e.body)
+            .bind(e.client_id)
+            .bind(e.payload)
+            .bind(e.now)
+            .fetch_optional(&self.writer)
+            .await?;
+        Ok(match row {
+            Some(row) => Some((row.try_get("id")?, row.try_get("seq")?)),
+            None => None,
+        })
+    }
+
+    async fn append_once(&self, chat_id: i64, e: &NewEvent<'_>) -> Result<Appended> {
+        let Some((id, seq)) = self.insert_appended(chat_id, e).await? else {
+            status_in(&mut *self.conn().await?, chat_id).await?;
+            return Err(Error::conflict("chat_ended", "this chat has already ended"));
+        };
         Ok(Appended {
-            event,
+            event: StoredEvent {
+                id,
+                chat_id,
+                seq,
+                kind: e.kind.to_owned(),
+                author: e.author.cloned(),
+                body: e.body.map(str::to_owned),
+                client_id: e.client_id.map(str::to_owned),
+                payload: e.payload.map(str::to_owned),
+                created_at: e.now,
+            },
             duplicate: false,
         })
     }
@@ -468,7 +529,7 @@ impl Store for SqlStore {
         .bind(user.password_hash.as_deref())
         .bind(format_roles(&user.roles))
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await
         .map_err(|e| match Error::from(e) {
             Error::Conflict { .. } => Error::conflict(
@@ -514,7 +575,7 @@ impl Store for SqlStore {
         .bind(t.kind)
         .bind(t.now)
         .bind(t.expires_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -535,7 +596,7 @@ impl Store for SqlStore {
     async fn delete_token(&self, token_hash: &str) -> Result<()> {
         sqlx::query("DELETE FROM tokens WHERE token_hash = $1")
             .bind(token_hash)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -558,7 +619,7 @@ impl Store for SqlStore {
         .bind(status)
         .bind(max_chats)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -867,7 +928,7 @@ impl Store for SqlStore {
         .bind(call_id)
         .bind(by)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -901,7 +962,7 @@ impl Store for SqlStore {
         )
         .bind(chat_id)
         .bind(article_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

@@ -1,0 +1,206 @@
+//! Group commit for SQLite. SQLite has one writer at a time, and every statement is a
+//! round trip to the connection's thread; one statement per message caps a busy desk at
+//! a few thousand messages a second. So appends queue here, and one task writes
+//! whatever has gathered (one event per chat at a time, in arrival order) as a single
+//! `INSERT ... SELECT` that claims each chat's next `seq`: one round trip and one commit
+//! for the lot. Under light load a batch is a single event, so nothing waits for company.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use sqlx::{AnyPool, Row};
+use tokio::sync::{mpsc, oneshot};
+
+use super::NewEvent;
+use crate::error::{Error, Result};
+
+/// Events per statement: 9 parameters each, far below SQLite's limit of 32,766.
+const MAX_BATCH: usize = 256;
+
+/// `(id, seq)` of the stored event, or `None` when the chat is missing or has ended.
+pub type Inserted = Option<(i64, i64)>;
+
+pub struct GroupCommit {
+    queue: mpsc::Sender<Pending>,
+}
+
+struct Pending {
+    chat_id: i64,
+    event: OwnedEvent,
+    reply: oneshot::Sender<Result<Inserted>>,
+}
+
+struct OwnedEvent {
+    kind: String,
+    author_role: Option<&'static str>,
+    author_id: Option<i64>,
+    author_name: Option<String>,
+    body: Option<String>,
+    client_id: Option<String>,
+    payload: Option<String>,
+    now: i64,
+}
+
+impl GroupCommit {
+    /// Starts the writing task on `writer` (the single writing connection).
+    pub fn start(writer: AnyPool) -> Self {
+        let (queue, rx) = mpsc::channel(4096);
+        tokio::spawn(write_batches(writer, rx));
+        Self { queue }
+    }
+
+    pub async fn append(&self, chat_id: i64, e: &NewEvent<'_>) -> Result<Inserted> {
+        let (reply, answer) = oneshot::channel();
+        let event = OwnedEvent {
+            kind: e.kind.to_owned(),
+            author_role: e.author.map(|a| a.role.as_str()),
+            author_id: e.author.and_then(|a| a.id),
+            author_name: e.author.map(|a| a.name.clone()),
+            body: e.body.map(str::to_owned),
+            client_id: e.client_id.map(str::to_owned),
+            payload: e.payload.map(str::to_owned),
+            now: e.now,
+        };
+        let stopped = || Error::Internal(anyhow::anyhow!("the database writer has stopped"));
+        self.queue
+            .send(Pending {
+                chat_id,
+                event,
+                reply,
+            })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+async fn write_batches(writer: AnyPool, mut queue: mpsc::Receiver<Pending>) {
+    // Later events of chats already in the batch being gathered wait here, in order.
+    let mut held: VecDeque<Pending> = VecDeque::new();
+    loop {
+        let mut batch = Vec::new();
+        let mut seen = HashSet::new();
+        let mut later = VecDeque::new();
+        for p in held.drain(..) {
+            if batch.len() < MAX_BATCH && seen.insert(p.chat_id) {
+                batch.push(p);
+            } else {
+                seen.insert(p.chat_id);
+                later.push_back(p);
+            }
+        }
+        held = later;
+        if batch.is_empty() {
+            let Some(p) = queue.recv().await else { return };
+            seen.insert(p.chat_id);
+            batch.push(p);
+        }
+        while batch.len() < MAX_BATCH {
+            let Ok(p) = queue.try_recv() else { break };
+            if seen.insert(p.chat_id) {
+                batch.push(p);
+            } else {
+                held.push_back(p);
+            }
+        }
+        write(&writer, batch).await;
+    }
+}
+
+async fn write(writer: &AnyPool, mut batch: Vec<Pending>) {
+    match insert(writer, &batch).await {
+        Ok(stored) => {
+            for p in batch {
+                let _ = p.reply.send(Ok(stored.get(&p.chat_id).copied()));
+            }
+        }
+        Err(e) if batch.len() == 1 => {
+            let p = batch.pop().expect("one event");
+            let _ = p.reply.send(Err(e));
+        }
+        // One bad event (a repeated client_id) fails the statement: write them singly, so
+        // that only that one gets the error.
+        Err(Error::Conflict { .. }) => {
+            for p in batch {
+                let result = insert(writer, std::slice::from_ref(&p)).await;
+                let _ = p
+                    .reply
+                    .send(result.map(|stored| stored.get(&p.chat_id).copied()));
+            }
+        }
+        Err(e) => {
+            for p in batch {
+                let _ = p.reply.send(Err(shared(&e)));
+            }
+        }
+    }
+}
+
+/// A failed batch's error, as each of its events gets it.
+fn shared(e: &Error) -> Error {
+    match e {
+        Error::Unavailable(_) => Error::Unavailable(sqlx::Error::PoolTimedOut),
+        other => Error::Internal(anyhow::anyhow!("writing chat events: {other:?}")),
+    }
+}
+
+async fn insert(writer: &AnyPool, batch: &[Pending]) -> Result<HashMap<i64, (i64, i64)>> {
+    let sql = statement(batch.len());
+    let mut query = sqlx::query(&sql);
+    for p in batch {
+        let e = &p.event;
+        query = query
+            .bind(p.chat_id)
+            .bind(e.kind.as_str())
+            .bind(e.author_role)
+            .bind(e.author_id)
+            .bind(e.author_name.as_deref())
+            .bind(e.body.as_deref())
+            .bind(e.client_id.as_deref())
+            .bind(e.payload.as_deref())
+            .bind(e.now);
+    }
+    let rows = query.fetch_all(writer).await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get("chat_id")?,
+                (row.try_get("id")?, row.try_get("seq")?),
+            ))
+        })
+        .collect::<sqlx::Result<_>>()
+        .map_err(Error::from)
+}
+
+/// `INSERT ... SELECT` of `n` events, each given the next `seq` of its (open) chat; the
+/// `chat_events_advance_seq` trigger moves the chats' `last_seq` along.
+fn statement(n: usize) -> String {
+    let rows: Vec<String> = (0..n)
+        .map(|i| {
+            let p: Vec<String> = (1..=9).map(|k| format!("${}", i * 9 + k)).collect();
+            format!("({})", p.join(", "))
+        })
+        .collect();
+    format!(
+        "WITH incoming (chat_id, kind, author_role, author_id, author_name, body, client_id, \
+         payload, created_at) AS (VALUES {}) \
+         INSERT INTO chat_events (chat_id, seq, kind, author_role, author_id, author_name, \
+         body, client_id, payload, created_at) \
+         SELECT c.id, c.last_seq + 1, i.kind, i.author_role, i.author_id, i.author_name, \
+         i.body, i.client_id, i.payload, i.created_at \
+         FROM incoming i JOIN chats c ON c.id = i.chat_id WHERE c.status <> 'ended' \
+         RETURNING id, chat_id, seq",
+        rows.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_number_their_parameters_per_event() {
+        let sql = statement(2);
+        assert!(sql.contains("($1, $2, $3, $4, $5, $6, $7, $8, $9), ($10, "));
+        assert!(sql.ends_with("RETURNING id, chat_id, seq"));
+    }
+}
