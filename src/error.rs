@@ -71,16 +71,46 @@ impl Error {
     }
 }
 
+/// Database error codes that mean "not now" rather than "never": SQLite busy or locked
+/// (5, 6, and their extended codes) past the busy timeout; PostgreSQL connection failures
+/// (class 08), shutdowns (57P01 to 57P03) and too many connections (53300).
+fn out_of_reach(code: &str) -> bool {
+    if code.len() == 5 {
+        // A SQLSTATE (SQLite's codes have at most four digits).
+        return code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300");
+    }
+    code.parse::<i32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6))
+}
+
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 Self::conflict("already_exists", "that already exists")
             }
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            sqlx::Error::Database(db) if db.code().as_deref().is_some_and(out_of_reach) => {
                 Self::Unavailable(e)
             }
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::WorkerCrashed => Self::Unavailable(e),
             _ => Self::Database(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::out_of_reach;
+
+    #[test]
+    fn busy_and_disconnected_databases_are_unavailable() {
+        for code in ["5", "6", "517", "262", "08006", "57P01", "53300"] {
+            assert!(out_of_reach(code), "{code}");
+        }
+        for code in ["19", "2067", "23505", "42P01", "55P03"] {
+            assert!(!out_of_reach(code), "{code}");
         }
     }
 }

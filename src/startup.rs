@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::bus::LocalBus;
 use crate::config::Settings;
@@ -18,6 +19,9 @@ use crate::http;
 use crate::knowledge::live::{Indexer, LiveIndex};
 use crate::metrics::Metrics;
 use crate::store;
+
+/// How long a graceful shutdown waits for requests in flight.
+const DRAIN_LIMIT: Duration = Duration::from_secs(20);
 
 pub struct Application {
     listener: TcpListener,
@@ -94,8 +98,9 @@ impl Application {
         &self.engine
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight requests finish and tells
-    /// open sockets to close.
+    /// Serves until `shutdown` completes, then drains: no new connections, requests in
+    /// flight finish (for up to `DRAIN_LIMIT`), and sockets finish the frame in hand, send
+    /// what their feed holds and close with 1001 (going away).
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -103,20 +108,43 @@ impl Application {
         let addr = self.local_addr();
         let cancel = CancellationToken::new();
         tokio::spawn(follow_knowledge(self.engine.clone(), cancel.clone()));
+        let sockets = TaskTracker::new();
         let router = http::router(http::AppState::new(
             self.engine,
             self.metrics,
             self.pages,
             cancel.clone(),
+            sockets.clone(),
         ));
         tracing::info!(%addr, "chatdesk listening");
-        axum::serve(self.listener, router)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                cancel.cancel();
-            })
-            .await
-            .context("serving HTTP")
+        let draining = cancel.clone();
+        let serve = async {
+            axum::serve(self.listener, router)
+                .with_graceful_shutdown(async move {
+                    shutdown.await;
+                    cancel.cancel();
+                })
+                .await?;
+            // Upgraded connections are no longer the HTTP server's: wait for the sockets'
+            // close frames here.
+            sockets.close();
+            sockets.wait().await;
+            std::io::Result::Ok(())
+        };
+        // Requests and sockets still open this long after the signal are cut off.
+        let deadline = async {
+            draining.cancelled().await;
+            tokio::time::sleep(DRAIN_LIMIT).await;
+        };
+        tokio::select! {
+            served = serve => served.context("serving HTTP")?,
+            () = deadline => tracing::warn!(
+                limit_secs = DRAIN_LIMIT.as_secs(),
+                "requests still running at the drain limit were cut off"
+            ),
+        }
+        tracing::info!("drained");
+        Ok(())
     }
 }
 

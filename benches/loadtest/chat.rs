@@ -248,13 +248,7 @@ pub async fn converse(
     }
     let _ = user_tx.close().await;
     let _ = analyst_tx.close().await;
-    (
-        Ended {
-            call_id,
-            user,
-        },
-        talk.out,
-    )
+    (Ended { call_id, user }, talk.out)
 }
 
 /// What is left of a chat once it is over: enough to read its call back.
@@ -358,9 +352,10 @@ pub async fn verify(chat: &Ended, out: &Outcome) -> anyhow::Result<usize> {
     }
     // Transcript entries read "Name (role): text".
     let same = |seq: &i64, text: &String| {
-        stored
-            .get(seq)
-            .is_some_and(|t| t.strip_suffix(text.as_str()).is_some_and(|h| h.ends_with(": ")))
+        stored.get(seq).is_some_and(|t| {
+            t.strip_suffix(text.as_str())
+                .is_some_and(|h| h.ends_with(": "))
+        })
     };
     if let Some((seq, _)) = out.acked.iter().find(|(s, t)| !same(s, t)) {
         bail!("call {}: message {seq} differs", chat.call_id);

@@ -87,10 +87,10 @@ pub struct Message {
 /// newlines and tabs, and refuses empty or over-long text.
 pub fn clean_text(raw: &str, max_chars: usize) -> Result<String, String> {
     let text: String = raw
-        .trim()
         .chars()
         .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
         .collect();
+    let text = text.trim().to_owned();
     if text.is_empty() {
         return Err("must not be empty".into());
     }
@@ -118,6 +118,11 @@ mod tests {
     #[test]
     fn text_is_trimmed_and_checked() {
         assert_eq!(clean_text("  hi\u{0007} there\n ", 10).unwrap(), "hi there");
+        assert_eq!(
+            clean_text("\u{0007} hi", 10).unwrap(),
+            "hi",
+            "trimmed after cleaning"
+        );
         assert!(clean_text(" \n\t ", 10).is_err());
         assert!(clean_text("ééééé", 5).is_ok());
         assert!(clean_text("123456", 5).unwrap_err().contains("limit is 5"));

@@ -1,4 +1,5 @@
-//! Liveness, readiness (the database answers) and Prometheus metrics.
+//! Liveness, readiness (the database answers and the instance is not draining) and
+//! Prometheus metrics.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -18,6 +19,15 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    if state.shutdown.is_cancelled() {
+        // Load balancers should send nobody new while this instance drains.
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(
+                json!({"status": "draining", "error": {"code": "unavailable", "message": "this instance is shutting down"}}),
+            ),
+        );
+    }
     match state.engine.store().ping().await {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
         Err(e) => {

@@ -22,6 +22,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -39,6 +40,8 @@ pub struct AppState {
     pub pages: Arc<Templates>,
     /// Cancelled at shutdown so that open sockets close cleanly.
     pub shutdown: CancellationToken,
+    /// Every open WebSocket session, so that shutdown can wait for them to close.
+    pub sockets: TaskTracker,
 }
 
 impl AppState {
@@ -47,12 +50,14 @@ impl AppState {
         metrics: Arc<Metrics>,
         pages: Arc<Templates>,
         shutdown: CancellationToken,
+        sockets: TaskTracker,
     ) -> Self {
         Self {
             engine,
             metrics,
             pages,
             shutdown,
+            sockets,
         }
     }
 }

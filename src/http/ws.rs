@@ -1,6 +1,8 @@
 //! WebSockets: a chat's live feed (with replay after `?after=SEQ`) and the analysts' desk
-//! feed. Rights are checked before the upgrade. Each socket runs a writer (feed and
-//! replies) and a reader (client frames) joined with `select!`; both stop at shutdown.
+//! feed. Rights are checked before the upgrade. Each chat socket runs a writer (feed and
+//! replies) and a reader (client frames). At shutdown the reader finishes the frame in
+//! hand and stops; the writer sends what the feed already holds (the acknowledgement of
+//! that last message among it) and then a close frame.
 
 use std::sync::atomic::Ordering;
 
@@ -9,6 +11,7 @@ use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use axum::routing::get;
+use futures_util::stream::SplitStream;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
@@ -26,6 +29,8 @@ const MAX_CLIENT_FRAME: usize = 64 * 1024;
 /// Small buffers keep idle connections cheap (the default read buffer is 128 KiB).
 const READ_BUFFER: usize = 4 * 1024;
 const GOING_AWAY: u16 = 1001;
+/// At shutdown, a socket's feed is flushed until it has been quiet this long.
+const DRAIN_QUIET: std::time::Duration = std::time::Duration::from_millis(50);
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -67,7 +72,10 @@ async fn chat_socket(
         .engine
         .open_feed(&user, chat_id, resume.after.unwrap_or(0))
         .await?;
-    Ok(upgrade(ws).on_upgrade(move |socket| chat_session(socket, state, user, chat_id, feed)))
+    let sockets = state.sockets.clone();
+    Ok(upgrade(ws).on_upgrade(move |socket| {
+        sockets.track_future(chat_session(socket, state, user, chat_id, feed))
+    }))
 }
 
 async fn chat_session(
@@ -78,50 +86,45 @@ async fn chat_session(
     mut feed: ChatFeed,
 ) {
     state.metrics.open_sockets.fetch_add(1, Ordering::Relaxed);
-    let (mut sink, mut stream) = socket.split();
+    let (mut sink, stream) = socket.split();
     let (reply_tx, mut replies) = mpsc::channel::<Frame>(16);
     let shutdown = state.shutdown.clone();
 
+    // The reader stops taking frames at shutdown, but the one in hand is finished first;
+    // when it stops it drops `reply_tx`, which tells the writer.
+    let reader = read_frames(&state, &user, chat_id, stream, reply_tx);
+
+    // The writer ends the session: when the feed ends, the client goes, or the reader has
+    // stopped for shutdown (then it sends what the feed already holds, such as the
+    // acknowledgement of the last message, and a close frame).
     let writer = async {
         loop {
             let frame = tokio::select! {
                 next = feed.next() => match next {
                     Ok(Some(frame)) => frame,
-                    Ok(None) => break,
+                    Ok(None) => return,
                     Err(e) => {
                         tracing::warn!(chat_id, error = %e, "chat feed failed");
                         let _ = sink.send(text(&events::error_frame("unavailable", "the chat feed stopped; reconnect with ?after="))).await;
-                        break;
+                        return;
                     }
                 },
-                Some(reply) = replies.recv() => reply,
-                () = shutdown.cancelled() => {
-                    let _ = sink.send(going_away()).await;
-                    break;
-                }
+                reply = replies.recv() => match reply {
+                    Some(reply) => reply,
+                    None => break,
+                },
             };
             if sink.send(text(&frame)).await.is_err() {
-                break;
+                return;
             }
         }
-    };
-
-    let reader = async {
-        while let Some(Ok(msg)) = stream.next().await {
-            let reply = match msg {
-                Message::Text(t) => handle_frame(&state, &user, chat_id, t.as_str()).await,
-                Message::Binary(_) => Some(events::error_frame(
-                    "invalid_frame",
-                    "send JSON text frames",
-                )),
-                Message::Close(_) => break,
-                Message::Ping(_) | Message::Pong(_) => None,
-            };
-            if let Some(reply) = reply
-                && reply_tx.send(reply).await.is_err()
-            {
-                break;
+        if shutdown.is_cancelled() {
+            while let Ok(Ok(Some(frame))) = tokio::time::timeout(DRAIN_QUIET, feed.next()).await {
+                if sink.send(text(&frame)).await.is_err() {
+                    return;
+                }
             }
+            let _ = sink.send(going_away()).await;
         }
     };
 
@@ -130,6 +133,40 @@ async fn chat_session(
         () = reader => {},
     }
     state.metrics.open_sockets.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Reads client frames until the client leaves or the server shuts down, handing each
+/// reply to the writer; then waits for the writer to finish the session.
+async fn read_frames(
+    state: &AppState,
+    user: &User,
+    chat_id: i64,
+    mut stream: SplitStream<WebSocket>,
+    replies: mpsc::Sender<Frame>,
+) {
+    loop {
+        let msg = tokio::select! {
+            msg = stream.next() => msg,
+            () = state.shutdown.cancelled() => break,
+        };
+        let Some(Ok(msg)) = msg else { break };
+        let reply = match msg {
+            Message::Text(t) => handle_frame(state, user, chat_id, t.as_str()).await,
+            Message::Binary(_) => Some(events::error_frame(
+                "invalid_frame",
+                "send JSON text frames",
+            )),
+            Message::Close(_) => break,
+            Message::Ping(_) | Message::Pong(_) => None,
+        };
+        if let Some(reply) = reply
+            && replies.send(reply).await.is_err()
+        {
+            break;
+        }
+    }
+    drop(replies);
+    std::future::pending::<()>().await
 }
 
 /// Acts on one client frame; returns what to tell this client directly, if anything.
@@ -175,7 +212,9 @@ async fn desk_socket(
     }
     let rx = state.engine.subscribe_desk();
     let snapshot = state.engine.desk_snapshot().await?;
-    Ok(upgrade(ws).on_upgrade(move |socket| desk_session(socket, state, rx, snapshot)))
+    let sockets = state.sockets.clone();
+    Ok(upgrade(ws)
+        .on_upgrade(move |socket| sockets.track_future(desk_session(socket, state, rx, snapshot))))
 }
 
 async fn desk_session(

@@ -113,7 +113,7 @@ fn pool_options(dialect: Dialect, max: u32) -> AnyPoolOptions {
                 if dialect == Dialect::Sqlite {
                     conn.execute(
                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
                     )
                     .await?;
                 }

@@ -23,7 +23,7 @@ pub enum Backend {
 }
 
 /// The server PostgreSQL tests create their databases on.
-fn pg_admin_url() -> String {
+pub fn pg_admin_url() -> String {
     std::env::var("PG_TEST_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
@@ -134,7 +134,7 @@ fn capitalise(s: &str) -> String {
         .unwrap_or_default()
 }
 
-async fn fresh_pg_database() -> String {
+pub async fn fresh_pg_database() -> String {
     use sqlx::Connection;
     let admin = pg_admin_url();
     let mut conn = sqlx::PgConnection::connect(&admin)
@@ -156,6 +156,16 @@ async fn into_json(resp: reqwest::Response) -> (StatusCode, Value) {
 }
 
 impl TestUser {
+    /// Someone signed in with `token` on the server at `root` (`http://HOST:PORT`).
+    pub fn at(root: &str, token: String, http: reqwest::Client) -> Self {
+        Self {
+            token,
+            base: format!("{root}/api/v1"),
+            ws_base: format!("{}/api/v1", root.replacen("http", "ws", 1)),
+            http,
+        }
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -326,6 +336,10 @@ impl Socket {
 
     pub async fn close(mut self) {
         let _ = self.stream.close(None).await;
+    }
+
+    pub fn into_inner(self) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
+        self.stream
     }
 }
 

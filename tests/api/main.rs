@@ -1,10 +1,13 @@
 //! End-to-end tests over real HTTP and WebSockets, each scenario on SQLite and PostgreSQL.
 
 mod helpers;
+mod process;
 
 mod access;
 mod bad_input;
+mod crash;
 mod knowledge;
+mod outage;
 mod pages;
 mod queue;
 mod reconnect;

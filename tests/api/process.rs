@@ -1,0 +1,194 @@
+//! The real `chatdesk serve` binary in its own process, for what an in-process server
+//! cannot show: being killed with SIGKILL and started again on the same database, and
+//! draining on SIGTERM.
+
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::{Backend, TestUser, fresh_pg_database};
+
+const BIN: &str = env!("CARGO_BIN_EXE_chatdesk");
+
+pub struct ServerProcess {
+    pub root: String,
+    pub http: reqwest::Client,
+    env: Vec<(String, String)>,
+    child: Option<Child>,
+    admin_token: String,
+    dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+impl ServerProcess {
+    pub async fn start(backend: Backend) -> Self {
+        let database_url = match backend {
+            Backend::Sqlite => String::new(),
+            Backend::Postgres => fresh_pg_database().await,
+        };
+        Self::start_on(backend, database_url).await
+    }
+
+    /// Starts a server on `database_url` (ignored for SQLite, which gets a file in the
+    /// server's temporary folder).
+    pub async fn start_on(backend: Backend, database_url: String) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database_url = match backend {
+            Backend::Sqlite => format!("sqlite://{}", dir.path().join("chatdesk.db").display()),
+            Backend::Postgres => database_url,
+        };
+        let port = free_port();
+        let root = env!("CARGO_MANIFEST_DIR");
+        let env = [
+            (
+                "CHATDESK_CONFIG",
+                dir.path().join("none.toml").display().to_string(),
+            ),
+            ("CHATDESK_DATABASE_URL", database_url),
+            ("CHATDESK_BIND", format!("127.0.0.1:{port}")),
+            (
+                "CHATDESK_DATA_DIR",
+                dir.path().join("data").display().to_string(),
+            ),
+            ("CHATDESK_KNOWLEDGE_DIR", format!("{root}/knowledge")),
+            (
+                "CHATDESK_MODEL_DIR",
+                format!("{root}/models/all-MiniLM-L6-v2"),
+            ),
+            (
+                "CHATDESK_KNOWLEDGE__VECTOR_CACHE_DIR",
+                concat!(env!("CARGO_TARGET_TMPDIR"), "/vector-cache").to_owned(),
+            ),
+            ("CHATDESK_LOG", "info".to_owned()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v))
+        .to_vec();
+        let out = Command::new(BIN)
+            .args(["user", "add", "admin", "--role", "admin"])
+            .envs(env.iter().cloned())
+            .output()
+            .expect("chatdesk user add runs");
+        assert!(
+            out.status.success(),
+            "user add: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let admin_token = String::from_utf8(out.stdout)
+            .expect("UTF-8")
+            .lines()
+            .last()
+            .expect("a token")
+            .to_owned();
+        let mut server = Self {
+            root: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+            env,
+            child: None,
+            admin_token,
+            dir,
+        };
+        server.spawn().await;
+        server
+    }
+
+    fn log_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("server.log")
+    }
+
+    /// Everything the server processes have logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    async fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("log file");
+        let child = Command::new(BIN)
+            .arg("serve")
+            .envs(self.env.iter().cloned())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("chatdesk serve starts");
+        self.child = Some(child);
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(120) {
+            if let Ok(r) = self.http.get(format!("{}/readyz", self.root)).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the server did not get ready:\n{}", self.log());
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("running");
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaped");
+    }
+
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop the server first");
+        self.spawn().await;
+    }
+
+    /// SIGTERM, then waits (up to 30 s) for the process to exit.
+    pub async fn terminate(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no exit within 30 s of SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Creates an account through the admin API.
+    pub async fn account(&self, name: &str, roles: &[&str]) -> TestUser {
+        let admin = TestUser::at(&self.root, self.admin_token.clone(), self.http.clone());
+        let (status, body) = admin
+            .post(
+                "/users",
+                json!({"username": name, "display_name": name, "roles": roles}),
+            )
+            .await;
+        assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+        TestUser::at(
+            &self.root,
+            body["token"].as_str().expect("token").to_owned(),
+            self.http.clone(),
+        )
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
