@@ -1,7 +1,8 @@
 //! One simulated chat, the whole story: the user starts it (a call is logged and the bot
 //! suggests), declines the suggestions, an analyst accepts, both talk over WebSockets,
 //! one side ends it. Then the call is read back and checked against what was
-//! acknowledged.
+//! acknowledged. Talking and ending are separate phases, so that message latency is
+//! measured on conversations and not on a thousand chats ending in the same second.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -34,8 +35,9 @@ pub struct Live {
 
 #[derive(Default)]
 pub struct Outcome {
-    /// Send to receipt on the other side's socket, in microseconds.
-    pub latencies_us: Vec<u32>,
+    /// Send to receipt on the other side's socket, in microseconds, with when it was
+    /// received.
+    pub latencies_us: Vec<(Instant, u32)>,
     /// Messages the server acknowledged to their sender: seq -> text.
     pub acked: BTreeMap<i64, String>,
     pub sent: usize,
@@ -156,7 +158,7 @@ impl Talk {
                     false
                 } else if let Some(at) = self.sent_at.get(client_id) {
                     let us = at.elapsed().as_micros().min(u128::from(u32::MAX));
-                    self.out.latencies_us.push(us as u32);
+                    self.out.latencies_us.push((Instant::now(), us as u32));
                     self.out.delivered += 1;
                     true
                 } else {
@@ -193,14 +195,14 @@ async fn send(sink: &mut Sink, message: Option<WsMessage>) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Both sides send `per_side` messages at `pace`; then the user (even chats) or the
-/// analyst (odd) ends the chat and both sockets must see it end.
+/// Both sides send `per_side` messages at `pace`, until every one is acknowledged to its
+/// sender and delivered to the other side (or `limit` passes).
 pub async fn converse(
     live: Live,
     per_side: usize,
     pace: Pace,
     limit: Duration,
-) -> (Ended, Outcome) {
+) -> (Talked, Outcome) {
     let Live {
         chat_id,
         call_id,
@@ -219,22 +221,15 @@ pub async fn converse(
         acked: 0,
         out: Outcome::default(),
     };
-    let result = tokio::time::timeout(limit, async {
+    let result = tokio::time::timeout(
+        limit,
         talk_until_done(
             &mut talk,
             pace,
             (&mut user_tx, &mut user_rx),
             (&mut analyst_tx, &mut analyst_rx),
-        )
-        .await?;
-        let ender = if chat_id % 2 == 0 { &user } else { &analyst };
-        ender
-            .post(&format!("/chats/{chat_id}/end"), json!({}))
-            .await?;
-        wait_for_end(&mut user_rx).await?;
-        wait_for_end(&mut analyst_rx).await?;
-        anyhow::Ok(())
-    })
+        ),
+    )
     .await;
     match result {
         Ok(Ok(())) => {}
@@ -246,15 +241,61 @@ pub async fn converse(
             2 * per_side
         )),
     }
-    let _ = user_tx.close().await;
-    let _ = analyst_tx.close().await;
-    (Ended { call_id, user }, talk.out)
+    let talked = Talked {
+        chat_id,
+        call_id,
+        user,
+        analyst,
+        user_socket: (user_tx, user_rx),
+        analyst_socket: (analyst_tx, analyst_rx),
+    };
+    (talked, talk.out)
+}
+
+/// A chat whose conversation is over but which has not ended yet.
+pub struct Talked {
+    chat_id: i64,
+    call_id: i64,
+    user: Person,
+    analyst: Person,
+    user_socket: (Sink, Source),
+    analyst_socket: (Sink, Source),
 }
 
 /// What is left of a chat once it is over: enough to read its call back.
 pub struct Ended {
     pub call_id: i64,
     pub user: Person,
+}
+
+/// The user (even chats) or the analyst (odd) ends the chat; both sockets must see it.
+pub async fn end(chat: Talked, limit: Duration) -> (Ended, Option<String>) {
+    let Talked {
+        chat_id,
+        call_id,
+        user,
+        analyst,
+        user_socket: (mut user_tx, mut user_rx),
+        analyst_socket: (mut analyst_tx, mut analyst_rx),
+    } = chat;
+    let result = tokio::time::timeout(limit, async {
+        let ender = if chat_id % 2 == 0 { &user } else { &analyst };
+        ender
+            .post(&format!("/chats/{chat_id}/end"), json!({}))
+            .await?;
+        wait_for_end(&mut user_rx).await?;
+        wait_for_end(&mut analyst_rx).await?;
+        anyhow::Ok(())
+    })
+    .await;
+    let error = match result {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(format!("chat {chat_id}: ending: {e:#}")),
+        Err(_) => Some(format!("chat {chat_id}: not ended within {limit:?}")),
+    };
+    let _ = user_tx.close().await;
+    let _ = analyst_tx.close().await;
+    (Ended { call_id, user }, error)
 }
 
 async fn talk_until_done(

@@ -25,7 +25,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::Semaphore;
 
-use chat::{Pace, converse, set_up, verify};
+use chat::{Pace, converse, end, set_up, verify};
 use client::Person;
 use server::Server;
 
@@ -205,6 +205,7 @@ async fn drive(args: &Args, server: &Server, per_analyst: usize) -> anyhow::Resu
             format!("{} msgs/s in all", args.rate)
         }
     );
+    let limit_permits = limit.clone();
     let limit = Duration::from_secs(args.time_limit);
     let started = Instant::now();
     let talks: FuturesUnordered<_> = live
@@ -212,13 +213,33 @@ async fn drive(args: &Args, server: &Server, per_analyst: usize) -> anyhow::Resu
         .enumerate()
         .map(|(n, chat)| tokio::spawn(converse(chat, args.messages, pace(n), limit)))
         .collect();
-    let done: Vec<_> = talks.collect().await;
+    let talked: Vec<_> = talks.collect().await;
     let talk_secs = started.elapsed().as_secs_f64();
 
-    eprintln!("reading {} calls back", done.len());
-    let mut report = stats::Report::new(args, setup_secs, talk_secs);
-    for joined in done {
-        let (ended, outcome) = joined.context("a chat task panicked")?;
+    eprintln!("ending {} chats", talked.len());
+    let mut outcomes = Vec::with_capacity(talked.len());
+    let started = Instant::now();
+    let ends: FuturesUnordered<_> = talked
+        .into_iter()
+        .map(|joined| {
+            let limit_permits = limit_permits.clone();
+            async move {
+                let (chat, outcome) = joined.context("a chat task panicked")?;
+                let _permit = limit_permits.acquire().await?;
+                anyhow::Ok((end(chat, limit).await, outcome))
+            }
+        })
+        .collect();
+    for done in ends.collect::<Vec<_>>().await {
+        let ((ended, error), mut outcome) = done?;
+        outcome.errors.extend(error);
+        outcomes.push((ended, outcome));
+    }
+    let end_secs = started.elapsed().as_secs_f64();
+
+    eprintln!("reading {} calls back", outcomes.len());
+    let mut report = stats::Report::new(args, setup_secs, talk_secs, end_secs);
+    for (ended, outcome) in outcomes {
         match verify(&ended, &outcome).await {
             Ok(stored) => report.stored += stored,
             Err(e) => report.lost.push(format!("{e:#}")),

@@ -1,6 +1,9 @@
 //! What a run measured, and the idle-socket memory probe.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// Latency is also reported per stretch of this many seconds.
+const WINDOW_SECS: u64 = 5;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
@@ -52,7 +55,8 @@ pub struct Report {
     rate: u64,
     setup_secs: f64,
     talk_secs: f64,
-    latencies_us: Vec<u32>,
+    end_secs: f64,
+    latencies_us: Vec<(Instant, u32)>,
     sent: usize,
     delivered: usize,
     acked: usize,
@@ -75,7 +79,7 @@ fn mib(bytes: u64) -> f64 {
 }
 
 impl Report {
-    pub fn new(args: &Args, setup_secs: f64, talk_secs: f64) -> Self {
+    pub fn new(args: &Args, setup_secs: f64, talk_secs: f64, end_secs: f64) -> Self {
         Self {
             db: if args.url.is_some() {
                 "running server".into()
@@ -88,6 +92,7 @@ impl Report {
             rate: args.rate,
             setup_secs,
             talk_secs,
+            end_secs,
             latencies_us: Vec::new(),
             sent: 0,
             delivered: 0,
@@ -107,13 +112,38 @@ impl Report {
         self.errors.extend(outcome.errors);
     }
 
+    /// The p99 of each stretch of `WINDOW_SECS`, by time of receipt: shows stalls.
+    fn windows(&self) -> String {
+        let Some(start) = self.latencies_us.iter().map(|(at, _)| *at).min() else {
+            return String::new();
+        };
+        let mut windows: Vec<Vec<u32>> = Vec::new();
+        for (at, us) in &self.latencies_us {
+            let w = (at.duration_since(start).as_secs() / WINDOW_SECS) as usize;
+            if windows.len() <= w {
+                windows.resize(w + 1, Vec::new());
+            }
+            windows[w].push(*us);
+        }
+        windows
+            .iter_mut()
+            .map(|w| {
+                w.sort_unstable();
+                format!("{:.0}", percentile(w, 99.0))
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     pub fn clean(&self) -> bool {
         self.errors.is_empty() && self.lost.is_empty() && self.acked == self.sent
     }
 
     pub fn print(&mut self) {
-        self.latencies_us.sort_unstable();
-        let l = &self.latencies_us;
+        let windows = self.windows();
+        let mut l: Vec<u32> = self.latencies_us.iter().map(|(_, us)| *us).collect();
+        l.sort_unstable();
+        let l = &l;
         let pace = if self.rate == 0 {
             "ping-pong".to_owned()
         } else {
@@ -121,11 +151,11 @@ impl Report {
         };
         println!();
         println!(
-            "| database | chats | analysts | pace | setup chats/s | messages | delivered/s | p50 ms | p99 ms | max ms | errors | lost |"
+            "| database | chats | analysts | pace | started/s | messages | delivered/s | p50 ms | p99 ms | max ms | ended/s | errors | lost |"
         );
-        println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         println!(
-            "| {} | {} | {} | {pace} | {:.1} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {} |",
+            "| {} | {} | {} | {pace} | {:.0} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.0} | {} | {} |",
             self.db,
             self.chats,
             self.analysts,
@@ -135,10 +165,12 @@ impl Report {
             percentile(l, 50.0),
             percentile(l, 99.0),
             percentile(l, 100.0),
+            self.chats as f64 / self.end_secs,
             self.errors.len(),
             self.acked.saturating_sub(self.stored) + self.lost.len(),
         );
         println!();
+        println!("p99 ms per {WINDOW_SECS} s: {windows}");
         println!(
             "sent {}, acknowledged {}, delivered {}, stored on calls {} ({} per side per chat) in {:.1} s",
             self.sent, self.acked, self.delivered, self.stored, self.per_side, self.talk_secs
