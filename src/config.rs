@@ -89,6 +89,16 @@ pub struct Limits {
     /// Largest JSON body accepted by the API.
     pub json_body_max_bytes: usize,
     pub request_timeout_secs: u64,
+    /// Failed sign-ins allowed for one account in a burst; then one more per
+    /// `login_refill_secs`.
+    pub login_attempts_per_account: u32,
+    /// Failed sign-ins allowed from one address in a burst, refilled at the same pace.
+    pub login_attempts_per_address: u32,
+    pub login_refill_secs: u64,
+    /// Messages one person may send in one chat per second, on average...
+    pub messages_per_sec: u32,
+    /// ...and in a burst.
+    pub message_burst: u32,
 }
 
 impl Default for Settings {
@@ -126,6 +136,11 @@ impl Default for Limits {
             description_max_chars: 2000,
             json_body_max_bytes: 64 * 1024,
             request_timeout_secs: 30,
+            login_attempts_per_account: 5,
+            login_attempts_per_address: 30,
+            login_refill_secs: 60,
+            messages_per_sec: 10,
+            message_burst: 30,
         }
     }
 }

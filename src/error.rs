@@ -24,6 +24,12 @@ pub enum Error {
     },
     #[error("{0}")]
     TooLarge(Cow<'static, str>),
+    /// Too many attempts or messages in a short time; try again after `retry_after`.
+    #[error("{message}")]
+    TooManyRequests {
+        message: Cow<'static, str>,
+        retry_after: std::time::Duration,
+    },
     #[error("{0}")]
     UnsupportedMedia(Cow<'static, str>),
     #[error("the database is unavailable, try again shortly")]
@@ -48,6 +54,16 @@ impl Error {
         }
     }
 
+    pub fn too_many(
+        message: impl Into<Cow<'static, str>>,
+        retry_after: std::time::Duration,
+    ) -> Self {
+        Self::TooManyRequests {
+            message: message.into(),
+            retry_after,
+        }
+    }
+
     pub fn invalid(field: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
         Self::Invalid {
             field,
@@ -64,6 +80,7 @@ impl Error {
             Self::Conflict { code, .. } => code,
             Self::Invalid { .. } => "invalid",
             Self::TooLarge(_) => "too_large",
+            Self::TooManyRequests { .. } => "rate_limited",
             Self::UnsupportedMedia(_) => "unsupported_media_type",
             Self::Unavailable(_) => "unavailable",
             Self::Database(_) | Self::Internal(_) => "internal",

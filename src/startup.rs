@@ -119,12 +119,15 @@ impl Application {
         tracing::info!(%addr, "chatdesk listening");
         let draining = cancel.clone();
         let serve = async {
-            axum::serve(self.listener, router)
-                .with_graceful_shutdown(async move {
-                    shutdown.await;
-                    cancel.cancel();
-                })
-                .await?;
+            axum::serve(
+                self.listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                cancel.cancel();
+            })
+            .await?;
             // Upgraded connections are no longer the HTTP server's: wait for the sockets'
             // close frames here.
             sockets.close();

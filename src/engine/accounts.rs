@@ -1,6 +1,9 @@
 //! Accounts: users with argon2-hashed passwords, and bearer tokens that are stored only
 //! as SHA-256 hashes (a leaked table does not leak sessions).
 
+use std::net::IpAddr;
+use std::time::Instant;
+
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand::RngCore;
@@ -120,9 +123,30 @@ impl Engine {
         Ok(token)
     }
 
-    /// Checks a username and password and opens a browser session.
+    /// Checks a username and password and opens a browser session. Failed attempts are
+    /// limited per account and per address (`from`), before any password is checked.
     #[tracing::instrument(skip_all, fields(username = %username))]
-    pub async fn login(&self, username: &str, password: &str) -> Result<(User, Token)> {
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        from: Option<IpAddr>,
+    ) -> Result<(User, Token)> {
+        let account = username.to_lowercase();
+        let now = Instant::now();
+        let limits = &self.limits;
+        let wait = limits
+            .logins_by_account
+            .check(&account, now)
+            .err()
+            .or_else(|| from.and_then(|ip| limits.logins_by_address.check(&ip, now).err()));
+        if let Some(wait) = wait {
+            tracing::warn!(username = %username, ?from, "sign-in refused: too many failed attempts");
+            return Err(Error::too_many(
+                "too many failed sign-in attempts; try again later",
+                wait,
+            ));
+        }
         let record = self.store.login_record(username).await?;
         let (user, hash) = match record {
             Some((user, Some(hash))) => (Some(user), hash),
@@ -132,7 +156,14 @@ impl Engine {
         let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
             .await
             .map_err(|e| Error::Internal(e.into()))?;
-        let user = user.filter(|_| ok).ok_or(Error::Unauthorized)?;
+        let Some(user) = user.filter(|_| ok) else {
+            let _ = limits.logins_by_account.take(&account, now);
+            if let Some(ip) = from {
+                let _ = limits.logins_by_address.take(&ip, now);
+            }
+            return Err(Error::Unauthorized);
+        };
+        limits.logins_by_account.forget(&account);
         let hours = i64::from(self.settings.chat.session_hours);
         let expires = now_millis() + hours * 3_600_000;
         let token = self.issue_token(&user, "session", Some(expires)).await?;

@@ -161,8 +161,9 @@ impl Engine {
     }
 
     /// Posts a message; `true` beside it when a retry repeated an earlier `client_id` (the
-    /// first message comes back and nothing is stored). In the bot stage the bot answers with suggestions re-ranked on the
-    /// conversation so far.
+    /// first message comes back and nothing is stored). In the bot stage the bot answers
+    /// with suggestions re-ranked on the conversation so far. Each sender has a message
+    /// rate per chat; past it the answer is `TooManyRequests` with the wait.
     #[tracing::instrument(skip_all, fields(chat_id = chat_id, user = user.id), err(level = "debug"))]
     pub async fn post_message(
         &self,
@@ -171,6 +172,16 @@ impl Engine {
         text: &str,
         client_id: Option<&str>,
     ) -> Result<(Message, bool)> {
+        if let Err(wait) = self
+            .limits
+            .messages
+            .take(&(user.id, chat_id), std::time::Instant::now())
+        {
+            return Err(Error::too_many(
+                "you are sending messages too quickly; slow down",
+                wait,
+            ));
+        }
         let (chat, party) = self.chat_for(user, chat_id).await?;
         if let Err(refusal) = may_post(party, chat.status) {
             // A retry gets its first message back, even if the chat has ended since. (While

@@ -9,8 +9,10 @@ mod desk;
 mod feed;
 mod files;
 mod knowledge;
+mod throttle;
 mod windows;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 pub use accounts::Token;
@@ -32,6 +34,7 @@ use crate::events::{self, Frame};
 use crate::knowledge::{RankRequest, Ranker, Suggestion};
 use crate::metrics::Metrics;
 use crate::store::{Appended, ChatRecord, DynStore, NewEvent};
+use throttle::Buckets;
 
 #[derive(Clone)]
 pub struct Engine {
@@ -43,6 +46,29 @@ pub struct Engine {
     settings: Arc<Settings>,
     metrics: Arc<Metrics>,
     windows: Arc<windows::Windows>,
+    limits: Arc<Throttles>,
+}
+
+/// The engine's rate limits (see [`throttle`]).
+struct Throttles {
+    logins_by_account: Buckets<String>,
+    logins_by_address: Buckets<IpAddr>,
+    /// By (sender, chat).
+    messages: Buckets<(i64, i64)>,
+}
+
+impl Throttles {
+    fn new(limits: &crate::config::Limits) -> Self {
+        let login_refill = 1.0 / limits.login_refill_secs.max(1) as f64;
+        Self {
+            logins_by_account: Buckets::new(limits.login_attempts_per_account, login_refill),
+            logins_by_address: Buckets::new(limits.login_attempts_per_address, login_refill),
+            messages: Buckets::new(
+                limits.message_burst,
+                f64::from(limits.messages_per_sec.max(1)),
+            ),
+        }
+    }
 }
 
 impl Engine {
@@ -54,6 +80,7 @@ impl Engine {
         metrics: Arc<Metrics>,
     ) -> Self {
         let files = Arc::new(FileStore::new(settings.data_dir.join("attachments")));
+        let limits = Arc::new(Throttles::new(&settings.limits));
         Self {
             store,
             bus,
@@ -63,6 +90,7 @@ impl Engine {
             settings,
             metrics,
             windows: Default::default(),
+            limits,
         }
     }
 

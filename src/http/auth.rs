@@ -9,7 +9,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::extract::{CurrentUser, JsonBody, SESSION_COOKIE, request_token, same_origin};
+use super::extract::{
+    CurrentUser, JsonBody, SESSION_COOKIE, client_ip, request_token, same_origin,
+};
 use super::{ApiError, AppState};
 use crate::error::Error;
 
@@ -28,9 +30,13 @@ struct Login {
 
 async fn login(
     State(state): State<AppState>,
+    parts: Parts,
     JsonBody(body): JsonBody<Login>,
 ) -> Result<Response, ApiError> {
-    let (user, token) = state.engine.login(&body.username, &body.password).await?;
+    let (user, token) = state
+        .engine
+        .login(&body.username, &body.password, client_ip(&parts))
+        .await?;
     let max_age = u64::from(state.engine.settings().chat.session_hours) * 3600;
     let cookie = format!(
         "{SESSION_COOKIE}={}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}",

@@ -16,6 +16,8 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     detail: Option<String>,
+    /// Whole seconds, for `Retry-After`.
+    retry_after: Option<u64>,
 }
 
 /// The cause of a 5xx, for the log line.
@@ -29,6 +31,7 @@ impl ApiError {
             code,
             message: message.into(),
             detail: None,
+            retry_after: None,
         }
     }
 
@@ -50,6 +53,7 @@ impl From<Error> for ApiError {
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -59,11 +63,18 @@ impl From<Error> for ApiError {
             Error::Internal(s) => Some(format!("{s:#}")),
             _ => None,
         };
+        let retry_after = match &e {
+            Error::TooManyRequests { retry_after, .. } => {
+                Some(retry_after.as_secs_f64().ceil().max(1.0) as u64)
+            }
+            _ => None,
+        };
         Self {
             status,
             code: e.code(),
             message: e.to_string(),
             detail,
+            retry_after,
         }
     }
 }
@@ -168,6 +179,11 @@ impl IntoResponse for ApiError {
         let mut response = (self.status, Json(body)).into_response();
         if let Some(detail) = self.detail {
             response.extensions_mut().insert(ErrorDetail(detail));
+        }
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
         }
         response
     }

@@ -57,6 +57,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// The peer's address, when the server was started with it (`Application` does; requests
+/// that do not carry it are limited by account only).
+pub fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
 /// How a request proved who it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Credential {

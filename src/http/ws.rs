@@ -176,13 +176,26 @@ async fn handle_frame(state: &AppState, user: &User, chat_id: i64, raw: &str) ->
         Err((code, message)) => return Some(events::error_frame(code, &message)),
     };
     let outcome = match frame {
-        ClientFrame::Message { text, client_id } => state
-            .engine
-            .post_message(user, chat_id, &text, client_id.as_deref())
-            .await
-            // A new message reaches its sender through the feed, with its client_id; a
-            // repeated one is acknowledged here, since nothing new is broadcast.
-            .map(|(message, duplicate)| duplicate.then(|| events::message_frame(&message))),
+        ClientFrame::Message { text, client_id } => loop {
+            match state
+                .engine
+                .post_message(user, chat_id, &text, client_id.as_deref())
+                .await
+            {
+                // Too fast: this socket waits its turn (and stops reading, so a flood
+                // backs up on the sender's side) instead of failing the message.
+                Err(Error::TooManyRequests { retry_after, .. }) => {
+                    tokio::time::sleep(retry_after).await;
+                }
+                // A new message reaches its sender through the feed, with its client_id;
+                // a repeated one is acknowledged here, since nothing new is broadcast.
+                other => {
+                    break other.map(|(message, duplicate)| {
+                        duplicate.then(|| events::message_frame(&message))
+                    });
+                }
+            }
+        },
         ClientFrame::Typing { typing } => state
             .engine
             .typing(user, chat_id, typing)

@@ -4,9 +4,11 @@ mod helpers;
 mod process;
 
 mod access;
+mod access_table;
 mod bad_input;
 mod crash;
 mod knowledge;
+mod limits;
 mod outage;
 mod pages;
 mod queue;

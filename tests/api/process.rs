@@ -29,20 +29,15 @@ fn free_port() -> u16 {
 
 impl ServerProcess {
     pub async fn start(backend: Backend) -> Self {
-        let database_url = match backend {
-            Backend::Sqlite => String::new(),
-            Backend::Postgres => fresh_pg_database().await,
-        };
-        Self::start_on(backend, database_url).await
+        Self::start_with_log(backend, "info").await
     }
 
-    /// Starts a server on `database_url` (ignored for SQLite, which gets a file in the
-    /// server's temporary folder).
-    pub async fn start_on(backend: Backend, database_url: String) -> Self {
+    /// Starts a server logging at `level` (`CHATDESK_LOG`).
+    pub async fn start_with_log(backend: Backend, level: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let database_url = match backend {
             Backend::Sqlite => format!("sqlite://{}", dir.path().join("chatdesk.db").display()),
-            Backend::Postgres => database_url,
+            Backend::Postgres => fresh_pg_database().await,
         };
         let port = free_port();
         let root = env!("CARGO_MANIFEST_DIR");
@@ -66,7 +61,10 @@ impl ServerProcess {
                 "CHATDESK_KNOWLEDGE__VECTOR_CACHE_DIR",
                 concat!(env!("CARGO_TARGET_TMPDIR"), "/vector-cache").to_owned(),
             ),
-            ("CHATDESK_LOG", "info".to_owned()),
+            ("CHATDESK_LOG", level.to_owned()),
+            // These tests send as fast as they can on purpose.
+            ("CHATDESK_LIMITS__MESSAGES_PER_SEC", "100000".to_owned()),
+            ("CHATDESK_LIMITS__MESSAGE_BURST", "100000".to_owned()),
         ]
         .map(|(k, v)| (k.to_owned(), v))
         .to_vec();
@@ -166,10 +164,19 @@ impl ServerProcess {
         }
     }
 
+    pub fn admin_token(&self) -> String {
+        self.admin_token.clone()
+    }
+
+    /// The admin account every server starts with.
+    pub fn admin(&self) -> TestUser {
+        TestUser::at(&self.root, self.admin_token.clone(), self.http.clone())
+    }
+
     /// Creates an account through the admin API.
     pub async fn account(&self, name: &str, roles: &[&str]) -> TestUser {
-        let admin = TestUser::at(&self.root, self.admin_token.clone(), self.http.clone());
-        let (status, body) = admin
+        let (status, body) = self
+            .admin()
             .post(
                 "/users",
                 json!({"username": name, "display_name": name, "roles": roles}),

@@ -14,7 +14,9 @@ use super::{PageError, render};
 use crate::domain::user::User;
 use crate::error::Error;
 use crate::http::AppState;
-use crate::http::extract::{SESSION_COOKIE, csrf_token, request_token, same_origin, same_secret};
+use crate::http::extract::{
+    SESSION_COOKIE, client_ip, csrf_token, request_token, same_origin, same_secret,
+};
 
 /// The signed-in user of a page, with the session's CSRF token for its forms and scripts.
 pub struct PageUser {
@@ -138,7 +140,11 @@ pub async fn login(
         ));
     }
     let next = safe_next(form.next.as_deref());
-    match state.engine.login(&form.username, &form.password).await {
+    match state
+        .engine
+        .login(&form.username, &form.password, client_ip(&parts))
+        .await
+    {
         Ok((_, token)) => {
             let max_age = u64::from(state.engine.settings().chat.session_hours) * 3600;
             let cookie = format!(
@@ -155,6 +161,21 @@ pub async fn login(
             None,
             json!({
                 "error": "That user name and password do not match.",
+                "username": form.username,
+                "next": next,
+            }),
+        ),
+        Err(Error::TooManyRequests { retry_after, .. }) => render(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            "login",
+            "Sign in",
+            None,
+            json!({
+                "error": format!(
+                    "Too many failed attempts. Try again in {} minute(s).",
+                    retry_after.as_secs().div_ceil(60).max(1)
+                ),
                 "username": form.username,
                 "next": next,
             }),

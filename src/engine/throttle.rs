@@ -1,0 +1,118 @@
+//! Rate limits, kept in memory by each instance: token buckets by key. Sign-in attempts
+//! are limited by account and by address (guessing is slow, and one address cannot
+//! lock every account out); messages by sender and chat (a flood slows its sender only,
+//! and an analyst with many chats is not held back by their sum).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Buckets kept before full ones are swept out.
+const SWEEP_AT: usize = 10_000;
+
+pub struct Buckets<K> {
+    per_sec: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<K, Bucket>>,
+}
+
+#[derive(Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Buckets<K> {
+    /// `burst` tokens at most, refilled at `per_sec`.
+    pub fn new(burst: u32, per_sec: f64) -> Self {
+        Self {
+            per_sec,
+            burst: f64::from(burst.max(1)),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn refilled(&self, bucket: Option<&Bucket>, now: Instant) -> Bucket {
+        match bucket {
+            Some(b) => Bucket {
+                tokens: (b.tokens + now.duration_since(b.at).as_secs_f64() * self.per_sec)
+                    .min(self.burst),
+                at: now,
+            },
+            None => Bucket {
+                tokens: self.burst,
+                at: now,
+            },
+        }
+    }
+
+    fn wait_for_token(&self, tokens: f64) -> Duration {
+        Duration::from_secs_f64(((1.0 - tokens) / self.per_sec).max(0.0))
+    }
+
+    /// Whether `key` has a token, without taking it; if not, how long until it has.
+    pub fn check(&self, key: &K, now: Instant) -> Result<(), Duration> {
+        let buckets = self.buckets.lock().expect("buckets lock");
+        let b = self.refilled(buckets.get(key), now);
+        if b.tokens >= 1.0 {
+            Ok(())
+        } else {
+            Err(self.wait_for_token(b.tokens))
+        }
+    }
+
+    /// Takes a token for `key`; without one, says how long until one is free.
+    pub fn take(&self, key: &K, now: Instant) -> Result<(), Duration> {
+        let mut buckets = self.buckets.lock().expect("buckets lock");
+        let mut b = self.refilled(buckets.get(key), now);
+        let result = if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(self.wait_for_token(b.tokens))
+        };
+        if buckets.len() >= SWEEP_AT && !buckets.contains_key(key) {
+            let burst = self.burst;
+            buckets.retain(|_, old| self.refilled(Some(old), now).tokens < burst);
+        }
+        buckets.insert(key.clone(), b);
+        result
+    }
+
+    /// Starts `key` afresh (a successful sign-in clears the account's failures).
+    pub fn forget(&self, key: &K) {
+        self.buckets.lock().expect("buckets lock").remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_then_the_refill_rate() {
+        let b = Buckets::new(3, 2.0);
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert!(b.take(&"k", t0).is_ok());
+        }
+        let wait = b.take(&"k", t0).unwrap_err();
+        assert!(wait <= Duration::from_millis(500), "{wait:?}");
+        assert!(b.check(&"other", t0).is_ok(), "keys are separate");
+        assert!(b.take(&"k", t0 + Duration::from_millis(500)).is_ok());
+        assert!(b.take(&"k", t0 + Duration::from_millis(500)).is_err());
+        b.forget(&"k");
+        assert!(b.check(&"k", t0).is_ok());
+    }
+
+    #[test]
+    fn full_buckets_are_swept_when_there_are_many() {
+        let b = Buckets::new(1, 1000.0);
+        let t0 = Instant::now();
+        for k in 0..SWEEP_AT {
+            let _ = b.take(&k, t0);
+        }
+        let _ = b.take(&usize::MAX, t0 + Duration::from_secs(1));
+        assert_eq!(b.buckets.lock().unwrap().len(), 1);
+    }
+}
