@@ -29,6 +29,9 @@ const MAX_CLIENT_FRAME: usize = 64 * 1024;
 /// Small buffers keep idle connections cheap (the default read buffer is 128 KiB).
 const READ_BUFFER: usize = 4 * 1024;
 const GOING_AWAY: u16 = 1001;
+const PROTOCOL_ERROR: u16 = 1002;
+const INVALID_DATA: u16 = 1007;
+const MESSAGE_TOO_BIG: u16 = 1009;
 /// At shutdown, a socket's feed is flushed until it has been quiet this long.
 const DRAIN_QUIET: std::time::Duration = std::time::Duration::from_millis(50);
 
@@ -53,6 +56,26 @@ fn going_away() -> Message {
     Message::Close(Some(CloseFrame {
         code: GOING_AWAY,
         reason: Utf8Bytes::from_static("server shutting down"),
+    }))
+}
+
+/// The close frame for a frame the WebSocket layer could not take: too big (1009), not
+/// UTF-8 (1007), or otherwise broken (1002).
+fn refusal(e: &axum::Error) -> Message {
+    let detail = e.to_string();
+    let (code, reason) = if detail.contains("too long") || detail.contains("too big") {
+        (
+            MESSAGE_TOO_BIG,
+            "frame too big: messages are limited to 64 KiB",
+        )
+    } else if detail.contains("UTF-8") || detail.contains("utf-8") {
+        (INVALID_DATA, "text frames must be UTF-8")
+    } else {
+        (PROTOCOL_ERROR, "malformed WebSocket frame")
+    };
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
     }))
 }
 
@@ -87,7 +110,7 @@ async fn chat_session(
 ) {
     state.metrics.open_sockets.fetch_add(1, Ordering::Relaxed);
     let (mut sink, stream) = socket.split();
-    let (reply_tx, mut replies) = mpsc::channel::<Frame>(16);
+    let (reply_tx, mut replies) = mpsc::channel::<Message>(16);
     let shutdown = state.shutdown.clone();
 
     // The reader stops taking frames at shutdown, but the one in hand is finished first;
@@ -110,7 +133,17 @@ async fn chat_session(
                     }
                 },
                 reply = replies.recv() => match reply {
-                    Some(reply) => reply,
+                    // The reader refused the connection (a frame too big, not UTF-8).
+                    Some(close @ Message::Close(_)) => {
+                        let _ = sink.send(close).await;
+                        return;
+                    }
+                    Some(reply) => {
+                        if sink.send(reply).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
                     None => break,
                 },
             };
@@ -136,20 +169,28 @@ async fn chat_session(
 }
 
 /// Reads client frames until the client leaves or the server shuts down, handing each
-/// reply to the writer; then waits for the writer to finish the session.
+/// reply to the writer; then waits for the writer to finish the session. A frame the
+/// protocol layer refuses ends the connection with a close frame that says why.
 async fn read_frames(
     state: &AppState,
     user: &User,
     chat_id: i64,
     mut stream: SplitStream<WebSocket>,
-    replies: mpsc::Sender<Frame>,
+    replies: mpsc::Sender<Message>,
 ) {
     loop {
         let msg = tokio::select! {
             msg = stream.next() => msg,
             () = state.shutdown.cancelled() => break,
         };
-        let Some(Ok(msg)) = msg else { break };
+        let msg = match msg {
+            Some(Ok(msg)) => msg,
+            Some(Err(e)) => {
+                let _ = replies.send(refusal(&e)).await;
+                break;
+            }
+            None => break,
+        };
         let reply = match msg {
             Message::Text(t) => handle_frame(state, user, chat_id, t.as_str()).await,
             Message::Binary(_) => Some(events::error_frame(
@@ -160,7 +201,7 @@ async fn read_frames(
             Message::Ping(_) | Message::Pong(_) => None,
         };
         if let Some(reply) = reply
-            && replies.send(reply).await.is_err()
+            && replies.send(text(&reply)).await.is_err()
         {
             break;
         }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::helpers::{Backend, TestApp, is_type};
 use crate::on_both_databases;
@@ -121,6 +122,19 @@ async fn bad_socket_frames_get_error_frames_and_the_socket_stays_open(backend: B
         .wait_for("ack", |f| is_type(f, "message") && f["client_id"] == "c-9")
         .await;
     assert_eq!(ack["text"], "still here");
+
+    // Binary frames get an error frame; a frame over 64 KiB ends the socket with 1009.
+    ws.send_raw(WsMessage::Binary(vec![0xff, 0x00].into()))
+        .await;
+    let err = ws.wait_for("an error frame", |f| is_type(f, "error")).await;
+    assert_eq!(err["error"]["code"], "invalid_frame");
+    ws.send_text(&"x".repeat(100 * 1024)).await;
+    assert_eq!(ws.close_code().await, Some(1009), "message too big");
+    // The chat and the service go on.
+    let mut ws = alice.chat_ws(chat).await;
+    ws.send(json!({"type": "message", "text": "again", "client_id": "c-10"}))
+        .await;
+    ws.wait_for("ack", |f| f["client_id"] == "c-10").await;
 }
 
 async fn files_are_checked(backend: Backend) {

@@ -274,6 +274,10 @@ impl Socket {
             .expect("send frame");
     }
 
+    pub async fn send_raw(&mut self, message: WsMessage) {
+        self.stream.send(message).await.expect("send frame");
+    }
+
     pub async fn send_text(&mut self, text: &str) {
         self.stream
             .send(WsMessage::Text(text.to_owned().into()))
