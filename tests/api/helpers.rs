@@ -207,6 +207,15 @@ impl TestUser {
         self.send(request).await
     }
 
+    pub async fn put_raw(&self, path: &str, content_type: &str, body: &str) -> (StatusCode, Value) {
+        let request = self
+            .http
+            .put(self.url(path))
+            .header("content-type", content_type)
+            .body(body.to_owned());
+        self.send(request).await
+    }
+
     pub async fn upload(&self, chat_id: i64, name: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
         let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned());
         let form = reqwest::multipart::Form::new().part("file", part);

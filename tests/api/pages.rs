@@ -7,7 +7,7 @@ use reqwest::header::{COOKIE, LOCATION};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, TestUser};
 use crate::on_both_databases;
 use chatdesk::domain::user::Role;
 
@@ -15,6 +15,7 @@ on_both_databases!(
     pages_send_strangers_to_sign_in_and_carry_security_headers,
     browser_sessions_need_the_csrf_token_and_this_origin,
     pages_show_what_users_write_as_text,
+    every_text_field_is_shown_as_text,
     authors_edit_articles_with_the_forms,
 );
 
@@ -59,6 +60,11 @@ impl Browser {
             .create_user(name, None, Some("a long enough password".into()), roles)
             .await
             .unwrap();
+        Self::log_in(app, name).await
+    }
+
+    /// Signs in an account made with the password "a long enough password".
+    async fn log_in(app: &TestApp, name: &str) -> Self {
         let http = no_redirects();
         let root = app.root();
         let resp = http
@@ -299,6 +305,117 @@ async fn pages_show_what_users_write_as_text(backend: Backend) {
             "{page}: {html}"
         );
     }
+}
+
+/// An account with a hostile display name, signed in both ways: its API token, and a
+/// browser session.
+async fn hostile_account(app: &TestApp, name: &str, roles: &[Role]) -> (TestUser, Browser) {
+    let display = format!("<script>alert('{name}')</script>");
+    let (_, token) = app
+        .engine
+        .create_user(
+            name,
+            Some(&display),
+            Some("a long enough password".into()),
+            roles,
+        )
+        .await
+        .unwrap();
+    let api = TestUser::at(&app.root(), token.0, app.http.clone());
+    (api, Browser::log_in(app, name).await)
+}
+
+fn shown_as_text(page: &str, html: &str) {
+    assert!(!html.contains("<script>alert"), "{page} runs text: {html}");
+    assert!(!html.contains("<img src=x"), "{page} renders text: {html}");
+}
+
+async fn every_text_field_is_shown_as_text(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (mallory, mallory_pages) =
+        hostile_account(&app, "mallory", &[Role::User, Role::ChatUser]).await;
+    let (ann, ann_pages) = hostile_account(&app, "ann", &[Role::Analyst]).await;
+    let (carol, carol_pages) = hostile_account(&app, "carol", &[Role::Author]).await;
+    ann.put("/analyst/status", json!({"status": "online"}))
+        .await;
+
+    let chat = mallory
+        .queued_chat("<img src=x onerror=alert('description')>")
+        .await;
+    let (status, _) = ann.post(&format!("/chats/{chat}/accept"), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    for (who, text) in [
+        (&mallory, "<script>alert('user message')</script>"),
+        (&ann, "<script>alert('analyst message')</script>"),
+    ] {
+        let (status, _) = who
+            .post(&format!("/chats/{chat}/messages"), json!({"text": text}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let (status, _) = mallory
+        .upload(
+            chat,
+            "<img src=x onerror=alert('file')>.txt",
+            b"notes".to_vec(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, shown) = mallory.get(&format!("/chats/{chat}")).await;
+    let call = shown["call_id"].as_i64().unwrap();
+    let article = "---\ntitle: <script>alert('title')</script>\ntags: [\"<img src=x>\"]\n---\n\
+                   <script>alert('body')</script> Restart the <b>router</b>.\n";
+    let (status, body) = carol
+        .put_raw(
+            "/knowledge/articles/hostile-article",
+            "text/markdown",
+            article,
+        )
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+
+    let (_, call_page) = mallory_pages.get(&format!("/calls/{call}")).await;
+    for text in [
+        "user message",
+        "analyst message",
+        "description",
+        "file",
+        "mallory",
+        "ann",
+    ] {
+        assert!(
+            call_page.contains(&format!("alert(&#x27;{text}&#x27;)"))
+                || call_page.contains(&format!("alert('{text}')")),
+            "the call page shows {text}: {call_page}"
+        );
+    }
+    shown_as_text("call page", &call_page);
+    for (page, html) in [
+        ("portal", mallory_pages.get("/").await.1),
+        (
+            "chat window",
+            mallory_pages.get(&format!("/chats/{chat}")).await.1,
+        ),
+        (
+            "analyst's call page",
+            ann_pages.get(&format!("/calls/{call}")).await.1,
+        ),
+        ("console", ann_pages.get("/analyst").await.1),
+        ("articles", carol_pages.get("/knowledge").await.1),
+        ("search", carol_pages.get("/knowledge?q=router").await.1),
+        (
+            "editor",
+            carol_pages.get("/knowledge/hostile-article/edit").await.1,
+        ),
+    ] {
+        shown_as_text(page, &html);
+    }
+    let (_, editor) = carol_pages.get("/knowledge/hostile-article/edit").await;
+    assert!(
+        editor.contains("&lt;script&gt;alert(&#x27;body&#x27;)")
+            || editor.contains("&lt;script&gt;alert('body')"),
+        "{editor}"
+    );
 }
 
 async fn authors_edit_articles_with_the_forms(backend: Backend) {
