@@ -93,6 +93,7 @@ pub struct Limits {
     /// `login_refill_secs`.
     pub login_attempts_per_account: u32,
     /// Failed sign-ins allowed from one address in a burst, refilled at the same pace.
+    /// Behind a proxy every client shares the proxy's address: raise it there.
     pub login_attempts_per_address: u32,
     pub login_refill_secs: u64,
     /// Messages one person may send in one chat per second, on average...
@@ -137,7 +138,7 @@ impl Default for Limits {
             json_body_max_bytes: 64 * 1024,
             request_timeout_secs: 30,
             login_attempts_per_account: 5,
-            login_attempts_per_address: 30,
+            login_attempts_per_address: 100,
             login_refill_secs: 60,
             messages_per_sec: 10,
             message_burst: 30,

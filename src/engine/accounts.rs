@@ -135,12 +135,11 @@ impl Engine {
         let account = username.to_lowercase();
         let now = Instant::now();
         let limits = &self.limits;
-        let wait = limits
-            .logins_by_account
-            .check(&account, now)
-            .err()
-            .or_else(|| from.and_then(|ip| limits.logins_by_address.check(&ip, now).err()));
-        if let Some(wait) = wait {
+        // Tokens are taken before the password is checked, so parallel guesses count too;
+        // a success gives them back.
+        let by_account = limits.logins_by_account.take(&account, now);
+        let by_address = from.map_or(Ok(()), |ip| limits.logins_by_address.take(&ip, now));
+        if let Err(wait) = by_account.and(by_address) {
             tracing::warn!(username = %username, ?from, "sign-in refused: too many failed attempts");
             return Err(Error::too_many(
                 "too many failed sign-in attempts; try again later",
@@ -156,14 +155,11 @@ impl Engine {
         let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
             .await
             .map_err(|e| Error::Internal(e.into()))?;
-        let Some(user) = user.filter(|_| ok) else {
-            let _ = limits.logins_by_account.take(&account, now);
-            if let Some(ip) = from {
-                let _ = limits.logins_by_address.take(&ip, now);
-            }
-            return Err(Error::Unauthorized);
-        };
+        let user = user.filter(|_| ok).ok_or(Error::Unauthorized)?;
         limits.logins_by_account.forget(&account);
+        if let Some(ip) = from {
+            limits.logins_by_address.give_back(&ip, Instant::now());
+        }
         let hours = i64::from(self.settings.chat.session_hours);
         let expires = now_millis() + hours * 3_600_000;
         let token = self.issue_token(&user, "session", Some(expires)).await?;

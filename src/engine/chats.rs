@@ -214,7 +214,21 @@ impl Engine {
                     now: now_millis(),
                 },
             )
-            .await?;
+            .await;
+        let appended = match (appended, client_id) {
+            // The chat ended just now: a retry still gets its first message back.
+            (Err(ended @ Error::Conflict { .. }), Some(id)) => {
+                match self
+                    .store
+                    .message_by_client_id(chat_id, user.id, id)
+                    .await?
+                {
+                    Some(first) => return Ok((message_of(&first), true)),
+                    None => return Err(ended),
+                }
+            }
+            (appended, _) => appended?,
+        };
         if appended.duplicate {
             return Ok((message_of(&appended.event), true));
         }

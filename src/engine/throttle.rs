@@ -50,17 +50,6 @@ impl<K: std::hash::Hash + Eq + Clone> Buckets<K> {
         Duration::from_secs_f64(((1.0 - tokens) / self.per_sec).max(0.0))
     }
 
-    /// Whether `key` has a token, without taking it; if not, how long until it has.
-    pub fn check(&self, key: &K, now: Instant) -> Result<(), Duration> {
-        let buckets = self.buckets.lock().expect("buckets lock");
-        let b = self.refilled(buckets.get(key), now);
-        if b.tokens >= 1.0 {
-            Ok(())
-        } else {
-            Err(self.wait_for_token(b.tokens))
-        }
-    }
-
     /// Takes a token for `key`; without one, says how long until one is free.
     pub fn take(&self, key: &K, now: Instant) -> Result<(), Duration> {
         let mut buckets = self.buckets.lock().expect("buckets lock");
@@ -74,9 +63,27 @@ impl<K: std::hash::Hash + Eq + Clone> Buckets<K> {
         if buckets.len() >= SWEEP_AT && !buckets.contains_key(key) {
             let burst = self.burst;
             buckets.retain(|_, old| self.refilled(Some(old), now).tokens < burst);
+            if buckets.len() >= SWEEP_AT {
+                // Still full of live buckets (very many keys at once): memory stays
+                // bounded by forgetting the least recently used half.
+                let mut ages: Vec<Instant> = buckets.values().map(|b| b.at).collect();
+                ages.sort_unstable();
+                let cutoff = ages[ages.len() / 2];
+                buckets.retain(|_, b| b.at > cutoff);
+            }
         }
         buckets.insert(key.clone(), b);
         result
+    }
+
+    /// Returns a token taken for `key` (an attempt that turned out fine).
+    pub fn give_back(&self, key: &K, now: Instant) {
+        let mut buckets = self.buckets.lock().expect("buckets lock");
+        if let Some(b) = buckets.get(key) {
+            let mut b = self.refilled(Some(b), now);
+            b.tokens = (b.tokens + 1.0).min(self.burst);
+            buckets.insert(key.clone(), b);
+        }
     }
 
     /// Starts `key` afresh (a successful sign-in clears the account's failures).
@@ -98,11 +105,33 @@ mod tests {
         }
         let wait = b.take(&"k", t0).unwrap_err();
         assert!(wait <= Duration::from_millis(500), "{wait:?}");
-        assert!(b.check(&"other", t0).is_ok(), "keys are separate");
+        assert!(b.take(&"other", t0).is_ok(), "keys are separate");
         assert!(b.take(&"k", t0 + Duration::from_millis(500)).is_ok());
         assert!(b.take(&"k", t0 + Duration::from_millis(500)).is_err());
+        b.give_back(&"k", t0 + Duration::from_millis(500));
+        assert!(
+            b.take(&"k", t0 + Duration::from_millis(500)).is_ok(),
+            "given back"
+        );
         b.forget(&"k");
-        assert!(b.check(&"k", t0).is_ok());
+        assert!(b.take(&"k", t0).is_ok());
+    }
+
+    #[test]
+    fn live_buckets_are_bounded_too() {
+        let b = Buckets::new(5, 0.001);
+        let t0 = Instant::now();
+        for k in 0..3 * SWEEP_AT {
+            let _ = b.take(&k, t0 + Duration::from_millis(k as u64));
+        }
+        assert!(b.buckets.lock().unwrap().len() <= SWEEP_AT);
+        let recent = 3 * SWEEP_AT - 1;
+        let later = t0 + Duration::from_millis(recent as u64);
+        assert!(b.take(&recent, later).is_ok(), "recent keys are kept");
+        assert!(
+            b.buckets.lock().unwrap().get(&recent).unwrap().tokens < 4.0,
+            "with their state"
+        );
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! hand and stops; the writer sends what the feed already holds (the acknowledgement of
 //! that last message among it) and then a close frame.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -16,6 +17,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::extract::{ApiPath, ApiQuery, CurrentUser};
 use super::{ApiError, AppState};
@@ -32,8 +34,14 @@ const GOING_AWAY: u16 = 1001;
 const PROTOCOL_ERROR: u16 = 1002;
 const INVALID_DATA: u16 = 1007;
 const MESSAGE_TOO_BIG: u16 = 1009;
-/// At shutdown, a socket's feed is flushed until it has been quiet this long.
-const DRAIN_QUIET: std::time::Duration = std::time::Duration::from_millis(50);
+/// At shutdown, a socket's feed is flushed until it has been quiet this long (and has
+/// reached what the socket's own reader stored)...
+const DRAIN_QUIET: Duration = Duration::from_millis(50);
+/// ...but for no longer than this.
+const DRAIN_SOCKET_LIMIT: Duration = Duration::from_secs(5);
+/// After its close frame, a socket waits this long for the client's before dropping the
+/// connection.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -95,9 +103,11 @@ async fn chat_socket(
         .engine
         .open_feed(&user, chat_id, resume.after.unwrap_or(0))
         .await?;
-    let sockets = state.sockets.clone();
-    Ok(upgrade(ws).on_upgrade(move |socket| {
-        sockets.track_future(chat_session(socket, state, user, chat_id, feed))
+    // Counted from now: a shutdown between the upgrade and the session's start waits too.
+    let tracked = state.sockets.token();
+    Ok(upgrade(ws).on_upgrade(move |socket| async move {
+        chat_session(socket, state, user, chat_id, feed).await;
+        drop(tracked);
     }))
 }
 
@@ -112,15 +122,21 @@ async fn chat_session(
     let (mut sink, stream) = socket.split();
     let (reply_tx, mut replies) = mpsc::channel::<Message>(16);
     let shutdown = state.shutdown.clone();
+    // Cancelled when the writer is done, so that the reader stops too.
+    let closing = CancellationToken::new();
+    // The highest `seq` the reader has stored; at shutdown the writer sends the feed at
+    // least that far, so the last message's acknowledgement goes out before the close.
+    let stored = AtomicI64::new(0);
 
     // The reader stops taking frames at shutdown, but the one in hand is finished first;
     // when it stops it drops `reply_tx`, which tells the writer.
-    let reader = read_frames(&state, &user, chat_id, stream, reply_tx);
+    let reader = read_frames(&state, &user, chat_id, stream, reply_tx, &closing, &stored);
 
     // The writer ends the session: when the feed ends, the client goes, or the reader has
     // stopped for shutdown (then it sends what the feed already holds, such as the
     // acknowledgement of the last message, and a close frame).
     let writer = async {
+        let _done = closing.clone().drop_guard();
         loop {
             let frame = tokio::select! {
                 next = feed.next() => match next {
@@ -152,36 +168,52 @@ async fn chat_session(
             }
         }
         if shutdown.is_cancelled() {
-            while let Ok(Ok(Some(frame))) = tokio::time::timeout(DRAIN_QUIET, feed.next()).await {
-                if sink.send(text(&frame)).await.is_err() {
-                    return;
+            let drained = async {
+                loop {
+                    let behind = feed.last_seq() < stored.load(Ordering::Acquire);
+                    let next = if behind {
+                        feed.next().await
+                    } else {
+                        match tokio::time::timeout(DRAIN_QUIET, feed.next()).await {
+                            Ok(next) => next,
+                            Err(_) => return,
+                        }
+                    };
+                    let Ok(Some(frame)) = next else { return };
+                    if sink.send(text(&frame)).await.is_err() {
+                        return;
+                    }
                 }
-            }
+            };
+            let _ = tokio::time::timeout(DRAIN_SOCKET_LIMIT, drained).await;
             let _ = sink.send(going_away()).await;
         }
     };
 
-    tokio::select! {
-        () = writer => {},
-        () = reader => {},
-    }
+    tokio::join!(writer, reader);
     state.metrics.open_sockets.fetch_sub(1, Ordering::Relaxed);
 }
 
-/// Reads client frames until the client leaves or the server shuts down, handing each
-/// reply to the writer; then waits for the writer to finish the session. A frame the
-/// protocol layer refuses ends the connection with a close frame that says why.
+/// Reads client frames until the client leaves, the server shuts down or the writer is
+/// done, handing each reply to the writer. A frame the protocol layer refuses ends the
+/// connection with a close frame that says why. Afterwards it reads on (discarding) until
+/// the client's close or a second has passed, so that closing does not reset the
+/// connection under frames still in flight.
 async fn read_frames(
     state: &AppState,
     user: &User,
     chat_id: i64,
     mut stream: SplitStream<WebSocket>,
     replies: mpsc::Sender<Message>,
+    closing: &CancellationToken,
+    stored: &AtomicI64,
 ) {
     loop {
         let msg = tokio::select! {
-            msg = stream.next() => msg,
+            biased;
             () = state.shutdown.cancelled() => break,
+            () = closing.cancelled() => break,
+            msg = stream.next() => msg,
         };
         let msg = match msg {
             Some(Ok(msg)) => msg,
@@ -191,15 +223,21 @@ async fn read_frames(
             }
             None => break,
         };
-        let reply = match msg {
+        let (reply, seq) = match msg {
             Message::Text(t) => handle_frame(state, user, chat_id, t.as_str()).await,
-            Message::Binary(_) => Some(events::error_frame(
-                "invalid_frame",
-                "send JSON text frames",
-            )),
-            Message::Close(_) => break,
-            Message::Ping(_) | Message::Pong(_) => None,
+            Message::Binary(_) => (
+                Some(events::error_frame(
+                    "invalid_frame",
+                    "send JSON text frames",
+                )),
+                None,
+            ),
+            Message::Close(_) => return,
+            Message::Ping(_) | Message::Pong(_) => (None, None),
         };
+        if let Some(seq) = seq {
+            stored.fetch_max(seq, Ordering::AcqRel);
+        }
         if let Some(reply) = reply
             && replies.send(text(&reply)).await.is_err()
         {
@@ -207,14 +245,28 @@ async fn read_frames(
         }
     }
     drop(replies);
-    std::future::pending::<()>().await
+    closing.cancelled().await;
+    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+        while let Some(Ok(msg)) = stream.next().await {
+            if matches!(msg, Message::Close(_)) {
+                return;
+            }
+        }
+    })
+    .await;
 }
 
-/// Acts on one client frame; returns what to tell this client directly, if anything.
-async fn handle_frame(state: &AppState, user: &User, chat_id: i64, raw: &str) -> Option<Frame> {
+/// Acts on one client frame; returns what to tell this client directly, if anything, and
+/// the `seq` of the message it stored.
+async fn handle_frame(
+    state: &AppState,
+    user: &User,
+    chat_id: i64,
+    raw: &str,
+) -> (Option<Frame>, Option<i64>) {
     let frame = match ClientFrame::parse(raw) {
         Ok(frame) => frame,
-        Err((code, message)) => return Some(events::error_frame(code, &message)),
+        Err((code, message)) => return (Some(events::error_frame(code, &message)), None),
     };
     let outcome = match frame {
         ClientFrame::Message { text, client_id } => loop {
@@ -232,7 +284,8 @@ async fn handle_frame(state: &AppState, user: &User, chat_id: i64, raw: &str) ->
                 // a repeated one is acknowledged here, since nothing new is broadcast.
                 other => {
                     break other.map(|(message, duplicate)| {
-                        duplicate.then(|| events::message_frame(&message))
+                        let reply = duplicate.then(|| events::message_frame(&message));
+                        (reply, Some(message.seq))
                     });
                 }
             }
@@ -241,11 +294,11 @@ async fn handle_frame(state: &AppState, user: &User, chat_id: i64, raw: &str) ->
             .engine
             .typing(user, chat_id, typing)
             .await
-            .map(|()| None),
+            .map(|()| (None, None)),
     };
     match outcome {
         Ok(reply) => reply,
-        Err(e) => Some(error_reply(&e)),
+        Err(e) => (Some(error_reply(&e)), None),
     }
 }
 
@@ -266,9 +319,11 @@ async fn desk_socket(
     }
     let rx = state.engine.subscribe_desk();
     let snapshot = state.engine.desk_snapshot().await?;
-    let sockets = state.sockets.clone();
-    Ok(upgrade(ws)
-        .on_upgrade(move |socket| sockets.track_future(desk_session(socket, state, rx, snapshot))))
+    let tracked = state.sockets.token();
+    Ok(upgrade(ws).on_upgrade(move |socket| async move {
+        desk_session(socket, state, rx, snapshot).await;
+        drop(tracked);
+    }))
 }
 
 async fn desk_session(

@@ -81,6 +81,10 @@ async fn write_batches(writer: AnyPool, mut queue: mpsc::Receiver<Pending>) {
         let mut seen = HashSet::new();
         let mut later = VecDeque::new();
         for p in held.drain(..) {
+            // A caller that has gone was told nothing: its event is not written.
+            if p.reply.is_closed() {
+                continue;
+            }
             if batch.len() < MAX_BATCH && seen.insert(p.chat_id) {
                 batch.push(p);
             } else {
@@ -94,53 +98,73 @@ async fn write_batches(writer: AnyPool, mut queue: mpsc::Receiver<Pending>) {
             seen.insert(p.chat_id);
             batch.push(p);
         }
-        while batch.len() < MAX_BATCH {
+        // Held events are bounded too, so a single busy chat cannot drain the channel
+        // (and its back-pressure) into memory.
+        while batch.len() < MAX_BATCH && held.len() < MAX_BATCH {
             let Ok(p) = queue.try_recv() else { break };
+            if p.reply.is_closed() {
+                continue;
+            }
             if seen.insert(p.chat_id) {
                 batch.push(p);
             } else {
                 held.push_back(p);
             }
         }
-        write(&writer, batch).await;
+        if write(&writer, batch).await == Outcome::Unavailable {
+            // Everything waiting would wait out the busy timeout in turn: tell them all now.
+            while let Ok(p) = queue.try_recv() {
+                held.push_back(p);
+            }
+            for p in held.drain(..) {
+                let _ = p.reply.send(Err(unavailable()));
+            }
+        }
     }
 }
 
-async fn write(writer: &AnyPool, mut batch: Vec<Pending>) {
+#[derive(PartialEq, Eq)]
+enum Outcome {
+    Written,
+    Unavailable,
+}
+
+async fn write(writer: &AnyPool, mut batch: Vec<Pending>) -> Outcome {
     match insert(writer, &batch).await {
         Ok(stored) => {
             for p in batch {
                 let _ = p.reply.send(Ok(stored.get(&p.chat_id).copied()));
             }
+            Outcome::Written
+        }
+        Err(Error::Unavailable(_)) => {
+            for p in batch {
+                let _ = p.reply.send(Err(unavailable()));
+            }
+            Outcome::Unavailable
         }
         Err(e) if batch.len() == 1 => {
             let p = batch.pop().expect("one event");
             let _ = p.reply.send(Err(e));
+            Outcome::Written
         }
-        // One bad event (a repeated client_id) fails the statement: write them singly, so
-        // that only that one gets the error.
-        Err(Error::Conflict { .. }) => {
+        // One bad event (a repeated client_id, say) fails the statement: write them
+        // singly, so that only that one gets the error.
+        Err(_) => {
             for p in batch {
                 let result = insert(writer, std::slice::from_ref(&p)).await;
                 let _ = p
                     .reply
                     .send(result.map(|stored| stored.get(&p.chat_id).copied()));
             }
-        }
-        Err(e) => {
-            for p in batch {
-                let _ = p.reply.send(Err(shared(&e)));
-            }
+            Outcome::Written
         }
     }
 }
 
-/// A failed batch's error, as each of its events gets it.
-fn shared(e: &Error) -> Error {
-    match e {
-        Error::Unavailable(_) => Error::Unavailable(sqlx::Error::PoolTimedOut),
-        other => Error::Internal(anyhow::anyhow!("writing chat events: {other:?}")),
-    }
+/// The database is out of reach (busy past its timeout, or gone).
+fn unavailable() -> Error {
+    Error::Unavailable(sqlx::Error::PoolTimedOut)
 }
 
 async fn insert(writer: &AnyPool, batch: &[Pending]) -> Result<HashMap<i64, (i64, i64)>> {

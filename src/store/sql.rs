@@ -126,10 +126,14 @@ fn pool_options(dialect: Dialect, max: u32) -> AnyPoolOptions {
 fn sqlite_url(rest: &str) -> anyhow::Result<String> {
     let rest = rest.trim_start_matches("//");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if path != ":memory:"
-        && let Some(parent) = Path::new(path)
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
+    if path == ":memory:" || query.contains("mode=memory") {
+        // Reads and writes go through separate connections, and each would get its own
+        // empty database.
+        anyhow::bail!("an in-memory SQLite database is not supported: use a file path");
+    }
+    if let Some(parent) = Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
     {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;

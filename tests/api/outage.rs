@@ -33,6 +33,9 @@ impl Proxy {
         let (d, l) = (down.clone(), links.clone());
         tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
+                // Checked and registered under the lock that `cut` takes, so that no
+                // link slips through a cut.
+                let mut links = l.lock().unwrap();
                 if d.load(Ordering::SeqCst) {
                     continue; // dropped: the connection is refused
                 }
@@ -42,15 +45,16 @@ impl Proxy {
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                     }
                 });
-                l.lock().unwrap().push(link.abort_handle());
+                links.push(link.abort_handle());
             }
         });
         Self { port, down, links }
     }
 
     fn cut(&self) {
+        let mut links = self.links.lock().unwrap();
         self.down.store(true, Ordering::SeqCst);
-        for link in self.links.lock().unwrap().drain(..) {
+        for link in links.drain(..) {
             link.abort();
         }
     }

@@ -121,6 +121,17 @@ impl ServerProcess {
         self.child = Some(child);
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(120) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok())
+                .flatten()
+            {
+                panic!(
+                    "the server exited ({status}) before it was ready:\n{}",
+                    self.log()
+                );
+            }
             if let Ok(r) = self.http.get(format!("{}/readyz", self.root)).send().await
                 && r.status().is_success()
             {
