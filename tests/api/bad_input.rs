@@ -6,6 +6,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
 use crate::helpers::{Backend, TestApp, is_type};
 use crate::on_both_databases;
@@ -130,6 +132,13 @@ async fn bad_socket_frames_get_error_frames_and_the_socket_stays_open(backend: B
     assert_eq!(err["error"]["code"], "invalid_frame");
     ws.send_text(&"x".repeat(100 * 1024)).await;
     assert_eq!(ws.close_code().await, Some(1009), "message too big");
+    // A text frame that is not UTF-8 (sent raw, past the client's own check) ends the
+    // socket with 1007.
+    let mut ws = alice.chat_ws(chat).await;
+    ws.drain(Duration::from_millis(200)).await;
+    let broken = Frame::message(vec![b'{', 0xff, 0xfe, b'}'], OpCode::Data(Data::Text), true);
+    ws.send_raw(WsMessage::Frame(broken)).await;
+    assert_eq!(ws.close_code().await, Some(1007), "invalid UTF-8");
     // The chat and the service go on.
     let mut ws = alice.chat_ws(chat).await;
     ws.send(json!({"type": "message", "text": "again", "client_id": "c-10"}))
