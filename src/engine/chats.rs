@@ -186,15 +186,9 @@ impl Engine {
         if let Err(refusal) = may_post(party, chat.status) {
             // A retry gets its first message back, even if the chat has ended since. (While
             // the chat is open, the append itself recognises a repeated `client_id`.)
-            if let Some(id) = client_id
-                && let Some(first) = self
-                    .store
-                    .message_by_client_id(chat_id, user.id, id)
-                    .await?
-            {
-                return Ok((message_of(&first), true));
-            }
-            return Err(refused(refusal));
+            return self
+                .first_message(user, chat_id, client_id, refused(refusal))
+                .await;
         }
         let text = clean_text(text, self.settings.limits.message_max_chars)
             .map_err(|m| Error::invalid("text", m))?;
@@ -215,19 +209,12 @@ impl Engine {
                 },
             )
             .await;
-        let appended = match (appended, client_id) {
+        let appended = match appended {
             // The chat ended just now: a retry still gets its first message back.
-            (Err(ended @ Error::Conflict { .. }), Some(id)) => {
-                match self
-                    .store
-                    .message_by_client_id(chat_id, user.id, id)
-                    .await?
-                {
-                    Some(first) => return Ok((message_of(&first), true)),
-                    None => return Err(ended),
-                }
+            Err(ended @ Error::Conflict { .. }) => {
+                return self.first_message(user, chat_id, client_id, ended).await;
             }
-            (appended, _) => appended?,
+            appended => appended?,
         };
         if appended.duplicate {
             return Ok((message_of(&appended.event), true));
@@ -237,6 +224,27 @@ impl Engine {
             self.follow_up(&chat).await?;
         }
         Ok((message_of(&appended.event), false))
+    }
+
+    /// The message `user` already sent with `client_id` (a retry), else `refusal`.
+    async fn first_message(
+        &self,
+        user: &User,
+        chat_id: i64,
+        client_id: Option<&str>,
+        refusal: Error,
+    ) -> Result<(Message, bool)> {
+        let Some(id) = client_id else {
+            return Err(refusal);
+        };
+        match self
+            .store
+            .message_by_client_id(chat_id, user.id, id)
+            .await?
+        {
+            Some(first) => Ok((message_of(&first), true)),
+            None => Err(refusal),
+        }
     }
 
     /// Re-ranks on the description and everything the user has said, leaving out what

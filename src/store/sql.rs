@@ -385,24 +385,41 @@ async fn insert_event(
     seq: i64,
     e: &NewEvent<'_>,
 ) -> Result<StoredEvent> {
-    let id: i64 = sqlx::query_scalar(
+    // The event's own columns are bound after `chat_id` and `seq`, as $3 to $10.
+    let query = sqlx::query(
         "INSERT INTO chat_events (chat_id, seq, kind, author_role, author_id, author_name, body, \
          client_id, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
          RETURNING id",
     )
     .bind(chat_id)
-    .bind(seq)
-    .bind(e.kind)
-    .bind(e.author.map(|a| a.role.as_str()))
-    .bind(e.author.and_then(|a| a.id))
-    .bind(e.author.map(|a| a.name.as_str()))
-    .bind(e.body)
-    .bind(e.client_id)
-    .bind(e.payload)
-    .bind(e.now)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(StoredEvent {
+    .bind(seq);
+    let id: i64 = bind_event(query, e)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("id")?;
+    Ok(stored_event(id, chat_id, seq, e))
+}
+
+/// Binds an event's columns (`kind` to `created_at`, in table order) to the next
+/// placeholders.
+fn bind_event<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    e: &NewEvent<'q>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(e.kind)
+        .bind(e.author.map(|a| a.role.as_str()))
+        .bind(e.author.and_then(|a| a.id))
+        .bind(e.author.map(|a| a.name.as_str()))
+        .bind(e.body)
+        .bind(e.client_id)
+        .bind(e.payload)
+        .bind(e.now)
+}
+
+/// The event as stored under `id` at `seq`.
+fn stored_event(id: i64, chat_id: i64, seq: i64, e: &NewEvent<'_>) -> StoredEvent {
+    StoredEvent {
         id,
         chat_id,
         seq,
@@ -412,7 +429,7 @@ async fn insert_event(
         client_id: e.client_id.map(str::to_owned),
         payload: e.payload.map(str::to_owned),
         created_at: e.now,
-    })
+    }
 }
 
 /// Claims the chat's next `seq`, refusing chats that have ended.
@@ -476,16 +493,7 @@ impl SqlStore {
         if let Some(group) = &self.group {
             return group.append(chat_id, e).await;
         }
-        let row = sqlx::query(PG_APPEND)
-            .bind(chat_id)
-            .bind(e.kind)
-            .bind(e.author.map(|a| a.role.as_str()))
-            .bind(e.author.and_then(|a| a.id))
-            .bind(e.author.map(|a| a.name.as_str()))
-            .bind(e.body)
-            .bind(e.client_id)
-            .bind(e.payload)
-            .bind(e.now)
+        let row = bind_event(sqlx::query(PG_APPEND).bind(chat_id), e)
             .fetch_optional(&self.writer)
             .await?;
         Ok(match row {
@@ -500,17 +508,7 @@ impl SqlStore {
             return Err(Error::conflict("chat_ended", "this chat has already ended"));
         };
         Ok(Appended {
-            event: StoredEvent {
-                id,
-                chat_id,
-                seq,
-                kind: e.kind.to_owned(),
-                author: e.author.cloned(),
-                body: e.body.map(str::to_owned),
-                client_id: e.client_id.map(str::to_owned),
-                payload: e.payload.map(str::to_owned),
-                created_at: e.now,
-            },
+            event: stored_event(id, chat_id, seq, e),
             duplicate: false,
         })
     }

@@ -93,6 +93,17 @@ fn index_of(client_id: &str) -> usize {
     client_id.rsplit('-').next().unwrap().parse().unwrap()
 }
 
+/// The chat ids in the queue, oldest first, as an analyst sees them.
+async fn queued(analyst: &TestUser) -> Vec<i64> {
+    let (_, queue) = analyst.get("/analyst/queue").await;
+    queue
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["chat_id"].as_i64().unwrap())
+        .collect()
+}
+
 async fn messages(who: &TestUser, chat_id: i64) -> Vec<Value> {
     let (status, chat) = who.get(&format!("/chats/{chat_id}")).await;
     assert_eq!(status, StatusCode::OK, "{chat}");
@@ -147,13 +158,7 @@ async fn a_killed_server_loses_nothing_acknowledged(backend: Backend) {
     }
     let first = carol.queued_chat("the printer is offline").await;
     let second = dave.queued_chat("teams has no sound").await;
-    let (_, queue) = bob.get("/analyst/queue").await;
-    let queue_before: Vec<i64> = queue
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|q| q["chat_id"].as_i64().unwrap())
-        .collect();
+    let queue_before = queued(&bob).await;
     assert_eq!(queue_before, vec![first, second]);
 
     // Both sides of the live chat send as fast as they can; the kill comes mid-stream,
@@ -270,13 +275,7 @@ async fn a_killed_server_loses_nothing_acknowledged(backend: Backend) {
     }
 
     // The queue kept its order, and no call is half-written.
-    let (_, queue) = bob.get("/analyst/queue").await;
-    let queue_after: Vec<i64> = queue
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|q| q["chat_id"].as_i64().unwrap())
-        .collect();
+    let queue_after = queued(&bob).await;
     assert_eq!(queue_after, queue_before);
     assert_whole(&erin, ending).await;
     assert_whole(&alice, talk).await;
