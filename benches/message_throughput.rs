@@ -9,6 +9,7 @@ use std::sync::Arc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 use chatdesk::config::{Secret, Settings};
+use chatdesk::domain::ids::ChatId;
 use chatdesk::domain::user::{Role, User};
 use chatdesk::engine::{ChatFeed, Engine};
 use chatdesk::metrics::Metrics;
@@ -19,7 +20,7 @@ const BATCH: u64 = 100;
 struct Live {
     engine: Engine,
     user: User,
-    chat_id: i64,
+    chat_id: ChatId,
     analyst_feed: ChatFeed,
 }
 
@@ -28,7 +29,7 @@ async fn live_chat(dir: &std::path::Path) -> Live {
     settings.database_url = Secret(format!("sqlite://{}", dir.join("bench.db").display()));
     settings.data_dir = dir.join("data");
     settings.knowledge_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/knowledge").into();
-    let engine = build_engine(settings, Arc::new(Metrics::default()))
+    let engine = build_engine(settings, Arc::new(Metrics::new()))
         .await
         .unwrap();
     let (user, _) = engine

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
+use chatdesk::domain::ids::ArticleId;
 use chatdesk::knowledge::embed::Embedder;
 use chatdesk::knowledge::index::{KnowledgeIndex, Mode, Tuning};
 use chatdesk::knowledge::vectors::VectorCache;
@@ -43,7 +44,7 @@ fn knowledge_base(n: usize) -> Vec<Article> {
     (0..n)
         .map(|i| {
             let mut a = base[i % base.len()].clone();
-            a.id = format!("{}-{i}", a.id);
+            a.id = ArticleId::parse(&format!("{}-{i}", a.id)).expect("a valid id");
             a.tags.push(format!("copy{}", i / base.len()));
             a
         })

@@ -7,13 +7,14 @@ use std::sync::Mutex;
 
 use tokio::sync::broadcast;
 
+use crate::domain::ids::ChatId;
 use crate::events::Frame;
 
 /// What a subscriber listens to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Topic {
     /// Everything that happens in one chat.
-    Chat(i64),
+    Chat(ChatId),
     /// The queue and analyst availability, for analysts and the Chat option's label.
     Desk,
 }
@@ -89,19 +90,16 @@ mod tests {
     use super::*;
 
     fn frame(text: &str) -> Frame {
-        Frame {
-            seq: None,
-            text: text.into(),
-        }
+        Frame::new(None, text)
     }
 
     #[tokio::test]
     async fn subscribers_get_their_topic_only() {
         let bus = LocalBus::default();
-        let mut a = bus.subscribe(Topic::Chat(1));
+        let mut a = bus.subscribe(Topic::Chat(ChatId(1)));
         let mut desk = bus.subscribe(Topic::Desk);
-        bus.publish(Topic::Chat(1), frame("one"));
-        bus.publish(Topic::Chat(2), frame("two"));
+        bus.publish(Topic::Chat(ChatId(1)), frame("one"));
+        bus.publish(Topic::Chat(ChatId(2)), frame("two"));
         assert_eq!(&*a.recv().await.unwrap().text, "one");
         assert!(desk.try_recv().is_err());
     }
@@ -109,22 +107,22 @@ mod tests {
     #[test]
     fn released_topics_are_freed_once_nobody_listens() {
         let bus = LocalBus::default();
-        let a = bus.subscribe(Topic::Chat(1));
-        let b = bus.subscribe(Topic::Chat(1));
+        let a = bus.subscribe(Topic::Chat(ChatId(1)));
+        let b = bus.subscribe(Topic::Chat(ChatId(1)));
         drop(a);
-        bus.release(Topic::Chat(1));
+        bus.release(Topic::Chat(ChatId(1)));
         assert_eq!(bus.active_topics(), 1, "one listener left");
         drop(b);
-        bus.release(Topic::Chat(1));
+        bus.release(Topic::Chat(ChatId(1)));
         assert_eq!(bus.active_topics(), 0);
     }
 
     #[test]
     fn topics_without_subscribers_are_dropped() {
         let bus = LocalBus::default();
-        drop(bus.subscribe(Topic::Chat(1)));
+        drop(bus.subscribe(Topic::Chat(ChatId(1))));
         assert_eq!(bus.active_topics(), 1);
-        bus.publish(Topic::Chat(1), frame("x"));
+        bus.publish(Topic::Chat(ChatId(1)), frame("x"));
         assert_eq!(bus.active_topics(), 0);
     }
 }

@@ -9,6 +9,7 @@ use anyhow::Context;
 use serde::Deserialize;
 
 use crate::knowledge::index::{Mode, Tuning};
+use crate::knowledge::live::IndexerConfig;
 
 const ENV_PREFIX: &str = "CHATDESK_";
 /// `CHATDESK_*` variables read elsewhere: the settings file's path and the log filter.
@@ -154,7 +155,20 @@ impl Settings {
             .unwrap_or_else(|| self.data_dir.join("embeddings"))
     }
 
+    /// What the knowledge indexer needs, in ranking `mode`.
+    pub fn indexer(&self, mode: Mode) -> IndexerConfig {
+        IndexerConfig {
+            model_dir: self.model_dir.clone(),
+            vector_cache_dir: self.vector_cache_dir(),
+            mode,
+            tuning: self.knowledge.tuning(),
+        }
+    }
+
     /// Loads settings from `file` (when it exists) and the process environment.
+    ///
+    /// # Errors
+    /// The file cannot be read or is not TOML, or a value does not fit its setting.
     pub fn load(file: &Path) -> anyhow::Result<Self> {
         let text = match std::fs::read_to_string(file) {
             Ok(text) => Some(text),
@@ -165,57 +179,39 @@ impl Settings {
     }
 
     /// Builds settings from an optional TOML document and `(name, value)` environment pairs.
+    ///
+    /// Environment values are text, and each is read as the type of the setting it names:
+    /// `CHATDESK_DATA_DIR=2024` is the folder `2024`, `CHATDESK_CHAT__SUGGESTIONS=5` a
+    /// number (the `config` crate converts on demand instead of guessing up front).
+    ///
+    /// # Errors
+    /// The TOML does not parse, a key is unknown, or a value does not fit its setting.
     pub fn from_sources(
         toml_text: Option<&str>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> anyhow::Result<Self> {
-        let mut table: toml::Table = match toml_text {
-            Some(text) => toml::from_str(text).context("invalid chatdesk.toml")?,
-            None => toml::Table::new(),
-        };
-        for (name, value) in env {
-            let Some(key) = name.strip_prefix(ENV_PREFIX) else {
-                continue;
-            };
-            if NOT_SETTINGS.contains(&key) || key.is_empty() {
-                continue;
-            }
-            let path: Vec<String> = key.split("__").map(|p| p.to_ascii_lowercase()).collect();
-            set_path(&mut table, &path, env_value(&value));
+        let env: config::Map<String, String> = env
+            .into_iter()
+            .filter(|(name, _)| {
+                name.strip_prefix(ENV_PREFIX)
+                    .is_some_and(|key| !key.is_empty() && !NOT_SETTINGS.contains(&key))
+            })
+            .collect();
+        let mut builder = config::Config::builder();
+        if let Some(text) = toml_text {
+            builder = builder.add_source(config::File::from_str(text, config::FileFormat::Toml));
         }
-        toml::Value::Table(table)
-            .try_into()
+        builder
+            .add_source(
+                config::Environment::with_prefix(ENV_PREFIX.trim_end_matches('_'))
+                    .prefix_separator("_")
+                    .separator("__")
+                    .source(Some(env)),
+            )
+            .build()
+            .and_then(config::Config::try_deserialize)
             .context("invalid settings (chatdesk.toml or CHATDESK_* variables)")
     }
-}
-
-/// Reads an environment value as a TOML scalar when it is one (`true`, `3`), else as text.
-fn env_value(raw: &str) -> toml::Value {
-    let probe = format!("v = {raw}");
-    match toml::from_str::<toml::Table>(&probe) {
-        Ok(mut t) => match t.remove("v") {
-            Some(
-                v @ (toml::Value::Boolean(_) | toml::Value::Integer(_) | toml::Value::Float(_)),
-            ) => v,
-            _ => toml::Value::String(raw.to_owned()),
-        },
-        Err(_) => toml::Value::String(raw.to_owned()),
-    }
-}
-
-fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) {
-    let (last, parents) = path.split_last().expect("non-empty key");
-    let mut cur = table;
-    for p in parents {
-        let entry = cur
-            .entry(p.clone())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        if !entry.is_table() {
-            *entry = toml::Value::Table(toml::Table::new());
-        }
-        cur = entry.as_table_mut().expect("just made a table");
-    }
-    cur.insert(last.clone(), value);
 }
 
 /// A string that never shows up in logs or `Debug` output (database URLs carry passwords).
@@ -282,6 +278,29 @@ mod tests {
             ]),
         );
         assert!(s.is_ok(), "{s:?}");
+    }
+
+    #[test]
+    fn env_values_take_the_type_of_their_setting() {
+        let s = Settings::from_sources(
+            None,
+            env(&[
+                ("CHATDESK_DATA_DIR", "2024"),
+                ("CHATDESK_BIND", "127.0.0.1:9"),
+                ("CHATDESK_CHAT__SUGGESTIONS", "5"),
+                ("CHATDESK_KNOWLEDGE__MIN_SIMILARITY", "0.4"),
+                ("CHATDESK_KNOWLEDGE__MODE", "bm25"),
+                ("CHATDESK_DATABASE_URL", "true"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.data_dir, PathBuf::from("2024"));
+        assert_eq!(s.chat.suggestions, 5);
+        assert!((s.knowledge.min_similarity - 0.4).abs() < 1e-6);
+        assert_eq!(s.knowledge.mode, Mode::Bm25);
+        assert_eq!(s.database_url.expose(), "true");
+        let bad = Settings::from_sources(None, env(&[("CHATDESK_CHAT__SUGGESTIONS", "many")]));
+        assert!(bad.is_err());
     }
 
     #[test]

@@ -1,7 +1,75 @@
-//! The one error type of the engine. Each variant maps to a stable machine-readable code
-//! and an HTTP status (see `http::error`); internal details are logged, never returned.
+//! The one error type of the engine, and [`ErrorCode`], the one list of the codes clients
+//! can see. Each variant maps to a stable code and an HTTP status (see `http::error`);
+//! internal details are logged with their whole cause chain, never returned.
 
 use std::borrow::Cow;
+
+/// Every `code` a client can receive in `{"error": {"code", "message"}}`, in REST bodies
+/// and in WebSocket `error` frames. The text form is the variant in snake case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::Display)]
+#[strum(serialize_all = "snake_case")]
+pub enum ErrorCode {
+    // Requests the server could not read (400, 405, 413, 415, 422).
+    /// A request that is malformed in a way no other code covers.
+    BadRequest,
+    /// The body (or a socket frame) is not JSON.
+    InvalidJson,
+    /// A socket frame without a string `type`, or with bad fields for its type.
+    InvalidFrame,
+    /// A socket frame of a type the server does not take.
+    UnknownType,
+    /// A multipart body that could not be read.
+    InvalidMultipart,
+    /// A field is missing or wrong; the message names it.
+    Invalid,
+    MethodNotAllowed,
+    TooLarge,
+    UnsupportedMediaType,
+
+    // Who is asking (401, 403, 404).
+    Unauthorized,
+    Forbidden,
+    /// Unknown, or not visible to the caller (so ids cannot be probed).
+    NotFound,
+
+    // State conflicts (409).
+    /// Any other conflict (a plain 409 from the framework).
+    Conflict,
+    /// A record with that key exists.
+    AlreadyExists,
+    UsernameTaken,
+    ChatEnded,
+    /// Another analyst accepted the chat first.
+    AlreadyTaken,
+    NotQueued,
+    AlreadyQueued,
+    AlreadyActive,
+    InvalidState,
+    NotYourChat,
+    NoAnalystsOnline,
+    AnalystOffline,
+    AtCapacity,
+
+    // Slow down or try later (429, 503).
+    RateLimited,
+    /// The database is out of reach, or the instance is draining.
+    Unavailable,
+
+    // Our fault (500).
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+impl serde::Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -14,7 +82,7 @@ pub enum Error {
     /// The request is valid but the state it acts on does not allow it.
     #[error("{message}")]
     Conflict {
-        code: &'static str,
+        code: ErrorCode,
         message: Cow<'static, str>,
     },
     #[error("{field}: {message}")]
@@ -47,7 +115,7 @@ impl Error {
         Self::Forbidden(message.into())
     }
 
-    pub fn conflict(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+    pub fn conflict(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
         Self::Conflict {
             code,
             message: message.into(),
@@ -71,20 +139,48 @@ impl Error {
         }
     }
 
+    /// An internal failure, with what was being done when it happened.
+    pub fn internal(
+        context: &'static str,
+        e: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Internal(anyhow::Error::new(e).context(context))
+    }
+
     /// Stable code for clients, one per kind of failure.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Unauthorized => "unauthorized",
-            Self::Forbidden(_) => "forbidden",
-            Self::NotFound(_) => "not_found",
-            Self::Conflict { code, .. } => code,
-            Self::Invalid { .. } => "invalid",
-            Self::TooLarge(_) => "too_large",
-            Self::TooManyRequests { .. } => "rate_limited",
-            Self::UnsupportedMedia(_) => "unsupported_media_type",
-            Self::Unavailable(_) => "unavailable",
-            Self::Database(_) | Self::Internal(_) => "internal",
+            Self::Unauthorized => ErrorCode::Unauthorized,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Conflict { code, .. } => *code,
+            Self::Invalid { .. } => ErrorCode::Invalid,
+            Self::TooLarge(_) => ErrorCode::TooLarge,
+            Self::TooManyRequests { .. } => ErrorCode::RateLimited,
+            Self::UnsupportedMedia(_) => ErrorCode::UnsupportedMediaType,
+            Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::Database(_) | Self::Internal(_) => ErrorCode::Internal,
         }
+    }
+
+    /// The error and every cause under it, `outer: inner: innermost`, for the log.
+    pub fn chain(&self) -> String {
+        if let Self::Internal(e) = self {
+            // anyhow's alternate form already walks its causes.
+            return format!("{e:#}");
+        }
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(e) = cause {
+            // sqlx repeats its source in its own message: say each thing once.
+            let said = e.to_string();
+            if !text.contains(&said) {
+                text.push_str(": ");
+                text.push_str(&said);
+            }
+            cause = e.source();
+        }
+        text
     }
 }
 
@@ -100,10 +196,12 @@ fn out_of_reach(code: &str) -> bool {
 }
 
 impl From<sqlx::Error> for Error {
+    /// Unique-key violations become `already_exists`; operations that can race on a key
+    /// recognise their own constraint first (see `store::sql::Constraint`).
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
-                Self::conflict("already_exists", "that already exists")
+                Self::conflict(ErrorCode::AlreadyExists, "that already exists")
             }
             sqlx::Error::Database(db) if db.code().as_deref().is_some_and(out_of_reach) => {
                 Self::Unavailable(e)
@@ -119,7 +217,7 @@ impl From<sqlx::Error> for Error {
 
 #[cfg(test)]
 mod tests {
-    use super::out_of_reach;
+    use super::*;
 
     #[test]
     fn busy_and_disconnected_databases_are_unavailable() {
@@ -129,5 +227,29 @@ mod tests {
         for code in ["19", "2067", "23505", "42P01", "55P03"] {
             assert!(!out_of_reach(code), "{code}");
         }
+    }
+
+    #[test]
+    fn codes_read_as_the_contract_writes_them() {
+        assert_eq!(ErrorCode::NotYourChat.as_str(), "not_your_chat");
+        assert_eq!(
+            ErrorCode::UnsupportedMediaType.as_str(),
+            "unsupported_media_type"
+        );
+        assert_eq!(
+            serde_json::to_string(&ErrorCode::RateLimited).unwrap(),
+            "\"rate_limited\""
+        );
+    }
+
+    #[test]
+    fn the_log_keeps_every_cause() {
+        let io = std::io::Error::other("disk on fire");
+        let e = Error::Database(sqlx::Error::Io(io));
+        let chain = e.chain();
+        assert!(chain.starts_with("database error: "), "{chain}");
+        assert!(chain.contains("disk on fire"), "{chain}");
+        let e = Error::Internal(anyhow::anyhow!("root cause").context("saving a file"));
+        assert_eq!(e.chain(), "saving a file: root cause");
     }
 }

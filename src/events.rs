@@ -1,18 +1,21 @@
 //! Chat events as they travel: JSON frames built once and fanned out as text (to sockets
-//! here, and later to other instances), and the plain-text transcript a call keeps when
-//! its chat ends. Persisted events carry `seq`; `status` and `typing` frames do not.
+//! here, and later to other instances), and the frames clients send. Persisted events
+//! carry `seq`; `status` and `typing` frames do not.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::domain::call::{Call, Person, reference};
+use crate::domain::call::Call;
 use crate::domain::chat::ChatView;
-use crate::domain::message::{Author, AuthorRole, Message};
+use crate::domain::ids::{AttachmentId, UserId};
+use crate::domain::message::{Author, AuthorRole, EventKind, Message};
 use crate::domain::{Millis, rfc3339};
+use crate::error::ErrorCode;
 use crate::knowledge::Suggestion;
-use crate::store::{ChatRecord, StoredEvent, kind};
+use crate::store::StoredEvent;
 
 /// One serialized event, ready to send.
 #[derive(Clone, Debug)]
@@ -20,6 +23,19 @@ pub struct Frame {
     /// Present on persisted events: clients resume after the last one they saw.
     pub seq: Option<i64>,
     pub text: Arc<str>,
+    /// For a message published live: who wrote it and when it was committed, so that
+    /// sockets can measure delivery to the other side. `None` on replays.
+    pub delivery: Option<(Option<UserId>, Instant)>,
+}
+
+impl Frame {
+    pub fn new(seq: Option<i64>, text: impl Into<Arc<str>>) -> Self {
+        Self {
+            seq,
+            text: text.into(),
+            delivery: None,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -57,21 +73,27 @@ pub fn message_of(e: &StoredEvent) -> Message {
 
 /// A message as a frame.
 pub fn message_frame(m: &Message) -> Frame {
-    Frame {
-        seq: Some(m.seq),
-        text: tagged("message", m).into(),
-    }
+    Frame::new(Some(m.seq), tagged("message", m))
 }
 
 /// The frame a stored event is sent as, live or on replay.
 pub fn frame_of(e: &StoredEvent) -> Frame {
-    if e.kind == kind::MESSAGE {
+    if e.kind == EventKind::Message {
         return message_frame(&message_of(e));
     }
-    Frame {
-        seq: Some(e.seq),
-        text: with_seq(e.payload.as_deref().unwrap_or("{}"), e.seq).into(),
+    Frame::new(
+        Some(e.seq),
+        with_seq(e.payload.as_deref().unwrap_or("{}"), e.seq),
+    )
+}
+
+/// The frame of an event just committed, marked for delivery timing when it is a message.
+pub fn live_frame_of(e: &StoredEvent) -> Frame {
+    let mut frame = frame_of(e);
+    if e.kind == EventKind::Message {
+        frame.delivery = Some((e.author.as_ref().and_then(|a| a.id), Instant::now()));
     }
+    frame
 }
 
 pub fn suggestions_payload(items: &[Suggestion], at: Millis) -> String {
@@ -80,7 +102,7 @@ pub fn suggestions_payload(items: &[Suggestion], at: Millis) -> String {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct AttachmentInfo {
-    pub id: String,
+    pub id: AttachmentId,
     pub name: String,
     pub size: i64,
     pub content_type: String,
@@ -96,46 +118,30 @@ pub fn ended_payload(call: &Call, ended_by: AuthorRole) -> String {
 }
 
 pub fn status_frame(chat: &ChatView) -> Frame {
-    Frame {
-        seq: None,
-        text: tagged("status", chat).into(),
-    }
+    Frame::new(None, tagged("status", chat))
 }
 
 pub fn typing_frame(role: AuthorRole, name: &str, typing: bool) -> Frame {
-    Frame {
-        seq: None,
-        text: json!({"type": "typing", "role": role, "name": name, "typing": typing})
-            .to_string()
-            .into(),
-    }
+    Frame::new(
+        None,
+        json!({"type": "typing", "role": role, "name": name, "typing": typing}).to_string(),
+    )
 }
 
 /// An error reported on a socket without closing it (a bad frame, a refused message).
-pub fn error_frame(code: &str, message: &str) -> Frame {
-    Frame {
-        seq: None,
-        text: json!({"type": "error", "error": {"code": code, "message": message}})
-            .to_string()
-            .into(),
-    }
+pub fn error_frame(code: ErrorCode, message: &str) -> Frame {
+    Frame::new(
+        None,
+        json!({"type": "error", "error": {"code": code, "message": message}}).to_string(),
+    )
 }
 
 /// The desk's live picture for analysts: the queue, oldest first, and availability.
 pub fn desk_frame<T: Serialize, A: Serialize>(queue: &[T], availability: &A) -> Frame {
-    Frame {
-        seq: None,
-        text: json!({"type": "queue", "items": queue, "availability": availability})
-            .to_string()
-            .into(),
-    }
-}
-
-fn who(author: &Option<Author>) -> String {
-    match author {
-        Some(a) => format!("{} ({})", a.name, a.role),
-        None => "chatdesk".to_owned(),
-    }
+    Frame::new(
+        None,
+        json!({"type": "queue", "items": queue, "availability": availability}).to_string(),
+    )
 }
 
 /// What a client may send on a chat socket.
@@ -154,102 +160,30 @@ pub enum ClientFrame {
 
 impl ClientFrame {
     /// Parses one text frame; the error is a code and a message for an `error` frame.
-    pub fn parse(text: &str) -> Result<Self, (&'static str, String)> {
-        let value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| ("invalid_json", format!("the frame is not valid JSON: {e}")))?;
+    pub fn parse(text: &str) -> Result<Self, (ErrorCode, String)> {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            (
+                ErrorCode::InvalidJson,
+                format!("the frame is not valid JSON: {e}"),
+            )
+        })?;
         let kind = value
             .get("type")
             .and_then(|t| t.as_str())
             .ok_or((
-                "invalid_frame",
+                ErrorCode::InvalidFrame,
                 "the frame needs a string \"type\"".to_owned(),
             ))?
             .to_owned();
         if !matches!(kind.as_str(), "message" | "typing") {
             return Err((
-                "unknown_type",
+                ErrorCode::UnknownType,
                 format!("unknown frame type {kind:?}; expected \"message\" or \"typing\""),
             ));
         }
-        serde_json::from_value(value).map_err(|e| ("invalid_frame", format!("{kind} frame: {e}")))
+        serde_json::from_value(value)
+            .map_err(|e| (ErrorCode::InvalidFrame, format!("{kind} frame: {e}")))
     }
-}
-
-/// One event in words, as a transcript line shows it (without time).
-pub fn describe(e: &StoredEvent) -> String {
-    let payload: serde_json::Value = e
-        .payload
-        .as_deref()
-        .and_then(|p| serde_json::from_str(p).ok())
-        .unwrap_or_default();
-    match e.kind.as_str() {
-        kind::MESSAGE => format!(
-            "{}: {}",
-            who(&e.author),
-            e.body.as_deref().unwrap_or_default()
-        ),
-        kind::SUGGESTIONS => {
-            let items = payload["items"].as_array().cloned().unwrap_or_default();
-            if items.is_empty() {
-                return "Service Desk Bot (bot) found no matching article".to_owned();
-            }
-            let list: Vec<String> = items
-                .iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    format!(
-                        "{}. {} [{}]",
-                        i + 1,
-                        s["title"].as_str().unwrap_or_default(),
-                        s["article_id"].as_str().unwrap_or_default()
-                    )
-                })
-                .collect();
-            format!("Service Desk Bot (bot) suggested: {}", list.join("; "))
-        }
-        kind::ATTACHMENT => {
-            let a = &payload["attachment"];
-            format!(
-                "{} attached {} ({} bytes, {})",
-                payload["author"]["name"].as_str().unwrap_or("someone"),
-                a["name"].as_str().unwrap_or_default(),
-                a["size"].as_i64().unwrap_or_default(),
-                a["content_type"].as_str().unwrap_or_default()
-            )
-        }
-        kind::ENDED => format!(
-            "Chat ended by the {}.",
-            payload["ended_by"].as_str().unwrap_or("user")
-        ),
-        other => format!("({other} event)"),
-    }
-}
-
-/// The record of a chat that its call keeps: every message, suggestion and file, in order.
-pub fn transcript_text(
-    chat: &ChatRecord,
-    events: &[StoredEvent],
-    ended_by: AuthorRole,
-    ended_at: Millis,
-) -> String {
-    let mut out = format!(
-        "Chat {} for {} with {} ({})\n",
-        chat.id,
-        reference(chat.call_id),
-        chat.user.name,
-        chat.user.username
-    );
-    if let Some(Person { name, username, .. }) = &chat.analyst {
-        out.push_str(&format!("Analyst: {name} ({username})\n"));
-    }
-    for e in events {
-        out.push_str(&format!("[{}] {}\n", rfc3339(e.created_at), describe(e)));
-    }
-    out.push_str(&format!(
-        "[{}] Chat ended by the {ended_by}.\n",
-        rfc3339(ended_at)
-    ));
-    out
 }
 
 #[cfg(test)]
@@ -269,15 +203,21 @@ mod tests {
                 client_id: Some("c1".into())
             })
         );
-        assert_eq!(ClientFrame::parse("{").unwrap_err().0, "invalid_json");
-        assert_eq!(ClientFrame::parse("[]").unwrap_err().0, "invalid_frame");
+        assert_eq!(
+            ClientFrame::parse("{").unwrap_err().0,
+            ErrorCode::InvalidJson
+        );
+        assert_eq!(
+            ClientFrame::parse("[]").unwrap_err().0,
+            ErrorCode::InvalidFrame
+        );
         assert_eq!(
             ClientFrame::parse(r#"{"type":"nope"}"#).unwrap_err().0,
-            "unknown_type"
+            ErrorCode::UnknownType
         );
         assert_eq!(
             ClientFrame::parse(r#"{"type":"message"}"#).unwrap_err().0,
-            "invalid_frame"
+            ErrorCode::InvalidFrame
         );
     }
 
@@ -293,10 +233,10 @@ mod tests {
     #[test]
     fn messages_are_flat_frames_with_a_type() {
         let e = StoredEvent {
-            id: 3,
-            chat_id: 9,
+            id: crate::domain::ids::EventId(3),
+            chat_id: crate::domain::ids::ChatId(9),
             seq: 4,
-            kind: kind::MESSAGE.into(),
+            kind: EventKind::Message,
             author: Some(Author::bot()),
             body: Some("<b>hi</b>".into()),
             client_id: None,

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use chatdesk::config::Settings;
+use chatdesk::domain::ids::ArticleId;
 use chatdesk::domain::user::Role;
 use chatdesk::knowledge::index::Mode;
 use chatdesk::metrics::Metrics;
@@ -57,7 +58,7 @@ enum Command {
         queries: PathBuf,
         #[arg(long, default_value_t = 10)]
         k: usize,
-        #[arg(long, default_value = "hybrid")]
+        #[arg(long, default_value = "hybrid", value_parser = Mode::parse)]
         mode: Mode,
     },
     /// Manage accounts.
@@ -73,7 +74,7 @@ enum UserCommand {
     Add {
         name: String,
         /// user, chat-user, analyst, author or admin; repeat for several.
-        #[arg(long = "role", required = true)]
+        #[arg(long = "role", required = true, value_parser = Role::parse)]
         roles: Vec<Role>,
         /// Name shown to others (defaults to NAME).
         #[arg(long)]
@@ -118,7 +119,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         .await
         .context("ranking")?,
         Command::Reindex => {
-            let engine = startup::build_engine(settings, Arc::new(Metrics::default())).await?;
+            let engine = startup::build_engine(settings, Arc::new(Metrics::new())).await?;
             let report = engine
                 .reindex_with_progress(Arc::new(draw_progress))
                 .await?;
@@ -149,7 +150,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             } else {
                 None
             };
-            let engine = startup::build_engine(settings, Arc::new(Metrics::default())).await?;
+            let engine = startup::build_engine(settings, Arc::new(Metrics::new())).await?;
             let (user, token) = engine
                 .create_user(&name, display_name.as_deref(), password, &roles)
                 .await?;
@@ -196,10 +197,11 @@ fn draw_progress(done: usize, total: usize) {
 }
 
 fn print_report(report: &chatdesk::engine::ReindexReport) {
-    let list = |ids: &[String]| {
+    let list = |ids: &[ArticleId]| {
         if ids.is_empty() {
             String::new()
         } else {
+            let ids: Vec<&str> = ids.iter().map(ArticleId::as_str).collect();
             format!(": {}", ids.join(", "))
         }
     };

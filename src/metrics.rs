@@ -1,60 +1,130 @@
-//! Counters for `/metrics`, in Prometheus text format. A handful of atomics and one map
-//! keyed by route template: enough to watch the service without a metrics stack.
+//! What `/metrics` shows, in Prometheus text format, kept by the `metrics` crate and
+//! rendered by its Prometheus exporter.
+//!
+//! Each [`Metrics`] has its own registry rather than the process-wide recorder, so that
+//! several engines in one process (the tests run many) count separately.
+//!
+//! Latencies are histograms in seconds: `chatdesk_http_request_duration_seconds` by
+//! method, route template and status; `chatdesk_ranking_duration_seconds` (one ranking of
+//! the knowledge base, query encoding included); `chatdesk_message_delivery_seconds`
+//! (from a message's commit to its frame leaving on the other side's socket).
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
 
-#[derive(Default)]
+use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder, Unit};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
+
+/// Bucket bounds for latencies, in seconds: 0.5 ms to 10 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+const METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
-    pub chats_started: AtomicU64,
-    pub messages: AtomicU64,
-    pub handoffs: AtomicU64,
-    pub bot_resolutions: AtomicU64,
-    pub open_sockets: AtomicI64,
+    recorder: PrometheusRecorder,
+    pub chats_started: Counter,
+    pub messages: Counter,
+    pub handoffs: Counter,
+    pub bot_resolutions: Counter,
+    pub open_sockets: Gauge,
+    /// Seconds per ranking.
+    pub ranking: Histogram,
+    /// Seconds from commit to the other side's socket.
+    pub delivery: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Metrics {
-    pub fn record_request(&self, method: &str, route: &str, status: u16) {
-        let mut map = self.requests.lock().expect("metrics lock");
-        *map.entry((method.to_owned(), route.to_owned(), status))
-            .or_default() += 1;
-    }
-
-    pub fn count(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        out.push_str("# TYPE chatdesk_http_requests_total counter\n");
-        for ((method, route, status), n) in self.requests.lock().expect("metrics lock").iter() {
-            let _ = writeln!(
-                out,
-                "chatdesk_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}"
-            );
-        }
-        let counters = [
-            ("chatdesk_chats_started_total", &self.chats_started),
-            ("chatdesk_messages_total", &self.messages),
-            ("chatdesk_handoffs_total", &self.handoffs),
-            ("chatdesk_bot_resolutions_total", &self.bot_resolutions),
-        ];
-        for (name, c) in counters {
-            let _ = writeln!(
-                out,
-                "# TYPE {name} counter\n{name} {}",
-                c.load(Ordering::Relaxed)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# TYPE chatdesk_open_websockets gauge\nchatdesk_open_websockets {}",
-            self.open_sockets.load(Ordering::Relaxed)
+    pub fn new() -> Self {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+            .expect("latency buckets are valid")
+            .build_recorder();
+        let counter = |name: &'static str, help: &'static str| {
+            recorder.describe_counter(name.into(), None, help.into());
+            recorder.register_counter(&Key::from_static_name(name), &METADATA)
+        };
+        let histogram = |name: &'static str, help: &'static str| {
+            recorder.describe_histogram(name.into(), Some(Unit::Seconds), help.into());
+            recorder.register_histogram(&Key::from_static_name(name), &METADATA)
+        };
+        let chats_started = counter(
+            "chatdesk_chats_started_total",
+            "Chats started (calls logged).",
         );
-        out
+        let messages = counter("chatdesk_messages_total", "Messages people sent.");
+        let handoffs = counter("chatdesk_handoffs_total", "Chats handed off to the queue.");
+        let bot_resolutions = counter(
+            "chatdesk_bot_resolutions_total",
+            "Calls the bot resolved (\"this fixed it\").",
+        );
+        recorder.describe_gauge(
+            "chatdesk_open_websockets".into(),
+            None,
+            "Chat sockets open now.".into(),
+        );
+        let open_sockets = recorder.register_gauge(
+            &Key::from_static_name("chatdesk_open_websockets"),
+            &METADATA,
+        );
+        let ranking = histogram(
+            "chatdesk_ranking_duration_seconds",
+            "One ranking of the knowledge base, query encoding included.",
+        );
+        let delivery = histogram(
+            "chatdesk_message_delivery_seconds",
+            "From a message's commit to its frame leaving on the other side's socket.",
+        );
+        Self {
+            recorder,
+            chats_started,
+            messages,
+            handoffs,
+            bot_resolutions,
+            open_sockets,
+            ranking,
+            delivery,
+        }
+    }
+
+    /// Counts a request by method, route template and status, and records its duration.
+    pub fn record_request(&self, method: &str, route: &str, status: u16, took: Duration) {
+        let labels = vec![
+            Label::new("method", method.to_owned()),
+            Label::new("route", route.to_owned()),
+            Label::new("status", status.to_string()),
+        ];
+        self.recorder
+            .register_counter(
+                &Key::from_parts("chatdesk_http_requests_total", labels.clone()),
+                &METADATA,
+            )
+            .increment(1);
+        self.recorder
+            .register_histogram(
+                &Key::from_parts("chatdesk_http_request_duration_seconds", labels),
+                &METADATA,
+            )
+            .record(took.as_secs_f64());
+    }
+
+    /// Folds recorded latencies into their histograms. Without it they pile up until
+    /// the next scrape, so the service calls it every few seconds (see `startup`).
+    pub fn upkeep(&self) {
+        self.recorder.handle().run_upkeep();
+    }
+
+    /// Everything, in Prometheus text format.
+    pub fn render(&self) -> String {
+        self.upkeep();
+        self.recorder.handle().render()
     }
 }
 
@@ -64,14 +134,36 @@ mod tests {
 
     #[test]
     fn renders_prometheus_text() {
-        let m = Metrics::default();
-        m.record_request("GET", "/api/v1/chats/{id}", 200);
-        m.record_request("GET", "/api/v1/chats/{id}", 200);
-        Metrics::count(&m.messages);
+        let m = Metrics::new();
+        let took = Duration::from_millis(3);
+        m.record_request("GET", "/api/v1/chats/{id}", 200, took);
+        m.record_request("GET", "/api/v1/chats/{id}", 200, took);
+        m.messages.increment(1);
+        m.ranking.record(0.012);
         let text = m.render();
-        assert!(text.contains(
-            "chatdesk_http_requests_total{method=\"GET\",route=\"/api/v1/chats/{id}\",status=\"200\"} 2"
-        ));
-        assert!(text.contains("chatdesk_messages_total 1"));
+        assert!(
+            text.contains(
+                "chatdesk_http_requests_total{method=\"GET\",route=\"/api/v1/chats/{id}\",status=\"200\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("chatdesk_messages_total 1"), "{text}");
+        assert!(
+            text.contains("chatdesk_ranking_duration_seconds_bucket{le=\"0.025\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "chatdesk_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/chats/{id}\",status=\"200\",le=\"0.005\"} 2"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn each_engine_counts_for_itself() {
+        let (a, b) = (Metrics::new(), Metrics::new());
+        a.messages.increment(1);
+        assert!(b.render().contains("chatdesk_messages_total 0"));
     }
 }

@@ -34,7 +34,7 @@ pub fn run(
     for e in &errors {
         eprintln!("skipped {e}");
     }
-    let indexer = Indexer::new(settings, mode)?;
+    let indexer = Indexer::new(settings.indexer(mode))?;
     let total = articles.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let (index, stats) = indexer.build(articles, &|n| {
@@ -75,7 +75,7 @@ pub fn run(
                 confident_only: false,
             })?
             .into_iter()
-            .map(|s| s.article_id)
+            .map(|s| s.article_id.as_str().to_owned())
             .collect();
         writeln!(out, "{}", json!({"id": q.id, "ranked": ranked}))?;
         count += 1;

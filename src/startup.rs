@@ -22,6 +22,8 @@ use crate::store;
 
 /// How long a graceful shutdown waits for requests in flight.
 const DRAIN_LIMIT: Duration = Duration::from_secs(20);
+/// How often recorded latencies are folded into histograms.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
 pub struct Application {
     listener: TcpListener,
@@ -34,7 +36,7 @@ pub struct Application {
 /// an empty knowledge index until [`Engine::reindex_with_progress`] fills it.
 pub async fn build_engine(settings: Settings, metrics: Arc<Metrics>) -> anyhow::Result<Engine> {
     let store = store::connect(settings.database_url.expose()).await?;
-    let indexer = Indexer::new(&settings, settings.knowledge.mode)?;
+    let indexer = Indexer::new(settings.indexer(settings.knowledge.mode))?;
     let (empty, _) = indexer.build(Vec::new(), &|_| {})?;
     let knowledge = Knowledge::new(Arc::new(LiveIndex::new(empty)), Arc::new(indexer));
     Ok(Engine::new(
@@ -61,12 +63,23 @@ async fn follow_knowledge(engine: Engine, cancel: CancellationToken) {
     }
 }
 
+/// Folds recorded latencies into their histograms until shutdown, so that memory stays
+/// flat when nobody scrapes `/metrics`.
+async fn keep_metrics(metrics: Arc<Metrics>, cancel: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(METRICS_UPKEEP) => metrics.upkeep(),
+            () = cancel.cancelled() => return,
+        }
+    }
+}
+
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(&settings.bind)
             .await
             .with_context(|| format!("binding {}", settings.bind))?;
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::new(Metrics::new());
         let pages = Arc::new(http::Templates::load()?);
         let engine = build_engine(settings, metrics.clone()).await?;
         let report = engine
@@ -108,6 +121,7 @@ impl Application {
         let addr = self.local_addr();
         let cancel = CancellationToken::new();
         tokio::spawn(follow_knowledge(self.engine.clone(), cancel.clone()));
+        tokio::spawn(keep_metrics(self.metrics.clone(), cancel.clone()));
         let sockets = TaskTracker::new();
         let router = http::router(http::AppState::new(
             self.engine,

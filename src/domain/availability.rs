@@ -3,12 +3,29 @@
 
 use serde::Serialize;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AvailabilityStatus {
-    Available,
-    Busy,
-    Offline,
+named_enum! {
+    /// Whether an analyst takes chats; stored and sent in lowercase.
+    #[strum(serialize_all = "lowercase")]
+    pub enum PresenceStatus {
+        Online,
+        Offline,
+    }
+}
+
+impl PresenceStatus {
+    pub fn is_online(self) -> bool {
+        self == Self::Online
+    }
+}
+
+named_enum! {
+    /// What the Chat option's label says: analysts free, all busy, or none online.
+    #[strum(serialize_all = "lowercase")]
+    pub enum AvailabilityStatus {
+        Available,
+        Busy,
+        Offline,
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -3,24 +3,29 @@
 
 use serde::Serialize;
 
+use super::ids::{CallId, UserId};
+
 /// `CALL-000042`: what users quote on the phone.
-pub fn reference(call_id: i64) -> String {
-    format!("CALL-{call_id:06}")
+pub fn reference(call_id: CallId) -> String {
+    format!("CALL-{:06}", call_id.0)
 }
 
 /// Parses a reference back to an id (`CALL-000042` or a bare `42`).
-pub fn parse_reference(text: &str) -> Option<i64> {
+pub fn parse_reference(text: &str) -> Option<CallId> {
     let digits = text
         .trim()
         .strip_prefix("CALL-")
         .unwrap_or_else(|| text.trim());
-    digits.parse().ok().filter(|id| *id > 0)
+    digits.parse().ok().filter(|id| *id > 0).map(CallId)
 }
 
-pub mod status {
-    //! Call statuses as stored.
-    pub const OPEN: &str = "open";
-    pub const RESOLVED: &str = "resolved";
+named_enum! {
+    /// Whether a call still needs work; stored and sent in lowercase.
+    #[strum(serialize_all = "lowercase")]
+    pub enum CallStatus {
+        Open,
+        Resolved,
+    }
 }
 
 /// Who resolved a call, when it is resolved.
@@ -31,16 +36,16 @@ pub mod resolver {
 /// A person as other people see them.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Person {
-    pub id: i64,
+    pub id: UserId,
     pub username: String,
     pub name: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Call {
-    pub id: i64,
+    pub id: CallId,
     pub reference: String,
-    pub status: String,
+    pub status: CallStatus,
     pub source: String,
     pub description: String,
     pub user: Person,
@@ -56,10 +61,10 @@ mod tests {
 
     #[test]
     fn references_are_zero_padded_and_parse_back() {
-        assert_eq!(reference(42), "CALL-000042");
-        assert_eq!(reference(1_234_567), "CALL-1234567");
-        assert_eq!(parse_reference("CALL-000042"), Some(42));
-        assert_eq!(parse_reference("42"), Some(42));
+        assert_eq!(reference(CallId(42)), "CALL-000042");
+        assert_eq!(reference(CallId(1_234_567)), "CALL-1234567");
+        assert_eq!(parse_reference("CALL-000042"), Some(CallId(42)));
+        assert_eq!(parse_reference("42"), Some(CallId(42)));
         assert_eq!(parse_reference("CALL-x"), None);
         assert_eq!(parse_reference("0"), None);
     }

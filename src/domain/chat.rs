@@ -2,53 +2,30 @@
 //! each state. Storage applies a transition only if the chat is still in an allowed state,
 //! so two racing requests cannot both win.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::Serialize;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ChatStatus {
-    /// The bot is suggesting fixes.
-    Bot,
-    /// Waiting for an analyst.
-    Queued,
-    /// An analyst is chatting with the user.
-    Active,
-    Ended,
-}
+use super::call::Person;
+use super::ids::{CallId, ChatId};
+use crate::error::ErrorCode;
 
-impl ChatStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Bot => "bot",
-            Self::Queued => "queued",
-            Self::Active => "active",
-            Self::Ended => "ended",
-        }
+named_enum! {
+    /// Where a chat is in its life; stored and sent in lowercase (`"queued"`).
+    #[strum(serialize_all = "lowercase")]
+    pub enum ChatStatus {
+        /// The bot is suggesting fixes.
+        Bot,
+        /// Waiting for an analyst.
+        Queued,
+        /// An analyst is chatting with the user.
+        Active,
+        Ended,
     }
 }
 
-impl fmt::Display for ChatStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Why something cannot be done in a chat: a code for clients and words for people.
+pub type Refusal = (ErrorCode, &'static str);
 
-impl FromStr for ChatStatus {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "bot" => Ok(Self::Bot),
-            "queued" => Ok(Self::Queued),
-            "active" => Ok(Self::Active),
-            "ended" => Ok(Self::Ended),
-            other => Err(format!("unknown chat status {other:?}")),
-        }
-    }
-}
+const ENDED: Refusal = (ErrorCode::ChatEnded, "this chat has already ended");
 
 /// A change of state somebody asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,26 +60,27 @@ impl Transition {
     }
 
     /// Why the transition cannot happen from `status`, in words for the user.
-    pub fn refusal(self, status: ChatStatus) -> (&'static str, &'static str) {
+    pub fn refusal(self, status: ChatStatus) -> Refusal {
         match (self, status) {
-            (_, ChatStatus::Ended) => ("chat_ended", "this chat has already ended"),
+            (_, ChatStatus::Ended) => ENDED,
             (Self::Accept, ChatStatus::Active) => (
-                "already_taken",
+                ErrorCode::AlreadyTaken,
                 "another analyst has already accepted this chat",
             ),
             (Self::Accept, ChatStatus::Bot) => (
-                "not_queued",
+                ErrorCode::NotQueued,
                 "this chat is still with the bot and not waiting for an analyst",
             ),
             (Self::Handoff, ChatStatus::Queued) => (
-                "already_queued",
+                ErrorCode::AlreadyQueued,
                 "this chat is already waiting for an analyst",
             ),
-            (Self::Handoff, ChatStatus::Active) => {
-                ("already_active", "an analyst is already in this chat")
-            }
+            (Self::Handoff, ChatStatus::Active) => (
+                ErrorCode::AlreadyActive,
+                "an analyst is already in this chat",
+            ),
             _ => (
-                "invalid_state",
+                ErrorCode::InvalidState,
                 "the chat is not in a state that allows this",
             ),
         }
@@ -122,12 +100,15 @@ pub enum Party {
 
 /// Whether `party` may post a message in a chat in `status`. Users may write while the bot
 /// helps and while they wait (the analyst reads it on accepting); analysts once they own it.
-pub fn may_post(party: Party, status: ChatStatus) -> Result<(), (&'static str, &'static str)> {
+pub fn may_post(party: Party, status: ChatStatus) -> Result<(), Refusal> {
     match (party, status) {
-        (_, ChatStatus::Ended) => Err(("chat_ended", "this chat has already ended")),
+        (_, ChatStatus::Ended) => Err(ENDED),
         (Party::Owner, _) => Ok(()),
         (Party::AssignedAnalyst, ChatStatus::Active) => Ok(()),
-        _ => Err(("not_your_chat", "accept the chat before writing in it")),
+        _ => Err((
+            ErrorCode::NotYourChat,
+            "accept the chat before writing in it",
+        )),
     }
 }
 
@@ -150,8 +131,11 @@ mod tests {
 
     #[test]
     fn a_lost_accept_race_says_someone_else_took_it() {
-        assert_eq!(Transition::Accept.refusal(Active).0, "already_taken");
-        assert_eq!(Transition::End.refusal(Ended).0, "chat_ended");
+        assert_eq!(
+            Transition::Accept.refusal(Active).0,
+            ErrorCode::AlreadyTaken
+        );
+        assert_eq!(Transition::End.refusal(Ended).0, ErrorCode::ChatEnded);
     }
 
     #[test]
@@ -160,28 +144,32 @@ mod tests {
         assert!(may_post(Party::Owner, Queued).is_ok());
         assert!(may_post(Party::AssignedAnalyst, Active).is_ok());
         assert!(may_post(Party::OtherAnalyst, Active).is_err());
-        assert_eq!(may_post(Party::Owner, Ended).unwrap_err().0, "chat_ended");
+        assert_eq!(
+            may_post(Party::Owner, Ended).unwrap_err().0,
+            ErrorCode::ChatEnded
+        );
     }
 
     #[test]
     fn status_round_trips() {
-        for s in [Bot, Queued, Active, Ended] {
-            assert_eq!(s.as_str().parse::<ChatStatus>().unwrap(), s);
+        for s in <ChatStatus as strum::VariantArray>::VARIANTS {
+            assert_eq!(s.as_str().parse::<ChatStatus>().unwrap(), *s);
         }
+        assert_eq!(serde_json::to_string(&Queued).unwrap(), "\"queued\"");
     }
 }
 
 /// A chat as its participants see it; also the body of `status` events.
 #[derive(Clone, Debug, Serialize)]
 pub struct ChatView {
-    pub id: i64,
-    pub call_id: i64,
+    pub id: ChatId,
+    pub call_id: CallId,
     pub call_reference: String,
     pub status: ChatStatus,
     pub description: String,
-    pub user: super::call::Person,
+    pub user: Person,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub analyst: Option<super::call::Person>,
+    pub analyst: Option<Person>,
     /// 1 for the next chat an analyst will take; only while queued.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub queue_position: Option<i64>,

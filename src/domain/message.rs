@@ -1,47 +1,28 @@
-//! Chat messages and the text rules they follow.
-
-use std::fmt;
-use std::str::FromStr;
+//! Chat messages, the events a chat is made of, and the text rules they follow.
 
 use serde::Serialize;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AuthorRole {
-    User,
-    Bot,
-    Analyst,
-    System,
-}
+use super::ids::{ChatId, EventId, UserId};
 
-impl AuthorRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::User => "user",
-            Self::Bot => "bot",
-            Self::Analyst => "analyst",
-            Self::System => "system",
-        }
+named_enum! {
+    /// Which side wrote something; stored and sent in lowercase.
+    #[strum(serialize_all = "lowercase")]
+    pub enum AuthorRole {
+        User,
+        Bot,
+        Analyst,
+        System,
     }
 }
 
-impl fmt::Display for AuthorRole {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for AuthorRole {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "user" => Ok(Self::User),
-            "bot" => Ok(Self::Bot),
-            "analyst" => Ok(Self::Analyst),
-            "system" => Ok(Self::System),
-            other => Err(format!("unknown author role {other:?}")),
-        }
+named_enum! {
+    /// What a stored chat event is. Messages carry text; the others a JSON payload.
+    #[strum(serialize_all = "lowercase")]
+    pub enum EventKind {
+        Message,
+        Suggestions,
+        Attachment,
+        Ended,
     }
 }
 
@@ -50,7 +31,7 @@ pub struct Author {
     pub role: AuthorRole,
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<i64>,
+    pub id: Option<UserId>,
 }
 
 impl Author {
@@ -73,9 +54,9 @@ impl Author {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Message {
-    pub id: i64,
+    pub id: EventId,
     pub seq: i64,
-    pub chat_id: i64,
+    pub chat_id: ChatId,
     pub author: Author,
     pub text: String,
     pub at: String,

@@ -1,11 +1,61 @@
 //! Domain types and rules: who may do what, how a chat moves through its states, how
 //! availability reads to a user. Nothing here knows about HTTP or SQL.
 
+/// Declares an enum whose variants are stored and sent as text: the text forms come from
+/// one `#[strum(serialize_all = ...)]` rule given with the enum, and serve `Display`,
+/// `FromStr`, serde (through `Display`/`FromStr`) and an `as_str` method.
+macro_rules! named_enum {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident,)* }) => {
+        #[derive(
+            Clone,
+            Copy,
+            Debug,
+            PartialEq,
+            Eq,
+            PartialOrd,
+            Ord,
+            Hash,
+            strum::Display,
+            strum::EnumString,
+            strum::IntoStaticStr,
+            strum::VariantArray,
+            strum::VariantNames,
+            serde_with::SerializeDisplay,
+            serde_with::DeserializeFromStr,
+        )]
+        $(#[$meta])*
+        $vis enum $name {
+            $($(#[$vmeta])* $variant,)*
+        }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                self.into()
+            }
+        }
+    };
+}
+pub(crate) use named_enum;
+
+pub mod article;
 pub mod availability;
 pub mod call;
 pub mod chat;
+pub mod ids;
 pub mod message;
 pub mod user;
+
+use std::str::FromStr;
+
+/// Parses one of an enum's text forms (a `strum` derive), with an error that lists them.
+pub fn parse_named<T: FromStr + strum::VariantNames>(what: &str, text: &str) -> Result<T, String> {
+    text.parse().map_err(|_| {
+        format!(
+            "unknown {what} {text:?}; expected one of {}",
+            T::VARIANTS.join(", ")
+        )
+    })
+}
 
 /// Milliseconds since the Unix epoch: the one time representation in storage and events.
 pub type Millis = i64;

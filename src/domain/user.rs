@@ -1,64 +1,34 @@
 //! Accounts and roles. `chat-user` is a permission handed out like a role; `admin` may do
 //! whatever analysts and authors may.
 
-use std::fmt;
-use std::str::FromStr;
+use super::ids::UserId;
 
-use serde::Serialize;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Role {
-    User,
-    ChatUser,
-    Analyst,
-    Author,
-    Admin,
+named_enum! {
+    /// What an account may do; written in kebab case (`chat-user`).
+    #[strum(serialize_all = "kebab-case")]
+    pub enum Role {
+        User,
+        ChatUser,
+        Analyst,
+        Author,
+        Admin,
+    }
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
-        Role::User,
-        Role::ChatUser,
-        Role::Analyst,
-        Role::Author,
-        Role::Admin,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::User => "user",
-            Role::ChatUser => "chat-user",
-            Role::Analyst => "analyst",
-            Role::Author => "author",
-            Role::Admin => "admin",
-        }
+    /// Parses a role someone typed, with an error that lists the roles.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        super::parse_named("role", text)
     }
 }
 
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Role {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown role {s:?}; expected one of user, chat-user, analyst, author, admin"
-                )
-            })
-    }
-}
-
-impl Serialize for Role {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
+named_enum! {
+    /// How a bearer token was issued: by `user add` or the admin API (`api`, no expiry),
+    /// or by signing in (`session`, expires).
+    #[strum(serialize_all = "lowercase")]
+    pub enum TokenKind {
+        Api,
+        Session,
     }
 }
 
@@ -84,9 +54,9 @@ pub fn format_roles(roles: &[Role]) -> String {
         .join(" ")
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, serde::Serialize, PartialEq, Eq)]
 pub struct User {
-    pub id: i64,
+    pub id: UserId,
     pub username: String,
     pub display_name: String,
     pub roles: Vec<Role>,
@@ -110,18 +80,34 @@ impl User {
     }
 }
 
-/// A username is what people type to sign in: short, no spaces, no look-alike tricks.
-pub fn validate_username(name: &str) -> Result<(), &'static str> {
-    if name.is_empty() || name.len() > 64 {
-        return Err("must be 1 to 64 characters");
+/// What people type to sign in: 1 to 64 ASCII letters, digits and `. _ - @`, so no
+/// spaces and no look-alike tricks. Checked once, by [`Username::parse`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(name: &str) -> Result<Self, &'static str> {
+        if name.is_empty() || name.len() > 64 {
+            return Err("must be 1 to 64 characters");
+        }
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+        {
+            return Err("may contain only letters, digits and . _ - @");
+        }
+        Ok(Self(name.to_owned()))
     }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
-    {
-        return Err("may contain only letters, digits and . _ - @");
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
-    Ok(())
+}
+
+impl std::fmt::Display for Username {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 #[cfg(test)]
@@ -138,7 +124,7 @@ mod tests {
     #[test]
     fn admin_acts_as_analyst_and_author_but_needs_chat_user_to_chat() {
         let admin = User {
-            id: 1,
+            id: UserId(1),
             username: "root".into(),
             display_name: "Root".into(),
             roles: vec![Role::Admin],
@@ -147,10 +133,19 @@ mod tests {
     }
 
     #[test]
+    fn unknown_roles_list_the_known_ones() {
+        assert_eq!(Role::parse("chat-user"), Ok(Role::ChatUser));
+        assert_eq!(
+            Role::parse("root").unwrap_err(),
+            "unknown role \"root\"; expected one of user, chat-user, analyst, author, admin"
+        );
+    }
+
+    #[test]
     fn usernames_are_checked() {
-        assert!(validate_username("alice.smith@corp").is_ok());
-        assert!(validate_username("").is_err());
-        assert!(validate_username("a b").is_err());
-        assert!(validate_username("<script>").is_err());
+        assert!(Username::parse("alice.smith@corp").is_ok());
+        assert!(Username::parse("").is_err());
+        assert!(Username::parse("a b").is_err());
+        assert!(Username::parse("<script>").is_err());
     }
 }

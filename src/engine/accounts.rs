@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::Engine;
 use crate::domain::now_millis;
-use crate::domain::user::{Role, User, validate_username};
+use crate::domain::user::{Role, TokenKind, User, Username};
 use crate::error::{Error, Result};
 use crate::store::{NewToken, NewUser};
 
@@ -27,17 +27,13 @@ impl std::fmt::Debug for Token {
 fn new_token() -> (Token, String) {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
-    let token = format!("cdt_{}", hex(&bytes));
+    let token = format!("cdt_{}", hex::encode(bytes));
     let hash = hash_token(&token);
     (Token(token), hash)
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn hash_token(token: &str) -> String {
-    hex(&Sha256::digest(token.as_bytes()))
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 fn hash_password(password: &str) -> Result<String> {
@@ -70,12 +66,12 @@ impl Engine {
         password: Option<String>,
         roles: &[Role],
     ) -> Result<(User, Token)> {
-        validate_username(username).map_err(|m| Error::invalid("username", m))?;
+        let username = Username::parse(username).map_err(|m| Error::invalid("username", m))?;
         if roles.is_empty() {
             return Err(Error::invalid("roles", "give the user at least one role"));
         }
         let display_name = display_name.map(str::trim).filter(|n| !n.is_empty());
-        let display_name = display_name.unwrap_or(username).to_owned();
+        let display_name = display_name.unwrap_or(username.as_str()).to_owned();
         if display_name.chars().count() > 100 {
             return Err(Error::invalid(
                 "display_name",
@@ -89,7 +85,7 @@ impl Engine {
             Some(p) => Some(
                 tokio::task::spawn_blocking(move || hash_password(&p))
                     .await
-                    .map_err(|e| Error::Internal(e.into()))??,
+                    .map_err(|e| Error::internal("hashing a password", e))??,
             ),
             None => None,
         };
@@ -97,7 +93,7 @@ impl Engine {
             .store
             .create_user(
                 &NewUser {
-                    username: username.to_owned(),
+                    username,
                     display_name,
                     password_hash,
                     roles: roles.to_vec(),
@@ -105,11 +101,16 @@ impl Engine {
                 now_millis(),
             )
             .await?;
-        let token = self.issue_token(&user, "api", None).await?;
+        let token = self.issue_token(&user, TokenKind::Api, None).await?;
         Ok((user, token))
     }
 
-    async fn issue_token(&self, user: &User, kind: &str, expires_at: Option<i64>) -> Result<Token> {
+    async fn issue_token(
+        &self,
+        user: &User,
+        kind: TokenKind,
+        expires_at: Option<i64>,
+    ) -> Result<Token> {
         let (token, hash) = new_token();
         self.store
             .insert_token(&NewToken {
@@ -154,7 +155,7 @@ impl Engine {
         let password = password.to_owned();
         let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
             .await
-            .map_err(|e| Error::Internal(e.into()))?;
+            .map_err(|e| Error::internal("checking a password", e))?;
         let user = user.filter(|_| ok).ok_or(Error::Unauthorized)?;
         limits.logins_by_account.forget(&account);
         if let Some(ip) = from {
@@ -162,7 +163,9 @@ impl Engine {
         }
         let hours = i64::from(self.settings.chat.session_hours);
         let expires = now_millis() + hours * 3_600_000;
-        let token = self.issue_token(&user, "session", Some(expires)).await?;
+        let token = self
+            .issue_token(&user, TokenKind::Session, Some(expires))
+            .await?;
         Ok((user, token))
     }
 

@@ -6,18 +6,35 @@ use serde::Serialize;
 use super::Engine;
 use crate::domain::call::{self, Call};
 use crate::domain::chat::ChatStatus;
-use crate::domain::message::Author;
+use crate::domain::ids::{CallId, ChatId, UserId};
+use crate::domain::message::{Author, EventKind};
 use crate::domain::user::User;
 use crate::domain::{now_millis, rfc3339};
 use crate::error::{Error, Result};
-use crate::events::{AttachmentInfo, describe};
+use crate::events::AttachmentInfo;
 use crate::store::{CallRecord, StoredEvent};
+use crate::transcript::describe;
+
+/// A call as its user and analysts see it.
+pub fn call_view(call: &CallRecord) -> Call {
+    Call {
+        id: call.id,
+        reference: call::reference(call.id),
+        status: call.status,
+        source: call.source.clone(),
+        description: call.description.clone(),
+        user: call.user.clone(),
+        resolved_by: call.resolved_by.clone(),
+        created_at: rfc3339(call.created_at),
+        updated_at: rfc3339(call.updated_at),
+    }
+}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct TranscriptEntry {
-    pub chat_id: i64,
+    pub chat_id: ChatId,
     pub seq: i64,
-    pub kind: String,
+    pub kind: EventKind,
     pub at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub author: Option<Author>,
@@ -26,9 +43,9 @@ pub struct TranscriptEntry {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct LinkedChat {
-    pub chat_id: i64,
+    pub chat_id: ChatId,
     /// The call the chat was started for.
-    pub call_id: i64,
+    pub call_id: CallId,
     pub call_reference: String,
     pub status: ChatStatus,
     pub transcript: Vec<TranscriptEntry>,
@@ -38,8 +55,8 @@ pub struct LinkedChat {
 pub struct AttachmentView {
     #[serde(flatten)]
     pub info: AttachmentInfo,
-    pub chat_id: i64,
-    pub uploaded_by: i64,
+    pub chat_id: ChatId,
+    pub uploaded_by: UserId,
     pub at: String,
     pub url: String,
 }
@@ -49,7 +66,7 @@ pub struct CallDetails {
     #[serde(flatten)]
     pub call: Call,
     /// The chats started for this call (usually one).
-    pub chats: Vec<i64>,
+    pub chats: Vec<ChatId>,
     pub transcript: Vec<TranscriptEntry>,
     /// The final transcript as written when the chat ended.
     pub transcript_text: Option<String>,
@@ -61,7 +78,7 @@ fn entry(e: &StoredEvent) -> TranscriptEntry {
     TranscriptEntry {
         chat_id: e.chat_id,
         seq: e.seq,
-        kind: e.kind.clone(),
+        kind: e.kind,
         at: rfc3339(e.created_at),
         author: e.author.clone(),
         text: describe(e),
@@ -69,7 +86,7 @@ fn entry(e: &StoredEvent) -> TranscriptEntry {
 }
 
 impl Engine {
-    async fn visible_call(&self, user: &User, call_id: i64) -> Result<CallRecord> {
+    async fn visible_call(&self, user: &User, call_id: CallId) -> Result<CallRecord> {
         let call = self
             .store
             .call(call_id)
@@ -81,7 +98,7 @@ impl Engine {
         Ok(call)
     }
 
-    async fn transcript(&self, chat_id: i64) -> Result<Vec<TranscriptEntry>> {
+    async fn transcript(&self, chat_id: ChatId) -> Result<Vec<TranscriptEntry>> {
         Ok(self
             .store
             .events_after(chat_id, 0)
@@ -91,7 +108,7 @@ impl Engine {
             .collect())
     }
 
-    pub async fn call_details(&self, user: &User, call_id: i64) -> Result<CallDetails> {
+    pub async fn call_details(&self, user: &User, call_id: CallId) -> Result<CallDetails> {
         let call = self.visible_call(user, call_id).await?;
         let chats = self.store.chats_of_call(call_id).await?;
         let mut transcript = Vec::new();
@@ -135,7 +152,7 @@ impl Engine {
         }
         Ok(CallDetails {
             transcript_text: call.transcript.clone(),
-            call: call.view(),
+            call: call_view(&call),
             chats: chats.iter().map(|c| c.id).collect(),
             transcript,
             attachments,
@@ -151,13 +168,18 @@ impl Engine {
             .recent_calls(user.id, limit)
             .await?
             .iter()
-            .map(CallRecord::view)
+            .map(call_view)
             .collect())
     }
 
     /// Links a chat to another call; returns every call the chat is linked to.
-    #[tracing::instrument(skip_all, fields(chat_id = chat_id, call_id = call_id), err(level = "debug"))]
-    pub async fn link_call(&self, user: &User, chat_id: i64, call_id: i64) -> Result<Vec<Call>> {
+    #[tracing::instrument(skip_all, fields(chat_id = %chat_id, call_id = %call_id), err(level = "debug"))]
+    pub async fn link_call(
+        &self,
+        user: &User,
+        chat_id: ChatId,
+        call_id: CallId,
+    ) -> Result<Vec<Call>> {
         if !user.is_analyst() {
             return Err(Error::forbidden("only analysts can link chats to calls"));
         }
@@ -178,7 +200,7 @@ impl Engine {
         let mut linked = Vec::new();
         for id in self.store.linked_calls(chat_id).await? {
             if let Some(c) = self.store.call(id).await? {
-                linked.push(c.view());
+                linked.push(call_view(&c));
             }
         }
         Ok(linked)

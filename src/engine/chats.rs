@@ -1,17 +1,23 @@
 //! The life of a chat: started with a description (the call is logged at once), helped by
 //! the bot, handed off to the queue, accepted by an analyst, ended by either side.
 
-use super::Engine;
+use super::calls::call_view;
+use super::{Engine, refused};
 use crate::domain::call::{Call, resolver};
 use crate::domain::chat::{ChatStatus, ChatView, Party, Transition, may_post};
-use crate::domain::message::{Author, AuthorRole, Message, clean_text, validate_client_id};
+use crate::domain::ids::{ArticleId, ChatId};
+use crate::domain::message::{
+    Author, AuthorRole, EventKind, Message, clean_text, validate_client_id,
+};
 use crate::domain::now_millis;
 use crate::domain::user::User;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::events::{self, message_of};
 use crate::knowledge::Suggestion;
-use crate::metrics::Metrics;
-use crate::store::{AcceptOutcome, ChatRecord, EndChat, NewEvent, StoredEvent, kind};
+use crate::store::{
+    AcceptOutcome, CallRecord, ChatRecord, EndChat, EndingText, NewEvent, StoredEvent,
+};
+use crate::transcript::transcript_text;
 
 /// What starting a chat returns: the chat, the call it logged, and the bot's first ideas.
 pub struct Started {
@@ -22,10 +28,6 @@ pub struct Started {
 
 fn first_name(name: &str) -> &str {
     name.split_whitespace().next().unwrap_or(name)
-}
-
-fn refused((code, message): (&'static str, &'static str)) -> Error {
-    Error::conflict(code, message)
 }
 
 fn author_of(user: &User, party: Party) -> Author {
@@ -42,7 +44,7 @@ fn author_of(user: &User, party: Party) -> Author {
 
 impl Engine {
     /// Logs a call for the description and starts the bot stage.
-    #[tracing::instrument(skip_all, fields(user = user.id), err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(user = %user.id), err(level = "debug"))]
     pub async fn start_chat(&self, user: &User, description: &str) -> Result<Started> {
         if !user.can_chat() {
             return Err(Error::forbidden(
@@ -55,7 +57,7 @@ impl Engine {
             && self.store.desk_counts().await?.online_analysts == 0
         {
             return Err(Error::conflict(
-                "no_analysts_online",
+                ErrorCode::NoAnalystsOnline,
                 "no analysts are online right now; please try again later",
             ));
         }
@@ -65,13 +67,14 @@ impl Engine {
             .store
             .create_chat(user.id, &description, now_millis())
             .await?;
-        Metrics::count(&self.metrics.chats_started);
-        let call = self
-            .store
-            .call(chat.call_id)
-            .await?
-            .ok_or(Error::NotFound("call"))?
-            .view();
+        self.metrics.chats_started.increment(1);
+        let call = call_view(
+            &self
+                .store
+                .call(chat.call_id)
+                .await?
+                .ok_or(Error::NotFound("call"))?,
+        );
         let greeting = if suggestions.is_empty() {
             format!(
                 "Hi {}, I've logged your call {}. I couldn't find an article that matches, \
@@ -101,13 +104,13 @@ impl Engine {
         })
     }
 
-    async fn bot_says(&self, chat_id: i64, text: &str) -> Result<StoredEvent> {
+    async fn bot_says(&self, chat_id: ChatId, text: &str) -> Result<StoredEvent> {
         self.say(chat_id, &Author::bot(), text).await
     }
 
     pub(super) async fn say(
         &self,
-        chat_id: i64,
+        chat_id: ChatId,
         author: &Author,
         text: &str,
     ) -> Result<StoredEvent> {
@@ -115,7 +118,7 @@ impl Engine {
             .append(
                 chat_id,
                 &NewEvent {
-                    kind: kind::MESSAGE,
+                    kind: EventKind::Message,
                     author: Some(author),
                     body: Some(text),
                     client_id: None,
@@ -128,13 +131,13 @@ impl Engine {
     }
 
     /// Persists the suggestions as an event of the chat.
-    async fn offer(&self, chat_id: i64, suggestions: &[Suggestion]) -> Result<()> {
+    async fn offer(&self, chat_id: ChatId, suggestions: &[Suggestion]) -> Result<()> {
         let now = now_millis();
         let payload = events::suggestions_payload(suggestions, now);
         self.append(
             chat_id,
             &NewEvent {
-                kind: kind::SUGGESTIONS,
+                kind: EventKind::Suggestions,
                 author: Some(&Author::bot()),
                 body: None,
                 client_id: None,
@@ -147,14 +150,14 @@ impl Engine {
     }
 
     /// The chat with every message so far.
-    pub async fn chat(&self, user: &User, chat_id: i64) -> Result<(ChatView, Vec<Message>)> {
+    pub async fn chat(&self, user: &User, chat_id: ChatId) -> Result<(ChatView, Vec<Message>)> {
         let (chat, _) = self.chat_for(user, chat_id).await?;
         let messages = self
             .store
             .events_after(chat_id, 0)
             .await?
             .iter()
-            .filter(|e| e.kind == kind::MESSAGE)
+            .filter(|e| e.kind == EventKind::Message)
             .map(message_of)
             .collect();
         Ok((self.view(&chat).await?, messages))
@@ -164,11 +167,11 @@ impl Engine {
     /// first message comes back and nothing is stored). In the bot stage the bot answers
     /// with suggestions re-ranked on the conversation so far. Each sender has a message
     /// rate per chat; past it the answer is `TooManyRequests` with the wait.
-    #[tracing::instrument(skip_all, fields(chat_id = chat_id, user = user.id), err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(chat_id = %chat_id, user = %user.id), err(level = "debug"))]
     pub async fn post_message(
         &self,
         user: &User,
-        chat_id: i64,
+        chat_id: ChatId,
         text: &str,
         client_id: Option<&str>,
     ) -> Result<(Message, bool)> {
@@ -200,7 +203,7 @@ impl Engine {
             .append(
                 chat_id,
                 &NewEvent {
-                    kind: kind::MESSAGE,
+                    kind: EventKind::Message,
                     author: Some(&author),
                     body: Some(&text),
                     client_id,
@@ -219,7 +222,7 @@ impl Engine {
         if appended.duplicate {
             return Ok((message_of(&appended.event), true));
         }
-        Metrics::count(&self.metrics.messages);
+        self.metrics.messages.increment(1);
         if chat.status == ChatStatus::Bot && party == Party::Owner {
             self.follow_up(&chat).await?;
         }
@@ -230,7 +233,7 @@ impl Engine {
     async fn first_message(
         &self,
         user: &User,
-        chat_id: i64,
+        chat_id: ChatId,
         client_id: Option<&str>,
         refusal: Error,
     ) -> Result<(Message, bool)> {
@@ -253,7 +256,7 @@ impl Engine {
         let history = self.store.events_after(chat.id, 0).await?;
         let mut text = chat.description.clone();
         for e in history.iter().filter(|e| {
-            e.kind == kind::MESSAGE
+            e.kind == EventKind::Message
                 && e.author
                     .as_ref()
                     .is_some_and(|a| a.role == AuthorRole::User)
@@ -274,11 +277,11 @@ impl Engine {
     }
 
     /// "This fixed it": the bot resolves the call and the chat ends.
-    #[tracing::instrument(skip_all, fields(chat_id = chat_id, article_id = %article_id), err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(chat_id = %chat_id, article_id = %article_id), err(level = "debug"))]
     pub async fn accept_suggestion(
         &self,
         user: &User,
-        chat_id: i64,
+        chat_id: ChatId,
         article_id: &str,
     ) -> Result<Call> {
         let (chat, party) = self.chat_for(user, chat_id).await?;
@@ -289,18 +292,13 @@ impl Engine {
             ChatStatus::Bot | ChatStatus::Queued => {}
             ChatStatus::Active => {
                 return Err(Error::conflict(
-                    "already_active",
+                    ErrorCode::AlreadyActive,
                     "an analyst is already helping you in this chat",
                 ));
             }
             ChatStatus::Ended => return Err(refused(Transition::End.refusal(chat.status))),
         }
-        let offered = self.offered_articles(chat_id).await?;
-        let Some(title) = offered
-            .into_iter()
-            .find(|s| s.article_id == article_id)
-            .map(|s| s.title)
-        else {
+        let Some(title) = self.offered_title(chat_id, article_id).await? else {
             return Err(Error::NotFound("suggestion"));
         };
         self.bot_says(
@@ -316,7 +314,7 @@ impl Engine {
                 Some(resolver::BOT),
             )
             .await?;
-        Metrics::count(&self.metrics.bot_resolutions);
+        self.metrics.bot_resolutions.increment(1);
         Ok(call)
     }
 
@@ -324,7 +322,7 @@ impl Engine {
     pub async fn decline_suggestion(
         &self,
         user: &User,
-        chat_id: i64,
+        chat_id: ChatId,
         article_id: &str,
     ) -> Result<()> {
         let (chat, party) = self.chat_for(user, chat_id).await?;
@@ -336,41 +334,44 @@ impl Engine {
         if chat.status == ChatStatus::Ended {
             return Err(refused(Transition::End.refusal(chat.status)));
         }
-        if !self
-            .offered_articles(chat_id)
-            .await?
-            .iter()
-            .any(|s| s.article_id == article_id)
-        {
-            return Err(Error::NotFound("suggestion"));
-        }
-        self.store.decline_article(chat_id, article_id).await
+        let offered = self.offered_title(chat_id, article_id).await?;
+        // An id the bot offered is a valid one.
+        let article_id = ArticleId::parse(article_id)
+            .ok()
+            .filter(|_| offered.is_some())
+            .ok_or(Error::NotFound("suggestion"))?;
+        self.store.decline_article(chat_id, &article_id).await
     }
 
-    async fn offered_articles(&self, chat_id: i64) -> Result<Vec<Suggestion>> {
-        let mut offered = Vec::new();
+    /// The title of `article_id` when the bot has offered it in the chat.
+    async fn offered_title(&self, chat_id: ChatId, article_id: &str) -> Result<Option<String>> {
+        /// Only what is needed of each stored suggestion, so that nothing else in it
+        /// (a score, say) can make the offer unreadable.
+        #[derive(serde::Deserialize)]
+        struct Offered {
+            article_id: String,
+            title: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Offer {
+            items: Vec<Offered>,
+        }
         for e in self.store.events_after(chat_id, 0).await? {
-            if e.kind != kind::SUGGESTIONS {
+            if e.kind != EventKind::Suggestions {
                 continue;
             }
-            let v: serde_json::Value = serde_json::from_str(e.payload.as_deref().unwrap_or("{}"))
-                .map_err(|e| Error::Internal(e.into()))?;
-            for item in v["items"].as_array().into_iter().flatten() {
-                offered.push(Suggestion {
-                    article_id: item["article_id"].as_str().unwrap_or_default().to_owned(),
-                    title: item["title"].as_str().unwrap_or_default().to_owned(),
-                    snippet: String::new(),
-                    score: 0.0,
-                    explanation: String::new(),
-                });
+            let offer: Offer = serde_json::from_str(e.payload.as_deref().unwrap_or("{}"))
+                .map_err(|e| Error::internal("reading stored suggestions", e))?;
+            if let Some(o) = offer.items.into_iter().find(|o| o.article_id == article_id) {
+                return Ok(Some(o.title));
             }
         }
-        Ok(offered)
+        Ok(None)
     }
 
     /// The user declines the bot's help: the chat joins the queue.
-    #[tracing::instrument(skip_all, fields(chat_id = chat_id), err(level = "debug"))]
-    pub async fn handoff(&self, user: &User, chat_id: i64) -> Result<ChatView> {
+    #[tracing::instrument(skip_all, fields(chat_id = %chat_id), err(level = "debug"))]
+    pub async fn handoff(&self, user: &User, chat_id: ChatId) -> Result<ChatView> {
         let (_, party) = self.chat_for(user, chat_id).await?;
         if party != Party::Owner {
             return Err(Error::forbidden(
@@ -381,7 +382,7 @@ impl Engine {
             .transition(chat_id, Transition::Handoff, now_millis())
             .await?
             .map_err(|s| refused(Transition::Handoff.refusal(s)))?;
-        Metrics::count(&self.metrics.handoffs);
+        self.metrics.handoffs.increment(1);
         let availability = self.availability().await?;
         let note = if availability.online_analysts == 0 {
             "You're in the queue. No analysts are online right now; your call stays logged \
@@ -400,15 +401,15 @@ impl Engine {
     }
 
     /// An analyst takes a chat from the queue, within their capacity.
-    #[tracing::instrument(skip_all, fields(chat_id = chat_id, analyst = user.id), err(level = "debug"))]
-    pub async fn accept_chat(&self, user: &User, chat_id: i64) -> Result<ChatView> {
+    #[tracing::instrument(skip_all, fields(chat_id = %chat_id, analyst = %user.id), err(level = "debug"))]
+    pub async fn accept_chat(&self, user: &User, chat_id: ChatId) -> Result<ChatView> {
         if !user.is_analyst() {
             return Err(Error::forbidden("only analysts can accept chats"));
         }
         let presence = self.store.presence(user.id).await?;
         let Some(presence) = presence.filter(|p| p.online) else {
             return Err(Error::conflict(
-                "analyst_offline",
+                ErrorCode::AnalystOffline,
                 "set your status to online before accepting chats",
             ));
         };
@@ -429,7 +430,7 @@ impl Engine {
             AcceptOutcome::Accepted(chat) => chat,
             AcceptOutcome::AtCapacity => {
                 return Err(Error::conflict(
-                    "at_capacity",
+                    ErrorCode::AtCapacity,
                     format!(
                         "you already have {} active chats; end one or raise max_chats",
                         presence.max_chats
@@ -458,8 +459,8 @@ impl Engine {
     }
 
     /// Either side ends the chat; the call keeps the transcript.
-    #[tracing::instrument(skip_all, fields(chat_id = chat_id), err(level = "debug"))]
-    pub async fn end_chat(&self, user: &User, chat_id: i64) -> Result<Call> {
+    #[tracing::instrument(skip_all, fields(chat_id = %chat_id), err(level = "debug"))]
+    pub async fn end_chat(&self, user: &User, chat_id: ChatId) -> Result<Call> {
         let (chat, party) = self.chat_for(user, chat_id).await?;
         let role = match party {
             Party::Owner => AuthorRole::User,
@@ -481,6 +482,12 @@ impl Engine {
         ended_by: AuthorRole,
         resolved_by: Option<&str>,
     ) -> Result<Call> {
+        let now = now_millis();
+        let render =
+            move |chat: &ChatRecord, call: &CallRecord, history: &[StoredEvent]| EndingText {
+                transcript: transcript_text(chat, history, ended_by, now),
+                payload: events::ended_payload(&call_view(call), ended_by),
+            };
         let ended = self
             .store
             .end_chat(&EndChat {
@@ -488,7 +495,8 @@ impl Engine {
                 from,
                 ended_by,
                 resolved_by,
-                now: now_millis(),
+                now,
+                render: &render,
             })
             .await?
             .map_err(|s| refused(Transition::End.refusal(s)))?;
@@ -498,11 +506,11 @@ impl Engine {
         if matches!(chat.status, ChatStatus::Queued | ChatStatus::Active) {
             self.announce_desk().await?;
         }
-        Ok(ended.call.view())
+        Ok(call_view(&ended.call))
     }
 
     /// Shows the other side that someone is typing. Not stored.
-    pub async fn typing(&self, user: &User, chat_id: i64, typing: bool) -> Result<()> {
+    pub async fn typing(&self, user: &User, chat_id: ChatId, typing: bool) -> Result<()> {
         let (chat, party) = self.chat_for(user, chat_id).await?;
         may_post(party, chat.status).map_err(refused)?;
         let role = author_of(user, party).role;

@@ -8,6 +8,7 @@ use crate::bus::Topic;
 use crate::domain::availability::Availability;
 use crate::domain::call::{self, Person};
 use crate::domain::chat::{ChatStatus, ChatView};
+use crate::domain::ids::{CallId, ChatId};
 use crate::domain::user::User;
 use crate::domain::{now_millis, rfc3339};
 use crate::error::{Error, Result};
@@ -16,8 +17,8 @@ use crate::store::ChatRecord;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct QueueEntry {
-    pub chat_id: i64,
-    pub call_id: i64,
+    pub chat_id: ChatId,
+    pub call_id: CallId,
     pub call_reference: String,
     pub description: String,
     pub user: Person,
@@ -36,7 +37,7 @@ impl Engine {
     }
 
     /// Sets an analyst online or offline, with the number of chats they take at once.
-    #[tracing::instrument(skip_all, fields(analyst = user.id, online = online), err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(analyst = %user.id, online = online), err(level = "debug"))]
     pub async fn set_presence(
         &self,
         user: &User,

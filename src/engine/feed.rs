@@ -12,13 +12,14 @@ use super::Engine;
 use super::windows::WindowGuard;
 use crate::bus::Topic;
 use crate::domain::chat::Party;
+use crate::domain::ids::ChatId;
 use crate::domain::user::User;
 use crate::error::{Error, Result};
 use crate::events::{self, Frame};
 
 pub struct ChatFeed {
     engine: Engine,
-    chat_id: i64,
+    chat_id: ChatId,
     rx: Receiver<Frame>,
     last_seq: i64,
     pending: VecDeque<Frame>,
@@ -34,8 +35,22 @@ pub struct ChatFeed {
 
 impl Engine {
     /// Opens a feed for someone allowed to see the chat, replaying events after `after`.
-    pub async fn open_feed(&self, user: &User, chat_id: i64, after: i64) -> Result<ChatFeed> {
-        let (_, party) = self.chat_for(user, chat_id).await?;
+    ///
+    /// # Errors
+    /// `invalid` when `after` is beyond the chat's last event: no client can have seen
+    /// it, and a feed that waited for it would stay silent.
+    pub async fn open_feed(&self, user: &User, chat_id: ChatId, after: i64) -> Result<ChatFeed> {
+        let (chat, party) = self.chat_for(user, chat_id).await?;
+        if after > chat.last_seq {
+            return Err(Error::invalid(
+                "after",
+                format!(
+                    "seq {after} is beyond this chat's last event ({}); reconnect with \
+                     after={} or lower",
+                    chat.last_seq, chat.last_seq
+                ),
+            ));
+        }
         // Subscribe before reading, so an event committed in between is not missed.
         let rx = self.bus.subscribe(Topic::Chat(chat_id));
         let mut feed = ChatFeed {

@@ -4,18 +4,19 @@
 
 use std::path::{Path, PathBuf};
 
-use rand::RngCore;
+use chardetng::{Iso2022JpDetection, Utf8Detection};
+use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE};
 use sha2::{Digest, Sha256};
 
-use super::Engine;
-use super::accounts::hex;
+use super::{Engine, refused};
 use crate::domain::chat::{Party, may_post};
-use crate::domain::message::{Author, AuthorRole};
+use crate::domain::ids::{AttachmentId, ChatId};
+use crate::domain::message::{Author, AuthorRole, EventKind};
 use crate::domain::now_millis;
 use crate::domain::user::User;
 use crate::error::{Error, Result};
 use crate::events::{self, AttachmentInfo};
-use crate::store::{AttachmentRecord, NewEvent, kind};
+use crate::store::{AttachmentRecord, NewEvent};
 
 pub struct FileStore {
     dir: PathBuf,
@@ -40,21 +41,21 @@ impl FileStore {
         Self { dir }
     }
 
-    fn path(&self, id: &str) -> PathBuf {
-        self.dir.join(id)
+    fn path(&self, id: &AttachmentId) -> PathBuf {
+        self.dir.join(id.as_str())
     }
 
     /// Writes the bytes under `id` (via a temporary file, so no half-written file is ever
-    /// visible) and returns their SHA-256.
-    async fn save(&self, id: &str, bytes: &[u8]) -> std::io::Result<String> {
+    /// visible) and returns their SHA-256, hex.
+    async fn save(&self, id: &AttachmentId, bytes: &[u8]) -> std::io::Result<String> {
         tokio::fs::create_dir_all(&self.dir).await?;
         let tmp = self.dir.join(format!(".{id}.part"));
         tokio::fs::write(&tmp, bytes).await?;
         tokio::fs::rename(&tmp, self.path(id)).await?;
-        Ok(hex(&Sha256::digest(bytes)))
+        Ok(hex::encode(Sha256::digest(bytes)))
     }
 
-    async fn remove(&self, id: &str) {
+    async fn remove(&self, id: &AttachmentId) {
         let _ = tokio::fs::remove_file(self.path(id)).await;
     }
 }
@@ -71,7 +72,9 @@ pub fn safe_name(raw: &str) -> String {
     }
 }
 
-/// What the content is, judged from its bytes.
+/// What the content is, judged from its bytes: a known format by its signature (programs
+/// are refused), else text in whichever common encoding it reads as (`text/plain`, with
+/// a `charset` unless UTF-8), else `application/octet-stream`.
 pub fn sniff(bytes: &[u8]) -> Result<String> {
     if let Some(t) = infer::get(bytes) {
         if t.matcher_type() == infer::MatcherType::App {
@@ -81,11 +84,76 @@ pub fn sniff(bytes: &[u8]) -> Result<String> {
         }
         return Ok(t.mime_type().to_owned());
     }
-    if std::str::from_utf8(bytes).is_ok() {
-        Ok("text/plain".to_owned())
-    } else {
-        Ok("application/octet-stream".to_owned())
+    Ok(match text_encoding(bytes) {
+        Some(encoding) if encoding == UTF_8 => "text/plain".to_owned(),
+        Some(encoding) => format!(
+            "text/plain; charset={}",
+            encoding.name().to_ascii_lowercase()
+        ),
+        None => "application/octet-stream".to_owned(),
+    })
+}
+
+/// The encoding in which `bytes` read as text, if there is one. A byte-order mark names
+/// it (Windows PowerShell writes UTF-16LE with one when output is redirected); without
+/// one, UTF-16 by its zero bytes, then UTF-8, then the legacy encoding Mozilla's
+/// detector (`chardetng`) guesses (Windows-1252 for most European text).
+fn text_encoding(bytes: &[u8]) -> Option<&'static Encoding> {
+    match Encoding::for_bom(bytes) {
+        // UTF-8 with a byte-order mark is UTF-8, judged as UTF-8 is below.
+        Some((encoding, bom)) if encoding != UTF_8 => {
+            return reads_as_text(encoding, &bytes[bom..]).then_some(encoding);
+        }
+        _ => {}
     }
+    // Before UTF-8: Latin text in UTF-16 is valid UTF-8 too, with a NUL in every other byte.
+    if let Some(encoding) = utf16_by_zero_bytes(bytes).filter(|e| reads_as_text(e, bytes)) {
+        return Some(encoding);
+    }
+    if std::str::from_utf8(bytes).is_ok() {
+        return Some(UTF_8);
+    }
+    let mut detector = chardetng::EncodingDetector::new(Iso2022JpDetection::Deny);
+    detector.feed(bytes, true);
+    let encoding = detector.guess(None, Utf8Detection::Allow);
+    reads_as_text(encoding, bytes).then_some(encoding)
+}
+
+/// UTF-16 without a byte-order mark, when at least a third of the code units have a zero
+/// high byte (as Latin text does) on one side and none on the other.
+fn utf16_by_zero_bytes(bytes: &[u8]) -> Option<&'static Encoding> {
+    if bytes.len() < 4 || !bytes.len().is_multiple_of(2) {
+        return None;
+    }
+    let units = bytes.len() / 2;
+    let zeros = |offset: usize| {
+        bytes
+            .iter()
+            .skip(offset)
+            .step_by(2)
+            .filter(|b| **b == 0)
+            .count()
+    };
+    let (even, odd) = (zeros(0), zeros(1));
+    if odd * 3 >= units && even == 0 {
+        Some(UTF_16LE)
+    } else if even * 3 >= units && odd == 0 {
+        Some(UTF_16BE)
+    } else {
+        None
+    }
+}
+
+/// Whether `bytes` decode in `encoding` without errors and without control characters
+/// other than line ends, tabs, form feeds, escapes (colour codes in logs) and DOS's
+/// end-of-file mark.
+fn reads_as_text(encoding: &'static Encoding, bytes: &[u8]) -> bool {
+    let (text, had_errors) = encoding.decode_without_bom_handling(bytes);
+    !had_errors
+        && !text.is_empty()
+        && text.chars().all(|c| {
+            !c.is_control() || matches!(c, '\n' | '\r' | '\t' | '\u{0c}' | '\u{1b}' | '\u{1a}')
+        })
 }
 
 /// The type a file name promises, for the extensions whose content can be recognised.
@@ -104,8 +172,10 @@ fn promised_type(name: &str) -> Option<&'static str> {
 }
 
 fn check_name_matches(name: &str, detected: &str) -> Result<()> {
+    // `text/plain; charset=utf-16le` keeps the promise of `.txt`.
+    let essence = detected.split(';').next().unwrap_or(detected).trim();
     match promised_type(name) {
-        Some(promised) if promised != detected => Err(Error::invalid(
+        Some(promised) if promised != essence => Err(Error::invalid(
             "file",
             format!("the file is named {name:?} but its content is {detected}"),
         )),
@@ -115,15 +185,15 @@ fn check_name_matches(name: &str, detected: &str) -> Result<()> {
 
 impl Engine {
     /// Stores a file sent in a chat and adds it to the call.
-    #[tracing::instrument(skip_all, fields(chat_id = chat_id, size = upload.bytes.len()), err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(chat_id = %chat_id, size = upload.bytes.len()), err(level = "debug"))]
     pub async fn attach(
         &self,
         user: &User,
-        chat_id: i64,
+        chat_id: ChatId,
         upload: Upload,
     ) -> Result<AttachmentInfo> {
         let (chat, party) = self.chat_for(user, chat_id).await?;
-        may_post(party, chat.status).map_err(|(c, m)| Error::conflict(c, m))?;
+        may_post(party, chat.status).map_err(refused)?;
         if upload.bytes.is_empty() {
             return Err(Error::invalid("file", "the file is empty"));
         }
@@ -134,15 +204,19 @@ impl Engine {
             ));
         }
         let name = safe_name(&upload.name);
-        let content_type = sniff(&upload.bytes)?;
+        // Judging text decodes the whole file: off the async workers.
+        let (content_type, upload) =
+            tokio::task::spawn_blocking(move || (sniff(&upload.bytes), upload))
+                .await
+                .map_err(|e| Error::internal("typing an attachment", e))?;
+        let content_type = content_type?;
         check_name_matches(&name, &content_type)?;
-        let mut raw = [0u8; 16];
-        rand::thread_rng().fill_bytes(&mut raw);
-        let id = hex(&raw);
-        let sha256 =
-            self.files.save(&id, &upload.bytes).await.map_err(|e| {
-                Error::Internal(anyhow::Error::new(e).context("saving an attachment"))
-            })?;
+        let id = AttachmentId::random();
+        let sha256 = self
+            .files
+            .save(&id, &upload.bytes)
+            .await
+            .map_err(|e| Error::internal("saving an attachment", e))?;
         let now = now_millis();
         let info = AttachmentInfo {
             id: id.clone(),
@@ -176,7 +250,7 @@ impl Engine {
             .add_attachment(
                 &record,
                 &NewEvent {
-                    kind: kind::ATTACHMENT,
+                    kind: EventKind::Attachment,
                     author: Some(&author),
                     body: None,
                     client_id: None,
@@ -199,9 +273,11 @@ impl Engine {
 
     /// A file for someone who may see its call: the call's user or an analyst.
     pub async fn download(&self, user: &User, attachment_id: &str) -> Result<Download> {
+        let attachment_id =
+            AttachmentId::parse(attachment_id).map_err(|_| Error::NotFound("attachment"))?;
         let a = self
             .store
-            .attachment(attachment_id)
+            .attachment(&attachment_id)
             .await?
             .ok_or(Error::NotFound("attachment"))?;
         let call = self
@@ -242,13 +318,49 @@ mod tests {
         );
         assert_eq!(sniff(b"plain words").unwrap(), "text/plain");
         assert_eq!(
-            sniff(&[0xff, 0xfe, 0x00, 0x81]).unwrap(),
+            sniff(&[0x00, 0x81, 0xff, 0x00, 0x07, 0x9d]).unwrap(),
             "application/octet-stream"
         );
         let mut elf = vec![0u8; 64];
         elf[..4].copy_from_slice(b"\x7fELF");
         assert!(sniff(&elf).is_err());
         assert!(sniff(b"MZ\x90\0\x03\0\0\0").is_err());
+    }
+
+    #[test]
+    fn text_in_the_common_encodings_is_text() {
+        // PowerShell's redirected output: UTF-16LE with a byte-order mark.
+        assert_eq!(
+            sniff(&[0xff, 0xfe, 0x68, 0x00, 0x69, 0x00]).unwrap(),
+            "text/plain; charset=utf-16le"
+        );
+        assert_eq!(
+            sniff(&[0xfe, 0xff, 0x00, 0x68, 0x00, 0x69]).unwrap(),
+            "text/plain; charset=utf-16be"
+        );
+        let without_bom: Vec<u8> = "name,ok\r\n"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        assert_eq!(sniff(&without_bom).unwrap(), "text/plain; charset=utf-16le");
+        // "Renée" from Excel's CSV export: Windows-1252.
+        assert_eq!(
+            sniff(b"Ren\xe9e").unwrap(),
+            "text/plain; charset=windows-1252"
+        );
+        assert_eq!(sniff(b"\xef\xbb\xbfbom").unwrap(), "text/plain");
+        assert_eq!(sniff(b"\xef\xbb\xbf").unwrap(), "text/plain");
+        assert_eq!(
+            sniff(b"\xff\xfeE\x00R\x00R\x00\x1b\x00[\x001\x00m\x00\x1a\x00").unwrap(),
+            "text/plain; charset=utf-16le",
+            "a log with a colour code and DOS's end mark"
+        );
+        // A byte-order mark before what is not text in its encoding: a lone surrogate,
+        // a control character.
+        for junk in [&b"\xff\xfe\x00\xd8A\x00"[..], b"\xff\xfe\x01\x00\x02\x00"] {
+            assert_eq!(sniff(junk).unwrap(), "application/octet-stream", "{junk:?}");
+        }
+        assert!(check_name_matches("users.csv", "text/plain; charset=windows-1252").is_ok());
     }
 
     #[test]

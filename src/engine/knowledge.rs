@@ -11,16 +11,16 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::Engine;
-use super::accounts::hex;
-use crate::domain::now_millis;
+use crate::domain::article::ArticleOrigin;
+use crate::domain::ids::ArticleId;
 use crate::domain::user::User;
+use crate::domain::{now_millis, rfc3339};
 use crate::error::{Error, Result};
 use crate::knowledge::article::load_sources;
-use crate::knowledge::article::validate_id;
 use crate::knowledge::index::BuildStats;
 use crate::knowledge::live::{Indexer, LiveIndex};
 use crate::knowledge::{Article, ArticleError, RankRequest, Suggestion};
-use crate::store::{Imported, StoredArticle, Upserted, origin};
+use crate::store::{Imported, StoredArticle, Upserted};
 
 /// The live index and what rebuilds it.
 pub struct Knowledge {
@@ -48,9 +48,9 @@ impl Knowledge {
 pub struct ReindexReport {
     pub articles: usize,
     pub took_ms: u64,
-    pub added: Vec<String>,
-    pub changed: Vec<String>,
-    pub removed: Vec<String>,
+    pub added: Vec<ArticleId>,
+    pub changed: Vec<ArticleId>,
+    pub removed: Vec<ArticleId>,
     pub skipped: Vec<Skipped>,
     /// Passages the model encoded; the others came from the cache.
     pub encoded: usize,
@@ -75,28 +75,28 @@ impl From<&ArticleError> for Skipped {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ArticleSummary {
-    pub id: String,
+    pub id: ArticleId,
     pub title: String,
-    pub origin: String,
+    pub origin: ArticleOrigin,
     pub updated_at: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct SavedArticle {
-    pub id: String,
+    pub id: ArticleId,
     pub title: String,
     /// `added`, `changed` or `unchanged`.
     pub result: &'static str,
     pub articles: usize,
 }
 
-fn stored(article: &Article, source: &str, origin: &str) -> StoredArticle {
+fn stored(article: &Article, source: &str, origin: ArticleOrigin) -> StoredArticle {
     StoredArticle {
         id: article.id.clone(),
         title: article.title.clone(),
         source: source.to_owned(),
-        origin: origin.to_owned(),
-        content_hash: hex(&Sha256::digest(source.as_bytes())),
+        origin,
+        content_hash: hex::encode(Sha256::digest(source.as_bytes())),
         updated_at: now_millis(),
     }
 }
@@ -118,13 +118,11 @@ impl Engine {
         let dir = self.settings.knowledge_dir.clone();
         let (loaded, errors) = tokio::task::spawn_blocking(move || load_sources(&dir))
             .await
-            .map_err(|e| Error::Internal(e.into()))?
-            .map_err(|e| {
-                Error::Internal(anyhow::Error::new(e).context("reading the knowledge folder"))
-            })?;
+            .map_err(|e| Error::internal("reading the knowledge folder", e))?
+            .map_err(|e| Error::internal("reading the knowledge folder", e))?;
         let articles: Vec<StoredArticle> = loaded
             .iter()
-            .map(|(a, source)| stored(a, source, origin::FILE))
+            .map(|(a, source)| stored(a, source, ArticleOrigin::File))
             .collect();
         for e in &errors {
             tracing::warn!(file = %e.source_name, line = ?e.line, reason = %e.reason, "article skipped");
@@ -144,7 +142,7 @@ impl Engine {
         let rows = self.store.articles().await?;
         let mut articles = Vec::with_capacity(rows.len());
         for row in &rows {
-            match Article::parse(&row.id, &row.id, &row.source) {
+            match Article::parse(row.id.as_str(), row.id.as_str(), &row.source) {
                 Ok(a) => articles.push(a),
                 Err(e) => tracing::warn!(article = %row.id, reason = %e, "stored article skipped"),
             }
@@ -159,7 +157,7 @@ impl Engine {
             })
         })
         .await
-        .map_err(|e| Error::Internal(e.into()))?
+        .map_err(|e| Error::internal("building the knowledge index", e))?
         .map_err(Error::Internal)?;
         self.knowledge.live.swap(index);
         self.knowledge
@@ -231,8 +229,8 @@ impl Engine {
     #[tracing::instrument(skip_all, fields(article_id = %id), err(level = "debug"))]
     pub async fn put_article(&self, user: &User, id: &str, text: &str) -> Result<SavedArticle> {
         Self::require_author(user)?;
-        validate_id(id).map_err(|m| Error::invalid("id", m))?;
-        let article = Article::parse(&format!("article {id}"), id, text)
+        let id = ArticleId::parse(id).map_err(|m| Error::invalid("id", m))?;
+        let article = Article::parse(&format!("article {id}"), id.as_str(), text)
             .map_err(|e| Error::invalid("article", e.to_string()))?;
         if article.id != id {
             return Err(Error::invalid(
@@ -245,7 +243,7 @@ impl Engine {
         }
         let result = self
             .store
-            .upsert_article(&stored(&article, text, origin::API))
+            .upsert_article(&stored(&article, text, ArticleOrigin::Api))
             .await?;
         let stats = if result == Upserted::Unchanged {
             None
@@ -255,11 +253,7 @@ impl Engine {
         Ok(SavedArticle {
             id: article.id,
             title: article.title,
-            result: match result {
-                Upserted::Added => "added",
-                Upserted::Changed => "changed",
-                Upserted::Unchanged => "unchanged",
-            },
+            result: result.into(),
             articles: stats.map_or_else(
                 || self.knowledge.live.current().articles().len(),
                 |s| s.articles,
@@ -269,7 +263,8 @@ impl Engine {
 
     pub async fn delete_article(&self, user: &User, id: &str) -> Result<()> {
         Self::require_author(user)?;
-        if !self.store.delete_article(id).await? {
+        let id = ArticleId::parse(id).map_err(|_| Error::NotFound("article"))?;
+        if !self.store.delete_article(&id, now_millis()).await? {
             return Err(Error::NotFound("article"));
         }
         self.rebuild_index(Arc::new(|_, _| {})).await?;
@@ -291,7 +286,7 @@ impl Engine {
                 id: a.id,
                 title: a.title,
                 origin: a.origin,
-                updated_at: crate::domain::rfc3339(a.updated_at),
+                updated_at: rfc3339(a.updated_at),
             })
             .collect())
     }
@@ -303,9 +298,10 @@ impl Engine {
                 "only authors and analysts read article sources",
             ));
         }
+        let id = ArticleId::parse(id).map_err(|_| Error::NotFound("article"))?;
         Ok(self
             .store
-            .article(id)
+            .article(&id)
             .await?
             .ok_or(Error::NotFound("article"))?
             .source)

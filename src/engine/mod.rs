@@ -16,8 +16,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 pub use accounts::Token;
-pub(crate) use accounts::hex;
-pub use calls::{CallDetails, LinkedChat, TranscriptEntry};
+pub use calls::{CallDetails, LinkedChat, TranscriptEntry, call_view};
 pub use desk::QueueEntry;
 pub use feed::ChatFeed;
 pub use files::{Download, FileStore, Upload};
@@ -26,9 +25,10 @@ pub use knowledge::{ArticleSummary, Knowledge, ReindexReport, SavedArticle, Skip
 use crate::bus::{EventBus, Topic};
 use crate::config::Settings;
 use crate::domain::call;
-use crate::domain::chat::{ChatStatus, ChatView, Party};
+use crate::domain::chat::{ChatStatus, ChatView, Party, Refusal};
+use crate::domain::ids::{ArticleId, ChatId, UserId};
 use crate::domain::rfc3339;
-use crate::domain::user::User;
+use crate::domain::user::{Role, User};
 use crate::error::{Error, Result};
 use crate::events::{self, Frame};
 use crate::knowledge::{RankRequest, Ranker, Suggestion};
@@ -54,7 +54,7 @@ struct Throttles {
     logins_by_account: Buckets<String>,
     logins_by_address: Buckets<IpAddr>,
     /// By (sender, chat).
-    messages: Buckets<(i64, i64)>,
+    messages: Buckets<(UserId, ChatId)>,
 }
 
 impl Throttles {
@@ -104,7 +104,7 @@ impl Engine {
 
     /// Loads a chat and works out which side `user` is on. Chats the user may not see are
     /// reported as unknown, so that ids cannot be probed.
-    async fn chat_for(&self, user: &User, chat_id: i64) -> Result<(ChatRecord, Party)> {
+    async fn chat_for(&self, user: &User, chat_id: ChatId) -> Result<(ChatRecord, Party)> {
         let chat = self
             .store
             .chat(chat_id)
@@ -114,8 +114,7 @@ impl Engine {
             Party::Owner
         } else if chat.analyst.as_ref().is_some_and(|a| a.id == user.id) {
             Party::AssignedAnalyst
-        } else if user.is_analyst()
-            && (chat.status == ChatStatus::Queued || user.has(crate::domain::user::Role::Admin))
+        } else if user.is_analyst() && (chat.status == ChatStatus::Queued || user.has(Role::Admin))
         {
             Party::OtherAnalyst
         } else {
@@ -141,20 +140,20 @@ impl Engine {
     }
 
     /// Appends an event and, unless it repeats an earlier one, announces it.
-    async fn append(&self, chat_id: i64, event: &NewEvent<'_>) -> Result<Appended> {
+    async fn append(&self, chat_id: ChatId, event: &NewEvent<'_>) -> Result<Appended> {
         let appended = self.store.append_event(chat_id, event).await?;
         if !appended.duplicate {
-            self.publish_chat(chat_id, events::frame_of(&appended.event));
+            self.publish_chat(chat_id, events::live_frame_of(&appended.event));
         }
         Ok(appended)
     }
 
-    fn publish_chat(&self, chat_id: i64, frame: Frame) {
+    fn publish_chat(&self, chat_id: ChatId, frame: Frame) {
         self.bus.publish(Topic::Chat(chat_id), frame);
     }
 
     /// Ranks on a blocking thread: search and inference never run on the async workers.
-    async fn rank(&self, text: String, exclude: Vec<String>) -> Result<Vec<Suggestion>> {
+    async fn rank(&self, text: String, exclude: Vec<ArticleId>) -> Result<Vec<Suggestion>> {
         self.rank_with(RankRequest {
             text,
             k: self.settings.chat.suggestions,
@@ -166,11 +165,19 @@ impl Engine {
 
     async fn rank_with(&self, request: RankRequest) -> Result<Vec<Suggestion>> {
         let ranker = self.ranker.clone();
-        tokio::task::spawn_blocking(move || ranker.rank(&request))
+        let started = std::time::Instant::now();
+        let ranked = tokio::task::spawn_blocking(move || ranker.rank(&request))
             .await
-            .map_err(|e| Error::Internal(e.into()))?
-            .map_err(Error::Internal)
+            .map_err(|e| Error::internal("ranking", e))?
+            .map_err(Error::Internal)?;
+        self.metrics.ranking.record(started.elapsed().as_secs_f64());
+        Ok(ranked)
     }
+}
+
+/// A refusal from the chat rules, as a 409.
+fn refused((code, message): Refusal) -> Error {
+    Error::conflict(code, message)
 }
 
 fn view_of(chat: &ChatRecord, queue_position: Option<i64>, available: Option<i64>) -> ChatView {

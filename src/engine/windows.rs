@@ -11,17 +11,18 @@ use std::time::Duration;
 
 use super::Engine;
 use crate::domain::chat::{ChatStatus, Transition};
+use crate::domain::ids::ChatId;
 use crate::domain::message::{Author, AuthorRole};
 
 #[derive(Default)]
 pub struct Windows {
     /// Per chat: open windows, and a count of opens and closes so that a grace period
     /// started by an earlier close is void once the window has been reopened.
-    open: Mutex<HashMap<i64, (usize, u64)>>,
+    open: Mutex<HashMap<ChatId, (usize, u64)>>,
 }
 
 impl Windows {
-    fn opened(&self, chat_id: i64) {
+    fn opened(&self, chat_id: ChatId) {
         let mut open = self.open.lock().expect("windows lock");
         let entry = open.entry(chat_id).or_default();
         entry.0 += 1;
@@ -29,7 +30,7 @@ impl Windows {
     }
 
     /// When that was the chat's last open window, the mark to check after the grace period.
-    fn closed(&self, chat_id: i64) -> Option<u64> {
+    fn closed(&self, chat_id: ChatId) -> Option<u64> {
         let mut open = self.open.lock().expect("windows lock");
         let entry = open.get_mut(&chat_id)?;
         entry.0 = entry.0.saturating_sub(1);
@@ -38,7 +39,7 @@ impl Windows {
     }
 
     /// True (and forgotten) when no window opened or closed since `mark`.
-    fn still_closed(&self, chat_id: i64, mark: u64) -> bool {
+    fn still_closed(&self, chat_id: ChatId, mark: u64) -> bool {
         let mut open = self.open.lock().expect("windows lock");
         match open.get(&chat_id) {
             Some(&(0, m)) if m == mark => {
@@ -53,11 +54,11 @@ impl Windows {
 /// Held while a user's window on a chat is open.
 pub struct WindowGuard {
     engine: Engine,
-    chat_id: i64,
+    chat_id: ChatId,
 }
 
 impl Engine {
-    pub(crate) fn window_opened(&self, chat_id: i64) -> WindowGuard {
+    pub(crate) fn window_opened(&self, chat_id: ChatId) -> WindowGuard {
         self.windows.opened(chat_id);
         WindowGuard {
             engine: self.clone(),
@@ -66,7 +67,7 @@ impl Engine {
     }
 
     /// Ends the chat if its user's window stayed closed for the whole grace period.
-    async fn end_if_abandoned(self, chat_id: i64, mark: u64, grace: Duration) {
+    async fn end_if_abandoned(self, chat_id: ChatId, mark: u64, grace: Duration) {
         tokio::time::sleep(grace).await;
         if !self.windows.still_closed(chat_id, mark) {
             return;
@@ -75,7 +76,7 @@ impl Engine {
             Ok(Some(chat)) if chat.status != ChatStatus::Ended => chat,
             Ok(_) => return,
             Err(e) => {
-                tracing::warn!(chat_id, error = %e, "could not check a closed chat window");
+                tracing::warn!(%chat_id, error = %e.chain(), "could not check a closed chat window");
                 return;
             }
         };
@@ -92,10 +93,12 @@ impl Engine {
         }
         .await;
         match outcome {
-            Ok(_) => tracing::info!(chat_id, "chat ended: the user closed the window"),
+            Ok(_) => tracing::info!(%chat_id, "chat ended: the user closed the window"),
             // Ended meanwhile by someone else: nothing to do.
             Err(crate::error::Error::Conflict { .. }) => {}
-            Err(e) => tracing::warn!(chat_id, error = %e, "could not end an abandoned chat"),
+            Err(e) => {
+                tracing::warn!(%chat_id, error = %e.chain(), "could not end an abandoned chat")
+            }
         }
     }
 }
@@ -125,15 +128,16 @@ mod tests {
     #[test]
     fn only_the_last_close_counts_and_a_reopen_voids_it() {
         let w = Windows::default();
-        w.opened(1);
-        w.opened(1);
-        assert_eq!(w.closed(1), None);
-        let mark = w.closed(1).expect("last window closed");
+        let chat = ChatId(1);
+        w.opened(chat);
+        w.opened(chat);
+        assert_eq!(w.closed(chat), None);
+        let mark = w.closed(chat).expect("last window closed");
         // Reopened and closed again within the grace period: the first timer is void.
-        w.opened(1);
-        let later = w.closed(1).expect("closed again");
-        assert!(!w.still_closed(1, mark));
-        assert!(w.still_closed(1, later));
-        assert!(!w.still_closed(1, later), "forgotten once acted on");
+        w.opened(chat);
+        let later = w.closed(chat).expect("closed again");
+        assert!(!w.still_closed(chat, mark));
+        assert!(w.still_closed(chat, later));
+        assert!(!w.still_closed(chat, later), "forgotten once acted on");
     }
 }

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::extract::{CurrentUser, JsonBody};
 use super::{ApiError, AppState};
+use crate::domain::availability::PresenceStatus;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -17,15 +18,8 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum Status {
-    Online,
-    Offline,
-}
-
-#[derive(Deserialize)]
 struct SetStatus {
-    status: Status,
+    status: PresenceStatus,
     max_chats: Option<u32>,
 }
 
@@ -34,12 +28,15 @@ async fn set_status(
     CurrentUser(user): CurrentUser,
     JsonBody(body): JsonBody<SetStatus>,
 ) -> Result<Json<Value>, ApiError> {
-    let online = matches!(body.status, Status::Online);
     let (online, max_chats) = state
         .engine
-        .set_presence(&user, online, body.max_chats)
+        .set_presence(&user, body.status.is_online(), body.max_chats)
         .await?;
-    let status = if online { "online" } else { "offline" };
+    let status = if online {
+        PresenceStatus::Online
+    } else {
+        PresenceStatus::Offline
+    };
     Ok(Json(json!({"status": status, "max_chats": max_chats})))
 }
 

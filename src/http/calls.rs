@@ -8,9 +8,15 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
 use super::extract::{ApiPath, ApiQuery, CurrentUser};
 use super::{ApiError, AppState};
+use crate::domain::ids::CallId;
 use crate::error::Error;
+
+/// RFC 5987 `attr-char`s kept as they are in `filename*=`; everything else is encoded.
+const FILENAME: &AsciiSet = &NON_ALPHANUMERIC.remove(b'.').remove(b'_').remove(b'-');
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -43,7 +49,7 @@ async fn list(
 async fn show(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<CallId>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!(state.engine.call_details(&user, id).await?)))
 }
@@ -52,7 +58,7 @@ async fn show(
 fn disposition(name: &str) -> String {
     format!(
         "attachment; filename*=UTF-8''{}",
-        super::percent_encode(name, b"._-")
+        utf8_percent_encode(name, FILENAME)
     )
 }
 
@@ -62,9 +68,9 @@ async fn download(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let file = state.engine.download(&user, &id).await?;
-    let bytes = tokio::fs::read(&file.path).await.map_err(|e| {
-        Error::Internal(anyhow::Error::new(e).context(format!("reading attachment {id}")))
-    })?;
+    let bytes = tokio::fs::read(&file.path)
+        .await
+        .map_err(|e| Error::internal("reading an attachment", e))?;
     Ok((
         [
             (CONTENT_TYPE, file.content_type),

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::extract::{ApiPath, CurrentUser, JsonBody};
 use super::{ApiError, AppState};
 use crate::domain::call::parse_reference;
+use crate::domain::ids::{CallId, ChatId};
 use crate::engine::Upload;
 use crate::error::Error;
 
@@ -72,7 +73,7 @@ async fn start(
 async fn show(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<ChatId>,
 ) -> Result<Json<Value>, ApiError> {
     let (chat, messages) = state.engine.chat(&user, id).await?;
     let mut body = json!(chat);
@@ -89,7 +90,7 @@ struct PostMessage {
 async fn post_message(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<ChatId>,
     JsonBody(body): JsonBody<PostMessage>,
 ) -> Result<Created, ApiError> {
     let (message, _) = state
@@ -102,7 +103,7 @@ async fn post_message(
 async fn accept_suggestion(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    ApiPath((id, article_id)): ApiPath<(i64, String)>,
+    ApiPath((id, article_id)): ApiPath<(ChatId, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let call = state
         .engine
@@ -114,7 +115,7 @@ async fn accept_suggestion(
 async fn decline_suggestion(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    ApiPath((id, article_id)): ApiPath<(i64, String)>,
+    ApiPath((id, article_id)): ApiPath<(ChatId, String)>,
 ) -> Result<Json<Value>, ApiError> {
     state
         .engine
@@ -126,7 +127,7 @@ async fn decline_suggestion(
 async fn handoff(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<ChatId>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!(state.engine.handoff(&user, id).await?)))
 }
@@ -134,7 +135,7 @@ async fn handoff(
 async fn accept(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<ChatId>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!(state.engine.accept_chat(&user, id).await?)))
 }
@@ -142,7 +143,7 @@ async fn accept(
 async fn end(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<ChatId>,
 ) -> Result<Json<Value>, ApiError> {
     let call = state.engine.end_chat(&user, id).await?;
     Ok(Json(json!({"call": call})))
@@ -157,11 +158,11 @@ struct Link {
 async fn link(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<ChatId>,
     JsonBody(body): JsonBody<Link>,
 ) -> Result<Json<Value>, ApiError> {
     let call_id = match &body.call_id {
-        Value::Number(n) => n.as_i64(),
+        Value::Number(n) => n.as_i64().map(CallId),
         Value::String(s) => parse_reference(s),
         _ => None,
     }
@@ -176,7 +177,7 @@ async fn link(
 async fn attach(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<ChatId>,
     mut multipart: Multipart,
 ) -> Result<Created, ApiError> {
     while let Some(field) = multipart.next_field().await? {

@@ -8,24 +8,65 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
     detail: Option<String>,
     /// Whole seconds, for `Retry-After`.
     retry_after: Option<u64>,
 }
 
-/// The cause of a 5xx, for the log line.
+/// The cause of a 5xx with its whole cause chain, for the log line.
 #[derive(Clone)]
 pub struct ErrorDetail(pub String);
 
+/// The status each code is sent with.
+fn status_of(code: ErrorCode) -> StatusCode {
+    use ErrorCode::*;
+    match code {
+        BadRequest | InvalidJson | InvalidFrame | UnknownType | InvalidMultipart => {
+            StatusCode::BAD_REQUEST
+        }
+        Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+        MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Unauthorized => StatusCode::UNAUTHORIZED,
+        Forbidden => StatusCode::FORBIDDEN,
+        NotFound => StatusCode::NOT_FOUND,
+        Conflict | AlreadyExists | UsernameTaken | ChatEnded | AlreadyTaken | NotQueued
+        | AlreadyQueued | AlreadyActive | InvalidState | NotYourChat | NoAnalystsOnline
+        | AnalystOffline | AtCapacity => StatusCode::CONFLICT,
+        RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The code for a status the framework chose (a rejection, a timeout).
+fn code_of(status: StatusCode) -> ErrorCode {
+    match status.as_u16() {
+        401 => ErrorCode::Unauthorized,
+        403 => ErrorCode::Forbidden,
+        404 => ErrorCode::NotFound,
+        405 => ErrorCode::MethodNotAllowed,
+        409 => ErrorCode::Conflict,
+        413 => ErrorCode::TooLarge,
+        415 => ErrorCode::UnsupportedMediaType,
+        422 => ErrorCode::Invalid,
+        429 => ErrorCode::RateLimited,
+        503 => ErrorCode::Unavailable,
+        s if s >= 500 => ErrorCode::Internal,
+        _ => ErrorCode::BadRequest,
+    }
+}
+
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -46,23 +87,12 @@ impl ApiError {
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        let status = match &e {
-            Error::Unauthorized => StatusCode::UNAUTHORIZED,
-            Error::Forbidden(_) => StatusCode::FORBIDDEN,
-            Error::NotFound(_) => StatusCode::NOT_FOUND,
-            Error::Conflict { .. } => StatusCode::CONFLICT,
-            Error::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Error::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        let detail = match &e {
-            Error::Unavailable(s) | Error::Database(s) => Some(format!("{s}")),
-            Error::Internal(s) => Some(format!("{s:#}")),
-            _ => None,
-        };
+        let code = e.code();
+        let detail = matches!(
+            e,
+            Error::Unavailable(_) | Error::Database(_) | Error::Internal(_)
+        )
+        .then(|| e.chain());
         let retry_after = match &e {
             Error::TooManyRequests { retry_after, .. } => {
                 Some(retry_after.as_secs_f64().ceil().max(1.0) as u64)
@@ -70,8 +100,8 @@ impl From<Error> for ApiError {
             _ => None,
         };
         Self {
-            status,
-            code: e.code(),
+            status: status_of(code),
+            code,
             message: e.to_string(),
             detail,
             retry_after,
@@ -82,38 +112,33 @@ impl From<Error> for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         let code = match &r {
-            JsonRejection::JsonSyntaxError(_) => "invalid_json",
-            JsonRejection::JsonDataError(_) => "invalid",
-            JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
-            _ => "bad_request",
+            _ if r.status() == StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::TooLarge,
+            JsonRejection::JsonSyntaxError(_) => ErrorCode::InvalidJson,
+            JsonRejection::JsonDataError(_) => ErrorCode::Invalid,
+            JsonRejection::MissingJsonContentType(_) => ErrorCode::UnsupportedMediaType,
+            _ => ErrorCode::BadRequest,
         };
-        let status = if r.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE
-            || r.status() == StatusCode::PAYLOAD_TOO_LARGE
-        {
-            r.status()
-        } else if code == "invalid" {
-            StatusCode::UNPROCESSABLE_ENTITY
-        } else {
-            StatusCode::BAD_REQUEST
-        };
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "too_large"
-        } else {
-            code
-        };
-        Self::new(status, code, r.body_text())
+        Self::new(status_of(code), code, r.body_text())
     }
 }
 
 impl From<PathRejection> for ApiError {
     fn from(_: PathRejection) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            "no such resource",
+        )
     }
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", r.body_text())
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::Invalid,
+            r.body_text(),
+        )
     }
 }
 
@@ -121,9 +146,9 @@ impl From<MultipartError> for ApiError {
     fn from(e: MultipartError) -> Self {
         let status = e.status();
         let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "too_large"
+            ErrorCode::TooLarge
         } else {
-            "invalid_multipart"
+            ErrorCode::InvalidMultipart
         };
         Self::new(status, code, e.body_text())
     }
@@ -148,22 +173,7 @@ pub async fn ensure_json(response: Response) -> Response {
         .and_then(|b| String::from_utf8(b.to_vec()).ok())
         .filter(|t| !t.trim().is_empty())
         .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
-    let code = match status.as_u16() {
-        400 => "bad_request",
-        401 => "unauthorized",
-        403 => "forbidden",
-        404 => "not_found",
-        405 => "method_not_allowed",
-        409 => "conflict",
-        413 => "too_large",
-        415 => "unsupported_media_type",
-        422 => "invalid",
-        429 => "rate_limited",
-        503 => "unavailable",
-        s if s >= 500 => "internal",
-        _ => "bad_request",
-    };
-    let mut fixed = ApiError::new(status, code, text.trim()).into_response();
+    let mut fixed = ApiError::new(status, code_of(status), text.trim()).into_response();
     for (name, value) in &parts.headers {
         if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
             fixed.headers_mut().insert(name.clone(), value.clone());

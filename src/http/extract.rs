@@ -11,6 +11,7 @@ use axum::http::header::{AUTHORIZATION, COOKIE, HOST, ORIGIN, UPGRADE};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use super::{ApiError, AppState};
 use crate::domain::user::User;
@@ -124,16 +125,12 @@ pub fn csrf_token(session: &str) -> String {
         .chain_update(b"chatdesk csrf\0")
         .chain_update(session.as_bytes())
         .finalize();
-    crate::engine::hex(&digest[..16])
+    hex::encode(&digest[..16])
 }
 
-/// Compares without an early exit, so timing does not tell how much of a guess was right.
+/// Compares in constant time, so timing does not tell how much of a guess was right.
 pub fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 /// Whether `Origin` names the host the request was sent to (the `Host` header, or the

@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use super::AppState;
+use crate::error::ErrorCode;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -24,18 +25,18 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(
-                json!({"status": "draining", "error": {"code": "unavailable", "message": "this instance is shutting down"}}),
+                json!({"status": "draining", "error": {"code": ErrorCode::Unavailable, "message": "this instance is shutting down"}}),
             ),
         );
     }
     match state.engine.store().ping().await {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
         Err(e) => {
-            tracing::warn!(error = %e, "not ready");
+            tracing::warn!(error = %e.chain(), "not ready");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(
-                    json!({"status": "unavailable", "error": {"code": "unavailable", "message": "the database does not answer"}}),
+                    json!({"status": "unavailable", "error": {"code": ErrorCode::Unavailable, "message": "the database does not answer"}}),
                 ),
             )
         }

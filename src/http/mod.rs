@@ -93,21 +93,9 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Percent-encodes every byte of `value` but ASCII letters, digits and `keep`.
-fn percent_encode(value: &str, keep: &[u8]) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || keep.contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// Counts each request by route template and logs every server error once.
+/// Counts and times each request by route template and logs every server error once.
 async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
     let method = req.method().to_string();
     let route = req
         .extensions()
@@ -124,6 +112,6 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     }
     state
         .metrics
-        .record_request(&method, &route, status.as_u16());
+        .record_request(&method, &route, status.as_u16(), started.elapsed());
     response
 }

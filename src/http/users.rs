@@ -37,7 +37,7 @@ async fn create(
     let roles = body
         .roles
         .iter()
-        .map(|r| r.parse::<Role>())
+        .map(|r| Role::parse(r))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|m| Error::invalid("roles", m))?;
     let (user, token) = state

@@ -21,9 +21,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::extract::{ApiPath, ApiQuery, CurrentUser};
 use super::{ApiError, AppState};
+use crate::domain::ids::ChatId;
 use crate::domain::user::User;
 use crate::engine::ChatFeed;
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::events::{self, ClientFrame, Frame};
 
 /// Client frames are small JSON objects; a message's text is bounded well below this.
@@ -95,7 +96,7 @@ struct Resume {
 async fn chat_socket(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    ApiPath(chat_id): ApiPath<i64>,
+    ApiPath(chat_id): ApiPath<ChatId>,
     ApiQuery(resume): ApiQuery<Resume>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
@@ -115,10 +116,10 @@ async fn chat_session(
     socket: WebSocket,
     state: AppState,
     user: User,
-    chat_id: i64,
+    chat_id: ChatId,
     mut feed: ChatFeed,
 ) {
-    state.metrics.open_sockets.fetch_add(1, Ordering::Relaxed);
+    state.metrics.open_sockets.increment(1.0);
     let (mut sink, stream) = socket.split();
     let (reply_tx, mut replies) = mpsc::channel::<Message>(16);
     let shutdown = state.shutdown.clone();
@@ -143,8 +144,8 @@ async fn chat_session(
                     Ok(Some(frame)) => frame,
                     Ok(None) => return,
                     Err(e) => {
-                        tracing::warn!(chat_id, error = %e, "chat feed failed");
-                        let _ = sink.send(text(&events::error_frame("unavailable", "the chat feed stopped; reconnect with ?after="))).await;
+                        tracing::warn!(%chat_id, error = %e.chain(), "chat feed failed");
+                        let _ = sink.send(text(&events::error_frame(ErrorCode::Unavailable, "the chat feed stopped; reconnect with ?after="))).await;
                         return;
                     }
                 },
@@ -166,6 +167,7 @@ async fn chat_session(
             if sink.send(text(&frame)).await.is_err() {
                 return;
             }
+            delivered(&state, &user, &frame);
         }
         if shutdown.is_cancelled() {
             let drained = async {
@@ -183,6 +185,7 @@ async fn chat_session(
                     if sink.send(text(&frame)).await.is_err() {
                         return;
                     }
+                    delivered(&state, &user, &frame);
                 }
             };
             let _ = tokio::time::timeout(DRAIN_SOCKET_LIMIT, drained).await;
@@ -191,7 +194,20 @@ async fn chat_session(
     };
 
     tokio::join!(writer, reader);
-    state.metrics.open_sockets.fetch_sub(1, Ordering::Relaxed);
+    state.metrics.open_sockets.decrement(1.0);
+}
+
+/// Records how long a live message took from its commit to this socket, when this
+/// socket is the other side's.
+fn delivered(state: &AppState, user: &User, frame: &Frame) {
+    if let Some((author, stored)) = frame.delivery
+        && author != Some(user.id)
+    {
+        state
+            .metrics
+            .delivery
+            .record(stored.elapsed().as_secs_f64());
+    }
 }
 
 /// Reads client frames until the client leaves, the server shuts down or the writer is
@@ -202,7 +218,7 @@ async fn chat_session(
 async fn read_frames(
     state: &AppState,
     user: &User,
-    chat_id: i64,
+    chat_id: ChatId,
     mut stream: SplitStream<WebSocket>,
     replies: mpsc::Sender<Message>,
     closing: &CancellationToken,
@@ -227,7 +243,7 @@ async fn read_frames(
             Message::Text(t) => handle_frame(state, user, chat_id, t.as_str()).await,
             Message::Binary(_) => (
                 Some(events::error_frame(
-                    "invalid_frame",
+                    ErrorCode::InvalidFrame,
                     "send JSON text frames",
                 )),
                 None,
@@ -261,7 +277,7 @@ async fn read_frames(
 async fn handle_frame(
     state: &AppState,
     user: &User,
-    chat_id: i64,
+    chat_id: ChatId,
     raw: &str,
 ) -> (Option<Frame>, Option<i64>) {
     let frame = match ClientFrame::parse(raw) {
@@ -304,7 +320,7 @@ async fn handle_frame(
 
 fn error_reply(e: &Error) -> Frame {
     if matches!(e, Error::Database(_) | Error::Internal(_)) {
-        tracing::error!(error = %e, "socket frame failed");
+        tracing::error!(error = %e.chain(), "socket frame failed");
     }
     events::error_frame(e.code(), &e.to_string())
 }

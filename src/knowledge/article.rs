@@ -5,9 +5,11 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::domain::ids::ArticleId;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Article {
-    pub id: String,
+    pub id: ArticleId,
     pub title: String,
     pub tags: Vec<String>,
     /// The Markdown body, as written.
@@ -65,13 +67,14 @@ impl Article {
                 "the front matter block is never closed by `---`".into(),
             ));
         };
-        let front: FrontMatter = serde_yaml::from_str(&yaml).map_err(|e| {
+        let front: FrontMatter = serde_norway::from_str(&yaml).map_err(|e| {
             // YAML lines count from the line after the opening `---`.
             let line = e.location().map(|l| l.line() + 1);
             fail(line, format!("invalid front matter: {e}"))
         })?;
         let id = front.id.unwrap_or_else(|| default_id.to_owned());
-        validate_id(&id).map_err(|r| fail(None, format!("invalid id {id:?}: {r}")))?;
+        let id =
+            ArticleId::parse(&id).map_err(|r| fail(None, format!("invalid id {id:?}: {r}")))?;
         let title = front.title.map(|t| t.trim().to_owned()).unwrap_or_default();
         if title.is_empty() {
             return Err(fail(
@@ -104,21 +107,6 @@ impl Article {
     pub fn plain_body(&self) -> String {
         plain_text(&self.body)
     }
-}
-
-/// Article ids appear in URLs and file names: lowercase letters, digits and hyphens.
-pub fn validate_id(id: &str) -> Result<(), &'static str> {
-    if id.is_empty() || id.len() > 100 {
-        return Err("must be 1 to 100 characters");
-    }
-    if !id
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        || id.starts_with('-')
-    {
-        return Err("may contain only lowercase letters, digits and hyphens");
-    }
-    Ok(())
 }
 
 /// Drops the Markdown markup people do not read aloud: heading marks, emphasis, code ticks
@@ -207,7 +195,7 @@ mod tests {
     #[test]
     fn parses_front_matter_and_body() {
         let a = Article::parse("a.md", "a", GOOD).unwrap();
-        assert_eq!(a.id, "vpn-disconnects");
+        assert_eq!(a.id.as_str(), "vpn-disconnects");
         assert_eq!(a.title, "VPN keeps disconnecting");
         assert_eq!(a.tags, vec!["network", "vpn"]);
         assert_eq!(a.body, "## Symptoms\nIt **drops**.");
@@ -217,7 +205,7 @@ mod tests {
     #[test]
     fn id_defaults_to_the_file_name() {
         let a = Article::parse("x.md", "printer-jam", "---\ntitle: Jam\n---\nbody").unwrap();
-        assert_eq!(a.id, "printer-jam");
+        assert_eq!(a.id.as_str(), "printer-jam");
     }
 
     #[test]

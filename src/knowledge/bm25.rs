@@ -221,7 +221,7 @@ mod tests {
 
     fn article(id: &str, title: &str, body: &str) -> Article {
         Article {
-            id: id.into(),
+            id: crate::domain::ids::ArticleId::parse(id).expect("a valid id"),
             title: title.into(),
             tags: vec![],
             body: body.into(),

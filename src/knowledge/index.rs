@@ -7,11 +7,8 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use serde::Deserialize;
 
 use super::bm25::Bm25Index;
 use super::embed::{DIMS, Embedder, dot};
@@ -26,24 +23,21 @@ const SNIPPET_CHARS: usize = 180;
 /// Below this many passages one thread scans faster than two can start.
 const PARALLEL_SCAN_FROM: usize = 8_192;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    Hybrid,
-    Bm25,
-    Dense,
+crate::domain::named_enum! {
+    /// How articles are ranked: `hybrid` (words and meaning), `bm25` (words only, no
+    /// model needed) or `dense` (meaning only).
+    #[strum(serialize_all = "lowercase")]
+    pub enum Mode {
+        Hybrid,
+        Bm25,
+        Dense,
+    }
 }
 
-impl FromStr for Mode {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "hybrid" => Ok(Self::Hybrid),
-            "bm25" => Ok(Self::Bm25),
-            "dense" => Ok(Self::Dense),
-            other => Err(format!("unknown mode {other:?}; use hybrid, bm25 or dense")),
-        }
+impl Mode {
+    /// Parses a mode someone typed, with an error that lists the modes.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        crate::domain::parse_named("mode", text)
     }
 }
 
@@ -109,7 +103,7 @@ impl KnowledgeIndex {
         let by_id = articles
             .iter()
             .enumerate()
-            .map(|(i, a)| (a.id.clone(), i))
+            .map(|(i, a)| (a.id.as_str().to_owned(), i))
             .collect();
         let mut stats = BuildStats {
             articles: articles.len(),
@@ -355,7 +349,7 @@ impl Ranker for KnowledgeIndex {
                 continue;
             }
             let article = &self.articles[i];
-            let highlight = self.bm25.highlight(&query, &article.id)?;
+            let highlight = self.bm25.highlight(&query, article.id.as_str())?;
             let matched = highlight
                 .as_ref()
                 .map(|h| h.matched.clone())

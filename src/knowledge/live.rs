@@ -2,13 +2,24 @@
 //! index is complete is it swapped in, atomically, so searches keep answering throughout
 //! and a failed rebuild leaves the old index serving.
 
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use super::embed::Embedder;
 use super::index::{BuildStats, KnowledgeIndex, Mode, Tuning};
 use super::vectors::VectorCache;
 use super::{Article, RankRequest, Ranker, Suggestion};
-use crate::config::Settings;
+
+/// What an [`Indexer`] is made from (the service fills it from its settings).
+#[derive(Clone, Debug)]
+pub struct IndexerConfig {
+    /// The sentence-embedding model (rust-bert files); unused in `bm25` mode.
+    pub model_dir: PathBuf,
+    /// Where passage vectors are cached by content.
+    pub vector_cache_dir: PathBuf,
+    pub mode: Mode,
+    pub tuning: Tuning,
+}
 
 /// Everything needed to build an index, fixed at start-up.
 pub struct Indexer {
@@ -20,16 +31,19 @@ pub struct Indexer {
 
 impl Indexer {
     /// Loads the model unless the mode needs none.
-    pub fn new(settings: &Settings, mode: Mode) -> anyhow::Result<Self> {
-        let embedder = match mode {
+    ///
+    /// # Errors
+    /// The model cannot be loaded from `config.model_dir`.
+    pub fn new(config: IndexerConfig) -> anyhow::Result<Self> {
+        let embedder = match config.mode {
             Mode::Bm25 => None,
-            Mode::Hybrid | Mode::Dense => Some(Embedder::shared(&settings.model_dir)?),
+            Mode::Hybrid | Mode::Dense => Some(Embedder::shared(&config.model_dir)?),
         };
         Ok(Self {
             embedder,
-            cache: VectorCache::new(settings.vector_cache_dir()),
-            mode,
-            tuning: settings.knowledge.tuning(),
+            cache: VectorCache::new(config.vector_cache_dir),
+            mode: config.mode,
+            tuning: config.tuning,
         })
     }
 

@@ -15,10 +15,12 @@ use serde::Serialize;
 
 pub use article::{Article, ArticleError, load_dir};
 
+use crate::domain::ids::ArticleId;
+
 /// One fix the bot offers, with a short reason a user can read.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Suggestion {
-    pub article_id: String,
+    pub article_id: ArticleId,
     pub title: String,
     pub snippet: String,
     pub score: f32,
@@ -30,7 +32,7 @@ pub struct Suggestion {
 pub struct RankRequest {
     pub text: String,
     pub k: usize,
-    pub exclude: Vec<String>,
+    pub exclude: Vec<ArticleId>,
     /// Leave out articles below the similarity floor (what the bot offers); off for
     /// evaluation and for authors searching.
     pub confident_only: bool,

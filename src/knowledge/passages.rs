@@ -47,7 +47,7 @@ mod tests {
 
     fn article(body: &str) -> Article {
         Article {
-            id: "a".into(),
+            id: crate::domain::ids::ArticleId::parse("a").expect("a valid id"),
             title: "VPN drops".into(),
             tags: vec![],
             body: body.into(),

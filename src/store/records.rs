@@ -1,31 +1,36 @@
-//! Rows as the engine sees them, and the inputs of storage operations.
+//! Rows as the engine sees them, and the inputs of storage operations. Plain data: how a
+//! record is shown to people (wire views, transcripts) is decided above storage.
 
 use crate::domain::Millis;
-use crate::domain::call::{self, Call, Person};
+use crate::domain::article::ArticleOrigin;
+use crate::domain::call::{CallStatus, Person};
 use crate::domain::chat::ChatStatus;
-use crate::domain::message::{Author, AuthorRole};
-use crate::domain::rfc3339;
-use crate::domain::user::Role;
+use crate::domain::ids::{ArticleId, AttachmentId, CallId, ChatId, EventId, UserId};
+use crate::domain::message::{Author, AuthorRole, EventKind};
+use crate::domain::user::{Role, TokenKind, Username};
 
 pub struct NewUser {
-    pub username: String,
+    pub username: Username,
     pub display_name: String,
+    /// An argon2 PHC string; `None` for accounts that sign in with API tokens only.
     pub password_hash: Option<String>,
     pub roles: Vec<Role>,
 }
 
 pub struct NewToken<'a> {
+    /// SHA-256 of the token, hex; the token itself is never stored.
     pub token_hash: &'a str,
-    pub user_id: i64,
-    /// `api` (from `user add`) or `session` (from signing in).
-    pub kind: &'a str,
+    pub user_id: UserId,
+    pub kind: TokenKind,
     pub now: Millis,
+    /// `None` for tokens that do not expire.
     pub expires_at: Option<Millis>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Presence {
     pub online: bool,
+    /// Chats the analyst takes at once.
     pub max_chats: i64,
 }
 
@@ -40,12 +45,14 @@ pub struct DeskCounts {
 
 #[derive(Clone, Debug)]
 pub struct ChatRecord {
-    pub id: i64,
-    pub call_id: i64,
+    pub id: ChatId,
+    pub call_id: CallId,
     pub user: Person,
     pub analyst: Option<Person>,
     pub status: ChatStatus,
+    /// The `seq` of the chat's latest event (0 before the first).
     pub last_seq: i64,
+    /// The call's description: what the user first typed.
     pub description: String,
     pub created_at: Millis,
     pub queued_at: Option<Millis>,
@@ -53,32 +60,17 @@ pub struct ChatRecord {
 
 #[derive(Clone, Debug)]
 pub struct CallRecord {
-    pub id: i64,
+    pub id: CallId,
     pub user: Person,
+    /// How the call was logged: `chat`.
     pub source: String,
-    pub status: String,
+    pub status: CallStatus,
     pub description: String,
     pub resolved_by: Option<String>,
     /// The final transcript, written when the call's chat ends.
     pub transcript: Option<String>,
     pub created_at: Millis,
     pub updated_at: Millis,
-}
-
-impl CallRecord {
-    pub fn view(&self) -> Call {
-        Call {
-            id: self.id,
-            reference: call::reference(self.id),
-            status: self.status.clone(),
-            source: self.source.clone(),
-            description: self.description.clone(),
-            user: self.user.clone(),
-            resolved_by: self.resolved_by.clone(),
-            created_at: rfc3339(self.created_at),
-            updated_at: rfc3339(self.updated_at),
-        }
-    }
 }
 
 pub enum AcceptOutcome {
@@ -89,19 +81,13 @@ pub enum AcceptOutcome {
     NotQueued(ChatStatus),
 }
 
-/// Event kinds as stored.
-pub mod kind {
-    pub const MESSAGE: &str = "message";
-    pub const SUGGESTIONS: &str = "suggestions";
-    pub const ATTACHMENT: &str = "attachment";
-    pub const ENDED: &str = "ended";
-}
-
 pub struct NewEvent<'a> {
-    pub kind: &'a str,
+    pub kind: EventKind,
     pub author: Option<&'a Author>,
     /// Message text.
     pub body: Option<&'a str>,
+    /// The sender's idempotency key: a second message with the same key from the same
+    /// author in the same chat stores nothing.
     pub client_id: Option<&'a str>,
     /// The event's JSON frame without `seq` (for kinds other than messages).
     pub payload: Option<&'a str>,
@@ -110,15 +96,33 @@ pub struct NewEvent<'a> {
 
 #[derive(Clone, Debug)]
 pub struct StoredEvent {
-    pub id: i64,
-    pub chat_id: i64,
+    pub id: EventId,
+    pub chat_id: ChatId,
+    /// 1, 2, 3... within the chat, without gaps.
     pub seq: i64,
-    pub kind: String,
+    pub kind: EventKind,
     pub author: Option<Author>,
     pub body: Option<String>,
     pub client_id: Option<String>,
     pub payload: Option<String>,
     pub created_at: Millis,
+}
+
+impl StoredEvent {
+    /// The event as stored under `id` at `seq`.
+    pub fn new(id: EventId, chat_id: ChatId, seq: i64, e: &NewEvent<'_>) -> Self {
+        Self {
+            id,
+            chat_id,
+            seq,
+            kind: e.kind,
+            author: e.author.cloned(),
+            body: e.body.map(str::to_owned),
+            client_id: e.client_id.map(str::to_owned),
+            payload: e.payload.map(str::to_owned),
+            created_at: e.now,
+        }
+    }
 }
 
 pub struct Appended {
@@ -127,8 +131,21 @@ pub struct Appended {
     pub duplicate: bool,
 }
 
+/// What a chat leaves behind as it ends, written in the same transaction: the call's
+/// final transcript and the `ended` event's payload (a JSON object without `seq`).
+pub struct EndingText {
+    pub transcript: String,
+    pub payload: String,
+}
+
+/// Renders [`EndingText`] from the ended chat, its call (already updated) and every event
+/// before the end. Storage calls it inside the ending transaction, so that the transcript
+/// holds exactly what was committed; what the text looks like is decided by the caller.
+pub type RenderEnding =
+    dyn Fn(&ChatRecord, &CallRecord, &[StoredEvent]) -> EndingText + Send + Sync;
+
 pub struct EndChat<'a> {
-    pub chat_id: i64,
+    pub chat_id: ChatId,
     /// The states it may be ended from ("this fixed it" only before an analyst joins).
     pub from: &'a [ChatStatus],
     /// Who ended it: `user`, `analyst`, or `bot` when a suggestion fixed it.
@@ -136,6 +153,7 @@ pub struct EndChat<'a> {
     /// Marks the call resolved by this resolver (e.g. the bot).
     pub resolved_by: Option<&'a str>,
     pub now: Millis,
+    pub render: &'a RenderEnding,
 }
 
 pub struct Ended {
@@ -144,40 +162,38 @@ pub struct Ended {
     pub event: StoredEvent,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct AttachmentRecord {
     /// Random and unguessable; also the file name under the data dir.
-    pub id: String,
-    pub call_id: i64,
-    pub chat_id: i64,
-    pub uploader_id: i64,
+    pub id: AttachmentId,
+    pub call_id: CallId,
+    pub chat_id: ChatId,
+    pub uploader_id: UserId,
+    /// Cleaned of paths and control characters.
     pub name: String,
+    /// Judged from the bytes, with a `charset` for text that is not UTF-8.
     pub content_type: String,
+    /// Bytes.
     pub size: i64,
+    /// SHA-256 of the bytes, hex.
     pub sha256: String,
     pub created_at: Millis,
 }
 
-/// Where an article came from: the `knowledge/` folder, or an author through the API.
-pub mod origin {
-    pub const FILE: &str = "file";
-    pub const API: &str = "api";
-    /// Deleted by an author: kept as a tombstone so the folder does not bring it back.
-    pub const DELETED: &str = "deleted";
-}
-
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct StoredArticle {
-    pub id: String,
+    pub id: ArticleId,
     pub title: String,
     /// The article file as written: front matter and Markdown body.
     pub source: String,
-    pub origin: String,
+    pub origin: ArticleOrigin,
+    /// SHA-256 of `source`, hex.
     pub content_hash: String,
     pub updated_at: Millis,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum Upserted {
     Added,
     Changed,
@@ -187,9 +203,9 @@ pub enum Upserted {
 /// What importing the folder did.
 #[derive(Clone, Debug, Default)]
 pub struct Imported {
-    pub added: Vec<String>,
-    pub changed: Vec<String>,
-    pub removed: Vec<String>,
+    pub added: Vec<ArticleId>,
+    pub changed: Vec<ArticleId>,
+    pub removed: Vec<ArticleId>,
     /// Files not imported because an author has edited or deleted that article.
-    pub kept: Vec<String>,
+    pub kept: Vec<ArticleId>,
 }

@@ -22,11 +22,9 @@ pub enum Backend {
     Postgres,
 }
 
-/// The server PostgreSQL tests create their databases on.
-pub fn pg_admin_url() -> String {
-    std::env::var("PG_TEST_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
+#[path = "../common/pg.rs"]
+mod pg;
+pub use pg::{fresh_pg_database, pg_admin_url};
 
 pub struct TestApp {
     pub base: String,
@@ -93,6 +91,12 @@ impl TestApp {
         self.base.trim_end_matches("/api/v1").to_owned()
     }
 
+    /// What `/metrics` shows now.
+    pub async fn metrics(&self) -> String {
+        let resp = self.http.get(format!("{}/metrics", self.root())).send();
+        resp.await.expect("request").text().await.expect("body")
+    }
+
     /// Creates an account with these roles and signs it in with its API token.
     pub async fn user(&self, name: &str, roles: &[Role]) -> TestUser {
         let display = format!("{} Test", capitalise(name));
@@ -132,20 +136,6 @@ fn capitalise(s: &str) -> String {
     c.next()
         .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
         .unwrap_or_default()
-}
-
-pub async fn fresh_pg_database() -> String {
-    use sqlx::Connection;
-    let admin = pg_admin_url();
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .expect("PostgreSQL at PG_TEST_URL (default 127.0.0.1:5432) must be running");
-    let name = format!("chatdesk_t_{:016x}", rand::random::<u64>());
-    sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
-        .await
-        .expect("create test database");
-    let (base, _) = admin.rsplit_once('/').expect("database URL with a path");
-    format!("{base}/{name}")
 }
 
 async fn into_json(resp: reqwest::Response) -> (StatusCode, Value) {
@@ -221,6 +211,21 @@ impl TestUser {
         let form = reqwest::multipart::Form::new().part("file", part);
         let url = self.url(&format!("/chats/{chat_id}/attachments"));
         self.send(self.http.post(url).multipart(form)).await
+    }
+
+    /// The body of `path` on the server (a page, outside `/api/v1`), signed in.
+    pub async fn text(&self, path: &str) -> String {
+        let root = self.base.trim_end_matches("/api/v1");
+        let resp = self
+            .http
+            .get(format!("{root}{path}"))
+            .bearer_auth(&self.token);
+        resp.send()
+            .await
+            .expect("request")
+            .text()
+            .await
+            .expect("body")
     }
 
     pub async fn download(&self, attachment_id: &str) -> (StatusCode, Vec<u8>) {

@@ -7,6 +7,7 @@ mod access;
 mod access_table;
 mod bad_input;
 mod crash;
+mod faults;
 mod knowledge;
 mod limits;
 mod outage;

@@ -96,6 +96,13 @@ impl PageError {
 
 impl From<Error> for PageError {
     fn from(e: Error) -> Self {
+        if matches!(
+            e,
+            Error::Unavailable(_) | Error::Database(_) | Error::Internal(_)
+        ) {
+            // The page says only what went wrong in general; the log keeps every cause.
+            tracing::error!(error = %e.chain(), "page failed");
+        }
         let api = super::ApiError::from(e);
         Self::new(api.status(), api.message().to_owned())
     }

@@ -12,8 +12,10 @@ use super::session::PageUser;
 use super::{PageError, render};
 use crate::domain::availability::AvailabilityStatus;
 use crate::domain::call::{Call, reference};
+use crate::domain::ids::{CallId, ChatId};
 use crate::error::Error;
 use crate::http::AppState;
+use crate::transcript::record;
 
 /// How many calls the portal lists.
 const RECENT_CALLS: i64 = 10;
@@ -130,7 +132,7 @@ pub async fn request_chat(
 pub async fn chat_window(
     State(state): State<AppState>,
     page: PageUser,
-    PagePath(chat_id): PagePath<i64>,
+    PagePath(chat_id): PagePath<ChatId>,
 ) -> Result<Response, PageError> {
     let (chat, _) = state.engine.chat(&page.user, chat_id).await?;
     let call = state
@@ -156,14 +158,14 @@ pub async fn chat_window(
 pub async fn call_page(
     State(state): State<AppState>,
     page: PageUser,
-    PagePath(call_id): PagePath<i64>,
+    PagePath(call_id): PagePath<CallId>,
 ) -> Result<Response, PageError> {
     let details = state.engine.call_details(&page.user, call_id).await?;
     let transcript = details.transcript_text.clone().unwrap_or_else(|| {
         details
             .transcript
             .iter()
-            .map(|e| format!("[{}] {}", readable(&e.at), e.text))
+            .map(|e| record(&readable(&e.at), &e.text))
             .collect::<Vec<_>>()
             .join("\n")
     });

@@ -9,6 +9,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
 use super::extract::PageForm;
 use super::{PageError, render};
 use crate::domain::user::User;
@@ -17,6 +19,14 @@ use crate::http::AppState;
 use crate::http::extract::{
     SESSION_COOKIE, client_ip, csrf_token, request_token, same_origin, same_secret,
 };
+
+/// Characters a path keeps in a query value: RFC 3986 unreserved, and `/`.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
 
 /// The signed-in user of a page, with the session's CSRF token for its forms and scripts.
 pub struct PageUser {
@@ -83,7 +93,7 @@ impl FromRequestParts<AppState> for PageUser {
 
 /// `name=value` with the value percent-encoded for a query string.
 fn query_pair(name: &str, value: &str) -> String {
-    format!("{name}={}", crate::http::percent_encode(value, b"-._~/"))
+    format!("{name}={}", utf8_percent_encode(value, QUERY_VALUE))
 }
 
 /// Only paths on this site. Browsers drop tabs and line breaks inside URLs and read `\`

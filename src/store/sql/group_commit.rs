@@ -10,29 +10,32 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use sqlx::{AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
 
-use super::NewEvent;
+use crate::domain::ids::{ChatId, EventId, UserId};
+use crate::domain::message::{AuthorRole, EventKind};
 use crate::error::{Error, Result};
+use crate::store::NewEvent;
 
 /// Events per statement: 9 parameters each, far below SQLite's limit of 32,766.
 const MAX_BATCH: usize = 256;
 
-/// `(id, seq)` of the stored event, or `None` when the chat is missing or has ended.
-pub type Inserted = Option<(i64, i64)>;
+/// `(id, seq)` of the stored event, or `None` when nothing was stored: the chat is missing
+/// or has ended, or the event repeats a `client_id` of its author in that chat.
+pub type Inserted = Option<(EventId, i64)>;
 
 pub struct GroupCommit {
     queue: mpsc::Sender<Pending>,
 }
 
 struct Pending {
-    chat_id: i64,
+    chat_id: ChatId,
     event: OwnedEvent,
     reply: oneshot::Sender<Result<Inserted>>,
 }
 
 struct OwnedEvent {
-    kind: String,
-    author_role: Option<&'static str>,
-    author_id: Option<i64>,
+    kind: EventKind,
+    author_role: Option<AuthorRole>,
+    author_id: Option<UserId>,
     author_name: Option<String>,
     body: Option<String>,
     client_id: Option<String>,
@@ -48,11 +51,11 @@ impl GroupCommit {
         Self { queue }
     }
 
-    pub async fn append(&self, chat_id: i64, e: &NewEvent<'_>) -> Result<Inserted> {
+    pub async fn append(&self, chat_id: ChatId, e: &NewEvent<'_>) -> Result<Inserted> {
         let (reply, answer) = oneshot::channel();
         let event = OwnedEvent {
-            kind: e.kind.to_owned(),
-            author_role: e.author.map(|a| a.role.as_str()),
+            kind: e.kind,
+            author_role: e.author.map(|a| a.role),
             author_id: e.author.and_then(|a| a.id),
             author_name: e.author.map(|a| a.name.clone()),
             body: e.body.map(str::to_owned),
@@ -148,8 +151,8 @@ async fn write(writer: &AnyPool, mut batch: Vec<Pending>) -> Outcome {
             let _ = p.reply.send(Err(e));
             Outcome::Written
         }
-        // One bad event (a repeated client_id, say) fails the statement: write them
-        // singly, so that only that one gets the error.
+        // One bad event (one that breaks a constraint, say) fails the statement: write
+        // them singly, so that only that one gets the error.
         Err(_) => {
             for p in batch {
                 let result = insert(writer, std::slice::from_ref(&p)).await;
@@ -167,14 +170,14 @@ fn unavailable() -> Error {
     Error::Unavailable(sqlx::Error::PoolTimedOut)
 }
 
-async fn insert(writer: &AnyPool, batch: &[Pending]) -> Result<HashMap<i64, (i64, i64)>> {
+async fn insert(writer: &AnyPool, batch: &[Pending]) -> Result<HashMap<ChatId, (EventId, i64)>> {
     let sql = statement(batch.len());
     let mut query = sqlx::query(&sql);
     for p in batch {
         let e = &p.event;
         query = query
             .bind(p.chat_id)
-            .bind(e.kind.as_str())
+            .bind(e.kind)
             .bind(e.author_role)
             .bind(e.author_id)
             .bind(e.author_name.as_deref())
@@ -196,7 +199,9 @@ async fn insert(writer: &AnyPool, batch: &[Pending]) -> Result<HashMap<i64, (i64
 }
 
 /// `INSERT ... SELECT` of `n` events, each given the next `seq` of its (open) chat; the
-/// `chat_events_advance_seq` trigger moves the chats' `last_seq` along.
+/// `chat_events_advance_seq` trigger moves the chats' `last_seq` along. An event that
+/// repeats its author's `client_id` in the chat is left out (with one writer, nothing can
+/// slip in between the check and the insert), so a retry never fails the batch.
 fn statement(n: usize) -> String {
     let rows: Vec<String> = (0..n)
         .map(|i| {
@@ -212,6 +217,8 @@ fn statement(n: usize) -> String {
          SELECT c.id, c.last_seq + 1, i.kind, i.author_role, i.author_id, i.author_name, \
          i.body, i.client_id, i.payload, i.created_at \
          FROM incoming i JOIN chats c ON c.id = i.chat_id WHERE c.status <> 'ended' \
+         AND NOT EXISTS (SELECT 1 FROM chat_events e WHERE e.chat_id = i.chat_id \
+         AND e.author_id = i.author_id AND e.client_id = i.client_id) \
          RETURNING id, chat_id, seq",
         rows.join(", ")
     )

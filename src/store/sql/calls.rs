@@ -1,0 +1,126 @@
+//! Calls, the links between chats and further calls, and the files on calls.
+
+use async_trait::async_trait;
+
+use super::SqlStore;
+use super::chats::{insert_event, next_seq};
+use super::rows::{self, ATTACHMENT_COLUMNS, CALL_SELECT};
+use crate::domain::Millis;
+use crate::domain::ids::{AttachmentId, CallId, ChatId, UserId};
+use crate::error::Result;
+use crate::store::{Appended, AttachmentRecord, CallRecord, CallStore, NewEvent};
+
+pub(super) async fn call_in(
+    conn: &mut sqlx::AnyConnection,
+    id: CallId,
+) -> Result<Option<CallRecord>> {
+    let row = sqlx::query(&format!("{CALL_SELECT} WHERE k.id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.as_ref().map(rows::call).transpose()?)
+}
+
+#[async_trait]
+impl CallStore for SqlStore {
+    async fn call(&self, id: CallId) -> Result<Option<CallRecord>> {
+        call_in(&mut *self.conn().await?, id).await
+    }
+
+    async fn recent_calls(&self, user_id: UserId, limit: i64) -> Result<Vec<CallRecord>> {
+        let found = sqlx::query(&format!(
+            "{CALL_SELECT} WHERE k.user_id = $1 ORDER BY k.id DESC LIMIT $2"
+        ))
+        .bind(user_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows::all(&found, rows::call)?)
+    }
+
+    async fn link_call(
+        &self,
+        chat_id: ChatId,
+        call_id: CallId,
+        by: UserId,
+        now: Millis,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO chat_links (chat_id, call_id, linked_by, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (chat_id, call_id) DO NOTHING",
+        )
+        .bind(chat_id)
+        .bind(call_id)
+        .bind(by)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn linked_calls(&self, chat_id: ChatId) -> Result<Vec<CallId>> {
+        Ok(
+            sqlx::query_scalar(
+                "SELECT call_id FROM chat_links WHERE chat_id = $1 ORDER BY call_id",
+            )
+            .bind(chat_id)
+            .fetch_all(&self.pool)
+            .await?,
+        )
+    }
+
+    async fn linked_chats(&self, call_id: CallId) -> Result<Vec<ChatId>> {
+        Ok(
+            sqlx::query_scalar(
+                "SELECT chat_id FROM chat_links WHERE call_id = $1 ORDER BY chat_id",
+            )
+            .bind(call_id)
+            .fetch_all(&self.pool)
+            .await?,
+        )
+    }
+
+    async fn add_attachment(&self, a: &AttachmentRecord, e: &NewEvent<'_>) -> Result<Appended> {
+        let mut tx = self.begin().await?;
+        let seq = next_seq(&mut tx, a.chat_id).await?;
+        sqlx::query(&format!(
+            "INSERT INTO attachments ({ATTACHMENT_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ))
+        .bind(&a.id)
+        .bind(a.call_id)
+        .bind(a.chat_id)
+        .bind(a.uploader_id)
+        .bind(&a.name)
+        .bind(&a.content_type)
+        .bind(a.size)
+        .bind(&a.sha256)
+        .bind(a.created_at)
+        .execute(&mut *tx)
+        .await?;
+        let event = insert_event(&mut tx, a.chat_id, seq, e).await?;
+        tx.commit().await?;
+        Ok(Appended {
+            event,
+            duplicate: false,
+        })
+    }
+
+    async fn attachment(&self, id: &AttachmentId) -> Result<Option<AttachmentRecord>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn attachments_of_call(&self, call_id: CallId) -> Result<Vec<AttachmentRecord>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE call_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(call_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

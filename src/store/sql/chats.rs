@@ -1,0 +1,454 @@
+//! Chats and their events: the queue, state changes, and appends that claim each chat's
+//! next `seq`.
+
+use async_trait::async_trait;
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection, Row};
+
+use super::calls::call_in;
+use super::group_commit::Inserted;
+use super::rows::{self, CHAT_SELECT, EVENT_COLUMNS};
+use super::{Constraint, SqlStore, status_in, status_list};
+use crate::domain::Millis;
+use crate::domain::call::CallStatus;
+use crate::domain::chat::{ChatStatus, Transition};
+use crate::domain::ids::{ArticleId, CallId, ChatId, EventId, UserId};
+use crate::domain::message::EventKind;
+use crate::error::{Error, ErrorCode, Result};
+use crate::store::{
+    AcceptOutcome, Appended, ChatRecord, ChatStore, DeskCounts, EndChat, Ended, NewEvent,
+    StoredEvent,
+};
+
+/// Appends an event to a chat that has not ended, with the chat's next `seq`, in one
+/// statement: updating the chat row claims the `seq` (and locks the row until commit).
+const PG_APPEND: &str = "WITH claimed AS (UPDATE chats SET last_seq = last_seq + 1 \
+     WHERE id = $1 AND status <> 'ended' RETURNING id, last_seq) \
+     INSERT INTO chat_events (chat_id, seq, kind, author_role, author_id, author_name, body, \
+     client_id, payload, created_at) \
+     SELECT id, last_seq, $2, $3, $4, $5, $6, $7, $8, $9 FROM claimed RETURNING id, seq";
+
+fn chat_ended() -> Error {
+    Error::conflict(ErrorCode::ChatEnded, "this chat has already ended")
+}
+
+pub(super) async fn chat_in(conn: &mut AnyConnection, id: ChatId) -> Result<Option<ChatRecord>> {
+    let row = sqlx::query(&format!("{CHAT_SELECT} WHERE c.id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.as_ref().map(rows::chat).transpose()?)
+}
+
+async fn events_in(
+    conn: &mut AnyConnection,
+    chat_id: ChatId,
+    after: i64,
+) -> Result<Vec<StoredEvent>> {
+    let found = sqlx::query(&format!(
+        "SELECT {EVENT_COLUMNS} FROM chat_events WHERE chat_id = $1 AND seq > $2 ORDER BY seq"
+    ))
+    .bind(chat_id)
+    .bind(after)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows::all(&found, rows::event)?)
+}
+
+/// Claims the chat's next `seq`, refusing chats that have ended.
+pub(super) async fn next_seq(conn: &mut AnyConnection, chat_id: ChatId) -> Result<i64> {
+    let seq: Option<i64> = sqlx::query_scalar(
+        "UPDATE chats SET last_seq = last_seq + 1 WHERE id = $1 AND status <> 'ended' \
+         RETURNING last_seq",
+    )
+    .bind(chat_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match seq {
+        Some(seq) => Ok(seq),
+        None => {
+            status_in(conn, chat_id).await?;
+            Err(chat_ended())
+        }
+    }
+}
+
+/// Inserts an event at `seq`; the caller has already claimed `seq` on the chat row.
+pub(super) async fn insert_event(
+    conn: &mut AnyConnection,
+    chat_id: ChatId,
+    seq: i64,
+    e: &NewEvent<'_>,
+) -> Result<StoredEvent> {
+    // The event's own columns are bound after `chat_id` and `seq`, as $3 to $10.
+    let query = sqlx::query(
+        "INSERT INTO chat_events (chat_id, seq, kind, author_role, author_id, author_name, body, \
+         client_id, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         RETURNING id",
+    )
+    .bind(chat_id)
+    .bind(seq);
+    let id: EventId = bind_event(query, e)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("id")?;
+    Ok(StoredEvent::new(id, chat_id, seq, e))
+}
+
+/// Binds an event's columns (`kind` to `created_at`, in table order) to the next
+/// placeholders.
+fn bind_event<'q>(
+    query: Query<'q, Any, AnyArguments<'q>>,
+    e: &NewEvent<'q>,
+) -> Query<'q, Any, AnyArguments<'q>> {
+    query
+        .bind(e.kind)
+        .bind(e.author.map(|a| a.role))
+        .bind(e.author.and_then(|a| a.id))
+        .bind(e.author.map(|a| a.name.as_str()))
+        .bind(e.body)
+        .bind(e.client_id)
+        .bind(e.payload)
+        .bind(e.now)
+}
+
+async fn find_by_client_id(
+    conn: &mut AnyConnection,
+    chat_id: ChatId,
+    author_id: Option<UserId>,
+    client_id: &str,
+) -> Result<Option<StoredEvent>> {
+    let row = sqlx::query(&format!(
+        "SELECT {EVENT_COLUMNS} FROM chat_events \
+         WHERE chat_id = $1 AND author_id = $2 AND client_id = $3"
+    ))
+    .bind(chat_id)
+    .bind(author_id)
+    .bind(client_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.as_ref().map(rows::event).transpose()?)
+}
+
+impl SqlStore {
+    /// Stores an event with its chat's next `seq`: batched with other chats' on SQLite,
+    /// one statement on PostgreSQL. `None` when nothing was stored: the chat is missing or
+    /// has ended, or the event repeats a `client_id`. A PostgreSQL race between two
+    /// retries of one message fails on its unique key and is returned as it is.
+    async fn insert_appended(
+        &self,
+        chat_id: ChatId,
+        e: &NewEvent<'_>,
+    ) -> Result<Result<Inserted, sqlx::Error>> {
+        if let Some(group) = &self.group {
+            return group.append(chat_id, e).await.map(Ok);
+        }
+        let row = bind_event(sqlx::query(PG_APPEND).bind(chat_id), e)
+            .fetch_optional(&self.writer)
+            .await;
+        Ok(match row {
+            Ok(Some(row)) => Ok(Some((row.try_get("id")?, row.try_get("seq")?))),
+            Ok(None) => Ok(None),
+            Err(e) if Constraint::violated_by(&e) == Some(Constraint::MessageClientId) => Err(e),
+            Err(e) => return Err(e.into()),
+        })
+    }
+}
+
+#[async_trait]
+impl ChatStore for SqlStore {
+    async fn desk_counts(&self) -> Result<DeskCounts> {
+        let row = sqlx::query(
+            "SELECT \
+             (SELECT COUNT(*) FROM analyst_presence WHERE status = 'online') AS online, \
+             (SELECT COUNT(*) FROM analyst_presence p WHERE p.status = 'online' AND p.max_chats > \
+                (SELECT COUNT(*) FROM chats c WHERE c.analyst_id = p.user_id \
+                 AND c.status = 'active')) AS available, \
+             (SELECT COUNT(*) FROM chats WHERE status = 'queued') AS queued",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(DeskCounts {
+            online_analysts: row.try_get("online")?,
+            available_analysts: row.try_get("available")?,
+            queue_length: row.try_get("queued")?,
+        })
+    }
+
+    async fn create_chat(
+        &self,
+        user_id: UserId,
+        description: &str,
+        now: Millis,
+    ) -> Result<ChatRecord> {
+        let mut tx = self.begin().await?;
+        let call_id: CallId = sqlx::query_scalar(
+            "INSERT INTO calls (user_id, source, status, description, created_at, updated_at) \
+             VALUES ($1, 'chat', $2, $3, $4, $4) RETURNING id",
+        )
+        .bind(user_id)
+        .bind(CallStatus::Open)
+        .bind(description)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let chat_id: ChatId = sqlx::query_scalar(
+            "INSERT INTO chats (call_id, user_id, status, last_seq, created_at) \
+             VALUES ($1, $2, $3, 0, $4) RETURNING id",
+        )
+        .bind(call_id)
+        .bind(user_id)
+        .bind(ChatStatus::Bot)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let chat = chat_in(&mut tx, chat_id)
+            .await?
+            .ok_or(Error::NotFound("chat"))?;
+        tx.commit().await?;
+        Ok(chat)
+    }
+
+    async fn chat(&self, id: ChatId) -> Result<Option<ChatRecord>> {
+        chat_in(&mut *self.conn().await?, id).await
+    }
+
+    async fn chats_of_call(&self, call_id: CallId) -> Result<Vec<ChatRecord>> {
+        let found = sqlx::query(&format!("{CHAT_SELECT} WHERE c.call_id = $1 ORDER BY c.id"))
+            .bind(call_id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows::all(&found, rows::chat)?)
+    }
+
+    async fn chats_of_analyst(
+        &self,
+        analyst_id: UserId,
+        status: ChatStatus,
+    ) -> Result<Vec<ChatRecord>> {
+        let found = sqlx::query(&format!(
+            "{CHAT_SELECT} WHERE c.analyst_id = $1 AND c.status = $2 ORDER BY c.id"
+        ))
+        .bind(analyst_id)
+        .bind(status)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows::all(&found, rows::chat)?)
+    }
+
+    async fn queue(&self) -> Result<Vec<ChatRecord>> {
+        let found = sqlx::query(&format!(
+            "{CHAT_SELECT} WHERE c.status = 'queued' ORDER BY c.queued_at, c.id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows::all(&found, rows::chat)?)
+    }
+
+    async fn transition(
+        &self,
+        chat_id: ChatId,
+        transition: Transition,
+        now: Millis,
+    ) -> Result<Result<(), ChatStatus>> {
+        let target = transition.target();
+        let queued_at = (target == ChatStatus::Queued).then_some(now);
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(&format!(
+            "UPDATE chats SET status = $1, queued_at = COALESCE($2, queued_at) \
+             WHERE id = $3 AND status IN ({})",
+            status_list(transition.allowed_from())
+        ))
+        .bind(target)
+        .bind(queued_at)
+        .bind(chat_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let outcome = if done == 1 {
+            Ok(())
+        } else {
+            Err(status_in(&mut tx, chat_id).await?)
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn accept(
+        &self,
+        chat_id: ChatId,
+        analyst_id: UserId,
+        max_chats: i64,
+        now: Millis,
+    ) -> Result<AcceptOutcome> {
+        let mut tx = self.begin().await?;
+        // Touching the analyst's presence row serializes their own concurrent accepts, so
+        // the capacity check below cannot be raced past.
+        sqlx::query("UPDATE analyst_presence SET updated_at = $1 WHERE user_id = $2")
+            .bind(now)
+            .bind(analyst_id)
+            .execute(&mut *tx)
+            .await?;
+        let active: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM chats WHERE analyst_id = $1 AND status = 'active'",
+        )
+        .bind(analyst_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if active >= max_chats {
+            tx.rollback().await?;
+            return Ok(AcceptOutcome::AtCapacity);
+        }
+        let done = sqlx::query(
+            "UPDATE chats SET status = 'active', analyst_id = $1, accepted_at = $2 \
+             WHERE id = $3 AND status = 'queued'",
+        )
+        .bind(analyst_id)
+        .bind(now)
+        .bind(chat_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if done == 0 {
+            let status = status_in(&mut tx, chat_id).await?;
+            tx.rollback().await?;
+            return Ok(AcceptOutcome::NotQueued(status));
+        }
+        let chat = chat_in(&mut tx, chat_id)
+            .await?
+            .ok_or(Error::NotFound("chat"))?;
+        tx.commit().await?;
+        Ok(AcceptOutcome::Accepted(chat))
+    }
+
+    async fn end_chat(&self, end: &EndChat<'_>) -> Result<Result<Ended, ChatStatus>> {
+        let mut tx = self.begin().await?;
+        let seq: Option<i64> = sqlx::query_scalar(&format!(
+            "UPDATE chats SET status = 'ended', ended_at = $1, ended_by = $2, \
+             last_seq = last_seq + 1 WHERE id = $3 AND status IN ({}) RETURNING last_seq",
+            status_list(end.from)
+        ))
+        .bind(end.now)
+        .bind(end.ended_by)
+        .bind(end.chat_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(seq) = seq else {
+            let status = status_in(&mut tx, end.chat_id).await?;
+            tx.rollback().await?;
+            return Ok(Err(status));
+        };
+        let chat = chat_in(&mut tx, end.chat_id)
+            .await?
+            .ok_or(Error::NotFound("chat"))?;
+        if let Some(by) = end.resolved_by {
+            sqlx::query("UPDATE calls SET status = $1, resolved_by = $2 WHERE id = $3")
+                .bind(CallStatus::Resolved)
+                .bind(by)
+                .bind(chat.call_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE calls SET updated_at = $1 WHERE id = $2")
+            .bind(end.now)
+            .bind(chat.call_id)
+            .execute(&mut *tx)
+            .await?;
+        let mut call = call_in(&mut tx, chat.call_id)
+            .await?
+            .ok_or(Error::NotFound("call"))?;
+        let history = events_in(&mut tx, end.chat_id, 0).await?;
+        let text = (end.render)(&chat, &call, &history);
+        sqlx::query("UPDATE calls SET transcript = $1 WHERE id = $2")
+            .bind(&text.transcript)
+            .bind(chat.call_id)
+            .execute(&mut *tx)
+            .await?;
+        call.transcript = Some(text.transcript);
+        let event = insert_event(
+            &mut tx,
+            end.chat_id,
+            seq,
+            &NewEvent {
+                kind: EventKind::Ended,
+                author: None,
+                body: None,
+                client_id: None,
+                payload: Some(&text.payload),
+                now: end.now,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(Ended { chat, call, event }))
+    }
+
+    async fn append_event(&self, chat_id: ChatId, e: &NewEvent<'_>) -> Result<Appended> {
+        let author_id = e.author.and_then(|a| a.id);
+        let stored = self.insert_appended(chat_id, e).await?;
+        if let Ok(Some((id, seq))) = stored {
+            return Ok(Appended {
+                event: StoredEvent::new(id, chat_id, seq, e),
+                duplicate: false,
+            });
+        }
+        // Nothing stored: a retry of a message stored earlier (or in a race just lost)
+        // gets the first one back; otherwise the chat has ended (or does not exist).
+        let mut conn = self.conn().await?;
+        if let Some(client_id) = e.client_id
+            && let Some(event) = find_by_client_id(&mut conn, chat_id, author_id, client_id).await?
+        {
+            return Ok(Appended {
+                event,
+                duplicate: true,
+            });
+        }
+        if let Err(race) = stored {
+            // The winner's row is not visible: that is no retry we can answer.
+            return Err(race.into());
+        }
+        status_in(&mut conn, chat_id).await?;
+        Err(chat_ended())
+    }
+
+    async fn events_after(&self, chat_id: ChatId, after_seq: i64) -> Result<Vec<StoredEvent>> {
+        events_in(&mut *self.conn().await?, chat_id, after_seq).await
+    }
+
+    async fn message_by_client_id(
+        &self,
+        chat_id: ChatId,
+        author_id: UserId,
+        client_id: &str,
+    ) -> Result<Option<StoredEvent>> {
+        find_by_client_id(
+            &mut *self.conn().await?,
+            chat_id,
+            Some(author_id),
+            client_id,
+        )
+        .await
+    }
+
+    async fn decline_article(&self, chat_id: ChatId, article_id: &ArticleId) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO declined_articles (chat_id, article_id) VALUES ($1, $2) \
+             ON CONFLICT (chat_id, article_id) DO NOTHING",
+        )
+        .bind(chat_id)
+        .bind(article_id)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn declined_articles(&self, chat_id: ChatId) -> Result<Vec<ArticleId>> {
+        Ok(sqlx::query_scalar(
+            "SELECT article_id FROM declined_articles WHERE chat_id = $1 ORDER BY article_id",
+        )
+        .bind(chat_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

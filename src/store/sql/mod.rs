@@ -1,0 +1,212 @@
+//! The SQL implementation of [`Store`], for SQLite and PostgreSQL alike, one file per
+//! aggregate.
+//!
+//! Both backends run the same statements through sqlx's `Any` driver: the schema keeps to
+//! types both share (BIGINT/INTEGER, TEXT), and `$N` placeholders work on both. What does
+//! differ is kept in [`Dialect`]: the migrations folder, connection set-up, how a write
+//! transaction starts (SQLite takes the write lock up front so that concurrent writers
+//! wait instead of failing) and how events are appended (batched on SQLite). Every
+//! storage test runs on both databases.
+
+mod accounts;
+mod articles;
+mod calls;
+mod chats;
+mod group_commit;
+mod rows;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyConnection, AnyPool, Connection, Executor};
+
+use self::group_commit::GroupCommit;
+use super::Store;
+use crate::domain::chat::ChatStatus;
+use crate::domain::ids::ChatId;
+use crate::error::{Error, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    fn begin(self) -> &'static str {
+        match self {
+            Self::Sqlite => "BEGIN IMMEDIATE",
+            Self::Postgres => "BEGIN",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct SqlStore {
+    /// Reads (and, on PostgreSQL, writes).
+    pool: AnyPool,
+    /// Writes: on SQLite a single connection, on PostgreSQL the same pool.
+    writer: AnyPool,
+    dialect: Dialect,
+    /// SQLite's appends, written in batches (see [`GroupCommit`]).
+    group: Option<Arc<GroupCommit>>,
+}
+
+/// Opens the database named by `url`, creating an embedded SQLite file (and its folder)
+/// when needed, and runs the migrations.
+///
+/// # Errors
+/// An unsupported scheme, an in-memory SQLite URL, a database that cannot be reached, or
+/// a migration that fails.
+pub async fn connect(url: &str) -> anyhow::Result<SqlStore> {
+    sqlx::any::install_default_drivers();
+    let (dialect, url) = if let Some(rest) = url.strip_prefix("sqlite:") {
+        (Dialect::Sqlite, sqlite_url(rest)?)
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        (Dialect::Postgres, url.to_owned())
+    } else {
+        anyhow::bail!("unsupported database URL: use sqlite://PATH or postgres://...");
+    };
+    let max = match dialect {
+        Dialect::Sqlite => 8,
+        Dialect::Postgres => 16,
+    };
+    let pool = pool_options(dialect, max)
+        .connect(&url)
+        .await
+        .context("connecting to the database")?;
+    // SQLite lets one connection write at a time and makes the others sleep and retry;
+    // one writing connection, which writers queue for in order, keeps them all moving.
+    let writer = match dialect {
+        Dialect::Sqlite => pool_options(dialect, 1)
+            .connect(&url)
+            .await
+            .context("connecting to the database")?,
+        Dialect::Postgres => pool.clone(),
+    };
+    let migrator = match dialect {
+        Dialect::Sqlite => sqlx::migrate!("migrations/sqlite"),
+        Dialect::Postgres => sqlx::migrate!("migrations/postgres"),
+    };
+    migrator
+        .run(&pool)
+        .await
+        .context("running database migrations")?;
+    let group = (dialect == Dialect::Sqlite).then(|| Arc::new(GroupCommit::start(writer.clone())));
+    Ok(SqlStore {
+        pool,
+        writer,
+        dialect,
+        group,
+    })
+}
+
+fn pool_options(dialect: Dialect, max: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(5))
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if dialect == Dialect::Sqlite {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                    )
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+}
+
+/// `sqlite://data/x.db` → a URL that creates the file, after creating its folder.
+fn sqlite_url(rest: &str) -> anyhow::Result<String> {
+    let rest = rest.trim_start_matches("//");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path == ":memory:" || query.contains("mode=memory") {
+        // Reads and writes go through separate connections, and each would get its own
+        // empty database.
+        anyhow::bail!("an in-memory SQLite database is not supported: use a file path");
+    }
+    if let Some(parent) = Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let query = if query.contains("mode=") {
+        query.to_owned()
+    } else if query.is_empty() {
+        "mode=rwc".to_owned()
+    } else {
+        format!("{query}&mode=rwc")
+    };
+    Ok(format!("sqlite://{path}?{query}"))
+}
+
+impl SqlStore {
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(self.writer.begin_with(self.dialect.begin()).await?)
+    }
+
+    async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
+        Ok(self.pool.acquire().await?)
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn ping(&self) -> Result<()> {
+        self.conn().await?.ping().await?;
+        Ok(())
+    }
+}
+
+/// Unique keys that concurrent requests race on, by the name PostgreSQL reports for them.
+/// (SQLite writes through one connection and its statements check these keys before
+/// inserting, so there the race cannot happen; SQLite does not name constraints.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Constraint {
+    /// `chat_events (chat_id, author_id, client_id)`: a retried message.
+    MessageClientId,
+}
+
+impl Constraint {
+    /// The constraint a failed statement violated, when it is one of ours.
+    fn violated_by(e: &sqlx::Error) -> Option<Self> {
+        let sqlx::Error::Database(db) = e else {
+            return None;
+        };
+        if !db.is_unique_violation() {
+            return None;
+        }
+        match db.constraint()? {
+            "chat_events_by_client_id" => Some(Self::MessageClientId),
+            _ => None,
+        }
+    }
+}
+
+/// The chat's status; `not_found` when there is no such chat.
+async fn status_in(conn: &mut AnyConnection, chat_id: ChatId) -> Result<ChatStatus> {
+    let status: Option<ChatStatus> = sqlx::query_scalar("SELECT status FROM chats WHERE id = $1")
+        .bind(chat_id)
+        .fetch_optional(conn)
+        .await?;
+    status.ok_or(Error::NotFound("chat"))
+}
+
+/// `'bot', 'queued'`: statuses for an `IN (...)` list. They come from the enum, never
+/// from input.
+fn status_list(statuses: &[ChatStatus]) -> String {
+    statuses
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

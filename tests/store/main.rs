@@ -1,0 +1,469 @@
+//! Storage on its own, on SQLite and on PostgreSQL: the parts where concurrent requests
+//! meet (seq claims, retried messages, accepting chats, unique names) and the rules that
+//! keep data (tombstones, ending a chat). Each test opens a fresh database through
+//! `store::connect`, exactly as the service does.
+
+#[path = "../common/pg.rs"]
+mod pg;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chatdesk::domain::article::ArticleOrigin;
+use chatdesk::domain::chat::{ChatStatus, Transition};
+use chatdesk::domain::ids::{ArticleId, ChatId};
+use chatdesk::domain::message::{Author, AuthorRole, EventKind};
+use chatdesk::domain::user::{Role, User, Username};
+use chatdesk::error::{Error, ErrorCode};
+use chatdesk::store::{
+    AcceptOutcome, DynStore, EndChat, EndingText, NewEvent, NewUser, StoredArticle, Upserted,
+};
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh store and the folder that holds it (SQLite) for as long as the test runs.
+async fn open(backend: Backend) -> (DynStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("store.db").display()),
+        Backend::Postgres => pg::fresh_pg_database().await,
+    };
+    let store = chatdesk::store::connect(&url).await.expect("store opens");
+    (Arc::new(store), dir)
+}
+
+async fn user(store: &DynStore, name: &str, roles: &[Role]) -> User {
+    store
+        .create_user(
+            &NewUser {
+                username: Username::parse(name).unwrap(),
+                display_name: format!("{name} Test"),
+                password_hash: None,
+                roles: roles.to_vec(),
+            },
+            1,
+        )
+        .await
+        .expect("user created")
+}
+
+fn author(user: &User, role: AuthorRole) -> Author {
+    Author {
+        role,
+        name: user.display_name.clone(),
+        id: Some(user.id),
+    }
+}
+
+async fn say(
+    store: &DynStore,
+    chat: ChatId,
+    who: &Author,
+    text: &str,
+    client_id: Option<&str>,
+) -> chatdesk::error::Result<chatdesk::store::Appended> {
+    store
+        .append_event(
+            chat,
+            &NewEvent {
+                kind: EventKind::Message,
+                author: Some(who),
+                body: Some(text),
+                client_id,
+                payload: None,
+                now: 2,
+            },
+        )
+        .await
+}
+
+async fn queued_chat(store: &DynStore, owner: &User) -> ChatId {
+    let chat = store.create_chat(owner.id, "help", 1).await.unwrap();
+    store
+        .transition(chat.id, Transition::Handoff, 2)
+        .await
+        .unwrap()
+        .expect("handed off");
+    chat.id
+}
+
+/// Writers on one chat and on others at once: every append gets its own seq, each chat's
+/// seqs run 1, 2, 3... without gaps, and each stored text is at the seq its writer got.
+async fn seq_claims_are_gapless_under_concurrent_writers(backend: Backend) {
+    let (store, _dir) = open(backend).await;
+    let owner = user(&store, "ann", &[Role::User, Role::ChatUser]).await;
+    let busy = store.create_chat(owner.id, "busy", 1).await.unwrap().id;
+    let mut others = Vec::new();
+    for i in 0..6 {
+        others.push(
+            store
+                .create_chat(owner.id, &format!("other {i}"), 1)
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let who = author(&owner, AuthorRole::User);
+    let mut tasks = Vec::new();
+    for writer in 0..4 {
+        for n in 0..40 {
+            let (store, who) = (store.clone(), who.clone());
+            let chat = if n % 2 == 0 {
+                busy
+            } else {
+                others[(writer + n) % others.len()]
+            };
+            tasks.push(tokio::spawn(async move {
+                let text = format!("w{writer} n{n}");
+                let stored = say(&store, chat, &who, &text, None)
+                    .await
+                    .expect("appended");
+                (chat, stored.event.seq, text)
+            }));
+        }
+    }
+    let mut acknowledged = Vec::new();
+    for t in tasks {
+        acknowledged.push(t.await.unwrap());
+    }
+    for chat in std::iter::once(busy).chain(others.iter().copied()) {
+        let events = store.events_after(chat, 0).await.unwrap();
+        let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+        assert_eq!(
+            seqs,
+            (1..=events.len() as i64).collect::<Vec<_>>(),
+            "{backend:?} {chat}"
+        );
+        let mine: BTreeSet<(i64, String)> = acknowledged
+            .iter()
+            .filter(|(c, _, _)| *c == chat)
+            .map(|(_, seq, text)| (*seq, text.clone()))
+            .collect();
+        let stored: BTreeSet<(i64, String)> = events
+            .iter()
+            .map(|e| (e.seq, e.body.clone().unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            mine, stored,
+            "{backend:?}: what was acknowledged is what is stored"
+        );
+        let chat = store.chat(chat).await.unwrap().unwrap();
+        assert_eq!(chat.last_seq, events.len() as i64);
+    }
+}
+
+/// Retries of one message racing each other store it once; each gets the same event back,
+/// and all but one are told it was a repeat. Another author may use the same key.
+async fn a_client_id_race_stores_one_message(backend: Backend) {
+    let (store, _dir) = open(backend).await;
+    let owner = user(&store, "ann", &[Role::User, Role::ChatUser]).await;
+    let chat = store.create_chat(owner.id, "help", 1).await.unwrap().id;
+    let who = author(&owner, AuthorRole::User);
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (store, who) = (store.clone(), who.clone());
+        tasks.push(tokio::spawn(async move {
+            say(&store, chat, &who, "only once", Some("retry-1"))
+                .await
+                .expect("answered")
+        }));
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    assert_eq!(
+        answers.iter().filter(|a| !a.duplicate).count(),
+        1,
+        "{backend:?}"
+    );
+    let first = answers[0].event.id;
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.event.id == first && a.event.seq == 1)
+    );
+    let events = store.events_after(chat, 0).await.unwrap();
+    assert_eq!(events.len(), 1, "{backend:?}: stored once");
+
+    let other = user(&store, "bob", &[Role::Analyst]).await;
+    let theirs = say(
+        &store,
+        chat,
+        &author(&other, AuthorRole::Analyst),
+        "mine",
+        Some("retry-1"),
+    )
+    .await
+    .unwrap();
+    assert!(!theirs.duplicate, "keys are per author");
+    assert_eq!(theirs.event.seq, 2);
+    let again = say(&store, chat, &who, "changed text", Some("retry-1"))
+        .await
+        .unwrap();
+    assert!(again.duplicate);
+    assert_eq!(
+        again.event.body.as_deref(),
+        Some("only once"),
+        "the first one comes back"
+    );
+    assert_eq!(
+        store.chat(chat).await.unwrap().unwrap().last_seq,
+        2,
+        "no seq used up"
+    );
+}
+
+/// Analysts racing for one chat: exactly one gets it. One analyst racing for several
+/// chats stays within capacity.
+async fn accept_races_have_one_winner(backend: Backend) {
+    let (store, _dir) = open(backend).await;
+    let owner = user(&store, "ann", &[Role::User, Role::ChatUser]).await;
+    let chat = queued_chat(&store, &owner).await;
+    let mut analysts = Vec::new();
+    for i in 0..8 {
+        let a = user(&store, &format!("analyst{i}"), &[Role::Analyst]).await;
+        store.set_presence(a.id, true, 3, 1).await.unwrap();
+        analysts.push(a);
+    }
+    let mut tasks = Vec::new();
+    for a in &analysts {
+        let (store, id) = (store.clone(), a.id);
+        tasks.push(tokio::spawn(async move {
+            store.accept(chat, id, 3, 3).await.unwrap()
+        }));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            AcceptOutcome::Accepted(c) => winners.push(c.analyst.expect("an analyst").id),
+            AcceptOutcome::NotQueued(status) => assert_eq!(status, ChatStatus::Active),
+            AcceptOutcome::AtCapacity => panic!("nobody was at capacity"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "{backend:?}");
+    let stored = store.chat(chat).await.unwrap().unwrap();
+    assert_eq!(stored.analyst.map(|a| a.id), Some(winners[0]));
+
+    let busy = &analysts[0];
+    let mut chats = Vec::new();
+    for _ in 0..5 {
+        chats.push(queued_chat(&store, &owner).await);
+    }
+    let already = i64::from(winners[0] == busy.id);
+    let mut tasks = Vec::new();
+    for chat in chats {
+        let (store, id) = (store.clone(), busy.id);
+        tasks.push(tokio::spawn(async move {
+            store.accept(chat, id, 2, 4).await.unwrap()
+        }));
+    }
+    let mut accepted = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            AcceptOutcome::Accepted(_) => accepted += 1,
+            AcceptOutcome::AtCapacity => {}
+            AcceptOutcome::NotQueued(s) => panic!("{s} chats are not raced for"),
+        }
+    }
+    assert_eq!(
+        accepted + already,
+        2,
+        "{backend:?}: capacity 2 holds under a race"
+    );
+}
+
+/// Two requests for one username: one account, and a clear `username_taken`.
+async fn a_username_race_makes_one_account(backend: Backend) {
+    let (store, _dir) = open(backend).await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .create_user(
+                    &NewUser {
+                        username: Username::parse("same").unwrap(),
+                        display_name: "Same".into(),
+                        password_hash: None,
+                        roles: vec![Role::User],
+                    },
+                    1,
+                )
+                .await
+        }));
+    }
+    let mut made = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => made += 1,
+            Err(Error::Conflict { code, .. }) => assert_eq!(code, ErrorCode::UsernameTaken),
+            Err(e) => panic!("{backend:?}: {e}"),
+        }
+    }
+    assert_eq!(made, 1, "{backend:?}");
+}
+
+fn article(id: &str, text: &str, origin: ArticleOrigin) -> StoredArticle {
+    StoredArticle {
+        id: ArticleId::parse(id).unwrap(),
+        title: id.to_owned(),
+        source: text.to_owned(),
+        origin,
+        content_hash: format!("hash of {text}"),
+        updated_at: 1,
+    }
+}
+
+/// A deleted article stays deleted when the folder is imported again; an author can bring
+/// it back; articles an author edited are not overwritten by the folder.
+async fn deleted_articles_stay_deleted(backend: Backend) {
+    let (store, _dir) = open(backend).await;
+    let files = [
+        article("vpn", "v1", ArticleOrigin::File),
+        article("printer", "p1", ArticleOrigin::File),
+    ];
+    let first = store.import_articles(&files).await.unwrap();
+    assert_eq!(first.added.len(), 2);
+    let generation = store.knowledge_generation().await.unwrap();
+
+    let vpn = ArticleId::parse("vpn").unwrap();
+    assert!(store.delete_article(&vpn, 5).await.unwrap());
+    assert!(
+        !store.delete_article(&vpn, 6).await.unwrap(),
+        "already deleted"
+    );
+    assert!(store.knowledge_generation().await.unwrap() > generation);
+    let again = store.import_articles(&files).await.unwrap();
+    assert_eq!(
+        again.kept,
+        vec![vpn.clone()],
+        "{backend:?}: the tombstone holds"
+    );
+    assert!(again.added.is_empty());
+    assert!(store.article(&vpn).await.unwrap().is_none());
+    let ids: Vec<String> = store
+        .articles()
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.id.to_string())
+        .collect();
+    assert_eq!(ids, ["printer"]);
+
+    let revived = store
+        .upsert_article(&article("vpn", "v2", ArticleOrigin::Api))
+        .await
+        .unwrap();
+    assert_eq!(revived, Upserted::Added);
+    let edited = [
+        article("vpn", "v3 from the folder", ArticleOrigin::File),
+        article("printer", "p1", ArticleOrigin::File),
+    ];
+    let third = store.import_articles(&edited).await.unwrap();
+    assert_eq!(
+        third.kept,
+        vec![vpn.clone()],
+        "an author's edit wins over the folder"
+    );
+    assert_eq!(store.article(&vpn).await.unwrap().unwrap().source, "v2");
+    let fourth = store.import_articles(&edited[..1]).await.unwrap();
+    assert_eq!(
+        fourth.removed,
+        vec![ArticleId::parse("printer").unwrap()],
+        "a file that went away goes"
+    );
+}
+
+/// Ending writes the transcript from exactly the events stored before the end, appends
+/// `ended` after them, and nothing can be appended afterwards.
+async fn ending_a_chat_is_one_step(backend: Backend) {
+    let (store, _dir) = open(backend).await;
+    let owner = user(&store, "ann", &[Role::User, Role::ChatUser]).await;
+    let chat = store.create_chat(owner.id, "help", 1).await.unwrap().id;
+    let who = author(&owner, AuthorRole::User);
+    say(&store, chat, &who, "one", None).await.unwrap();
+    say(&store, chat, &who, "two", Some("c2")).await.unwrap();
+    let render =
+        |_: &_, call: &chatdesk::store::CallRecord, events: &[chatdesk::store::StoredEvent]| {
+            EndingText {
+                transcript: format!("{} events for call {}", events.len(), call.id),
+                payload: r#"{"type":"ended"}"#.to_owned(),
+            }
+        };
+    let ended = store
+        .end_chat(&EndChat {
+            chat_id: chat,
+            from: Transition::End.allowed_from(),
+            ended_by: AuthorRole::User,
+            resolved_by: Some("bot"),
+            now: 9,
+            render: &render,
+        })
+        .await
+        .unwrap()
+        .expect("ended");
+    assert_eq!(ended.event.seq, 3);
+    assert_eq!(ended.event.kind, EventKind::Ended);
+    let call = store.call(ended.chat.call_id).await.unwrap().unwrap();
+    assert_eq!(
+        call.transcript.as_deref(),
+        Some(format!("2 events for call {}", call.id).as_str())
+    );
+    assert_eq!(call.resolved_by.as_deref(), Some("bot"));
+    match say(&store, chat, &who, "three", None).await {
+        Err(Error::Conflict { code, .. }) => assert_eq!(code, ErrorCode::ChatEnded),
+        other => panic!("{backend:?}: {:?}", other.map(|a| a.event)),
+    }
+    let retry = say(&store, chat, &who, "two", Some("c2")).await.unwrap();
+    assert!(
+        retry.duplicate,
+        "a retry still gets its first message after the end"
+    );
+    let again = store
+        .end_chat(&EndChat {
+            chat_id: chat,
+            from: Transition::End.allowed_from(),
+            ended_by: AuthorRole::Analyst,
+            resolved_by: None,
+            now: 10,
+            render: &render,
+        })
+        .await
+        .unwrap();
+    assert_eq!(again.err(), Some(ChatStatus::Ended));
+}
+
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_databases!(
+    seq_claims_are_gapless_under_concurrent_writers,
+    a_client_id_race_stores_one_message,
+    accept_races_have_one_winner,
+    a_username_race_makes_one_account,
+    deleted_articles_stay_deleted,
+    ending_a_chat_is_one_step,
+);
