@@ -15,13 +15,13 @@ unpacks it.
 
 import argparse
 import gzip
-import json
-import math
 import os
 import re
 import subprocess
 import sys
 import tempfile
+
+from common import evaluate, write_set
 
 INSTALLED = "/usr/share/doc/debian/FAQ/debian-faq.en.txt.gz"
 SECTION = re.compile(r"^(\d+)\.(\d+)\.\s+(.*)$")
@@ -82,64 +82,25 @@ def clean(body_lines, question):
 
 
 def build(out):
-    sections = parse(faq_text(ARGS.faq))
-    kb = os.path.join(out, "knowledge")
-    os.makedirs(kb, exist_ok=True)
-    for f in os.listdir(kb):
-        os.remove(os.path.join(kb, f))
-    queries = []
-    for chapter, chapter_title, section, question, body in sections:
+    articles, queries = [], []
+    for chapter, chapter_title, section, question, body in parse(faq_text(ARGS.faq)):
         if "?" not in question:
             continue
         answer = clean(body, question)
         if len(answer.split()) < 15:
             continue
         article_id = f"faq-{chapter}-{section}"
-        title = f"{chapter_title} (section {chapter}.{section})".replace('"', "'")
-        with open(os.path.join(kb, article_id + ".md"), "w", encoding="utf-8") as f:
-            f.write(f'---\nid: {article_id}\ntitle: "{title}"\n---\n{answer}\n')
+        articles.append((article_id, f"{chapter_title} (section {chapter}.{section})", answer))
         queries.append({"id": f"q-{chapter}-{section}", "query": question,
                         "relevant": article_id})
-    with open(os.path.join(out, "queries.jsonl"), "w", encoding="utf-8") as f:
-        for q in queries:
-            f.write(json.dumps(q) + "\n")
-    return kb, os.path.join(out, "queries.jsonl"), {q["id"]: q["relevant"] for q in queries}
-
-
-def metrics(results, relevant):
-    ndcg = mrr = r1 = r5 = 0.0
-    for qid, rel in relevant.items():
-        ranked = results.get(qid, [])
-        if rel in ranked[:10]:
-            rank = ranked.index(rel) + 1
-            ndcg += 1.0 / math.log2(rank + 1)
-            mrr += 1.0 / rank
-            r1 += rank == 1
-            r5 += rank <= 5
-    n = len(relevant)
-    return {"nDCG@10": ndcg / n, "MRR@10": mrr / n, "Recall@1": r1 / n, "Recall@5": r5 / n}
+    kb, path = write_set(out, articles, queries)
+    return kb, path, {q["id"]: q["relevant"] for q in queries}
 
 
 def main():
-    out = ARGS.out
-    kb, queries, relevant = build(out)
+    kb, queries, relevant = build(ARGS.out)
     print(f"Debian FAQ: {len(relevant)} questions, {len(os.listdir(kb))} articles", file=sys.stderr)
-    rows = []
-    for mode in ("bm25", "dense", "hybrid"):
-        proc = subprocess.run(
-            [ARGS.bin, "rank", "--knowledge", kb, "--queries", queries, "--k", "10",
-             "--mode", mode],
-            check=True, stdout=subprocess.PIPE, text=True)
-        results = {}
-        for line in proc.stdout.splitlines():
-            r = json.loads(line)
-            results[r["id"]] = r["ranked"]
-        rows.append((mode, metrics(results, relevant)))
-    names = ["nDCG@10", "MRR@10", "Recall@1", "Recall@5"]
-    print("| mode | " + " | ".join(names) + " |")
-    print("|---|" + "---|" * len(names))
-    for mode, m in rows:
-        print(f"| {mode} | " + " | ".join(f"{m[k]:.3f}" for k in names) + " |")
+    evaluate(ARGS.bin, kb, queries, relevant)
 
 
 if __name__ == "__main__":
