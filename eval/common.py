@@ -2,10 +2,12 @@
 queries with `chatdesk rank` in each mode, and the metrics (nDCG@10, MRR@10, Recall@1,
 Recall@5; every query here has exactly one relevant article)."""
 
+import argparse
 import json
 import math
 import os
 import subprocess
+import sys
 import time
 
 MODES = ("bm25", "dense", "hybrid")
@@ -67,3 +69,18 @@ def evaluate(binary, kb, queries_path, relevant):
         results, _ = rank(binary, kb, queries_path, mode)
         m = metrics(results, relevant)
         print(f"| {mode} | " + " | ".join(f"{m[k]:.3f}" for k in METRICS) + " |", flush=True)
+
+
+def run_set(doc, label, build, out, options=()):
+    """The command line every set script shares: `--bin`, `--out` and `options`
+    ((flag, default, help) triples); builds the set with `build(args)`, which returns
+    (knowledge folder, queries file, {query id: relevant article}), and prints the table."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--bin", default="target/release/chatdesk")
+    parser.add_argument("--out", default=out)
+    for flag, default, text in options:
+        parser.add_argument(flag, default=default, help=text)
+    args = parser.parse_args()
+    kb, queries, relevant = build(args)
+    print(f"{label}: {len(relevant)} queries, {len(os.listdir(kb))} articles", file=sys.stderr)
+    evaluate(args.bin, kb, queries, relevant)

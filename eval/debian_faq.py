@@ -13,15 +13,13 @@ if there is one. Otherwise it runs `apt-get download debian-faq` (Debian's packa
 unpacks it.
 """
 
-import argparse
 import gzip
 import os
 import re
 import subprocess
-import sys
 import tempfile
 
-from common import evaluate, write_set
+from common import run_set, write_set
 
 INSTALLED = "/usr/share/doc/debian/FAQ/debian-faq.en.txt.gz"
 SECTION = re.compile(r"^(\d+)\.(\d+)\.\s+(.*)$")
@@ -81,9 +79,9 @@ def clean(body_lines, question):
     return text.replace(question, "").strip()
 
 
-def build(out):
+def build(args):
     articles, queries = [], []
-    for chapter, chapter_title, section, question, body in parse(faq_text(ARGS.faq)):
+    for chapter, chapter_title, section, question, body in parse(faq_text(args.faq)):
         if "?" not in question:
             continue
         answer = clean(body, question)
@@ -93,20 +91,9 @@ def build(out):
         articles.append((article_id, f"{chapter_title} (section {chapter}.{section})", answer))
         queries.append({"id": f"q-{chapter}-{section}", "query": question,
                         "relevant": article_id})
-    kb, path = write_set(out, articles, queries)
+    kb, path = write_set(args.out, articles, queries)
     return kb, path, {q["id"]: q["relevant"] for q in queries}
 
 
-def main():
-    kb, queries, relevant = build(ARGS.out)
-    print(f"Debian FAQ: {len(relevant)} questions, {len(os.listdir(kb))} articles", file=sys.stderr)
-    evaluate(ARGS.bin, kb, queries, relevant)
-
-
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bin", default="target/release/chatdesk")
-    parser.add_argument("--faq", default=None)
-    parser.add_argument("--out", default="target/eval/debian-faq")
-    ARGS = parser.parse_args()
-    main()
+    run_set(__doc__, "Debian FAQ", build, "target/eval/debian-faq", options=[("--faq", None, "the FAQ text (debian-faq.en.txt.gz)")])

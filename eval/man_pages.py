@@ -13,15 +13,13 @@ away). Pages whose description is shared by another page give no query. Most art
 The pages come from the packages' .deb files (`apt-get download`), rendered with `man`.
 """
 
-import argparse
 import gzip
 import os
 import re
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from common import evaluate, write_set
+from common import run_set, write_set
 
 PACKAGES = [
     "apt", "bash", "bind9-dnsutils", "bzip2", "cifs-utils", "coreutils", "cron", "cups",
@@ -103,8 +101,8 @@ def slug(text):
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:80]
 
 
-def build(out):
-    man = fetch(os.path.join(out, "source"))
+def build(args):
+    man = fetch(os.path.join(args.out, "source"))
     found = list(pages(man))
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         texts = list(pool.map(lambda p: render(p[0]), found))
@@ -122,20 +120,9 @@ def build(out):
     for desc, ids in sorted(described.items()):
         if len(ids) == 1:
             queries.append({"id": f"q-{ids[0]}", "query": desc, "relevant": ids[0]})
-    kb, path = write_set(out, articles, queries)
+    kb, path = write_set(args.out, articles, queries)
     return kb, path, {q["id"]: q["relevant"] for q in queries}
 
 
-def main():
-    kb, queries, relevant = build(ARGS.out)
-    print(f"Manual pages: {len(relevant)} queries, {len(os.listdir(kb))} articles",
-          file=sys.stderr)
-    evaluate(ARGS.bin, kb, queries, relevant)
-
-
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bin", default="target/release/chatdesk")
-    parser.add_argument("--out", default="target/eval/man-pages")
-    ARGS = parser.parse_args()
-    main()
+    run_set(__doc__, "Manual pages", build, "target/eval/man-pages")

@@ -8,15 +8,13 @@ question sits in ("Programming FAQ: Core Language"), so it does not give the ans
     python3 eval/python_faq.py [--bin target/release/chatdesk] [--out DIR]
 """
 
-import argparse
 import html
 import os
 import re
 import subprocess
-import sys
 from html.parser import HTMLParser
 
-from common import evaluate, write_set
+from common import run_set, write_set
 
 PACKAGE = "python3.11-doc"
 FAQ = "usr/share/doc/python3.11/html/faq"
@@ -89,9 +87,9 @@ def faq_pages(folder):
         yield title, entries
 
 
-def build(out):
+def build(args):
     articles, queries = [], []
-    for faq, entries in faq_pages(fetch(os.path.join(out, "source"))):
+    for faq, entries in faq_pages(fetch(os.path.join(args.out, "source"))):
         for n, (group, question, answer) in enumerate(entries, 1):
             answer = answer.replace(question, "").strip()
             if len(answer.split()) < 15:
@@ -102,20 +100,9 @@ def build(out):
             articles.append((article_id, html.unescape(title), answer))
             queries.append({"id": f"q-{article_id}", "query": question,
                             "relevant": article_id})
-    kb, path = write_set(out, articles, queries)
+    kb, path = write_set(args.out, articles, queries)
     return kb, path, {q["id"]: q["relevant"] for q in queries}
 
 
-def main():
-    kb, queries, relevant = build(ARGS.out)
-    print(f"Python FAQ: {len(relevant)} questions, {len(os.listdir(kb))} articles",
-          file=sys.stderr)
-    evaluate(ARGS.bin, kb, queries, relevant)
-
-
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bin", default="target/release/chatdesk")
-    parser.add_argument("--out", default="target/eval/python-faq")
-    ARGS = parser.parse_args()
-    main()
+    run_set(__doc__, "Python FAQ", build, "target/eval/python-faq")
