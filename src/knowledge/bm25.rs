@@ -1,4 +1,4 @@
-//! The lexical ranker: a tantivy BM25 index over title (boosted), tags and body, with an
+//! The lexical ranker: a tantivy BM25 index over title, tags (boosted) and body, with an
 //! English analyzer (stop words, stemming) and snippets that show the matched terms.
 
 use std::collections::{HashMap, HashSet};
@@ -139,7 +139,11 @@ impl Bm25Index {
     pub fn parse(&self, text: &str) -> ParsedQuery {
         let f = self.fields;
         let mut parser = QueryParser::for_index(&self.index, vec![f.title, f.tags, f.body]);
-        parser.set_field_boost(f.title, 2.5);
+        // The title scores as its own field already (its BM25 length norm favours short
+        // fields); a 2.5x boost on top made any query word that is also a short title
+        // win. Unboosted, nDCG@10 in bm25 mode rose on all three evaluation sets
+        // (Debian FAQ 0.598 -> 0.634, Python FAQ 0.638 -> 0.706, manual pages
+        // 0.472 -> 0.648) and in hybrid mode too (see the README).
         parser.set_field_boost(f.tags, 1.5);
         ParsedQuery(parser.parse_query_lenient(text).0)
     }
