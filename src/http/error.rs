@@ -83,6 +83,11 @@ impl ApiError {
     pub fn message(&self) -> &str {
         &self.message
     }
+
+    /// The cause chain of a 5xx; `None` for errors that are the client's.
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
 }
 
 impl From<Error> for ApiError {

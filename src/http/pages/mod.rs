@@ -83,6 +83,8 @@ async fn security_headers(mut response: Response) -> Response {
 pub struct PageError {
     status: StatusCode,
     message: String,
+    /// The cause chain of a 5xx, for the one log line `observe` writes.
+    detail: Option<String>,
 }
 
 impl PageError {
@@ -90,21 +92,18 @@ impl PageError {
         Self {
             status,
             message: message.into(),
+            detail: None,
         }
     }
 }
 
 impl From<Error> for PageError {
     fn from(e: Error) -> Self {
-        if matches!(
-            e,
-            Error::Unavailable(_) | Error::Database(_) | Error::Internal(_)
-        ) {
-            // The page says only what went wrong in general; the log keeps every cause.
-            tracing::error!(error = %e.chain(), "page failed");
-        }
         let api = super::ApiError::from(e);
-        Self::new(api.status(), api.message().to_owned())
+        Self {
+            detail: api.detail().map(str::to_owned),
+            ..Self::new(api.status(), api.message().to_owned())
+        }
     }
 }
 
@@ -118,20 +117,23 @@ impl IntoResponse for PageError {
     }
 }
 
-/// Turns a [`PageError`] into the error page.
+/// Turns a [`PageError`] into the error page. A 5xx is logged once, with its cause
+/// chain, by the `observe` middleware around every route.
 async fn error_pages(State(state): State<AppState>, response: Response) -> Response {
     let Some(failure) = response.extensions().get::<PageError>().cloned() else {
         return response;
     };
-    if failure.status.is_server_error() {
-        tracing::error!(status = failure.status.as_u16(), message = %failure.message, "page failed");
-    }
     let context = json!({"status": failure.status.as_u16(), "message": failure.message});
     let title = failure.status.canonical_reason().unwrap_or("Error");
-    match render(&state, failure.status, "error", title, None, context) {
+    let mut page = match render(&state, failure.status, "error", title, None, context) {
         Ok(page) => page,
         Err(_) => (failure.status, failure.message).into_response(),
+    };
+    if let Some(detail) = failure.detail {
+        page.extensions_mut()
+            .insert(crate::http::error::ErrorDetail(detail));
     }
+    page
 }
 
 /// Renders a page: `context` gets the title, the viewer and the CSRF token added.

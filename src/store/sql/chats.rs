@@ -350,18 +350,16 @@ impl ChatStore for SqlStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query("UPDATE calls SET updated_at = $1 WHERE id = $2")
-            .bind(end.now)
-            .bind(chat.call_id)
-            .execute(&mut *tx)
-            .await?;
         let mut call = call_in(&mut tx, chat.call_id)
             .await?
             .ok_or(Error::NotFound("call"))?;
+        // The renderer sees the call as it will be committed.
+        call.updated_at = end.now;
         let history = events_in(&mut tx, end.chat_id, 0).await?;
         let text = (end.render)(&chat, &call, &history);
-        sqlx::query("UPDATE calls SET transcript = $1 WHERE id = $2")
+        sqlx::query("UPDATE calls SET transcript = $1, updated_at = $2 WHERE id = $3")
             .bind(&text.transcript)
+            .bind(end.now)
             .bind(chat.call_id)
             .execute(&mut *tx)
             .await?;
