@@ -61,11 +61,11 @@ def metrics(results, relevant):
     return {"nDCG@10": ndcg / n, "MRR@10": mrr / n, "Recall@1": r1 / n, "Recall@5": r5 / n}
 
 
-def evaluate(binary, kb, queries_path, relevant):
-    """Ranks in every mode and prints a Markdown table of the metrics."""
+def evaluate(binary, kb, queries_path, relevant, modes=MODES):
+    """Ranks in each of `modes` and prints a Markdown table of the metrics."""
     print("| mode | " + " | ".join(METRICS) + " |")
     print("|---|" + "---|" * len(METRICS))
-    for mode in MODES:
+    for mode in modes:
         results, _ = rank(binary, kb, queries_path, mode)
         m = metrics(results, relevant)
         print(f"| {mode} | " + " | ".join(f"{m[k]:.3f}" for k in METRICS) + " |", flush=True)
@@ -78,9 +78,11 @@ def run_set(doc, label, build, out, options=()):
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--bin", default="target/release/chatdesk")
     parser.add_argument("--out", default=out)
+    parser.add_argument("--modes", default=",".join(MODES),
+                        help="comma-separated modes to rank in (default: all three)")
     for flag, default, text in options:
         parser.add_argument(flag, default=default, help=text)
     args = parser.parse_args()
     kb, queries, relevant = build(args)
     print(f"{label}: {len(relevant)} queries, {len(os.listdir(kb))} articles", file=sys.stderr)
-    evaluate(args.bin, kb, queries, relevant)
+    evaluate(args.bin, kb, queries, relevant, args.modes.split(","))

@@ -14,12 +14,12 @@ use super::bm25::Bm25Index;
 use super::embed::{DIMS, Embedder, dot};
 use super::passages::passages;
 use super::quantized::{QuantizedVectors, quantize};
+use super::snippets;
 use super::vectors::{Pending, VectorCache};
 use super::{Article, RankRequest, Ranker, Suggestion};
 
 /// Candidates taken from each side before blending.
 const CANDIDATES: usize = 50;
-const SNIPPET_CHARS: usize = 180;
 /// Below this many passages one thread scans faster than two can start.
 const PARALLEL_SCAN_FROM: usize = 8_192;
 
@@ -349,24 +349,10 @@ impl Ranker for KnowledgeIndex {
                 continue;
             }
             let article = &self.articles[i];
-            let highlight = self.bm25.highlight(&query, article.id.as_str())?;
-            let matched = highlight
-                .as_ref()
-                .map(|h| h.matched.clone())
-                .unwrap_or_default();
-            let snippet = match (&highlight, &meaning) {
-                (Some(h), _) if !matched.is_empty() => h.snippet.clone(),
-                (_, Some(sims)) => {
-                    let passage = &self.passage_text[sims[i].1];
-                    let body = passage
-                        .strip_prefix(&article.title)
-                        .map(|p| p.trim_start_matches(['.', ' ']))
-                        .unwrap_or(passage);
-                    body.chars().take(SNIPPET_CHARS).collect()
-                }
-                (Some(h), None) => h.snippet.clone(),
-                (None, None) => String::new(),
-            };
+            let matched = query.matched_words(&[&article.title, &article.plain_body()]);
+            let sentences = snippets::sentences(&article.body);
+            let snippet = snippets::around_matches(&sentences, &query)
+                .unwrap_or_else(|| snippets::lead(&sentences));
             out.push(Suggestion {
                 article_id: article.id.clone(),
                 title: article.title.clone(),

@@ -9,6 +9,7 @@ pub mod live;
 pub mod passages;
 mod quantized;
 mod query_encoder;
+pub mod snippets;
 pub mod vectors;
 
 use serde::Serialize;
