@@ -15,8 +15,8 @@
 //! - adjacent query words found near each other (within 2 positions, weight 0.3) add a
 //!   proximity score: 0.649 / 0.747 / 0.748. rank_bm25 scores 0.544 / 0.663 / 0.725.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
-use std::sync::LazyLock;
 
 use anyhow::Context;
 use tantivy::collector::TopDocs;
@@ -25,19 +25,17 @@ use tantivy::schema::{
     Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
 };
 use tantivy::tokenizer::{
-    AsciiFoldingFilter, Language, LowerCaser, RegexTokenizer, RemoveLongFilter, Stemmer,
-    StopWordFilter, TextAnalyzer,
+    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, Stemmer, StopWordFilter,
+    TextAnalyzer,
 };
 use tantivy::{Index, IndexReader, ReloadPolicy, TantivyDocument, Term, doc};
 
 use super::Article;
+use super::words::WordTokenizer;
 
 /// Name of the analyzer registered on every index.
 const ANALYZER: &str = "en_desk";
 const WRITER_MEMORY: usize = 50_000_000;
-/// Letters and digits, with inner apostrophes kept ("i'm", "don't", "user's"), so that
-/// a contraction is one word rather than a stop word and a fragment such as "m".
-const WORD: &str = r"[\p{L}\p{N}]+(?:['’][\p{L}\p{N}]+)*";
 /// Extra weight of a query word found in the title or the tags, on top of the text field.
 const TITLE_WEIGHT: f32 = 0.3;
 const TAGS_WEIGHT: f32 = 0.5;
@@ -92,7 +90,7 @@ pub struct Word {
 }
 
 fn analyzer() -> TextAnalyzer {
-    TextAnalyzer::builder(RegexTokenizer::new(WORD).expect("the word pattern compiles"))
+    TextAnalyzer::builder(WordTokenizer::default())
         .filter(RemoveLongFilter::limit(40))
         .filter(LowerCaser)
         // Folds accents, and the typographic apostrophe to "'", before the stop words.
@@ -150,18 +148,21 @@ impl Bm25Index {
 
     /// The analyzed words of `text`, in order, stop words left out.
     pub fn words(text: &str) -> Vec<Word> {
-        static SHARED: LazyLock<TextAnalyzer> = LazyLock::new(analyzer);
-        let mut analyzer = SHARED.clone();
-        let mut stream = analyzer.token_stream(text);
-        let mut words = Vec::new();
-        while let Some(t) = stream.next() {
-            words.push(Word {
-                stem: t.text.clone(),
-                start: t.offset_from,
-                end: t.offset_to,
-            });
+        thread_local! {
+            static ANALYZER: RefCell<TextAnalyzer> = RefCell::new(analyzer());
         }
-        words
+        ANALYZER.with_borrow_mut(|analyzer| {
+            let mut stream = analyzer.token_stream(text);
+            let mut words = Vec::new();
+            while let Some(t) = stream.next() {
+                words.push(Word {
+                    stem: t.text.clone(),
+                    start: t.offset_from,
+                    end: t.offset_to,
+                });
+            }
+            words
+        })
     }
 
     /// Turns user text into a query: every word is a term, nothing is syntax.

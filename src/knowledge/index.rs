@@ -82,8 +82,6 @@ pub struct KnowledgeIndex {
     owners: Vec<u32>,
     /// Each article's passages (they are stored together, in article order).
     spans: Vec<Range<usize>>,
-    /// Each passage's text, for snippets of articles found by meaning alone.
-    passage_text: Vec<String>,
     mode: Mode,
     tuning: Tuning,
 }
@@ -111,7 +109,6 @@ impl KnowledgeIndex {
         };
         let mut vectors = Vec::new();
         let mut owners = Vec::new();
-        let mut passage_text = Vec::new();
         match &embedder {
             Some(embedder) => {
                 let split: Vec<Vec<String>> = articles.iter().map(passages).collect();
@@ -124,12 +121,10 @@ impl KnowledgeIndex {
                     .collect();
                 let (per_article, encoded) = cache.vectors_for(embedder, &pending, progress)?;
                 stats.encoded = encoded;
-                for (i, (article_vectors, texts)) in per_article.into_iter().zip(split).enumerate()
-                {
-                    for (v, text) in article_vectors.into_iter().zip(texts) {
+                for (i, article_vectors) in per_article.into_iter().enumerate() {
+                    for v in article_vectors {
                         vectors.extend_from_slice(&v);
                         owners.push(i as u32);
-                        passage_text.push(text);
                     }
                 }
                 stats.passages = owners.len();
@@ -157,7 +152,6 @@ impl KnowledgeIndex {
                 quantized,
                 owners,
                 spans,
-                passage_text,
                 mode,
                 tuning,
             },

@@ -11,6 +11,7 @@ mod quantized;
 mod query_encoder;
 pub mod snippets;
 pub mod vectors;
+mod words;
 
 use serde::Serialize;
 

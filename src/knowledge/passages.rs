@@ -1,44 +1,24 @@
-//! Splits articles into passages for embedding. MiniLM reads at most 256 tokens, and one
-//! vector for a long article blurs its parts; each passage is the title plus a run of
-//! paragraphs of at most [`MAX_WORDS`] words, and an article matches as well as its best
-//! passage.
+//! The text of an article that is embedded: its title and the start of its body, as one
+//! passage. MiniLM reads at most 256 word pieces, so the body is cut at [`MAX_WORDS`]
+//! words and the model truncates the rest.
+//!
+//! Measured (README "Ranking quality"): one vector per article ranks better in dense mode
+//! than the best of several 110-word passages on all three evaluation sets (nDCG@10
+//! Debian FAQ 0.802 against 0.762, Python FAQ 0.886 against 0.883, manual pages 0.764
+//! against 0.755, same weights through sentence-transformers), and it encodes a quarter
+//! as many tokens on the manual pages.
 
 use super::Article;
 
-/// About 160 word pieces: well inside the model's window, title included.
-pub const MAX_WORDS: usize = 110;
+/// More words than the model's 256 word pieces hold, so that truncation happens at the
+/// model's limit and not before it.
+pub const MAX_WORDS: usize = 250;
 
+/// The passages to embed for `article` (one: title and the start of the body).
 pub fn passages(article: &Article) -> Vec<String> {
     let plain = article.plain_body();
-    let mut chunks: Vec<String> = Vec::new();
-    let mut current: Vec<&str> = Vec::new();
-    for paragraph in plain.split("\n\n").flat_map(|p| p.split('\n')) {
-        let words: Vec<&str> = paragraph.split_whitespace().collect();
-        if words.is_empty() {
-            continue;
-        }
-        if !current.is_empty() && current.len() + words.len() > MAX_WORDS {
-            chunks.push(current.join(" "));
-            current.clear();
-        }
-        for piece in words.chunks(MAX_WORDS) {
-            if current.len() + piece.len() > MAX_WORDS {
-                chunks.push(current.join(" "));
-                current.clear();
-            }
-            current.extend_from_slice(piece);
-        }
-    }
-    if !current.is_empty() {
-        chunks.push(current.join(" "));
-    }
-    if chunks.is_empty() {
-        return vec![article.title.clone()];
-    }
-    chunks
-        .into_iter()
-        .map(|c| format!("{}. {c}", article.title))
-        .collect()
+    let words: Vec<&str> = plain.split_whitespace().take(MAX_WORDS).collect();
+    vec![format!("{}\n{}", article.title, words.join(" "))]
 }
 
 #[cfg(test)]
@@ -55,23 +35,14 @@ mod tests {
     }
 
     #[test]
-    fn short_articles_are_one_passage_with_the_title() {
+    fn an_article_is_its_title_and_the_start_of_its_body() {
         assert_eq!(
             passages(&article("## Symptoms\nIt drops.\n\n## Fix\n1. Restart.")),
-            vec!["VPN drops. Symptoms It drops. Fix 1. Restart."]
+            vec!["VPN drops\nSymptoms It drops. Fix 1. Restart."]
         );
-    }
-
-    #[test]
-    fn long_articles_split_at_paragraphs_within_the_limit() {
-        let para = vec!["word"; 80].join(" ");
-        let body = format!("{para}\n\n{para}\n\n{para}");
-        let p = passages(&article(&body));
-        assert_eq!(p.len(), 3);
-        for passage in &p {
-            assert!(passage.split_whitespace().count() <= MAX_WORDS + 2);
-        }
         let huge = vec!["w"; 300].join(" ");
-        assert_eq!(passages(&article(&huge)).len(), 3);
+        let p = passages(&article(&huge));
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].split_whitespace().count(), MAX_WORDS + 2);
     }
 }

@@ -55,19 +55,24 @@ pub fn sentences(markdown: &str) -> Vec<String> {
 /// Whole sentences around the sentence that holds most of the query's words; `None`
 /// when no sentence holds any.
 pub fn around_matches(sentences: &[String], query: &ParsedQuery) -> Option<String> {
-    let scores: Vec<usize> = sentences
-        .iter()
-        .map(|s| {
-            let mut stems: Vec<String> = Bm25Index::words(s)
-                .into_iter()
-                .map(|w| w.stem)
-                .filter(|stem| query.contains(stem))
-                .collect();
-            stems.sort_unstable();
-            stems.dedup();
-            stems.len()
-        })
-        .collect();
+    // One pass of the analyzer over all sentences (each pass sets up its own matcher).
+    let joined = sentences.join("\n");
+    let mut starts = Vec::with_capacity(sentences.len());
+    let mut offset = 0;
+    for s in sentences {
+        starts.push(offset);
+        offset += s.len() + 1;
+    }
+    let mut found: Vec<Vec<String>> = vec![Vec::new(); sentences.len()];
+    for w in Bm25Index::words(&joined) {
+        if query.contains(&w.stem) {
+            let sentence = starts.partition_point(|&s| s <= w.start) - 1;
+            if !found[sentence].contains(&w.stem) {
+                found[sentence].push(w.stem);
+            }
+        }
+    }
+    let scores: Vec<usize> = found.iter().map(Vec::len).collect();
     let (best, &most) = scores
         .iter()
         .enumerate()
