@@ -35,8 +35,9 @@ pub struct KnowledgeSettings {
     pub mode: Mode,
     /// Weight of the word score in the hybrid blend; the rest goes to meaning.
     pub lexical_weight: f32,
-    /// The bot offers no article whose best passage is less similar than this (0 to 1).
-    pub min_similarity: f32,
+    /// The bot offers no article less likely than this to be the fix (0 to 1; see
+    /// `knowledge::index::Calibration`).
+    pub min_confidence: f32,
     /// Where article vectors are cached by content; default `<data_dir>/embeddings`.
     pub vector_cache_dir: Option<PathBuf>,
     /// How often to check whether articles changed elsewhere (another instance, the
@@ -50,7 +51,7 @@ impl Default for KnowledgeSettings {
         Self {
             mode: Mode::Hybrid,
             lexical_weight: tuning.lexical_weight,
-            min_similarity: tuning.min_similarity,
+            min_confidence: tuning.min_confidence,
             vector_cache_dir: None,
             refresh_secs: 5,
         }
@@ -61,7 +62,7 @@ impl KnowledgeSettings {
     pub fn tuning(&self) -> Tuning {
         Tuning {
             lexical_weight: self.lexical_weight,
-            min_similarity: self.min_similarity,
+            min_confidence: self.min_confidence,
         }
     }
 }
@@ -288,7 +289,7 @@ mod tests {
                 ("CHATDESK_DATA_DIR", "2024"),
                 ("CHATDESK_BIND", "127.0.0.1:9"),
                 ("CHATDESK_CHAT__SUGGESTIONS", "5"),
-                ("CHATDESK_KNOWLEDGE__MIN_SIMILARITY", "0.4"),
+                ("CHATDESK_KNOWLEDGE__MIN_CONFIDENCE", "0.4"),
                 ("CHATDESK_KNOWLEDGE__MODE", "bm25"),
                 ("CHATDESK_DATABASE_URL", "true"),
             ]),
@@ -296,7 +297,7 @@ mod tests {
         .unwrap();
         assert_eq!(s.data_dir, PathBuf::from("2024"));
         assert_eq!(s.chat.suggestions, 5);
-        assert!((s.knowledge.min_similarity - 0.4).abs() < 1e-6);
+        assert!((s.knowledge.min_confidence - 0.4).abs() < 1e-6);
         assert_eq!(s.knowledge.mode, Mode::Bm25);
         assert_eq!(s.database_url.expose(), "true");
         let bad = Settings::from_sources(None, env(&[("CHATDESK_CHAT__SUGGESTIONS", "many")]));

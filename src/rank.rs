@@ -1,6 +1,8 @@
 //! `chatdesk rank`: ranks a batch of queries against a knowledge directory, for evaluation.
-//! Queries come as JSON Lines (`{"id", "query"}`), results go to stdout as JSON Lines
-//! (`{"id", "ranked": [article ids]}`) in input order; progress and logs go to stderr.
+//! Queries come as JSON Lines (`{"id", "query"}`, and optionally `"exclude": [article
+//! ids]` to rank as if those articles were not there), results go to stdout as JSON Lines
+//! (`{"id", "ranked": [article ids], "scores": [{"score", "similarity", "confidence"}]}`)
+//! in input order; progress and logs go to stderr.
 //! Article vectors come from the content-keyed cache, so a rerun encodes nothing new.
 
 use std::io::{BufRead, BufWriter, Write};
@@ -12,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::config::Settings;
+use crate::domain::ids::ArticleId;
 use crate::knowledge::index::Mode;
 use crate::knowledge::live::Indexer;
 use crate::knowledge::{RankRequest, Ranker, load_dir};
@@ -20,6 +23,8 @@ use crate::knowledge::{RankRequest, Ranker, load_dir};
 struct Query {
     id: Value,
     query: String,
+    #[serde(default)]
+    exclude: Vec<ArticleId>,
 }
 
 pub fn run(
@@ -67,17 +72,22 @@ pub fn run(
                 n + 1
             )
         })?;
-        let ranked: Vec<String> = index
-            .rank(&RankRequest {
-                text: q.query,
-                k,
-                exclude: Vec::new(),
-                confident_only: false,
-            })?
-            .into_iter()
-            .map(|s| s.article_id.as_str().to_owned())
+        let suggestions = index.rank(&RankRequest {
+            text: q.query,
+            k,
+            exclude: q.exclude,
+            confident_only: false,
+        })?;
+        let ranked: Vec<&str> = suggestions.iter().map(|s| s.article_id.as_str()).collect();
+        let scores: Vec<Value> = suggestions
+            .iter()
+            .map(|s| json!({"score": s.score, "similarity": s.similarity, "confidence": s.confidence}))
             .collect();
-        writeln!(out, "{}", json!({"id": q.id, "ranked": ranked}))?;
+        writeln!(
+            out,
+            "{}",
+            json!({"id": q.id, "ranked": ranked, "scores": scores})
+        )?;
         count += 1;
     }
     out.flush()?;

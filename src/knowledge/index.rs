@@ -46,17 +46,45 @@ impl Mode {
 pub struct Tuning {
     /// Weight of the (scaled) BM25 score; the rest goes to meaning.
     pub lexical_weight: f32,
-    /// Suggestions whose best passage is less similar than this are not offered by the bot.
-    pub min_similarity: f32,
+    /// Suggestions less likely than this to be the fix are not offered by the bot.
+    pub min_confidence: f32,
 }
 
 impl Default for Tuning {
     fn default() -> Self {
         Self {
             lexical_weight: 0.3,
-            min_similarity: 0.3,
+            min_confidence: CALIBRATION.min_confidence,
         }
     }
+}
+
+/// A logistic model of "this suggestion is the fix": `confidence = 1 / (1 + e^-(score *
+/// score_weight + top_similarity * similarity_weight + intercept))`, where `score` is
+/// the suggestion's blend and `top_similarity` the cosine of the query's first
+/// suggestion. Within one query only `score` varies, so confidence falls with the order;
+/// across queries `top_similarity` says how well the knowledge base covers the question
+/// at all. Fitted, with the floor that best separates "the fix is offered" from "no
+/// article fits", by `eval/calibrate.py` on the three evaluation sets.
+pub struct Calibration {
+    pub score_weight: f32,
+    pub similarity_weight: f32,
+    pub intercept: f32,
+    pub min_confidence: f32,
+}
+
+/// The fitted values (`python3 eval/calibrate.py`, README "No good article").
+pub const CALIBRATION: Calibration = Calibration {
+    score_weight: 12.09,
+    similarity_weight: 2.36,
+    intercept: -13.85,
+    min_confidence: 0.32,
+};
+
+fn confidence(score: f32, top_similarity: f32) -> f32 {
+    let c = &CALIBRATION;
+    let z = score * c.score_weight + top_similarity * c.similarity_weight + c.intercept;
+    1.0 / (1.0 + (-z).exp())
 }
 
 /// What a build did, for logs and the reindex summary.
@@ -213,41 +241,20 @@ impl KnowledgeIndex {
     }
 }
 
-/// How close in meaning, in words.
-fn closeness(similarity: f32) -> &'static str {
-    if similarity >= 0.6 {
-        "very close in meaning"
-    } else if similarity >= 0.45 {
-        "close in meaning"
+/// Why an article is suggested: the query's words it contains, or that it is close in
+/// meaning, and how confident the bot is.
+fn explanation(matched: &[String], confidence: Option<f32>) -> String {
+    let mut reason = if matched.is_empty() {
+        "Close in meaning to your description".to_owned()
     } else {
-        "related in meaning"
-    }
-}
-
-fn explanation(matched: &[String], similarity: Option<f32>) -> String {
-    let mut parts = Vec::new();
-    if !matched.is_empty() {
         let words: Vec<String> = matched.iter().take(5).map(|w| format!("“{w}”")).collect();
-        parts.push(format!("Matches {}", words.join(", ")));
+        format!("Matches {}", words.join(", "))
+    };
+    if let Some(c) = confidence {
+        let percent = (c.clamp(0.0, 1.0) * 100.0).round();
+        reason.push_str(&format!("; confidence {percent}%"));
     }
-    if let Some(s) = similarity {
-        let percent = (s.clamp(0.0, 1.0) * 100.0).round();
-        let phrase = closeness(s);
-        parts.push(if parts.is_empty() {
-            format!(
-                "{}{} ({percent}%)",
-                phrase[..1].to_uppercase(),
-                &phrase[1..]
-            )
-        } else {
-            format!("{phrase} ({percent}%)")
-        });
-    }
-    if parts.is_empty() {
-        "Related to the words in your description".to_owned()
-    } else {
-        parts.join("; ")
-    }
+    reason
 }
 
 fn scaled(value: f32, max: f32) -> f32 {
@@ -332,15 +339,18 @@ impl Ranker for KnowledgeIndex {
             scored.retain(|(_, i)| lexical.contains_key(i));
         }
 
+        let top_similarity = scored.first().and_then(|&(_, i)| sim_of(i));
         let mut out = Vec::with_capacity(request.k);
         for (score, i) in scored {
             if out.len() == request.k {
                 break;
             }
             let similarity = sim_of(i);
-            if request.confident_only && similarity.is_some_and(|s| s < self.tuning.min_similarity)
+            let confidence = top_similarity.map(|top| confidence(score, top));
+            if request.confident_only && confidence.is_some_and(|c| c < self.tuning.min_confidence)
             {
-                continue;
+                // Confidence falls with the order: nothing after this is offered either.
+                break;
             }
             let article = &self.articles[i];
             let matched = query.matched_words(&[&article.title, &article.plain_body()]);
@@ -352,7 +362,9 @@ impl Ranker for KnowledgeIndex {
                 title: article.title.clone(),
                 snippet,
                 score,
-                explanation: explanation(&matched, similarity),
+                confidence,
+                similarity,
+                explanation: explanation(&matched, confidence),
             });
         }
         Ok(out)
@@ -370,10 +382,13 @@ mod tests {
     #[test]
     fn explanations_read_well() {
         assert_eq!(
-            explanation(&["vpn".into()], Some(0.71)),
-            "Matches “vpn”; very close in meaning (71%)"
+            explanation(&["vpn".into()], Some(0.714)),
+            "Matches “vpn”; confidence 71%"
         );
-        assert_eq!(explanation(&[], Some(0.5)), "Close in meaning (50%)");
+        assert_eq!(
+            explanation(&[], Some(0.5)),
+            "Close in meaning to your description; confidence 50%"
+        );
         assert_eq!(explanation(&["x".into()], None), "Matches “x”");
     }
 

@@ -24,8 +24,17 @@ use crate::domain::ids::ArticleId;
 pub struct Suggestion {
     pub article_id: ArticleId,
     pub title: String,
+    /// Whole sentences of the article around the matched words.
     pub snippet: String,
+    /// The blend the suggestions are ordered by (0 to 1, relative to this query's
+    /// candidates).
     pub score: f32,
+    /// How likely this article is the fix, 0 to 1, calibrated on the evaluation sets
+    /// (`eval/calibrate.py`); it falls with the order. `None` without the model.
+    pub confidence: Option<f32>,
+    /// Cosine similarity of the article to the query; `None` without the model.
+    #[serde(skip)]
+    pub similarity: Option<f32>,
     pub explanation: String,
 }
 
