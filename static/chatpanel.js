@@ -190,7 +190,22 @@
       el('div', { class: 'composer-attach' }, el('label', { for: id('file-input'), text: 'Attach a file' }), fileInput, uploadStatus)
     );
 
-    const body = el('div', { id: id('chat-body'), class: 'chat-body' }, statusBar, alertBox, messages, suggestionsBox, actions, endedBox, composer);
+    // The article reader: a suggested article, read in full without leaving the chat.
+    const readerTitle = el('h3', { id: id('article-title'), class: 'article-title', tabindex: '-1' });
+    const readerTags = el('p', { class: 'article-tags' });
+    const readerBody = el('div', { class: 'article-body' });
+    const readerBack = el('button', { type: 'button', class: 'btn btn-small', on: { click: closeArticle } }, '← Back to the chat');
+    const reader = el(
+      'section',
+      { id: id('article'), class: 'article-reader', 'aria-labelledby': id('article-title'), hidden: true },
+      readerBack,
+      readerTitle,
+      readerTags,
+      readerBody
+    );
+    let readerOpener = null;
+
+    const body = el('div', { id: id('chat-body'), class: 'chat-body' }, statusBar, alertBox, reader, messages, suggestionsBox, actions, endedBox, composer);
     const win = el('section', { class: 'chat-window', 'aria-labelledby': id('chat-title') }, titlebar, subject, body);
 
     root.replaceChildren(win);
@@ -606,10 +621,19 @@
       suggestions = Array.isArray(frame.items) ? frame.items : [];
       if (viewer === 'analyst') {
         // Analysts read the bot stage in the log: what was offered, by title.
-        const text = suggestions.length
-          ? `Assistant suggested: ${suggestions.map((s) => s.title).join('; ')}`
-          : 'Assistant found no matching article';
-        appendToLog(messageItem('bot', 'Service Desk Bot', frame.at, el('p', { class: 'msg-text', text }), 'msg-offer'));
+        // Each title opens the article in the reader.
+        const content = suggestions.length
+          ? el(
+              'p',
+              { class: 'msg-text' },
+              'Assistant suggested: ',
+              ...suggestions.flatMap((s, i) => [
+                i > 0 ? '; ' : null,
+                el('button', { type: 'button', class: 'link-button', on: { click: (e) => openArticle(s.article_id, e.currentTarget) } }, s.title),
+              ])
+            )
+          : el('p', { class: 'msg-text', text: 'Assistant found no matching article' });
+        appendToLog(messageItem('bot', 'Service Desk Bot', frame.at, content, 'msg-offer'));
       }
       renderSuggestions();
     }
@@ -630,17 +654,48 @@
       const titleId = id(`suggestion-${titleCounter}`);
       const fixed = el('button', { type: 'button', class: 'btn btn-primary btn-small', 'aria-describedby': titleId }, 'This fixed it');
       const notHelpful = el('button', { type: 'button', class: 'btn btn-small', 'aria-describedby': titleId }, 'Not helpful');
+      const read = el('button', { type: 'button', class: 'btn btn-small', 'aria-describedby': titleId }, 'Read the article');
       const card = el(
         'article',
         { class: 'suggestion', dataset: { articleId: s.article_id }, 'aria-labelledby': titleId },
         el('h3', { id: titleId, text: s.title }),
         s.snippet ? el('p', { class: 'suggestion-snippet', text: s.snippet }) : null,
         s.explanation ? el('p', { class: 'suggestion-why', text: `Why: ${s.explanation}` }) : null,
-        el('div', { class: 'suggestion-actions' }, fixed, notHelpful)
+        el('div', { class: 'suggestion-actions' }, read, fixed, notHelpful)
       );
+      read.addEventListener('click', () => openArticle(s.article_id, read));
       fixed.addEventListener('click', () => acceptSuggestion(s, [fixed, notHelpful]));
       notHelpful.addEventListener('click', () => declineSuggestion(s, card, [fixed, notHelpful]));
       return card;
+    }
+
+    // ---- Article reader ------------------------------------------------------------
+    // The server renders the Markdown and cleans it (pulldown-cmark, then ammonia), so
+    // its HTML holds no script, handler or javascript: link and can be inserted as is.
+    async function openArticle(articleId, opener) {
+      clearError();
+      try {
+        const view = await api('GET', `/api/v1/knowledge/articles/${encodeURIComponent(articleId)}/view`);
+        readerTitle.textContent = view.title;
+        readerTags.textContent = view.tags && view.tags.length ? `Tags: ${view.tags.join(', ')}` : '';
+        readerTags.hidden = !(view.tags && view.tags.length);
+        readerBody.innerHTML = view.html;
+        for (const a of readerBody.querySelectorAll('a[href]')) a.target = '_blank';
+        readerOpener = opener || null;
+        reader.dataset.articleId = articleId;
+        reader.hidden = false;
+        messages.hidden = true;
+        readerTitle.focus();
+      } catch (err) {
+        showError(err.message);
+      }
+    }
+
+    function closeArticle() {
+      reader.hidden = true;
+      messages.hidden = false;
+      if (readerOpener && readerOpener.isConnected) readerOpener.focus();
+      readerOpener = null;
     }
 
     async function acceptSuggestion(s, buttons) {

@@ -90,6 +90,16 @@ pub struct SavedArticle {
     pub articles: usize,
 }
 
+/// An article as the chat window shows it.
+#[derive(Debug, Serialize)]
+pub struct ArticleView {
+    pub id: ArticleId,
+    pub title: String,
+    pub tags: Vec<String>,
+    /// The body rendered and cleaned: safe to insert into a page as is.
+    pub html: String,
+}
+
 fn stored(article: &Article, source: &str, origin: ArticleOrigin) -> StoredArticle {
     StoredArticle {
         id: article.id.clone(),
@@ -289,6 +299,32 @@ impl Engine {
                 updated_at: rfc3339(a.updated_at),
             })
             .collect())
+    }
+
+    /// An article to read in the chat window: its title, tags and body as clean HTML
+    /// ([`Article::html`]). For anyone the bot may offer it to (chat users) and the
+    /// people who work with articles (analysts, authors). Errors: `forbidden`,
+    /// `not_found`.
+    pub async fn article_view(&self, user: &User, id: &str) -> Result<ArticleView> {
+        if !user.can_chat() && !user.is_author() && !user.is_analyst() {
+            return Err(Error::forbidden(
+                "only chat users, analysts and authors read articles",
+            ));
+        }
+        let id = ArticleId::parse(id).map_err(|_| Error::NotFound("article"))?;
+        let stored = self
+            .store
+            .article(&id)
+            .await?
+            .ok_or(Error::NotFound("article"))?;
+        let article = Article::parse(&format!("article {id}"), id.as_str(), &stored.source)
+            .map_err(|e| Error::internal("parsing a stored article", e))?;
+        Ok(ArticleView {
+            html: article.html(),
+            id: article.id,
+            title: article.title,
+            tags: article.tags,
+        })
     }
 
     /// The article file as written, for editing.

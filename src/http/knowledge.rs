@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
                 .delete(remove)
                 .layer(DefaultBodyLimit::max(ARTICLE_MAX_BYTES)),
         )
+        .route("/knowledge/articles/{id}/view", get(view))
         .route("/knowledge/reindex", post(reindex))
 }
 
@@ -62,6 +63,15 @@ async fn source(
 ) -> Result<impl IntoResponse, ApiError> {
     let text = state.engine.article_source(&user, &id).await?;
     Ok(([(CONTENT_TYPE, "text/markdown; charset=utf-8")], text))
+}
+
+/// `{"id", "title", "tags", "html"}`: the article to read in the chat window.
+async fn view(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(state.engine.article_view(&user, &id).await?)))
 }
 
 async fn save(

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use pulldown_cmark::{Options, Parser};
 use serde::Deserialize;
 
 use crate::domain::ids::ArticleId;
@@ -103,6 +104,20 @@ impl Article {
         })
     }
 
+    /// The body as HTML that is safe to show in any page: Markdown rendered by
+    /// pulldown-cmark (tables and strikethrough on), then cleaned by ammonia, which keeps
+    /// formatting, numbered and bulleted lists and http(s)/mailto links, and drops
+    /// scripts, event handlers, styles, raw `<iframe>`/`<form>` and `javascript:` URLs.
+    pub fn html(&self) -> String {
+        let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH;
+        let mut html = String::with_capacity(self.body.len() * 2);
+        pulldown_cmark::html::push_html(&mut html, Parser::new_ext(&self.body, options));
+        ammonia::Builder::default()
+            .link_rel(Some("noopener noreferrer nofollow"))
+            .clean(&html)
+            .to_string()
+    }
+
     /// The body without Markdown markup, for indexing and snippets.
     pub fn plain_body(&self) -> String {
         plain_text(&self.body)
@@ -200,6 +215,29 @@ mod tests {
         assert_eq!(a.tags, vec!["network", "vpn"]);
         assert_eq!(a.body, "## Symptoms\nIt **drops**.");
         assert_eq!(a.plain_body(), "Symptoms\nIt drops.");
+    }
+
+    #[test]
+    fn html_keeps_numbered_steps_and_drops_anything_active() {
+        let a = Article::parse(
+            "x.md",
+            "x",
+            "---\ntitle: T\n---\n## Fix\n1. Open **Settings**.\n2. Click [here](javascript:alert(1)).\n\n\
+             <script>alert(2)</script><img src=x onerror=alert(3)>\n\n[portal](https://example.com)",
+        )
+        .unwrap();
+        let html = a.html();
+        assert!(
+            html.contains("<ol>\n<li>Open <strong>Settings</strong>.</li>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<a href=\"https://example.com\" rel=\"noopener noreferrer nofollow\">"),
+            "{html}"
+        );
+        for bad in ["<script", "javascript:", "onerror", "alert(2)"] {
+            assert!(!html.contains(bad), "{bad} in {html}");
+        }
     }
 
     #[test]

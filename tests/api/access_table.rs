@@ -143,6 +143,7 @@ async fn every_endpoint_against_every_role(backend: Backend) {
         ("GET", "/analyst/chats".into(), Body::None, e("401 403 403 403 200 200 403 200")),
         ("GET", "/knowledge/search?q=vpn".into(), Body::None, e("401 403 403 403 200 200 200 200")),
         ("GET", "/knowledge/articles".into(), Body::None, e("401 403 403 403 - - 200 200")),
+        ("GET", format!("/knowledge/articles/{article}/view"), Body::None, e("401 403 200 200 200 200 200 200")),
         ("PUT", "/knowledge/articles/access-probe".into(), Body::Json(Value::String(article_text)), e("401 403 403 403 403 403 - -")),
         ("DELETE", "/knowledge/articles/access-probe".into(), Body::None, e("401 403 403 403 403 403 - -")),
         ("POST", "/knowledge/reindex".into(), Body::None, e("401 403 403 403 403 403 - -")),

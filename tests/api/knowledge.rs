@@ -13,6 +13,7 @@ use chatdesk::domain::user::Role;
 
 on_both_databases!(
     plain_questions_find_the_obvious_article,
+    articles_open_as_clean_html_for_chat_users,
     authors_edit_articles_and_the_bot_uses_them_at_once,
     searches_keep_answering_through_reindexes,
     bad_articles_in_the_folder_are_reported_and_skipped,
@@ -116,6 +117,46 @@ async fn plain_questions_find_the_obvious_article(backend: Backend) {
 const COFFEE: &str = "---\ntitle: The coffee machine shows error E42\ntags: [kitchen]\n---\n\
 ## Symptoms\nThe coffee machine in the kitchen beeps and shows E42; no coffee comes out.\n\n\
 ## Fix\n1. Empty the drip tray.\n2. Refill the water tank.\n";
+
+const HOSTILE: &str = "---\ntitle: Printer <script>alert(1)</script> jam\ntags: [printer]\n---\n\
+## Fix\n1. Open the **front** cover.\n2. Pull the paper out [slowly](javascript:alert(2)).\n\n\
+<script>alert(3)</script>\n<img src=x onerror=alert(4)>\n<iframe src=https://evil.example></iframe>\n\n\
+See [the portal](https://portal.example/printers).\n";
+
+async fn articles_open_as_clean_html_for_chat_users(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let carol = app.user("carol", &[Role::Author]).await;
+    let alice = app.chat_user("alice").await;
+    let saved = app
+        .http
+        .put(format!("{}/knowledge/articles/printer-hostile", app.base))
+        .bearer_auth(&carol.token)
+        .body(HOSTILE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), StatusCode::OK);
+
+    let (status, view) = alice.get("/knowledge/articles/printer-hostile/view").await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["title"], "Printer <script>alert(1)</script> jam");
+    assert_eq!(view["tags"], json!(["printer"]));
+    let html = view["html"].as_str().unwrap();
+    // The steps are numbered, formatting and safe links stay.
+    assert!(html.contains("<ol>"), "{html}");
+    assert!(html.contains("<strong>front</strong>"), "{html}");
+    assert!(
+        html.contains("href=\"https://portal.example/printers\""),
+        "{html}"
+    );
+    // Nothing active survives.
+    for bad in ["<script", "javascript:", "onerror", "<iframe", "alert(3)"] {
+        assert!(!html.contains(bad), "{bad} in {html}");
+    }
+    let (status, body) = alice.get("/knowledge/articles/no-such-article/view").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["error"]["code"], "not_found");
+}
 
 async fn authors_edit_articles_and_the_bot_uses_them_at_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
