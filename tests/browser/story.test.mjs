@@ -165,11 +165,55 @@ for (const backend of ['sqlite', 'postgres']) {
       await page.waitForURL(/\/chats\/\d+$/);
       const card = page.locator('#suggestions .suggestion').first();
       await card.waitFor();
+      // The whole article opens inside the chat window, steps numbered, and closes again.
+      await card.getByRole('button', { name: 'Read the article' }).click();
+      const reader = page.locator('#article');
+      await reader.locator('.article-body ol > li').first().waitFor();
+      assert.equal(new URL(page.url()).pathname.match(/^\/chats\/\d+$/) !== null, true);
+      await shoot(page, 'chat-article');
+      await reader.getByRole('button', { name: /back to the chat/i }).click();
+      await reader.waitFor({ state: 'hidden' });
       await card.getByRole('button', { name: 'This fixed it' }).click();
       await page.locator('#chat-status').filter({ hasText: /ended/i }).waitFor();
       await page.getByRole('link', { name: /view (the )?call/i }).click();
       await page.locator('main').filter({ hasText: /resolved/i }).waitFor();
       await page.locator('main').filter({ hasText: /bot/i }).waitFor();
+      assert.deepEqual(context.scriptErrors, []);
+      await context.close();
+    });
+
+    test('a hostile article is shown as harmless text in the chat window', { timeout: 90_000 }, async () => {
+      // carol writes it in the knowledge editor, as an author would.
+      const author = await signIn(chromium.browser, server.base, 'carol');
+      author.page.setDefaultTimeout(TIMEOUT);
+      await author.page.goto(`${server.base}/knowledge/new`);
+      await author.page.locator('#article-id').fill('printer-zebra-hostile');
+      await author.page.locator('#source').fill(
+        '---\ntitle: Zebra printer <img src=x onerror="window.__pwned=1"> jams\n---\n' +
+          '## Fix\n1. Open the zebra printer cover.\n2. Pull the label out [slowly](javascript:window.__pwned=2).\n\n' +
+          '<script>window.__pwned=3</script>\n<img src=x onerror="window.__pwned=4">\n' +
+          '<a href="#" onclick="window.__pwned=5">click me</a>\n'
+      );
+      await author.page.getByRole('button', { name: 'Save' }).click();
+      await author.page.locator('main').filter({ hasText: /articles are searchable/i }).first().waitFor();
+      await author.context.close();
+
+      const { context, page } = await signIn(chromium.browser, server.base, 'alice');
+      page.setDefaultTimeout(TIMEOUT);
+      await page.goto(`${server.base}/chat/new`);
+      await page.getByLabel(/describe your problem/i).fill('the zebra printer jams on labels');
+      await page.getByRole('button', { name: /^chat$/i }).click();
+      await page.waitForURL(/\/chats\/\d+$/);
+      const card = page.locator('#suggestions .suggestion', { hasText: 'Zebra printer' }).first();
+      await card.waitFor();
+      await card.getByRole('button', { name: 'Read the article' }).click();
+      const reader = page.locator('#article');
+      await reader.locator('.article-body ol > li').first().waitFor();
+      // The title is text, the body holds nothing active, and nothing ran.
+      assert.match(await reader.locator('.article-title').textContent(), /<img src=x onerror=/);
+      assert.equal(await reader.locator('script, [onerror], [onclick], a[href^="javascript"]').count(), 0);
+      await reader.getByText('slowly').click();
+      assert.equal(await page.evaluate(() => window.__pwned), undefined);
       assert.deepEqual(context.scriptErrors, []);
       await context.close();
     });
