@@ -106,14 +106,16 @@ impl Article {
 
     /// The body as HTML that is safe to show in any page: Markdown rendered by
     /// pulldown-cmark (tables and strikethrough on), then cleaned by ammonia, which keeps
-    /// formatting, numbered and bulleted lists and http(s)/mailto links, and drops
-    /// scripts, event handlers, styles, raw `<iframe>`/`<form>` and `javascript:` URLs.
+    /// formatting, numbered and bulleted lists, images and links with http, https or
+    /// mailto URLs (relative ones too), and drops scripts, event handlers, styles, raw
+    /// `<iframe>`/`<form>` and every other URL scheme (`javascript:` among them).
     pub fn html(&self) -> String {
         let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH;
         let mut html = String::with_capacity(self.body.len() * 2);
         pulldown_cmark::html::push_html(&mut html, Parser::new_ext(&self.body, options));
         ammonia::Builder::default()
             .link_rel(Some("noopener noreferrer nofollow"))
+            .url_schemes(["http", "https", "mailto"].into())
             .clean(&html)
             .to_string()
     }

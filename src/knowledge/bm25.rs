@@ -149,9 +149,9 @@ impl Bm25Index {
     /// The analyzed words of `text`, in order, stop words left out.
     pub fn words(text: &str) -> Vec<Word> {
         thread_local! {
-            static ANALYZER: RefCell<TextAnalyzer> = RefCell::new(analyzer());
+            static THREAD_ANALYZER: RefCell<TextAnalyzer> = RefCell::new(analyzer());
         }
-        ANALYZER.with_borrow_mut(|analyzer| {
+        THREAD_ANALYZER.with_borrow_mut(|analyzer| {
             let mut stream = analyzer.token_stream(text);
             let mut words = Vec::new();
             while let Some(t) = stream.next() {

@@ -2,13 +2,16 @@
 //! meaning, built together from one set of articles and ranked in one of three modes.
 //!
 //! Hybrid ranking takes candidates from both sides (not only BM25's top k), scores each by
-//! its best passage's cosine similarity and its BM25 score, each scaled to the best
-//! candidate, and blends them. Below a similarity floor the bot says it has no good match.
+//! its article vector's cosine similarity and its BM25 score, each scaled within the
+//! candidates, and blends them. Each suggestion gets a calibrated confidence; below the
+//! confidence floor the bot says it has no good match.
 
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use anyhow::Context;
 
 use super::bm25::Bm25Index;
 use super::embed::{DIMS, Embedder, dot};
@@ -20,7 +23,7 @@ use super::{Article, RankRequest, Ranker, Suggestion};
 
 /// Candidates taken from each side before blending.
 const CANDIDATES: usize = 50;
-/// Below this many passages one thread scans faster than two can start.
+/// Below this many articles one thread scans faster than two can start.
 const PARALLEL_SCAN_FROM: usize = 8_192;
 
 crate::domain::named_enum! {
@@ -59,7 +62,9 @@ impl Default for Tuning {
     }
 }
 
-/// A logistic model of "this suggestion is the fix": `confidence = 1 / (1 + e^-(score *
+/// A logistic model of "this suggestion is the fix", fitted in hybrid mode with
+/// `lexical_weight` 0.3 (in dense mode, or with another weight, the blend means something
+/// else and the floor should be fitted again): `confidence = 1 / (1 + e^-(score *
 /// score_weight + top_similarity * similarity_weight + intercept))`, where `score` is
 /// the suggestion's blend and `top_similarity` the cosine of the query's first
 /// suggestion. Within one query only `score` varies, so confidence falls with the order;
@@ -67,9 +72,12 @@ impl Default for Tuning {
 /// at all. Fitted, with the floor that best separates "the fix is offered" from "no
 /// article fits", by `eval/calibrate.py` on the three evaluation sets.
 pub struct Calibration {
+    /// Weight of the suggestion's blend (0 to 1).
     pub score_weight: f32,
+    /// Weight of the cosine similarity of the query's first suggestion (-1 to 1).
     pub similarity_weight: f32,
     pub intercept: f32,
+    /// The default floor: `knowledge.min_confidence`.
     pub min_confidence: f32,
 }
 
@@ -91,6 +99,7 @@ fn confidence(score: f32, top_similarity: f32) -> f32 {
 #[derive(Clone, Debug, Default)]
 pub struct BuildStats {
     pub articles: usize,
+    /// Passages embedded: one per article (see `passages`), none without the model.
     pub passages: usize,
     /// Passages encoded by the model (the rest came from the cache).
     pub encoded: usize,
@@ -102,14 +111,11 @@ pub struct KnowledgeIndex {
     by_id: HashMap<String, usize>,
     bm25: Bm25Index,
     embedder: Option<Arc<Embedder>>,
-    /// Passage vectors, flat, `DIMS` floats each.
+    /// One vector per article, in article order, flat, `DIMS` floats each; empty
+    /// without the model.
     vectors: Vec<f32>,
-    /// The same vectors as int8, for the first pass over every passage.
+    /// The same vectors as int8, for the first pass over every article.
     quantized: QuantizedVectors,
-    /// The article each passage belongs to.
-    owners: Vec<u32>,
-    /// Each article's passages (they are stored together, in article order).
-    spans: Vec<Range<usize>>,
     mode: Mode,
     tuning: Tuning,
 }
@@ -136,7 +142,6 @@ impl KnowledgeIndex {
             ..BuildStats::default()
         };
         let mut vectors = Vec::new();
-        let mut owners = Vec::new();
         match &embedder {
             Some(embedder) => {
                 let split: Vec<Vec<String>> = articles.iter().map(passages).collect();
@@ -149,25 +154,17 @@ impl KnowledgeIndex {
                     .collect();
                 let (per_article, encoded) = cache.vectors_for(embedder, &pending, progress)?;
                 stats.encoded = encoded;
-                for (i, article_vectors) in per_article.into_iter().enumerate() {
-                    for v in article_vectors {
-                        vectors.extend_from_slice(&v);
-                        owners.push(i as u32);
-                    }
+                for article_vectors in per_article {
+                    let first = article_vectors
+                        .first()
+                        .context("every article has one vector")?;
+                    vectors.extend_from_slice(first);
                 }
-                stats.passages = owners.len();
+                stats.passages = articles.len();
             }
             None => progress(articles.len()),
         }
         let mode = if embedder.is_none() { Mode::Bm25 } else { mode };
-        let mut spans = vec![0..0; articles.len()];
-        for (p, &owner) in owners.iter().enumerate() {
-            let span = &mut spans[owner as usize];
-            if span.start == span.end {
-                *span = p..p;
-            }
-            span.end = p + 1;
-        }
         let quantized = QuantizedVectors::new(&vectors);
         stats.took = started.elapsed();
         Ok((
@@ -178,8 +175,6 @@ impl KnowledgeIndex {
                 embedder,
                 vectors,
                 quantized,
-                owners,
-                spans,
                 mode,
                 tuning,
             },
@@ -191,61 +186,42 @@ impl KnowledgeIndex {
         &self.articles
     }
 
-    /// Each article's best passage similarity to the query, and that passage, from the
-    /// int8 vectors (see [`Self::exact`]). Large indexes are scanned in two halves on two
-    /// threads: the scan is bound by memory reads, and a second core brings its own.
-    fn similarities(&self, query: &[f32]) -> Vec<(f32, usize)> {
+    /// Each article's similarity to the query from the int8 vectors (see
+    /// [`Self::exact`]). Large indexes are scanned in two halves on two threads: the scan
+    /// is bound by memory reads, and a second core brings its own.
+    fn similarities(&self, query: &[f32]) -> Vec<f32> {
         let (query, scale) = quantize(query);
-        let passages = self.owners.len();
-        let fresh = || vec![(f32::MIN, 0usize); self.articles.len()];
-        if passages < PARALLEL_SCAN_FROM {
-            let mut best = fresh();
-            self.scan(&query, scale, 0..passages, &mut best);
-            return best;
+        let n = self.articles.len();
+        let scan = |range: Range<usize>| -> Vec<f32> {
+            range
+                .map(|i| self.quantized.similarity(i, &query, scale))
+                .collect()
+        };
+        if n < PARALLEL_SCAN_FROM {
+            return scan(0..n);
         }
-        let middle = passages / 2;
-        let (mut best, other) = std::thread::scope(|s| {
-            let second = s.spawn(|| {
-                let mut best = fresh();
-                self.scan(&query, scale, middle..passages, &mut best);
-                best
-            });
-            let mut best = fresh();
-            self.scan(&query, scale, 0..middle, &mut best);
-            (best, second.join().expect("scan thread"))
-        });
-        for (b, o) in best.iter_mut().zip(other) {
-            if o.0 > b.0 {
-                *b = o;
-            }
-        }
-        best
+        let middle = n / 2;
+        std::thread::scope(|s| {
+            let second = s.spawn(|| scan(middle..n));
+            let mut first = scan(0..middle);
+            first.extend(second.join().expect("scan thread"));
+            first
+        })
     }
 
-    fn scan(&self, query: &[i8], scale: f32, range: Range<usize>, best: &mut [(f32, usize)]) {
-        for p in range {
-            let s = self.quantized.similarity(p, query, scale);
-            let owner = self.owners[p] as usize;
-            if s > best[owner].0 {
-                best[owner] = (s, p);
-            }
-        }
-    }
-
-    /// An article's best passage by the float vectors: the score users are shown.
-    fn exact(&self, query: &[f32], article: usize) -> (f32, usize) {
-        self.spans[article]
-            .clone()
-            .map(|p| (dot(query, &self.vectors[p * DIMS..(p + 1) * DIMS]), p))
-            .fold((f32::MIN, 0), |best, s| if s.0 > best.0 { s } else { best })
+    /// An article's similarity by the float vectors: the score that is blended and shown.
+    fn exact(&self, query: &[f32], article: usize) -> f32 {
+        dot(query, &self.vectors[article * DIMS..(article + 1) * DIMS])
     }
 }
 
 /// Why an article is suggested: the query's words it contains, or that it is close in
 /// meaning, and how confident the bot is.
-fn explanation(matched: &[String], confidence: Option<f32>) -> String {
-    let mut reason = if matched.is_empty() {
+fn explanation(matched: &[String], by_meaning: bool, confidence: Option<f32>) -> String {
+    let mut reason = if matched.is_empty() && by_meaning {
         "Close in meaning to your description".to_owned()
+    } else if matched.is_empty() {
+        "Related to the words in your description".to_owned()
     } else {
         let words: Vec<String> = matched.iter().take(5).map(|w| format!("“{w}”")).collect();
         format!("Matches {}", words.join(", "))
@@ -298,7 +274,7 @@ impl Ranker for KnowledgeIndex {
         if let Some((_, sims)) = &meaning {
             let mut by_meaning: Vec<usize> = (0..self.articles.len()).collect();
             let n = CANDIDATES.min(by_meaning.len());
-            by_meaning.select_nth_unstable_by(n - 1, |a, b| sims[*b].0.total_cmp(&sims[*a].0));
+            by_meaning.select_nth_unstable_by(n - 1, |a, b| sims[*b].total_cmp(&sims[*a]));
             candidates.extend(&by_meaning[..n]);
         }
         candidates.sort_unstable();
@@ -316,7 +292,7 @@ impl Ranker for KnowledgeIndex {
             .iter()
             .filter_map(|i| lexical.get(i))
             .fold(0.0f32, |m, s| m.max(*s));
-        let sim_of = |i: usize| meaning.as_ref().map(|s| s[i].0);
+        let sim_of = |i: usize| meaning.as_ref().map(|s| s[i]);
         let (min_sim, max_sim) = candidates
             .iter()
             .filter_map(|&i| sim_of(i))
@@ -330,7 +306,16 @@ impl Ranker for KnowledgeIndex {
             .iter()
             .map(|&i| {
                 let lex = scaled(lexical.get(&i).copied().unwrap_or(0.0), max_lexical);
-                let sem = sim_of(i).map_or(0.0, |s| scaled(s - min_sim, max_sim - min_sim));
+                // Candidates all as close as each other (one candidate, say) are all at
+                // the top of the meaning scale, not at its bottom.
+                let spread = max_sim - min_sim;
+                let sem = sim_of(i).map_or(0.0, |s| {
+                    if spread > 1e-6 {
+                        (s - min_sim) / spread
+                    } else {
+                        1.0
+                    }
+                });
                 (w * lex + (1.0 - w) * sem, i)
             })
             .collect();
@@ -353,7 +338,8 @@ impl Ranker for KnowledgeIndex {
                 break;
             }
             let article = &self.articles[i];
-            let matched = query.matched_words(&[&article.title, &article.plain_body()]);
+            let tags = article.tags.join(", ");
+            let matched = query.matched_words(&[&article.title, &tags, &article.plain_body()]);
             let sentences = snippets::sentences(&article.body);
             let snippet = snippets::around_matches(&sentences, &query)
                 .unwrap_or_else(|| snippets::lead(&sentences));
@@ -364,7 +350,7 @@ impl Ranker for KnowledgeIndex {
                 score,
                 confidence,
                 similarity,
-                explanation: explanation(&matched, confidence),
+                explanation: explanation(&matched, similarity.is_some(), confidence),
             });
         }
         Ok(out)
@@ -382,14 +368,18 @@ mod tests {
     #[test]
     fn explanations_read_well() {
         assert_eq!(
-            explanation(&["vpn".into()], Some(0.714)),
+            explanation(&["vpn".into()], true, Some(0.714)),
             "Matches “vpn”; confidence 71%"
         );
         assert_eq!(
-            explanation(&[], Some(0.5)),
+            explanation(&[], true, Some(0.5)),
             "Close in meaning to your description; confidence 50%"
         );
-        assert_eq!(explanation(&["x".into()], None), "Matches “x”");
+        assert_eq!(explanation(&["x".into()], false, None), "Matches “x”");
+        assert_eq!(
+            explanation(&[], false, None),
+            "Related to the words in your description"
+        );
     }
 
     #[test]

@@ -30,7 +30,8 @@ pub struct Suggestion {
     /// candidates).
     pub score: f32,
     /// How likely this article is the fix, 0 to 1, calibrated on the evaluation sets
-    /// (`eval/calibrate.py`); it falls with the order. `None` without the model.
+    /// (`eval/calibrate.py`); it falls with the order. `None` in bm25 mode (and so
+    /// without the model).
     pub confidence: Option<f32>,
     /// Cosine similarity of the article to the query; `None` without the model.
     #[serde(skip)]
@@ -44,7 +45,7 @@ pub struct RankRequest {
     pub text: String,
     pub k: usize,
     pub exclude: Vec<ArticleId>,
-    /// Leave out articles below the similarity floor (what the bot offers); off for
+    /// Leave out suggestions below the confidence floor (what the bot offers); off for
     /// evaluation and for authors searching.
     pub confident_only: bool,
 }

@@ -5,13 +5,14 @@
 //! code blocks are labels and listings, not prose), split at Unicode sentence boundaries
 //! (UAX #29, by `unicode-segmentation`).
 
-use pulldown_cmark::{Event, Parser, Tag, TagEnd};
+use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 use unicode_segmentation::UnicodeSegmentation;
 
 use super::bm25::{Bm25Index, ParsedQuery};
 
-/// Snippets grow by whole sentences up to this many characters.
-pub const SNIPPET_CHARS: usize = 240;
+/// Snippets grow by whole sentences up to this many characters (a single sentence of
+/// up to [`LONGEST_SENTENCE`] is shown whole).
+const SNIPPET_CHARS: usize = 240;
 /// A single sentence longer than this is cut at word boundaries around its first match.
 const LONGEST_SENTENCE: usize = 360;
 
@@ -27,7 +28,7 @@ pub fn sentences(markdown: &str) -> Vec<String> {
         }
         current.clear();
     };
-    for event in Parser::new(markdown) {
+    for event in Parser::new_ext(markdown, Options::ENABLE_TABLES) {
         match event {
             Event::Start(Tag::Heading { .. } | Tag::CodeBlock(_)) => skipping += 1,
             Event::End(TagEnd::Heading(_) | TagEnd::CodeBlock) => {
@@ -181,6 +182,12 @@ mod tests {
             lead(&s).split(". ").next(),
             Some("The VPN client disconnects every few minutes")
         );
+    }
+
+    #[test]
+    fn table_cells_are_sentences_of_their_own() {
+        let s = sentences("| Setting | Value |\n|---|---|\n| Proxy | Off |\n");
+        assert_eq!(s, vec!["Setting", "Value", "Proxy", "Off"]);
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub struct WordTokenizer {
     token: Token,
 }
 
+/// The words of one text, as [`WordTokenizer`] finds them.
 pub struct WordStream<'a> {
     text: &'a str,
     chars: Peekable<CharIndices<'a>>,
