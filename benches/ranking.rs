@@ -5,9 +5,16 @@
 //! The large knowledge bases repeat the starter articles under new ids, so their vectors
 //! come from the cache and only the search work grows with the article count.
 //!
+//! The percentiles step also times the public pipeline of issue 11 (rank_bm25 and
+//! sentence-transformers, `eval/public_pipeline.py --latency`) on the same 10,000 articles
+//! and queries, in the same run, when its Python environment `.tools/eval-venv` exists
+//! (see that script), and prints how many times faster chatdesk's p50 is.
+//!
 //! Run: `cargo bench --bench ranking`
 
+use std::io::Write;
 use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,7 +92,54 @@ fn query_latency(c: &mut Criterion) {
     group.finish();
 }
 
-/// Criterion reports means; service targets are percentiles, so print those too.
+/// Percentiles of `times`, in milliseconds: (p50, p99).
+fn percentiles(mut times: Vec<Duration>) -> (f64, f64) {
+    times.sort();
+    let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+    (at(0.50).as_secs_f64() * 1e3, at(0.99).as_secs_f64() * 1e3)
+}
+
+/// The public pipeline's hybrid query time over the starter articles repeated to `n`, as
+/// (p50, p99) in milliseconds; `None` (with the reason printed) without its environment.
+fn public_pipeline(n: usize) -> Option<(f64, f64)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join(".tools/eval-venv/bin/python");
+    if !python.exists() {
+        println!(
+            "public pipeline: skipped, no {} (see eval/public_pipeline.py)",
+            python.display()
+        );
+        return None;
+    }
+    let mut child = Command::new(python)
+        .current_dir(root)
+        .env("HF_HUB_OFFLINE", "1")
+        .args([
+            "eval/public_pipeline.py",
+            "--latency",
+            "knowledge",
+            "--runs",
+            "120",
+        ])
+        .args(["--articles", &n.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the public pipeline");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(QUERIES.join("\n").as_bytes())
+        .expect("write the queries");
+    let out = child.wait_with_output().expect("public pipeline");
+    assert!(out.status.success(), "the public pipeline failed");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("its JSON report");
+    Some((report["p50_ms"].as_f64()?, report["p99_ms"].as_f64()?))
+}
+
+/// Criterion reports means; service targets are percentiles, so print those too, with the
+/// public pipeline's at 10,000 articles.
 fn query_percentiles(_: &mut Criterion) {
     let cache_dir = tempfile::tempdir().unwrap();
     let cache = VectorCache::new(cache_dir.path());
@@ -99,7 +153,7 @@ fn query_percentiles(_: &mut Criterion) {
             &|_| {},
         )
         .unwrap();
-        let mut times: Vec<Duration> = (0..300)
+        let times: Vec<Duration> = (0..300)
             .map(|i| {
                 let started = std::time::Instant::now();
                 index
@@ -113,14 +167,18 @@ fn query_percentiles(_: &mut Criterion) {
                 started.elapsed()
             })
             .collect();
-        times.sort();
-        let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
-        println!(
-            "query/hybrid_top3/{n}: p50 {:.1} ms, p99 {:.1} ms over {} queries",
-            at(0.50).as_secs_f64() * 1e3,
-            at(0.99).as_secs_f64() * 1e3,
-            times.len()
-        );
+        let runs = times.len();
+        let (p50, p99) = percentiles(times);
+        println!("query/hybrid_top3/{n}: p50 {p50:.1} ms, p99 {p99:.1} ms over {runs} queries");
+        if n == 10_000
+            && let Some((public_p50, public_p99)) = public_pipeline(n)
+        {
+            println!(
+                "public pipeline hybrid_top3/{n}: p50 {public_p50:.1} ms, p99 {public_p99:.1} ms; \
+                 chatdesk's p50 is {:.1}x faster",
+                public_p50 / p50
+            );
+        }
     }
 }
 

@@ -16,10 +16,18 @@ It reads the sets the other scripts wrote (`target/eval/<set>/knowledge` and
     .tools/eval-venv/bin/pip install rank_bm25 sentence-transformers
     .tools/eval-venv/bin/python eval/public_pipeline.py [SET ...]
 
+`--latency KNOWLEDGE --articles N` times the public hybrid alone, for the ranking bench
+(`cargo bench --bench ranking`), which runs it in the same run as chatdesk's queries: the
+articles of the folder KNOWLEDGE repeated to N, the queries one per line on stdin, each
+asked `--runs` times in turn; it prints {"p50_ms", "p99_ms", "queries"} as JSON. The
+repeated articles have the same text, so each distinct text is encoded once (as
+chatdesk's vector cache does); BM25 indexes all N.
+
 The model is the one `scripts/setup` placed in models/all-MiniLM-L6-v2 (the same weights
 chatdesk uses). Query time is per query, query encoding included, after a warm-up.
 """
 
+import argparse
 import json
 import os
 import re
@@ -43,7 +51,14 @@ def tokens(text):
 
 def load(folder):
     """The set's articles as (id, title + body) and its queries."""
-    kb = os.path.join(folder, "knowledge")
+    articles = load_articles(os.path.join(folder, "knowledge"))
+    with open(os.path.join(folder, "queries.jsonl"), encoding="utf-8") as f:
+        queries = [json.loads(line) for line in f if line.strip()]
+    return articles, queries
+
+
+def load_articles(kb):
+    """The articles of the folder `kb` as (id, title + body), by file name."""
     articles = []
     for name in sorted(os.listdir(kb)):
         text = open(os.path.join(kb, name), encoding="utf-8").read()
@@ -51,9 +66,7 @@ def load(folder):
         fields = dict(line.split(": ", 1) for line in front.splitlines() if ": " in line)
         title = json.loads(fields["title"]) if fields["title"].startswith('"') else fields["title"]
         articles.append((fields["id"], f"{title}\n{body.strip()}"))
-    with open(os.path.join(folder, "queries.jsonl"), encoding="utf-8") as f:
-        queries = [json.loads(line) for line in f if line.strip()]
-    return articles, queries
+    return articles
 
 
 def scaled(scores):
@@ -111,9 +124,44 @@ def evaluate(name, model):
               flush=True)
 
 
+def latency(kb, n, runs, model):
+    """Per-query times of the public hybrid (BM25, query encoding, cosine, blend, top 3)
+    over the articles of `kb` repeated to `n`; queries from stdin."""
+    base = load_articles(kb)
+    texts = [base[i % len(base)][1] for i in range(n)]
+    distinct = sorted(set(texts))
+    encoded = model.encode(distinct, normalize_embeddings=True, batch_size=32)
+    row = {text: i for i, text in enumerate(distinct)}
+    vectors = encoded[[row[t] for t in texts]]
+    bm25 = BM25Okapi([tokens(t) for t in texts])
+    ids = list(range(n))
+    queries = [line.strip() for line in sys.stdin if line.strip()]
+    model.encode(["warm up"], normalize_embeddings=True)
+    times = []
+    for i in range(runs):
+        q = queries[i % len(queries)]
+        t0 = time.monotonic()
+        lexical = np.asarray(bm25.get_scores(tokens(q)))
+        meaning = vectors @ model.encode([q], normalize_embeddings=True)[0]
+        top(0.3 * scaled(lexical) + 0.7 * meaning, ids, 3)
+        times.append(time.monotonic() - t0)
+    times.sort()
+    at = lambda share: 1000 * times[min(int(len(times) * share), len(times) - 1)]
+    print(json.dumps({"p50_ms": at(0.5), "p99_ms": at(0.99), "queries": len(times)}))
+
+
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sets", nargs="*", default=SETS)
+    parser.add_argument("--latency", metavar="KNOWLEDGE", help="time the hybrid only")
+    parser.add_argument("--articles", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=100)
+    args = parser.parse_args()
     model = SentenceTransformer(MODEL, device="cpu")
-    for name in sys.argv[1:] or SETS:
+    if args.latency:
+        latency(args.latency, args.articles, args.runs, model)
+        return
+    for name in args.sets:
         evaluate(name, model)
 
 
