@@ -1,5 +1,5 @@
 //! A faster forward pass for one short query. The same all-MiniLM-L6-v2 weights, with each
-//! linear layer's weights quantized to int8 (fbgemm, one scale per matrix) when loaded.
+//! linear layer's weights quantized to int8 (fbgemm, one scale per output row) when loaded.
 //!
 //! A query is a dozen tokens. For matrices that small libtorch's float products spend
 //! most of their time getting started; the int8 kernels run the same layers about 2.7
@@ -23,38 +23,41 @@ struct QuantizedLinear {
     weight: Tensor,
     packed: Tensor,
     col_offsets: Tensor,
-    scale: f64,
-    zero_point: i64,
+    /// One scale per output (row of the weight matrix), applied after the int8 product.
+    row_scales: Tensor,
+    /// Zeros: the bias is added after the row scales.
+    no_bias: Tensor,
     bias: Tensor,
 }
 
 impl QuantizedLinear {
-    /// Affine int8 quantization over the weights' range (which always includes 0), as
-    /// PyTorch chooses it for dynamic quantization.
+    /// Symmetric int8 quantization with one scale per output row (PyTorch's
+    /// per-channel scheme): a row's largest weight maps to 127, so no row pays for
+    /// another row's outliers. fbgemm takes one scale, so the product runs at scale 1
+    /// and the row scales are applied to its output.
     fn new(weight: &Tensor, bias: Tensor) -> Self {
-        let min = weight.min().double_value(&[]).min(0.0);
-        let max = weight.max().double_value(&[]).max(0.0);
-        let scale = ((max - min) / 255.0).max(f64::EPSILON);
-        let zero_point = (-128.0 - min / scale).round().clamp(-128.0, 127.0) as i64;
-        let quantized = (weight / scale)
+        let row_scales = (weight
+            .abs()
+            .amax([1i64].as_slice(), false)
+            .clamp_min(f64::EPSILON)
+            / 127.0)
+            .to_kind(Kind::Float);
+        let quantized = (weight / row_scales.unsqueeze(1))
             .round()
-            .g_add_scalar(zero_point)
-            .clamp(-128, 127)
+            .clamp(-127, 127)
             .to_kind(Kind::Int8);
-        let inputs = weight.size()[1];
         let col_offsets =
-            (quantized
+            quantized
                 .to_kind(Kind::Int)
-                .sum_dim_intlist([1i64].as_slice(), false, Kind::Int)
-                - zero_point * inputs)
-                .to_kind(Kind::Int);
+                .sum_dim_intlist([1i64].as_slice(), false, Kind::Int);
         let packed = quantized.fbgemm_pack_quantized_matrix();
+        let no_bias = bias.zeros_like();
         Self {
             weight: quantized,
             packed,
             col_offsets,
-            scale,
-            zero_point,
+            row_scales,
+            no_bias,
             bias,
         }
     }
@@ -64,10 +67,11 @@ impl QuantizedLinear {
             &self.weight,
             &self.packed,
             &self.col_offsets,
-            Scalar::float(self.scale),
-            Scalar::int(self.zero_point),
-            &self.bias,
-        )
+            Scalar::float(1.0),
+            Scalar::int(0),
+            &self.no_bias,
+        ) * &self.row_scales
+            + &self.bias
     }
 }
 
