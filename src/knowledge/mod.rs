@@ -45,8 +45,8 @@ pub struct RankRequest {
     pub text: String,
     pub k: usize,
     pub exclude: Vec<ArticleId>,
-    /// Leave out suggestions below the confidence floor (what the bot offers); off for
-    /// evaluation and for authors searching.
+    /// Offer nothing when the first suggestion is below the confidence floor (what the
+    /// bot does); off for evaluation and for authors searching.
     pub confident_only: bool,
 }
 
