@@ -100,7 +100,8 @@ fn percentiles(mut times: Vec<Duration>) -> (f64, f64) {
 }
 
 /// The public pipeline's hybrid query time over the starter articles repeated to `n`, as
-/// (p50, p99) in milliseconds; `None` (with the reason printed) without its environment.
+/// (p50, p99) in milliseconds; `None`, with the reason printed, without its environment or
+/// when it fails.
 fn public_pipeline(n: usize) -> Option<(f64, f64)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let python = root.join(".tools/eval-venv/bin/python");
@@ -133,9 +134,17 @@ fn public_pipeline(n: usize) -> Option<(f64, f64)> {
         .write_all(QUERIES.join("\n").as_bytes())
         .expect("write the queries");
     let out = child.wait_with_output().expect("public pipeline");
-    assert!(out.status.success(), "the public pipeline failed");
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("its JSON report");
-    Some((report["p50_ms"].as_f64()?, report["p99_ms"].as_f64()?))
+    let report: Option<serde_json::Value> = serde_json::from_slice(&out.stdout).ok();
+    let times = report
+        .as_ref()
+        .and_then(|r| Some((r["p50_ms"].as_f64()?, r["p99_ms"].as_f64()?)));
+    if !out.status.success() || times.is_none() {
+        println!(
+            "public pipeline: skipped, it failed ({}; see its messages above)",
+            out.status
+        );
+    }
+    times
 }
 
 /// Criterion reports means; service targets are percentiles, so print those too, with the

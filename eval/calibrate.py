@@ -17,10 +17,12 @@ The floor is the one with the highest mean present rate over the sets among thos
 keep the absent rate at `--absent` (0.6, issue 11's bar) or more on every set. It also
 prints the ceiling: how often the relevant article is among the first `--offers` at all.
 
-It prints the fitted values (to copy into `CALIBRATION`) and both rates for each set.
+It prints the fitted values (to copy into `CALIBRATION`) and, for each set, the two rates,
+how often the bot offers anything, and the ceiling.
 Plain Python, no packages:
 
-    python3 eval/calibrate.py [--bin target/release/chatdesk] [--offers 3] [SET ...]
+    python3 eval/calibrate.py [--bin target/release/chatdesk] [--offers 3] [--absent 0.6]
+        [SET ...]
 """
 
 import argparse
@@ -89,7 +91,8 @@ def rates(model, floor, present, absent, relevant, offers):
     for qid, rel in relevant.items():
         ranked = present[qid][:offers]
         first = features(ranked)[:1]
-        offered = [a for a, _, _ in ranked] if first and confidence(model, first[0]) >= floor else []
+        confident = bool(first) and confidence(model, first[0]) >= floor
+        offered = [a for a, _, _ in ranked] if confident else []
         hit += rel in offered
         anything += bool(offered)
         gone = absent[qid][:1]
@@ -139,7 +142,7 @@ def main():
     w1, w2, b = model
     print(f"score_weight: {w1:.2f}, similarity_weight: {w2:.2f}, intercept: {b:.2f}, "
           f"min_confidence: {floor:.2f}")
-    print(f"\n| set | offers the relevant article | offers something | "
+    print(f"\n| set | offers the relevant article | offers anything | "
           f"offers nothing with it removed | relevant in the first {args.offers} |")
     print("|---|---|---|---|---|")
     for (name, (present, _, relevant)), (hit, anything, silent) in zip(data.items(), per_set):

@@ -18,8 +18,8 @@ It reads the sets the other scripts wrote (`target/eval/<set>/knowledge` and
 
 `--latency KNOWLEDGE --articles N` times the public hybrid alone, for the ranking bench
 (`cargo bench --bench ranking`), which runs it in the same run as chatdesk's queries: the
-articles of the folder KNOWLEDGE repeated to N, the queries one per line on stdin, each
-asked `--runs` times in turn; it prints {"p50_ms", "p99_ms", "queries"} as JSON. The
+articles of the folder KNOWLEDGE repeated to N, the queries one per line on stdin, asked
+in turn `--runs` times in all; it prints {"p50_ms", "p99_ms", "queries"} as JSON. The
 repeated articles have the same text, so each distinct text is encoded once (as
 chatdesk's vector cache does); BM25 indexes all N.
 
@@ -136,6 +136,8 @@ def latency(kb, n, runs, model):
     bm25 = BM25Okapi([tokens(t) for t in texts])
     ids = list(range(n))
     queries = [line.strip() for line in sys.stdin if line.strip()]
+    if not queries:
+        raise SystemExit("public_pipeline.py --latency: no queries on stdin")
     model.encode(["warm up"], normalize_embeddings=True)
     times = []
     for i in range(runs):

@@ -35,8 +35,8 @@ pub struct KnowledgeSettings {
     pub mode: Mode,
     /// Weight of the word score in the hybrid blend; the rest goes to meaning.
     pub lexical_weight: f32,
-    /// The bot offers no article less likely than this to be the fix (0 to 1; see
-    /// `knowledge::index::Calibration`).
+    /// When its first suggestion is less likely than this to be the fix, the bot offers
+    /// no article (0 to 1; see `knowledge::index::Calibration`).
     pub min_confidence: f32,
     /// Where article vectors are cached by content; default `<data_dir>/embeddings`.
     pub vector_cache_dir: Option<PathBuf>,

@@ -25,8 +25,8 @@ pub const DIMS: usize = 384;
 /// padding to the longest passage stays cheap.
 const BATCH: usize = 32;
 
-/// The full model for batches of passages, and the int8 forward pass for single queries
-/// (see `query_encoder`). Tensors may move between threads but not be shared, hence the
+/// The full model for batches of passages (and dense mode's queries), and the int8 forward
+/// pass for single queries (see `query_encoder`). Tensors may move between threads but not be shared, hence the
 /// one mutex around both.
 struct Models {
     full: SentenceEmbeddingsModel,
@@ -130,7 +130,7 @@ impl Embedder {
     }
 
     /// Encodes one query in full precision, exactly as the articles are encoded (and as
-    /// sentence-transformers encodes it): about 2.5 times the time of [`Self::encode_one`].
+    /// sentence-transformers encodes it): about three times the time of [`Self::encode_one`].
     pub fn encode_exact(&self, text: &str) -> anyhow::Result<Vec<f32>> {
         self.encode(&[text.to_owned()])?
             .pop()

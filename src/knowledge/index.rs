@@ -3,8 +3,8 @@
 //!
 //! Hybrid ranking takes candidates from both sides (not only BM25's top k), scores each by
 //! its article vector's cosine similarity and its BM25 score, each scaled within the
-//! candidates, and blends them. Each suggestion gets a calibrated confidence; below the
-//! confidence floor the bot says it has no good match.
+//! candidates, and blends them. Each suggestion gets a calibrated confidence; when the
+//! first suggestion is below the confidence floor the bot says it has no good match.
 
 use std::collections::HashMap;
 use std::ops::Range;

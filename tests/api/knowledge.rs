@@ -31,19 +31,10 @@ async fn top(user: &TestUser, query: &str) -> Vec<String> {
         .collect()
 }
 
-/// An author's `PUT /knowledge/articles/{id}`: the status and the JSON answer (null when
-/// the answer is not JSON).
-async fn put_article(app: &TestApp, user: &TestUser, id: &str, body: &str) -> (StatusCode, Value) {
-    let resp = app
-        .http
-        .put(format!("{}/knowledge/articles/{id}", app.base))
-        .bearer_auth(&user.token)
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status();
-    (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+/// An author's `PUT /knowledge/articles/{id}` of Markdown: the status and the answer.
+async fn put_article(user: &TestUser, id: &str, markdown: &str) -> (StatusCode, Value) {
+    let path = format!("/knowledge/articles/{id}");
+    user.put_raw(&path, "text/markdown", markdown).await
 }
 
 fn urlencode(s: &str) -> String {
@@ -138,7 +129,7 @@ async fn articles_open_as_clean_html_for_chat_users(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let carol = app.user("carol", &[Role::Author]).await;
     let alice = app.chat_user("alice").await;
-    let (status, saved) = put_article(&app, &carol, "printer-hostile", HOSTILE).await;
+    let (status, saved) = put_article(&carol, "printer-hostile", HOSTILE).await;
     assert_eq!(status, StatusCode::OK, "{saved}");
 
     let (status, view) = alice.get("/knowledge/articles/printer-hostile/view").await;
@@ -166,7 +157,7 @@ async fn authors_edit_articles_and_the_bot_uses_them_at_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let carol = app.user("carol", &[Role::Author]).await;
     let alice = app.chat_user("alice").await;
-    let (status, saved) = put_article(&app, &carol, "coffee-e42", COFFEE).await;
+    let (status, saved) = put_article(&carol, "coffee-e42", COFFEE).await;
     assert_eq!(status, StatusCode::OK, "{saved}");
     assert_eq!(saved["result"], "added");
     assert_eq!(
@@ -176,12 +167,11 @@ async fn authors_edit_articles_and_the_bot_uses_them_at_once(backend: Backend) {
     let (_, started) = alice.start_chat("the coffee machine says E42").await;
     assert_eq!(started["suggestions"][0]["article_id"], "coffee-e42");
 
-    let (_, again) = put_article(&app, &carol, "coffee-e42", COFFEE).await;
+    let (_, again) = put_article(&carol, "coffee-e42", COFFEE).await;
     assert_eq!(again["result"], "unchanged");
 
     // Bad edits are refused with the reason, and the stored article stays as it was.
-    let (status, body) =
-        put_article(&app, &carol, "coffee-e42", "---\ntitle: [broken\n---\nbody").await;
+    let (status, body) = put_article(&carol, "coffee-e42", "---\ntitle: [broken\n---\nbody").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(
         body["error"]["message"]
@@ -191,14 +181,13 @@ async fn authors_edit_articles_and_the_bot_uses_them_at_once(backend: Backend) {
         "{body}"
     );
     let (status, body) = put_article(
-        &app,
         &carol,
         "coffee-e42",
         &COFFEE.replace("title:", "id: other\ntitle:"),
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    let (status, body) = put_article(&app, &carol, "Bad Id", COFFEE).await;
+    let (status, body) = put_article(&carol, "Bad Id", COFFEE).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let source = app
         .http
@@ -212,7 +201,7 @@ async fn authors_edit_articles_and_the_bot_uses_them_at_once(backend: Backend) {
         .unwrap();
     assert_eq!(source, COFFEE);
 
-    let (status, _) = put_article(&app, &alice, "coffee-e42", COFFEE).await;
+    let (status, _) = put_article(&alice, "coffee-e42", COFFEE).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     let delete = |id: &str| {
@@ -260,7 +249,7 @@ async fn searches_keep_answering_through_reindexes(backend: Backend) {
             assert!(report["articles"].as_u64().unwrap() >= 80);
             assert!(report["took_ms"].is_u64());
             let body = COFFEE.replace("E42", &format!("E4{round}"));
-            let (status, saved) = put_article(&app, &carol, "coffee", &body).await;
+            let (status, saved) = put_article(&carol, "coffee", &body).await;
             assert_eq!(status, StatusCode::OK, "{saved}");
         }
     };

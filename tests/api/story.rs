@@ -248,7 +248,9 @@ async fn accepting_a_suggestion_resolves_the_call_by_the_bot(backend: Backend) {
 async fn follow_ups_rerank_and_declined_articles_are_not_offered_again(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let alice = app.chat_user("alice").await;
-    let (chat_id, started) = alice.start_chat("printer problem").await;
+    let (chat_id, started) = alice
+        .start_chat("my printer is not printing anything")
+        .await;
     let first = started["suggestions"][0]["article_id"]
         .as_str()
         .unwrap()
