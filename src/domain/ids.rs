@@ -43,6 +43,10 @@ row_id!(
     /// One stored event of a chat (a message, suggestions, a file, the end).
     EventId
 );
+row_id!(
+    /// A canned response: a reply analysts save once and insert into any chat.
+    CannedId
+);
 
 /// A knowledge article's id: it appears in URLs and file names, so it is 1 to 100
 /// lowercase letters, digits and hyphens, not starting with a hyphen.

@@ -40,6 +40,7 @@ pub(crate) use named_enum;
 pub mod article;
 pub mod availability;
 pub mod call;
+pub mod canned;
 pub mod chat;
 pub mod ids;
 pub mod message;

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod calls;
+mod canned;
 mod chats;
 mod desk;
 mod feed;

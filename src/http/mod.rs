@@ -5,6 +5,7 @@
 mod analyst;
 mod auth;
 mod calls;
+mod canned;
 mod chats;
 mod error;
 mod extract;
@@ -68,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(chats::router(limits.attachment_max_bytes))
         .merge(calls::router())
+        .merge(canned::router())
         .merge(analyst::router())
         .merge(knowledge::router())
         .merge(users::router())

@@ -17,7 +17,7 @@ pub use sql::{SqlStore, connect};
 
 use crate::domain::Millis;
 use crate::domain::chat::{ChatStatus, Transition};
-use crate::domain::ids::{ArticleId, AttachmentId, CallId, ChatId, UserId};
+use crate::domain::ids::{ArticleId, AttachmentId, CallId, CannedId, ChatId, UserId};
 use crate::domain::user::User;
 use crate::error::Result;
 
@@ -25,7 +25,9 @@ pub type DynStore = Arc<dyn Store>;
 
 /// Everything the engine stores.
 #[async_trait]
-pub trait Store: AccountStore + ChatStore + CallStore + ArticleStore + 'static {
+pub trait Store:
+    AccountStore + ChatStore + CallStore + ArticleStore + CannedStore + 'static
+{
     /// Cheap round trip for readiness checks.
     async fn ping(&self) -> Result<()>;
 }
@@ -155,4 +157,29 @@ pub trait ArticleStore: Send + Sync {
     /// Makes the folder-imported articles exactly `files` (adding, changing, removing) in
     /// one transaction. Articles edited or deleted by an author are left as they are.
     async fn import_articles(&self, files: &[StoredArticle]) -> Result<Imported>;
+}
+
+/// Canned responses, shared by every analyst.
+#[async_trait]
+pub trait CannedStore: Send + Sync {
+    /// All of them, by title.
+    async fn canned_responses(&self) -> Result<Vec<CannedRecord>>;
+    async fn create_canned(
+        &self,
+        title: &str,
+        text: &str,
+        author: UserId,
+        now: Millis,
+    ) -> Result<CannedRecord>;
+    /// `None` when there is no such canned response.
+    async fn update_canned(
+        &self,
+        id: CannedId,
+        title: &str,
+        text: &str,
+        author: UserId,
+        now: Millis,
+    ) -> Result<Option<CannedRecord>>;
+    /// False when there was no such canned response.
+    async fn delete_canned(&self, id: CannedId) -> Result<bool>;
 }

@@ -5,7 +5,7 @@ use crate::domain::Millis;
 use crate::domain::article::ArticleOrigin;
 use crate::domain::call::{CallStatus, Person};
 use crate::domain::chat::ChatStatus;
-use crate::domain::ids::{ArticleId, AttachmentId, CallId, ChatId, EventId, UserId};
+use crate::domain::ids::{ArticleId, AttachmentId, CallId, CannedId, ChatId, EventId, UserId};
 use crate::domain::message::{Author, AuthorRole, EventKind};
 use crate::domain::user::{Role, TokenKind, Username};
 
@@ -208,4 +208,14 @@ pub struct Imported {
     pub removed: Vec<ArticleId>,
     /// Files not imported because an author has edited or deleted that article.
     pub kept: Vec<ArticleId>,
+}
+
+/// A stored canned response, with the username of whoever saved it last.
+#[derive(Clone, Debug)]
+pub struct CannedRecord {
+    pub id: CannedId,
+    pub title: String,
+    pub text: String,
+    pub author: String,
+    pub updated_at: Millis,
 }

@@ -120,6 +120,10 @@ async fn every_endpoint_against_every_role(backend: Backend) {
         Some(&root),
     ];
     let article_text = "---\ntitle: Access probe\n---\nProbe body.\n".to_owned();
+    let (_, canned) = ann
+        .post("/canned", json!({"title": "Probe", "text": "Hi {user}"}))
+        .await;
+    let canned = canned["id"].as_i64().unwrap();
     #[rustfmt::skip]
     let rows: Vec<Row> = vec![
         // Statuses for: anonymous, pat, alice, mallory, ann, bob, dave, root.
@@ -151,6 +155,11 @@ async fn every_endpoint_against_every_role(backend: Backend) {
         ("POST", format!("/chats/{chat}/end"), Body::Json(json!({})), e("401 404 - 404 - 404 404 403")),
         ("GET", format!("/chats/{chat}/ws"), Body::Socket, e("401 404 101 404 101 404 404 101")),
         ("GET", "/analyst/ws".into(), Body::Socket, e("401 403 403 403 101 101 403 101")),
+        ("GET", "/canned".into(), Body::None, e("401 403 403 403 200 200 403 200")),
+        ("GET", format!("/canned?chat={chat}"), Body::None, e("401 403 403 403 200 404 403 200")),
+        ("POST", "/canned".into(), Body::Json(json!({"title": "probe", "text": "x"})), e("401 403 403 403 201 201 403 201")),
+        ("PUT", format!("/canned/{canned}"), Body::Json(json!({"title": "Probe", "text": "Hi {user}"})), e("401 403 403 403 200 200 403 200")),
+        ("DELETE", format!("/canned/{canned}"), Body::None, e("401 403 403 403 - - 403 -")),
     ];
 
     let mut wrong = Vec::new();

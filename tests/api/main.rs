@@ -6,6 +6,7 @@ mod process;
 mod access;
 mod access_table;
 mod bad_input;
+mod canned;
 mod crash;
 mod faults;
 mod knowledge;

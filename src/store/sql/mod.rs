@@ -11,6 +11,7 @@
 mod accounts;
 mod articles;
 mod calls;
+mod canned;
 mod chats;
 mod group_commit;
 mod rows;

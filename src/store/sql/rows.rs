@@ -12,7 +12,7 @@ use crate::domain::article::ArticleOrigin;
 use crate::domain::availability::PresenceStatus;
 use crate::domain::call::{CallStatus, Person};
 use crate::domain::chat::ChatStatus;
-use crate::domain::ids::{ArticleId, AttachmentId, CallId, ChatId, EventId, UserId};
+use crate::domain::ids::{ArticleId, AttachmentId, CallId, CannedId, ChatId, EventId, UserId};
 use crate::domain::message::{Author, AuthorRole, EventKind};
 use crate::domain::user::{TokenKind, User, parse_roles};
 use crate::store::{CallRecord, ChatRecord, StoredEvent};
@@ -54,7 +54,7 @@ macro_rules! integer_columns {
     )*};
 }
 
-integer_columns!(UserId, CallId, ChatId, EventId);
+integer_columns!(UserId, CallId, ChatId, EventId, CannedId);
 
 /// Enums stored as their `strum` text; a value this build does not know is refused
 /// rather than guessed.
