@@ -176,6 +176,18 @@
     const sendBtn = el('button', { type: 'submit', class: 'btn btn-primary' }, 'Send');
     const fileInput = el('input', { type: 'file', id: id('file-input'), name: 'file', on: { change: uploadFile } });
     const uploadStatus = el('span', { class: 'upload-status', 'aria-live': 'polite' });
+    // Analysts insert canned responses, filled in for this chat by the server.
+    const cannedSelect =
+      viewer === 'analyst'
+        ? el(
+            'select',
+            { id: id('canned-select'), class: 'canned-select', on: { focus: loadCanned, change: insertCanned } },
+            el('option', { value: '', text: 'Canned response…' })
+          )
+        : null;
+    const cannedField = cannedSelect
+      ? el('span', { class: 'canned-field' }, el('label', { for: id('canned-select'), class: 'visually-hidden', text: 'Insert a canned response' }), cannedSelect)
+      : null;
     const composer = el(
       'form',
       { id: id('composer'), class: 'composer', on: { submit: onSubmit } },
@@ -187,7 +199,7 @@
         el('span', { id: id('composer-hint'), class: 'visually-hidden', text: 'Enter sends, Shift+Enter starts a new line.' })
       ),
       sendBtn,
-      el('div', { class: 'composer-attach' }, el('label', { for: id('file-input'), text: 'Attach a file' }), fileInput, uploadStatus)
+      el('div', { class: 'composer-attach' }, el('label', { for: id('file-input'), text: 'Attach a file' }), fileInput, uploadStatus, cannedField)
     );
 
     // The article reader: a suggested article, read in full without leaving the chat.
@@ -587,6 +599,37 @@
       typingBubble.hidden = true;
       typingLabel.textContent = '';
       if (wasShown && opts.onActivity) opts.onActivity({ type: 'typing', typing: false });
+    }
+
+    /** Canned responses for this chat, by id, as last loaded. */
+    let cannedById = new Map();
+
+    /** (Re)loads the canned responses into the picker; keeps the current choice empty. */
+    async function loadCanned() {
+      try {
+        const list = await api('GET', `/api/v1/canned?chat=${chatId}`);
+        cannedById = new Map(list.map((c) => [String(c.id), c]));
+        cannedSelect.replaceChildren(
+          el('option', { value: '', text: list.length ? 'Canned response…' : 'No canned responses yet' }),
+          ...list.map((c) => el('option', { value: String(c.id), text: c.title }))
+        );
+      } catch (err) {
+        showError(err.message);
+      }
+    }
+
+    /** Puts the chosen response's filled-in text at the cursor, ready to edit and send. */
+    function insertCanned() {
+      const chosen = cannedById.get(cannedSelect.value);
+      cannedSelect.value = '';
+      if (!chosen) return;
+      const text = chosen.filled || chosen.text;
+      const start = input.selectionStart ?? input.value.length;
+      const end = input.selectionEnd ?? input.value.length;
+      input.value = input.value.slice(0, start) + text + input.value.slice(end);
+      input.focus();
+      input.setSelectionRange(start + text.length, start + text.length);
+      onComposerInput();
     }
 
     function onComposerInput() {

@@ -129,6 +129,19 @@ for (const backend of ['sqlite', 'postgres']) {
         buffer: Buffer.from('12:01 tunnel down\n12:02 tunnel up\n'),
       });
       await panel.locator('.messages').filter({ hasText: 'vpn-log.txt' }).waitFor();
+
+      // The analyst saves a canned response and inserts it, filled in for this chat.
+      await a.locator('#canned-title').fill('Logged');
+      await a.locator('#canned-text').fill('Thanks {user}, I have logged this as {call}.');
+      await a.locator('#canned-save').click();
+      await a.locator('#canned-list').filter({ hasText: 'Logged' }).waitFor();
+      const picker = panel.locator('.canned-select');
+      await picker.focus();
+      await picker.locator('option', { hasText: 'Logged' }).waitFor({ state: 'attached' });
+      await picker.selectOption({ label: 'Logged' });
+      assert.match(await composer.inputValue(), new RegExp(`^Thanks .+, I have logged this as ${reference}\\.$`));
+      await composer.press('Enter');
+      await u.locator('#messages').filter({ hasText: `I have logged this as ${reference}.` }).waitFor();
       await shoot(u, 'chat-live');
       await shoot(a, 'analyst-console');
 

@@ -23,6 +23,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ),
     ("chat.js", JS, include_str!("../../../static/chat.js")),
     ("console.js", JS, include_str!("../../../static/console.js")),
+    ("canned.js", JS, include_str!("../../../static/canned.js")),
 ];
 
 const JS: &str = "text/javascript; charset=utf-8";
