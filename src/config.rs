@@ -78,8 +78,12 @@ pub struct ChatSettings {
     pub suggestions: usize,
     /// How long a browser session (cookie) stays valid.
     pub session_hours: u32,
-    /// A chat ends when its user's window (socket) has stayed closed this long; 0 never.
-    pub end_when_window_closed_secs: u64,
+    /// A chat ends when its user has had no window (socket) open on it this long; 0
+    /// never. The call stays open for analysts.
+    pub away_end_secs: u64,
+    /// After the chat window's tab is closed, the chat ends this long later unless its
+    /// user is back (a reload, another page of the site).
+    pub leave_grace_secs: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -126,7 +130,8 @@ impl Default for ChatSettings {
             default_max_chats: 3,
             suggestions: 3,
             session_hours: 12,
-            end_when_window_closed_secs: 30,
+            away_end_secs: 600,
+            leave_grace_secs: 5,
         }
     }
 }

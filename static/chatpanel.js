@@ -29,7 +29,7 @@
 (() => {
   'use strict';
 
-  const { api, el, icon, formatTime, formatSize, plural, randomId, openSocket } = window.chatdesk;
+  const { api, csrfToken, el, icon, formatTime, formatSize, plural, randomId, openSocket } = window.chatdesk;
 
   const ICON_MINIMIZE = 'M5 12h14';
   const ICON_CLOSE = 'M6 6l12 12M18 6L6 18';
@@ -933,7 +933,25 @@
       opts.onActivity(event);
     }
 
+    /**
+     * The user's tab is going away. Closing the tab ends the chat; a reload or another
+     * page of the site does not: the server waits a few seconds and ends it only if the
+     * user has not come back (a new socket or any request) by then. A page kept in the
+     * back/forward cache (`persisted`) may come back, so it says nothing.
+     */
+    function onPageHide(event) {
+      if (state.ended || state.destroyed || event.persisted) return;
+      fetch(`/api/v1/chats/${chatId}/leave`, {
+        method: 'POST',
+        keepalive: true,
+        credentials: 'same-origin',
+        headers: { Accept: 'application/json', 'X-CSRF-Token': csrfToken() },
+      }).catch(() => {});
+    }
+    if (viewer === 'user') window.addEventListener('pagehide', onPageHide);
+
     function destroy() {
+      window.removeEventListener('pagehide', onPageHide);
       state.destroyed = true;
       stopTyping();
       clearTimeout(typingHideTimer);

@@ -170,11 +170,16 @@ impl Engine {
     }
 
     /// The user a bearer token or session cookie belongs to.
+    /// The user of a token; every authenticated request comes through here, which counts
+    /// it as a sign the user is still there (see `windows`).
     pub async fn authenticate(&self, token: &str) -> Result<User> {
-        self.store
+        let user = self
+            .store
             .user_by_token(&hash_token(token), now_millis())
             .await?
-            .ok_or(Error::Unauthorized)
+            .ok_or(Error::Unauthorized)?;
+        self.windows.request(user.id);
+        Ok(user)
     }
 
     pub async fn logout(&self, token: &str) -> Result<()> {

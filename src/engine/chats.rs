@@ -150,6 +150,16 @@ impl Engine {
     }
 
     /// The chat with every message so far.
+    /// The user's own chats that have not ended, newest first: what the portal offers to
+    /// return to.
+    pub async fn chats_in_progress(&self, user: &User) -> Result<Vec<ChatView>> {
+        let mut views = Vec::new();
+        for chat in self.store.open_chats_of_user(user.id).await? {
+            views.push(self.view(&chat).await?);
+        }
+        Ok(views)
+    }
+
     pub async fn chat(&self, user: &User, chat_id: ChatId) -> Result<(ChatView, Vec<Message>)> {
         let (chat, _) = self.chat_for(user, chat_id).await?;
         let messages = self

@@ -1,53 +1,98 @@
-//! Closing the chat window ends the chat. A user's window is their socket: when the last
-//! one for a chat closes and none reopens within the grace period (a reload, a network
-//! blip), the chat ends as if the user had pressed "end", and the call keeps the transcript.
+//! A chat ends only when someone ends it (contract, "Additions: the analyst's desk"):
+//! losing the connection, a phone asleep or another page of the site ends nothing. Two
+//! timers end a chat whose user has gone, and the call stays open for analysts:
 //!
-//! The count of open windows lives in this process; with several instances behind a load
-//! balancer, sticky sessions keep a user's sockets on one instance.
+//! - **Away.** A user's window is their socket. When the last one for a chat closes and
+//!   none reopens within `chat.away_end_secs` (10 minutes), the chat ends.
+//! - **Leaving.** When the tab that holds the chat is closed, the chat window says so as
+//!   the page unloads (`POST /chats/{id}/leave`). The chat ends after
+//!   `chat.leave_grace_secs` unless the user is back by then: a window reopened (a
+//!   reload) or any other request (another page of the site, the back button).
+//!
+//! Windows and requests are counted in this process; with several instances behind a load
+//! balancer, sticky sessions keep a user's requests and sockets on one instance.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use super::Engine;
-use crate::domain::chat::{ChatStatus, Transition};
-use crate::domain::ids::ChatId;
+use crate::domain::chat::{ChatStatus, Party, Transition};
+use crate::domain::ids::{ChatId, UserId};
 use crate::domain::message::{Author, AuthorRole};
+use crate::domain::user::User;
+use crate::error::{Error, Result};
+
+/// One chat's windows: how many are open, and counts of opens and of opens and closes,
+/// so that a timer started earlier is void once a window has opened since.
+#[derive(Clone, Copy, Default)]
+struct ChatWindows {
+    open: usize,
+    opens: u64,
+    changes: u64,
+}
 
 #[derive(Default)]
 pub struct Windows {
-    /// Per chat: open windows, and a count of opens and closes so that a grace period
-    /// started by an earlier close is void once the window has been reopened.
-    open: Mutex<HashMap<ChatId, (usize, u64)>>,
+    chats: Mutex<HashMap<ChatId, ChatWindows>>,
+    /// Per user, a number that grows with each of their requests.
+    requests: Mutex<HashMap<UserId, u64>>,
 }
 
 impl Windows {
     fn opened(&self, chat_id: ChatId) {
-        let mut open = self.open.lock().expect("windows lock");
-        let entry = open.entry(chat_id).or_default();
-        entry.0 += 1;
-        entry.1 += 1;
+        let mut chats = self.chats.lock().expect("windows lock");
+        let w = chats.entry(chat_id).or_default();
+        w.open += 1;
+        w.opens += 1;
+        w.changes += 1;
     }
 
-    /// When that was the chat's last open window, the mark to check after the grace period.
+    /// When that was the chat's last open window, the mark to check when the away timer
+    /// fires.
     fn closed(&self, chat_id: ChatId) -> Option<u64> {
-        let mut open = self.open.lock().expect("windows lock");
-        let entry = open.get_mut(&chat_id)?;
-        entry.0 = entry.0.saturating_sub(1);
-        entry.1 += 1;
-        (entry.0 == 0).then_some(entry.1)
+        let mut chats = self.chats.lock().expect("windows lock");
+        let w = chats.get_mut(&chat_id)?;
+        w.open = w.open.saturating_sub(1);
+        w.changes += 1;
+        (w.open == 0).then_some(w.changes)
     }
 
     /// True (and forgotten) when no window opened or closed since `mark`.
-    fn still_closed(&self, chat_id: ChatId, mark: u64) -> bool {
-        let mut open = self.open.lock().expect("windows lock");
-        match open.get(&chat_id) {
-            Some(&(0, m)) if m == mark => {
-                open.remove(&chat_id);
+    fn still_away(&self, chat_id: ChatId, mark: u64) -> bool {
+        let mut chats = self.chats.lock().expect("windows lock");
+        match chats.get(&chat_id) {
+            Some(w) if w.open == 0 && w.changes == mark => {
+                chats.remove(&chat_id);
                 true
             }
             _ => false,
         }
+    }
+
+    /// Windows opened on the chat so far.
+    fn opens(&self, chat_id: ChatId) -> u64 {
+        let chats = self.chats.lock().expect("windows lock");
+        chats.get(&chat_id).map_or(0, |w| w.opens)
+    }
+
+    /// No window is open on the chat.
+    fn none_open(&self, chat_id: ChatId) -> bool {
+        let chats = self.chats.lock().expect("windows lock");
+        chats.get(&chat_id).is_none_or(|w| w.open == 0)
+    }
+
+    /// Counts a request by `user`; returns the new count.
+    pub(crate) fn request(&self, user: UserId) -> u64 {
+        let mut requests = self.requests.lock().expect("requests lock");
+        let n = requests.entry(user).or_default();
+        *n += 1;
+        *n
+    }
+
+    fn requests(&self, user: UserId) -> u64 {
+        let requests = self.requests.lock().expect("requests lock");
+        requests.get(&user).copied().unwrap_or_default()
     }
 }
 
@@ -66,21 +111,56 @@ impl Engine {
         }
     }
 
-    /// Ends the chat if its user's window stayed closed for the whole grace period.
-    async fn end_if_abandoned(self, chat_id: ChatId, mark: u64, grace: Duration) {
-        tokio::time::sleep(grace).await;
-        if !self.windows.still_closed(chat_id, mark) {
-            return;
+    /// The chat window's tab is closing: ends the chat after `chat.leave_grace_secs`
+    /// unless its user is back by then (see the module header). Only the chat's user may
+    /// say so (`forbidden` otherwise); for an ended chat it does nothing.
+    pub async fn leave(&self, user: &User, chat_id: ChatId) -> Result<()> {
+        let (chat, party) = self.chat_for(user, chat_id).await?;
+        if party != Party::Owner {
+            return Err(Error::forbidden("only the chat's user can leave it"));
         }
+        if chat.status == ChatStatus::Ended {
+            return Ok(());
+        }
+        let requests = self.windows.requests(user.id);
+        let opens = self.windows.opens(chat_id);
+        let grace = Duration::from_secs(self.settings.chat.leave_grace_secs);
+        let engine = self.clone();
+        let user_id = user.id;
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            let back = engine.windows.requests(user_id) != requests
+                || engine.windows.opens(chat_id) != opens
+                || !engine.windows.none_open(chat_id);
+            if !back {
+                engine
+                    .end_for_absence(chat_id, "closed the chat window")
+                    .await;
+            }
+        });
+        Ok(())
+    }
+
+    /// Ends the chat if its user's windows stayed closed since `mark`, for `away`.
+    async fn end_if_away(self, chat_id: ChatId, mark: u64, away: Duration) {
+        tokio::time::sleep(away).await;
+        if self.windows.still_away(chat_id, mark) {
+            self.end_for_absence(chat_id, "left and did not come back")
+                .await;
+        }
+    }
+
+    /// Ends an open chat as its user, with a system note "{user} {why}.".
+    async fn end_for_absence(&self, chat_id: ChatId, why: &str) {
         let chat = match self.store.chat(chat_id).await {
             Ok(Some(chat)) if chat.status != ChatStatus::Ended => chat,
             Ok(_) => return,
             Err(e) => {
-                tracing::warn!(%chat_id, error = %e.chain(), "could not check a closed chat window");
+                tracing::warn!(%chat_id, error = %e.chain(), "could not check a chat whose user left");
                 return;
             }
         };
-        let note = format!("{} closed the chat window.", chat.user.name);
+        let note = format!("{} {why}.", chat.user.name);
         let outcome = async {
             self.say(chat_id, &Author::system(), &note).await?;
             self.finish(
@@ -93,11 +173,11 @@ impl Engine {
         }
         .await;
         match outcome {
-            Ok(_) => tracing::info!(%chat_id, "chat ended: the user closed the window"),
+            Ok(_) => tracing::info!(%chat_id, why, "chat ended: its user left"),
             // Ended meanwhile by someone else: nothing to do.
-            Err(crate::error::Error::Conflict { .. }) => {}
+            Err(Error::Conflict { .. }) => {}
             Err(e) => {
-                tracing::warn!(%chat_id, error = %e.chain(), "could not end an abandoned chat")
+                tracing::warn!(%chat_id, error = %e.chain(), "could not end a chat whose user left")
             }
         }
     }
@@ -105,18 +185,17 @@ impl Engine {
 
 impl Drop for WindowGuard {
     fn drop(&mut self) {
-        let secs = self.engine.settings.chat.end_when_window_closed_secs;
+        let secs = self.engine.settings.chat.away_end_secs;
         let Some(mark) = self.engine.windows.closed(self.chat_id) else {
             return;
         };
         if secs == 0 {
-            self.engine.windows.still_closed(self.chat_id, mark);
             return;
         }
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let engine = self.engine.clone();
-            let grace = Duration::from_secs(secs);
-            runtime.spawn(engine.end_if_abandoned(self.chat_id, mark, grace));
+            let away = Duration::from_secs(secs);
+            runtime.spawn(engine.end_if_away(self.chat_id, mark, away));
         }
     }
 }
@@ -133,11 +212,21 @@ mod tests {
         w.opened(chat);
         assert_eq!(w.closed(chat), None);
         let mark = w.closed(chat).expect("last window closed");
-        // Reopened and closed again within the grace period: the first timer is void.
+        // Reopened and closed again while away: the first timer is void.
         w.opened(chat);
         let later = w.closed(chat).expect("closed again");
-        assert!(!w.still_closed(chat, mark));
-        assert!(w.still_closed(chat, later));
-        assert!(!w.still_closed(chat, later), "forgotten once acted on");
+        assert!(!w.still_away(chat, mark));
+        assert_eq!(w.opens(chat), 3);
+        assert!(w.still_away(chat, later));
+        assert!(!w.still_away(chat, later), "forgotten once acted on");
+    }
+
+    #[test]
+    fn requests_are_counted_per_user() {
+        let w = Windows::default();
+        assert_eq!(w.requests(UserId(1)), 0);
+        w.request(UserId(1));
+        assert_eq!(w.request(UserId(1)), 2);
+        assert_eq!(w.requests(UserId(2)), 0);
     }
 }

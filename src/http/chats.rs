@@ -18,7 +18,7 @@ use crate::error::Error;
 pub fn router(attachment_max_bytes: usize) -> Router<AppState> {
     Router::new()
         .route("/chat/availability", get(availability))
-        .route("/chats", post(start))
+        .route("/chats", post(start).get(in_progress))
         .route("/chats/{id}", get(show))
         .route("/chats/{id}/messages", post(post_message))
         .route(
@@ -32,6 +32,7 @@ pub fn router(attachment_max_bytes: usize) -> Router<AppState> {
         .route("/chats/{id}/handoff", post(handoff))
         .route("/chats/{id}/accept", post(accept))
         .route("/chats/{id}/end", post(end))
+        .route("/chats/{id}/leave", post(leave))
         .route("/chats/{id}/links", post(link))
         .route(
             "/chats/{id}/attachments",
@@ -193,4 +194,23 @@ async fn attach(
         return Ok((StatusCode::CREATED, Json(json!(info))));
     }
     Err(Error::invalid("file", "send the file in a multipart field named \"file\"").into())
+}
+
+/// The caller's chats that have not ended, newest first.
+async fn in_progress(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(state.engine.chats_in_progress(&user).await?)))
+}
+
+/// Sent by the chat window as its tab closes: the chat ends shortly unless the user is
+/// back (engine `windows`). `202`: it will happen, or not, later.
+async fn leave(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath(id): ApiPath<ChatId>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    state.engine.leave(&user, id).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"leaving": id}))))
 }

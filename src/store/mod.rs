@@ -68,6 +68,8 @@ pub trait ChatStore: Send + Sync {
     ) -> Result<ChatRecord>;
     async fn chat(&self, id: ChatId) -> Result<Option<ChatRecord>>;
     async fn chats_of_call(&self, call_id: CallId) -> Result<Vec<ChatRecord>>;
+    /// The user's chats that have not ended, newest first.
+    async fn open_chats_of_user(&self, user_id: UserId) -> Result<Vec<ChatRecord>>;
     async fn chats_of_analyst(
         &self,
         analyst_id: UserId,

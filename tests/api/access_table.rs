@@ -155,6 +155,8 @@ async fn every_endpoint_against_every_role(backend: Backend) {
         ("POST", format!("/chats/{chat}/end"), Body::Json(json!({})), e("401 404 - 404 - 404 404 403")),
         ("GET", format!("/chats/{chat}/ws"), Body::Socket, e("401 404 101 404 101 404 404 101")),
         ("GET", "/analyst/ws".into(), Body::Socket, e("401 403 403 403 101 101 403 101")),
+        ("GET", "/chats".into(), Body::None, e("401 200 200 200 200 200 200 200")),
+        ("POST", format!("/chats/{chat}/leave"), Body::Json(json!({})), e("401 404 - 404 403 404 404 403")),
         ("GET", "/canned".into(), Body::None, e("401 403 403 403 200 200 403 200")),
         ("GET", format!("/canned?chat={chat}"), Body::None, e("401 403 403 403 200 404 403 200")),
         ("POST", "/canned".into(), Body::Json(json!({"title": "probe", "text": "x"})), e("401 403 403 403 201 201 403 201")),

@@ -10,6 +10,7 @@ mod canned;
 mod crash;
 mod faults;
 mod knowledge;
+mod lifecycle;
 mod limits;
 mod outage;
 mod pages;

@@ -15,7 +15,6 @@ on_both_databases!(
     accepting_a_suggestion_resolves_the_call_by_the_bot,
     follow_ups_rerank_and_declined_articles_are_not_offered_again,
     analysts_link_a_chat_to_more_calls,
-    closing_the_window_ends_the_chat,
 );
 
 async fn the_whole_story_ends_on_the_call(backend: Backend) {
@@ -333,32 +332,4 @@ async fn analysts_link_a_chat_to_more_calls(backend: Backend) {
             .unwrap()
             .is_empty()
     );
-}
-
-async fn closing_the_window_ends_the_chat(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |s| s.chat.end_when_window_closed_secs = 1).await;
-    let bob = app.online_analyst("bob", 3).await;
-    let alice = app.chat_user("alice").await;
-    let chat = alice.queued_chat("my mapped drive is missing").await;
-    bob.post(&format!("/chats/{chat}/accept"), json!({})).await;
-    let mut analyst_ws = bob.chat_ws(chat).await;
-
-    // A reload (close, reopen within the grace period) keeps the chat going.
-    alice.chat_ws(chat).await.close().await;
-    let window = alice.chat_ws(chat).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let (_, body) = alice.get(&format!("/chats/{chat}")).await;
-    assert_eq!(body["status"], "active");
-
-    // Closing it for good ends the chat; the analyst is told and the call keeps it all.
-    window.close().await;
-    let ended = analyst_ws.wait_for("ended", |f| is_type(f, "ended")).await;
-    let call_id = ended["call"]["id"].as_i64().unwrap();
-    let (_, call) = alice.get(&format!("/calls/{call_id}")).await;
-    let text = call["transcript_text"].as_str().unwrap();
-    assert!(
-        text.contains("Alice Test closed the chat window."),
-        "{text}"
-    );
-    assert!(text.contains("Chat ended by the user."), "{text}");
 }

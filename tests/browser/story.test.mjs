@@ -88,6 +88,20 @@ for (const backend of ['sqlite', 'postgres']) {
       await second.locator('#chat-status').filter({ hasText: /number 2 in the queue/ }).waitFor();
       await shoot(u, 'chat-queued');
 
+      // Going to the portal while queued ends nothing: the portal offers the way back,
+      // and the chat still holds its place.
+      await u.getByRole('link', { name: 'Back to portal' }).click();
+      await reachPath(u, /^\/$/);
+      const inProgress = u.locator('.chat-in-progress').filter({ hasText: reference });
+      await inProgress.waitFor();
+      await u.waitForTimeout(6000); // past the server's grace for a closed tab
+      await u.reload();
+      await inProgress.waitFor();
+      await shoot(u, 'portal-chat-in-progress');
+      await inProgress.getByRole('link', { name: 'Return to the chat' }).click();
+      await reachPath(u, /^\/chats\/\d+$/);
+      await u.locator('#chat-status').filter({ hasText: /number 1 in the queue/ }).waitFor();
+
       // The console shows both, oldest first; accepting the first moves the second up.
       const rows = a.locator('#queue .queue-item, #queue tr[data-chat-id], #queue li');
       await a.locator('#queue').filter({ hasText: 'VPN keeps disconnecting' }).waitFor();

@@ -12,6 +12,7 @@ use super::session::PageUser;
 use super::{PageError, render};
 use crate::domain::availability::AvailabilityStatus;
 use crate::domain::call::{Call, reference};
+use crate::domain::chat::ChatStatus;
 use crate::domain::ids::{CallId, ChatId};
 use crate::error::Error;
 use crate::http::AppState;
@@ -47,13 +48,32 @@ pub async fn portal(State(state): State<AppState>, page: PageUser) -> Result<Res
     let availability = state.engine.availability().await?;
     let calls = state.engine.recent_calls(&page.user, RECENT_CALLS).await?;
     let recent: Vec<Value> = calls.iter().map(call_view).collect();
+    let in_progress: Vec<Value> = state
+        .engine
+        .chats_in_progress(&page.user)
+        .await?
+        .iter()
+        .map(|c| {
+            let state = match (c.status, c.queue_position) {
+                (ChatStatus::Queued, Some(n)) => format!("number {n} in the queue"),
+                (ChatStatus::Queued, None) => "waiting for an analyst".to_owned(),
+                (ChatStatus::Active, _) => match &c.analyst {
+                    Some(a) => format!("with {}", a.name),
+                    None => "with an analyst".to_owned(),
+                },
+                _ => "with the assistant".to_owned(),
+            };
+            json!({"id": c.id, "call_reference": c.call_reference,
+                   "description": c.description, "state": state})
+        })
+        .collect();
     render(
         &state,
         StatusCode::OK,
         "portal",
         "Self-service portal",
         Some(&page),
-        json!({"availability": availability, "recent_calls": recent}),
+        json!({"availability": availability, "recent_calls": recent, "in_progress": in_progress}),
     )
 }
 

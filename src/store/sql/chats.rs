@@ -222,6 +222,17 @@ impl ChatStore for SqlStore {
         Ok(rows::all(&found, rows::chat)?)
     }
 
+    async fn open_chats_of_user(&self, user_id: UserId) -> Result<Vec<ChatRecord>> {
+        let found = sqlx::query(&format!(
+            "{CHAT_SELECT} WHERE c.user_id = $1 AND c.status <> $2 ORDER BY c.id DESC"
+        ))
+        .bind(user_id)
+        .bind(ChatStatus::Ended)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows::all(&found, rows::chat)?)
+    }
+
     async fn chats_of_analyst(
         &self,
         analyst_id: UserId,
