@@ -70,7 +70,7 @@ async fn bad_requests_get_clear_errors(backend: Backend) {
     let (status, _) = alice.get("/no/such/route").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // axum's own rejections come in the same shape.
-    let (status, body) = alice.get("/chats").await;
+    let (status, body) = alice.put("/chats", json!({})).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
     let (status, body) = alice
