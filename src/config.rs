@@ -84,6 +84,9 @@ pub struct ChatSettings {
     /// After the chat window's tab is closed, the chat ends this long later unless its
     /// user is back (a reload, another page of the site).
     pub leave_grace_secs: u64,
+    /// An analyst counts as online only while they have a socket open or made a request
+    /// this recently; then they are set offline.
+    pub presence_timeout_secs: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -132,6 +135,7 @@ impl Default for ChatSettings {
             session_hours: 12,
             away_end_secs: 600,
             leave_grace_secs: 5,
+            presence_timeout_secs: 60,
         }
     }
 }

@@ -63,6 +63,22 @@ async fn follow_knowledge(engine: Engine, cancel: CancellationToken) {
     }
 }
 
+/// Sets analysts offline whose presence has lapsed (engine `liveness`), checking four
+/// times per `chat.presence_timeout_secs`, until shutdown.
+async fn lapse_presence(engine: Engine, cancel: CancellationToken) {
+    let timeout = Duration::from_secs(engine.settings().chat.presence_timeout_secs);
+    let every = (timeout / 4).max(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = cancel.cancelled() => return,
+        }
+        if let Err(e) = engine.lapse_presence().await {
+            tracing::warn!(error = %e, "could not check analysts' presence");
+        }
+    }
+}
+
 /// Folds recorded latencies into their histograms until shutdown, so that memory stays
 /// flat when nobody scrapes `/metrics`.
 async fn keep_metrics(metrics: Arc<Metrics>, cancel: CancellationToken) {
@@ -122,6 +138,7 @@ impl Application {
         let cancel = CancellationToken::new();
         tokio::spawn(follow_knowledge(self.engine.clone(), cancel.clone()));
         tokio::spawn(keep_metrics(self.metrics.clone(), cancel.clone()));
+        tokio::spawn(lapse_presence(self.engine.clone(), cancel.clone()));
         let sockets = TaskTracker::new();
         let router = http::router(http::AppState::new(
             self.engine,

@@ -179,6 +179,7 @@ impl Engine {
             .await?
             .ok_or(Error::Unauthorized)?;
         self.windows.request(user.id);
+        self.liveness.seen(user.id);
         Ok(user)
     }
 

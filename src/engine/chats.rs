@@ -524,6 +524,8 @@ impl Engine {
         let (chat, party) = self.chat_for(user, chat_id).await?;
         may_post(party, chat.status).map_err(refused)?;
         let role = author_of(user, party).role;
+        let typer = typing.then(|| (role, user.display_name.clone()));
+        self.liveness.typing(chat_id, user.id, typer);
         self.publish_chat(
             chat_id,
             events::typing_frame(role, &user.display_name, typing),

@@ -9,6 +9,7 @@ use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::Engine;
+use super::liveness::SocketGuard;
 use super::windows::WindowGuard;
 use crate::bus::Topic;
 use crate::domain::chat::Party;
@@ -28,6 +29,8 @@ pub struct ChatFeed {
     behind: bool,
     /// Set when the feed is the chat user's window: closing it may end the chat.
     _window: Option<WindowGuard>,
+    /// Counts the socket for presence and typing (engine `liveness`).
+    _socket: SocketGuard,
     /// An analyst looking at a queued chat they have not taken: their rights are checked
     /// again as events arrive, and the feed stops once the chat is no longer theirs to see.
     onlooker: Option<User>,
@@ -61,6 +64,7 @@ impl Engine {
             pending: VecDeque::new(),
             behind: false,
             _window: (party == Party::Owner).then(|| self.window_opened(chat_id)),
+            _socket: self.socket_opened(user.id, Some(chat_id)),
             onlooker: (party == Party::OtherAnalyst).then(|| user.clone()),
         };
         feed.catch_up().await?;

@@ -10,6 +10,7 @@ mod desk;
 mod feed;
 mod files;
 mod knowledge;
+mod liveness;
 mod throttle;
 mod windows;
 
@@ -47,6 +48,7 @@ pub struct Engine {
     settings: Arc<Settings>,
     metrics: Arc<Metrics>,
     windows: Arc<windows::Windows>,
+    liveness: Arc<liveness::Liveness>,
     limits: Arc<Throttles>,
 }
 
@@ -91,6 +93,7 @@ impl Engine {
             settings,
             metrics,
             windows: Default::default(),
+            liveness: Default::default(),
             limits,
         }
     }

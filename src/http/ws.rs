@@ -336,8 +336,10 @@ async fn desk_socket(
     let rx = state.engine.subscribe_desk();
     let snapshot = state.engine.desk_snapshot().await?;
     let tracked = state.sockets.token();
+    let alive = state.engine.socket_opened(user.id, None);
     Ok(upgrade(ws).on_upgrade(move |socket| async move {
         desk_session(socket, state, rx, snapshot).await;
+        drop(alive);
         drop(tracked);
     }))
 }

@@ -53,6 +53,8 @@ pub trait AccountStore: Send + Sync {
         now: Millis,
     ) -> Result<()>;
     async fn presence(&self, analyst_id: UserId) -> Result<Option<Presence>>;
+    /// Every analyst whose presence is online.
+    async fn online_analysts(&self) -> Result<Vec<OnlineAnalyst>>;
 }
 
 /// Chats, the queue, and each chat's events in `seq` order.

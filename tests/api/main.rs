@@ -12,6 +12,7 @@ mod faults;
 mod knowledge;
 mod lifecycle;
 mod limits;
+mod liveness;
 mod outage;
 mod pages;
 mod queue;

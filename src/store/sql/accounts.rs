@@ -10,7 +10,7 @@ use crate::domain::availability::PresenceStatus;
 use crate::domain::ids::UserId;
 use crate::domain::user::{User, format_roles, parse_roles};
 use crate::error::{Error, ErrorCode, Result};
-use crate::store::{AccountStore, NewToken, NewUser, Presence};
+use crate::store::{AccountStore, NewToken, NewUser, OnlineAnalyst, Presence};
 
 #[async_trait]
 impl AccountStore for SqlStore {
@@ -122,6 +122,23 @@ impl AccountStore for SqlStore {
         .execute(&self.writer)
         .await?;
         Ok(())
+    }
+
+    async fn online_analysts(&self) -> Result<Vec<OnlineAnalyst>> {
+        let rows = sqlx::query("SELECT user_id, max_chats FROM analyst_presence WHERE status = $1")
+            .bind(PresenceStatus::Online)
+            .fetch_all(&self.pool)
+            .await?;
+        let analysts = rows
+            .iter()
+            .map(|row| {
+                Ok(OnlineAnalyst {
+                    user_id: row.try_get("user_id")?,
+                    max_chats: row.try_get("max_chats")?,
+                })
+            })
+            .collect::<sqlx::Result<_>>()?;
+        Ok(analysts)
     }
 
     async fn presence(&self, analyst_id: UserId) -> Result<Option<Presence>> {

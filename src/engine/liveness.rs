@@ -1,0 +1,166 @@
+//! Liveness (contract, "Additions: the analyst's desk"): an analyst counts as online only
+//! while they have a socket open or made a request in the last
+//! `chat.presence_timeout_secs`; a typing indicator ends when the typer's last socket on
+//! the chat closes. Both are announced like any other change: a desk frame, a typing
+//! frame.
+//!
+//! Sockets and requests are counted in this process; with several instances behind a
+//! load balancer, sticky sessions keep a user's requests and sockets on one instance.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::Engine;
+use crate::domain::ids::{ChatId, UserId};
+use crate::domain::message::AuthorRole;
+use crate::error::Result;
+use crate::events;
+
+pub struct Liveness {
+    started: Instant,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Open sockets per user: chat feeds and the analysts' desk.
+    sockets: HashMap<UserId, usize>,
+    /// Open chat feeds per chat and user.
+    feeds: HashMap<(ChatId, UserId), usize>,
+    /// Who is typing in which chat, as their typing frame names them.
+    typing: HashMap<(ChatId, UserId), (AuthorRole, String)>,
+    /// Each user's last request.
+    seen: HashMap<UserId, Instant>,
+}
+
+impl Default for Liveness {
+    fn default() -> Self {
+        Self {
+            started: Instant::now(),
+            state: Mutex::default(),
+        }
+    }
+}
+
+impl Liveness {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("liveness lock")
+    }
+
+    /// Notes a request by `user`.
+    pub(crate) fn seen(&self, user: UserId) {
+        self.state().seen.insert(user, Instant::now());
+    }
+
+    /// Notes that `user` is typing in `chat` (or stopped).
+    pub(crate) fn typing(&self, chat: ChatId, user: UserId, as_: Option<(AuthorRole, String)>) {
+        let mut state = self.state();
+        match as_ {
+            Some(name) => state.typing.insert((chat, user), name),
+            None => state.typing.remove(&(chat, user)),
+        };
+    }
+
+    /// True when `user` has no socket open and no request since `timeout` ago (counting
+    /// from this process's start for someone not seen since).
+    fn lapsed(&self, user: UserId, timeout: Duration) -> bool {
+        let state = self.state();
+        let sockets = state.sockets.get(&user).copied().unwrap_or_default();
+        let seen = state.seen.get(&user).copied().unwrap_or(self.started);
+        sockets == 0 && seen.elapsed() >= timeout
+    }
+}
+
+/// Held while a user's socket is open: on a chat (its feed) or on the analysts' desk.
+pub struct SocketGuard {
+    engine: Engine,
+    user: UserId,
+    chat: Option<ChatId>,
+}
+
+impl Engine {
+    pub(crate) fn socket_opened(&self, user: UserId, chat: Option<ChatId>) -> SocketGuard {
+        let mut state = self.liveness.state();
+        *state.sockets.entry(user).or_default() += 1;
+        if let Some(chat) = chat {
+            *state.feeds.entry((chat, user)).or_default() += 1;
+        }
+        SocketGuard {
+            engine: self.clone(),
+            user,
+            chat,
+        }
+    }
+
+    /// Sets offline every online analyst whose presence has lapsed, and announces the
+    /// desk when any did. Returns how many.
+    pub async fn lapse_presence(&self) -> Result<usize> {
+        let timeout = Duration::from_secs(self.settings.chat.presence_timeout_secs);
+        let mut lapsed = 0;
+        for presence in self.store.online_analysts().await? {
+            if self.liveness.lapsed(presence.user_id, timeout) {
+                self.store
+                    .set_presence(
+                        presence.user_id,
+                        false,
+                        presence.max_chats,
+                        crate::domain::now_millis(),
+                    )
+                    .await?;
+                tracing::info!(analyst = %presence.user_id, "presence lapsed: no socket or request");
+                lapsed += 1;
+            }
+        }
+        if lapsed > 0 {
+            self.announce_desk().await?;
+        }
+        Ok(lapsed)
+    }
+}
+
+impl Drop for SocketGuard {
+    fn drop(&mut self) {
+        let mut state = self.engine.liveness.state();
+        if let Some(n) = state.sockets.get_mut(&self.user) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                state.sockets.remove(&self.user);
+            }
+        }
+        let Some(chat) = self.chat else { return };
+        let key = (chat, self.user);
+        let last = state.feeds.get_mut(&key).is_some_and(|n| {
+            *n = n.saturating_sub(1);
+            *n == 0
+        });
+        if !last {
+            return;
+        }
+        state.feeds.remove(&key);
+        // The typer's last socket on the chat: their typing ends with it.
+        if let Some((role, name)) = state.typing.remove(&key) {
+            drop(state);
+            self.engine
+                .publish_chat(chat, events::typing_frame(role, &name, false));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presence_lapses_without_a_socket_or_a_request() {
+        let l = Liveness::default();
+        let bob = UserId(7);
+        assert!(!l.lapsed(bob, Duration::from_secs(60)));
+        assert!(l.lapsed(bob, Duration::ZERO));
+        l.state().sockets.insert(bob, 1);
+        assert!(!l.lapsed(bob, Duration::ZERO), "a socket keeps them online");
+        l.state().sockets.clear();
+        l.seen(bob);
+        assert!(!l.lapsed(bob, Duration::from_secs(60)));
+    }
+}
