@@ -85,7 +85,7 @@ pub struct ChatSettings {
     /// user is back (a reload, another page of the site).
     pub leave_grace_secs: u64,
     /// An analyst counts as online only while they have a socket open or made a request
-    /// this recently; then they are set offline.
+    /// this recently; then they are set offline. 0: never.
     pub presence_timeout_secs: u64,
 }
 

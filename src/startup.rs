@@ -67,6 +67,9 @@ async fn follow_knowledge(engine: Engine, cancel: CancellationToken) {
 /// times per `chat.presence_timeout_secs`, until shutdown.
 async fn lapse_presence(engine: Engine, cancel: CancellationToken) {
     let timeout = Duration::from_secs(engine.settings().chat.presence_timeout_secs);
+    if timeout.is_zero() {
+        return;
+    }
     let every = (timeout / 4).max(Duration::from_millis(250));
     loop {
         tokio::select! {

@@ -949,6 +949,7 @@
       }).catch(() => {});
     }
     if (viewer === 'user') window.addEventListener('pagehide', onPageHide);
+    if (cannedSelect) loadCanned();
 
     function destroy() {
       window.removeEventListener('pagehide', onPageHide);

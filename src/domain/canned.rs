@@ -53,9 +53,27 @@ pub fn validated(title: &str, text: &str) -> Result<(String, String)> {
 }
 
 /// `text` with every `{user}` replaced by the user's name and every `{call}` by the call's
-/// reference. Other braces stay as they are.
+/// reference, in one pass (a name that contains `{call}` stays as it is). Other braces
+/// stay as they are.
 pub fn fill(text: &str, user: &str, call: &str) -> String {
-    text.replace("{user}", user).replace("{call}", call)
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('{') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if let Some(after) = tail.strip_prefix("{user}") {
+            out.push_str(user);
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("{call}") {
+            out.push_str(call);
+            rest = after;
+        } else {
+            out.push('{');
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -72,6 +90,11 @@ mod tests {
             ),
             "Hi Alice, CALL-000007 is logged. {other} Alice"
         );
+        assert_eq!(
+            fill("{user}: {call}", "Eve {call}", "CALL-1"),
+            "Eve {call}: CALL-1"
+        );
+        assert_eq!(fill("{{user}} {", "Bo", "C"), "{Bo} {");
     }
 
     #[test]

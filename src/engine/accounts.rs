@@ -169,16 +169,14 @@ impl Engine {
         Ok((user, token))
     }
 
-    /// The user a bearer token or session cookie belongs to.
-    /// The user of a token; every authenticated request comes through here, which counts
-    /// it as a sign the user is still there (see `windows`).
+    /// The user a bearer token or session cookie belongs to. Every authenticated request
+    /// comes through here, which counts as a sign the user is still there (`liveness`).
     pub async fn authenticate(&self, token: &str) -> Result<User> {
         let user = self
             .store
             .user_by_token(&hash_token(token), now_millis())
             .await?
             .ok_or(Error::Unauthorized)?;
-        self.windows.request(user.id);
         self.liveness.seen(user.id);
         Ok(user)
     }

@@ -149,7 +149,6 @@ impl Engine {
         Ok(())
     }
 
-    /// The chat with every message so far.
     /// The user's own chats that have not ended, newest first: what the portal offers to
     /// return to.
     pub async fn chats_in_progress(&self, user: &User) -> Result<Vec<ChatView>> {
@@ -160,6 +159,7 @@ impl Engine {
         Ok(views)
     }
 
+    /// The chat with every message so far.
     pub async fn chat(&self, user: &User, chat_id: ChatId) -> Result<(ChatView, Vec<Message>)> {
         let (chat, _) = self.chat_for(user, chat_id).await?;
         let messages = self

@@ -2,7 +2,7 @@
 //! while they have a socket open or made a request in the last
 //! `chat.presence_timeout_secs`; a typing indicator ends when the typer's last socket on
 //! the chat closes. Both are announced like any other change: a desk frame, a typing
-//! frame.
+//! frame. A timeout of 0 turns the presence lapse off.
 //!
 //! Sockets and requests are counted in this process; with several instances behind a
 //! load balancer, sticky sessions keep a user's requests and sockets on one instance.
@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use super::Engine;
 use crate::domain::ids::{ChatId, UserId};
 use crate::domain::message::AuthorRole;
+use crate::domain::now_millis;
 use crate::error::Result;
 use crate::events;
 
@@ -95,20 +96,15 @@ impl Engine {
 
     /// Sets offline every online analyst whose presence has lapsed, and announces the
     /// desk when any did. Returns how many.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn lapse_presence(&self) -> Result<usize> {
         let timeout = Duration::from_secs(self.settings.chat.presence_timeout_secs);
         let mut lapsed = 0;
-        for presence in self.store.online_analysts().await? {
-            if self.liveness.lapsed(presence.user_id, timeout) {
-                self.store
-                    .set_presence(
-                        presence.user_id,
-                        false,
-                        presence.max_chats,
-                        crate::domain::now_millis(),
-                    )
-                    .await?;
-                tracing::info!(analyst = %presence.user_id, "presence lapsed: no socket or request");
+        for analyst in self.store.online_analysts().await? {
+            if self.liveness.lapsed(analyst, timeout)
+                && self.store.lapse_presence(analyst, now_millis()).await?
+            {
+                tracing::info!(%analyst, "presence lapsed: no socket or request");
                 lapsed += 1;
             }
         }

@@ -23,6 +23,7 @@ pub use desk::QueueEntry;
 pub use feed::ChatFeed;
 pub use files::{Download, FileStore, Upload};
 pub use knowledge::{ArticleSummary, Knowledge, ReindexReport, SavedArticle, Skipped};
+pub use windows::LEAVING_WINDOW;
 
 use crate::bus::{EventBus, Topic};
 use crate::config::Settings;

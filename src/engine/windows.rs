@@ -1,20 +1,24 @@
 //! A chat ends only when someone ends it (contract, "Additions: the analyst's desk"):
-//! losing the connection, a phone asleep or another page of the site ends nothing. Two
-//! timers end a chat whose user has gone, and the call stays open for analysts:
+//! losing the connection, a phone asleep or another page of the site ends nothing, and a
+//! queued chat keeps its place. Two timers end a chat whose user has gone, and the call
+//! stays open for analysts:
 //!
 //! - **Away.** A user's window is their socket. When the last one for a chat closes and
-//!   none reopens within `chat.away_end_secs` (10 minutes), the chat ends.
+//!   none reopens within `chat.away_end_secs`, a chat with the bot or an analyst ends; a
+//!   queued one keeps waiting.
 //! - **Leaving.** When the tab that holds the chat is closed, the chat window says so as
 //!   the page unloads (`POST /chats/{id}/leave`). The chat ends after
-//!   `chat.leave_grace_secs` unless the user is back by then: a window reopened (a
-//!   reload) or any other request (another page of the site, the back button).
+//!   `chat.leave_grace_secs` unless the user is back: a window reopened (a reload), or a
+//!   page of the site loaded from [`LEAVING_WINDOW`] before the request on (the back
+//!   button or a link, whose page a browser requests before the old page unloads). API
+//!   calls from other tabs do not count.
 //!
-//! Windows and requests are counted in this process; with several instances behind a load
-//! balancer, sticky sessions keep a user's requests and sockets on one instance.
+//! Windows and page loads are counted in this process; with several instances behind a
+//! load balancer, sticky sessions keep a user's requests and sockets on one instance.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::Engine;
 use crate::domain::chat::{ChatStatus, Party, Transition};
@@ -32,11 +36,15 @@ struct ChatWindows {
     changes: u64,
 }
 
+/// How long before a leave request a page load still counts as the user being back: a
+/// browser requests the next page before the old one unloads.
+pub const LEAVING_WINDOW: Duration = Duration::from_secs(2);
+
 #[derive(Default)]
 pub struct Windows {
     chats: Mutex<HashMap<ChatId, ChatWindows>>,
-    /// Per user, a number that grows with each of their requests.
-    requests: Mutex<HashMap<UserId, u64>>,
+    /// Each user's last page load (one entry per user who has loaded a page).
+    pages: Mutex<HashMap<UserId, Instant>>,
 }
 
 impl Windows {
@@ -82,17 +90,16 @@ impl Windows {
         chats.get(&chat_id).is_none_or(|w| w.open == 0)
     }
 
-    /// Counts a request by `user`; returns the new count.
-    pub(crate) fn request(&self, user: UserId) -> u64 {
-        let mut requests = self.requests.lock().expect("requests lock");
-        let n = requests.entry(user).or_default();
-        *n += 1;
-        *n
+    /// Notes that `user` loaded a page of the site.
+    pub(crate) fn page_loaded(&self, user: UserId) {
+        let mut pages = self.pages.lock().expect("pages lock");
+        pages.insert(user, Instant::now());
     }
 
-    fn requests(&self, user: UserId) -> u64 {
-        let requests = self.requests.lock().expect("requests lock");
-        requests.get(&user).copied().unwrap_or_default()
+    /// True when `user` loaded a page at `since` or later.
+    fn page_since(&self, user: UserId, since: Instant) -> bool {
+        let pages = self.pages.lock().expect("pages lock");
+        pages.get(&user).is_some_and(|&at| at >= since)
     }
 }
 
@@ -103,6 +110,11 @@ pub struct WindowGuard {
 }
 
 impl Engine {
+    /// Notes that `user` loaded a page of the site: a chat they were leaving goes on.
+    pub fn page_loaded(&self, user: UserId) {
+        self.windows.page_loaded(user);
+    }
+
     pub(crate) fn window_opened(&self, chat_id: ChatId) -> WindowGuard {
         self.windows.opened(chat_id);
         WindowGuard {
@@ -114,6 +126,7 @@ impl Engine {
     /// The chat window's tab is closing: ends the chat after `chat.leave_grace_secs`
     /// unless its user is back by then (see the module header). Only the chat's user may
     /// say so (`forbidden` otherwise); for an ended chat it does nothing.
+    #[tracing::instrument(skip_all, fields(chat_id = %chat_id, user = %user.id), err(level = "debug"))]
     pub async fn leave(&self, user: &User, chat_id: ChatId) -> Result<()> {
         let (chat, party) = self.chat_for(user, chat_id).await?;
         if party != Party::Owner {
@@ -122,14 +135,16 @@ impl Engine {
         if chat.status == ChatStatus::Ended {
             return Ok(());
         }
-        let requests = self.windows.requests(user.id);
+        let since = Instant::now()
+            .checked_sub(LEAVING_WINDOW)
+            .unwrap_or_else(Instant::now);
         let opens = self.windows.opens(chat_id);
         let grace = Duration::from_secs(self.settings.chat.leave_grace_secs);
         let engine = self.clone();
         let user_id = user.id;
         tokio::spawn(async move {
             tokio::time::sleep(grace).await;
-            let back = engine.windows.requests(user_id) != requests
+            let back = engine.windows.page_since(user_id, since)
                 || engine.windows.opens(chat_id) != opens
                 || !engine.windows.none_open(chat_id);
             if !back {
@@ -150,10 +165,11 @@ impl Engine {
         }
     }
 
-    /// Ends an open chat as its user, with a system note "{user} {why}.".
+    /// Ends a chat with the bot or an analyst as its user, with a system note "{user}
+    /// {why}."; a queued chat keeps its place, an ended one is left alone.
     async fn end_for_absence(&self, chat_id: ChatId, why: &str) {
         let chat = match self.store.chat(chat_id).await {
-            Ok(Some(chat)) if chat.status != ChatStatus::Ended => chat,
+            Ok(Some(chat)) if matches!(chat.status, ChatStatus::Bot | ChatStatus::Active) => chat,
             Ok(_) => return,
             Err(e) => {
                 tracing::warn!(%chat_id, error = %e.chain(), "could not check a chat whose user left");
@@ -190,6 +206,8 @@ impl Drop for WindowGuard {
             return;
         };
         if secs == 0 {
+            // No timer to come: forget the chat's windows now.
+            self.engine.windows.still_away(self.chat_id, mark);
             return;
         }
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -222,11 +240,13 @@ mod tests {
     }
 
     #[test]
-    fn requests_are_counted_per_user() {
+    fn page_loads_are_kept_per_user() {
         let w = Windows::default();
-        assert_eq!(w.requests(UserId(1)), 0);
-        w.request(UserId(1));
-        assert_eq!(w.request(UserId(1)), 2);
-        assert_eq!(w.requests(UserId(2)), 0);
+        let before = Instant::now();
+        assert!(!w.page_since(UserId(1), before));
+        w.page_loaded(UserId(1));
+        assert!(w.page_since(UserId(1), before));
+        assert!(!w.page_since(UserId(1), Instant::now() + Duration::from_secs(1)));
+        assert!(!w.page_since(UserId(2), before));
     }
 }

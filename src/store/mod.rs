@@ -54,7 +54,10 @@ pub trait AccountStore: Send + Sync {
     ) -> Result<()>;
     async fn presence(&self, analyst_id: UserId) -> Result<Option<Presence>>;
     /// Every analyst whose presence is online.
-    async fn online_analysts(&self) -> Result<Vec<OnlineAnalyst>>;
+    async fn online_analysts(&self) -> Result<Vec<UserId>>;
+    /// Sets an online analyst offline, keeping their capacity; false when they were not
+    /// online (they went offline meanwhile).
+    async fn lapse_presence(&self, analyst_id: UserId, now: Millis) -> Result<bool>;
 }
 
 /// Chats, the queue, and each chat's events in `seq` order.

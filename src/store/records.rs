@@ -219,10 +219,3 @@ pub struct CannedRecord {
     pub author: String,
     pub updated_at: Millis,
 }
-
-/// An analyst who is online, with their capacity.
-#[derive(Clone, Copy, Debug)]
-pub struct OnlineAnalyst {
-    pub user_id: UserId,
-    pub max_chats: i64,
-}

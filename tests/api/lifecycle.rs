@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::helpers::{Backend, TestApp, TestUser, is_type};
 use crate::on_both_databases;
+use chatdesk::engine::LEAVING_WINDOW;
 
 on_both_databases!(
     a_queued_chat_keeps_its_place_while_its_user_is_away,
@@ -74,7 +75,15 @@ async fn closing_the_tab_ends_the_chat_unless_the_user_comes_back(backend: Backe
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(status_of(&alice, chat).await, "bot");
 
-    // Another page of the site: no window, but a request within the grace period.
+    // Another page of the site: its page is requested just before the old page unloads
+    // and says it is leaving; nothing else follows.
+    alice.text("/").await;
+    alice.post(&leave(chat), json!({})).await;
+    window.close().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(status_of(&alice, chat).await, "bot");
+    // A page loaded after the request counts too (the back button, a slow unload).
+    let window = alice.chat_ws(chat).await;
     alice.post(&leave(chat), json!({})).await;
     window.close().await;
     alice.text("/").await;
@@ -85,11 +94,16 @@ async fn closing_the_tab_ends_the_chat_unless_the_user_comes_back(backend: Backe
     let (status, _) = mallory.post(&leave(chat), json!({})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    // The tab closed for good: the chat ends, and the call stays open with the reason.
+    // The tab closed for good, while another tab keeps asking the API for the Chat
+    // label: the chat ends, and the call stays open with the reason.
     let window = alice.chat_ws(chat).await;
+    tokio::time::sleep(LEAVING_WINDOW).await;
     alice.post(&leave(chat), json!({})).await;
     window.close().await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for _ in 0..3 {
+        alice.get("/chat/availability").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let (_, shown) = alice.get(&format!("/chats/{chat}")).await;
     assert_eq!(shown["status"], "ended", "{shown}");
     let call_id = shown["call_id"].as_i64().unwrap();
@@ -111,9 +125,14 @@ async fn a_user_away_too_long_ends_the_chat_and_the_call_stays_open(backend: Bac
     let app = TestApp::spawn_with(backend, |s| s.chat.away_end_secs = 1).await;
     let bob = app.online_analyst("bob", 3).await;
     let alice = app.chat_user("alice").await;
+    let pat = app.chat_user("pat").await;
     let chat = alice.queued_chat("my mapped drive is missing").await;
     bob.post(&format!("/chats/{chat}/accept"), json!({})).await;
     let mut analyst_ws = bob.chat_ws(chat).await;
+
+    // A queued chat keeps its place however long its user is away.
+    let waiting = pat.queued_chat("outlook will not open").await;
+    pat.chat_ws(waiting).await.close().await;
 
     // Away and back within the time: the chat goes on.
     alice.chat_ws(chat).await.close().await;
@@ -133,4 +152,5 @@ async fn a_user_away_too_long_ends_the_chat_and_the_call_stays_open(backend: Bac
         "{text}"
     );
     assert!(text.contains("Chat ended by the user."), "{text}");
+    assert_eq!(status_of(&pat, waiting).await, "queued");
 }

@@ -61,7 +61,16 @@ async fn latencies_are_histograms(backend: Backend) {
         assert_eq!(status, StatusCode::CREATED);
         bob_ws.wait_for("the message", |f| f["text"] == text).await;
     }
-    let metrics = app.metrics().await;
+    // The delivery is recorded just after the frame is written to the socket: give the
+    // second one a moment to land.
+    let mut metrics = app.metrics().await;
+    for _ in 0..20 {
+        if observations(&metrics, "chatdesk_message_delivery_seconds_count") >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        metrics = app.metrics().await;
+    }
     assert_eq!(
         observations(&metrics, "chatdesk_message_delivery_seconds_count"),
         2,

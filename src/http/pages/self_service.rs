@@ -54,7 +54,7 @@ pub async fn portal(State(state): State<AppState>, page: PageUser) -> Result<Res
         .await?
         .iter()
         .map(|c| {
-            let state = match (c.status, c.queue_position) {
+            let progress = match (c.status, c.queue_position) {
                 (ChatStatus::Queued, Some(n)) => format!("number {n} in the queue"),
                 (ChatStatus::Queued, None) => "waiting for an analyst".to_owned(),
                 (ChatStatus::Active, _) => match &c.analyst {
@@ -64,7 +64,7 @@ pub async fn portal(State(state): State<AppState>, page: PageUser) -> Result<Res
                 _ => "with the assistant".to_owned(),
             };
             json!({"id": c.id, "call_reference": c.call_reference,
-                   "description": c.description, "state": state})
+                   "description": c.description, "progress": progress})
         })
         .collect();
     render(

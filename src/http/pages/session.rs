@@ -81,10 +81,13 @@ impl FromRequestParts<AppState> for PageUser {
             return Err(to_login());
         };
         match state.engine.authenticate(&token).await {
-            Ok(user) => Ok(Self {
-                user,
-                csrf: csrf_token(&token),
-            }),
+            Ok(user) => {
+                state.engine.page_loaded(user.id);
+                Ok(Self {
+                    user,
+                    csrf: csrf_token(&token),
+                })
+            }
             Err(Error::Unauthorized) => Err(to_login()),
             Err(e) => Err(PageError::from(e).into_response()),
         }

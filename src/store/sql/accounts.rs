@@ -10,7 +10,7 @@ use crate::domain::availability::PresenceStatus;
 use crate::domain::ids::UserId;
 use crate::domain::user::{User, format_roles, parse_roles};
 use crate::error::{Error, ErrorCode, Result};
-use crate::store::{AccountStore, NewToken, NewUser, OnlineAnalyst, Presence};
+use crate::store::{AccountStore, NewToken, NewUser, Presence};
 
 #[async_trait]
 impl AccountStore for SqlStore {
@@ -124,21 +124,27 @@ impl AccountStore for SqlStore {
         Ok(())
     }
 
-    async fn online_analysts(&self) -> Result<Vec<OnlineAnalyst>> {
-        let rows = sqlx::query("SELECT user_id, max_chats FROM analyst_presence WHERE status = $1")
-            .bind(PresenceStatus::Online)
-            .fetch_all(&self.pool)
-            .await?;
-        let analysts = rows
-            .iter()
-            .map(|row| {
-                Ok(OnlineAnalyst {
-                    user_id: row.try_get("user_id")?,
-                    max_chats: row.try_get("max_chats")?,
-                })
-            })
-            .collect::<sqlx::Result<_>>()?;
-        Ok(analysts)
+    async fn online_analysts(&self) -> Result<Vec<UserId>> {
+        Ok(
+            sqlx::query_scalar("SELECT user_id FROM analyst_presence WHERE status = $1")
+                .bind(PresenceStatus::Online)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn lapse_presence(&self, analyst_id: UserId, now: Millis) -> Result<bool> {
+        let updated = sqlx::query(
+            "UPDATE analyst_presence SET status = $1, updated_at = $2 \
+             WHERE user_id = $3 AND status = $4",
+        )
+        .bind(PresenceStatus::Offline)
+        .bind(now)
+        .bind(analyst_id)
+        .bind(PresenceStatus::Online)
+        .execute(&self.writer)
+        .await?;
+        Ok(updated.rows_affected() > 0)
     }
 
     async fn presence(&self, analyst_id: UserId) -> Result<Option<Presence>> {

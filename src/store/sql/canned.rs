@@ -36,7 +36,7 @@ impl SqlStore {
 #[async_trait]
 impl CannedStore for SqlStore {
     async fn canned_responses(&self) -> Result<Vec<CannedRecord>> {
-        let rows = sqlx::query(&format!("{SELECT} ORDER BY c.title, c.id"))
+        let rows = sqlx::query(&format!("{SELECT} ORDER BY LOWER(c.title), c.id"))
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.iter().map(record).collect::<sqlx::Result<_>>()?)
