@@ -44,6 +44,7 @@ pub mod canned;
 pub mod chat;
 pub mod ids;
 pub mod message;
+pub mod rating;
 pub mod user;
 
 use std::str::FromStr;

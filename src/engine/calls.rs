@@ -4,10 +4,12 @@
 use serde::Serialize;
 
 use super::Engine;
+use super::ratings::rating_view;
 use crate::domain::call::{self, Call};
 use crate::domain::chat::ChatStatus;
 use crate::domain::ids::{CallId, ChatId, UserId};
 use crate::domain::message::{Author, EventKind};
+use crate::domain::rating::Rating;
 use crate::domain::user::User;
 use crate::domain::{now_millis, rfc3339};
 use crate::error::{Error, Result};
@@ -72,6 +74,11 @@ pub struct CallDetails {
     pub transcript_text: Option<String>,
     pub attachments: Vec<AttachmentView>,
     pub linked_chats: Vec<LinkedChat>,
+    /// The user's rating of the call's chat (the newest, if it had several).
+    pub rating: Option<Rating>,
+    /// The viewer's own ended chat on this call that has no rating yet: what they may rate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratable_chat: Option<ChatId>,
 }
 
 fn entry(e: &StoredEvent) -> TranscriptEntry {
@@ -150,7 +157,19 @@ impl Engine {
                 transcript: self.transcript(chat_id).await?,
             });
         }
+        let ratings = self.store.ratings_of_call(call_id).await?;
+        let ratable_chat = chats
+            .iter()
+            .rev()
+            .find(|c| {
+                c.user.id == user.id
+                    && c.status == ChatStatus::Ended
+                    && !ratings.iter().any(|r| r.chat_id == c.id)
+            })
+            .map(|c| c.id);
         Ok(CallDetails {
+            rating: ratings.first().map(rating_view),
+            ratable_chat,
             transcript_text: call.transcript.clone(),
             call: call_view(&call),
             chats: chats.iter().map(|c| c.id).collect(),

@@ -11,6 +11,7 @@ mod feed;
 mod files;
 mod knowledge;
 mod liveness;
+mod ratings;
 mod throttle;
 mod windows;
 

@@ -33,6 +33,7 @@ pub fn router(attachment_max_bytes: usize) -> Router<AppState> {
         .route("/chats/{id}/accept", post(accept))
         .route("/chats/{id}/end", post(end))
         .route("/chats/{id}/leave", post(leave))
+        .route("/chats/{id}/rating", post(rate))
         .route("/chats/{id}/links", post(link))
         .route(
             "/chats/{id}/attachments",
@@ -213,4 +214,24 @@ async fn leave(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     state.engine.leave(&user, id).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"leaving": id}))))
+}
+
+#[derive(Deserialize)]
+struct RateChat {
+    score: i64,
+    comment: Option<String>,
+}
+
+/// The user's rating of an ended chat: `201` with it.
+async fn rate(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath(id): ApiPath<ChatId>,
+    JsonBody(body): JsonBody<RateChat>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let rating = state
+        .engine
+        .rate_chat(&user, id, body.score, body.comment.as_deref())
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!(rating))))
 }

@@ -26,7 +26,7 @@ pub type DynStore = Arc<dyn Store>;
 /// Everything the engine stores.
 #[async_trait]
 pub trait Store:
-    AccountStore + ChatStore + CallStore + ArticleStore + CannedStore + 'static
+    AccountStore + ChatStore + CallStore + ArticleStore + CannedStore + RatingStore + 'static
 {
     /// Cheap round trip for readiness checks.
     async fn ping(&self) -> Result<()>;
@@ -189,4 +189,13 @@ pub trait CannedStore: Send + Sync {
     ) -> Result<Option<CannedRecord>>;
     /// False when there was no such canned response.
     async fn delete_canned(&self, id: CannedId) -> Result<bool>;
+}
+
+/// Ratings of chats by their users.
+#[async_trait]
+pub trait RatingStore: Send + Sync {
+    /// Stores the chat's rating; false when it already has one (nothing changes).
+    async fn rate_chat(&self, rating: &NewRating<'_>) -> Result<bool>;
+    /// The ratings of the call's chats, newest first.
+    async fn ratings_of_call(&self, call_id: CallId) -> Result<Vec<RatingRecord>>;
 }

@@ -219,3 +219,22 @@ pub struct CannedRecord {
     pub author: String,
     pub updated_at: Millis,
 }
+
+/// A rating to store.
+#[derive(Clone, Debug)]
+pub struct NewRating<'a> {
+    pub chat_id: ChatId,
+    pub call_id: CallId,
+    pub score: i64,
+    pub comment: Option<&'a str>,
+    pub at: Millis,
+}
+
+/// A stored rating.
+#[derive(Clone, Debug)]
+pub struct RatingRecord {
+    pub chat_id: ChatId,
+    pub score: i64,
+    pub comment: Option<String>,
+    pub at: Millis,
+}

@@ -157,6 +157,7 @@ async fn every_endpoint_against_every_role(backend: Backend) {
         ("GET", "/analyst/ws".into(), Body::Socket, e("401 403 403 403 101 101 403 101")),
         ("GET", "/chats".into(), Body::None, e("401 200 200 200 200 200 200 200")),
         ("POST", format!("/chats/{chat}/leave"), Body::Json(json!({})), e("401 404 - 404 403 404 404 403")),
+        ("POST", format!("/chats/{chat}/rating"), Body::Json(json!({"score": 5})), e("401 404 409 404 403 404 404 403")),
         ("GET", "/canned".into(), Body::None, e("401 403 403 403 200 200 403 200")),
         ("GET", format!("/canned?chat={chat}"), Body::None, e("401 403 403 403 200 404 403 200")),
         ("POST", "/canned".into(), Body::Json(json!({"title": "probe", "text": "x"})), e("401 403 403 403 201 201 403 201")),

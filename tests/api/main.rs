@@ -16,6 +16,7 @@ mod liveness;
 mod outage;
 mod pages;
 mod queue;
+mod ratings;
 mod reconnect;
 mod service;
 mod story;

@@ -170,6 +170,13 @@ for (const backend of ['sqlite', 'postgres']) {
       }
       const file = u.getByRole('link', { name: /vpn-log\.txt/ });
       await file.waitFor();
+
+      // The user rates the chat from the call page, once.
+      await u.getByLabel('5 · Excellent').check();
+      await u.locator('#rating-comment').fill('Sorted in minutes');
+      await u.getByRole('button', { name: 'Send rating' }).click();
+      await u.locator('#call-rating').filter({ hasText: '5 out of 5' }).waitFor();
+      assert.equal(await u.locator('#rating-form').count(), 0, 'rated once');
       await shoot(u, 'call');
       await panel.locator('.messages, .chat-ended').filter({ hasText: /ended/i }).first().waitFor();
 

@@ -36,6 +36,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .route("/chats/{id}", get(self_service::chat_window))
         .route("/calls/{id}", get(self_service::call_page))
+        .route("/calls/{id}/rating", post(self_service::rate_from_form))
         .route("/analyst", get(console::console))
         .route("/knowledge", get(authoring::list))
         .route("/knowledge/new", get(authoring::new_article))

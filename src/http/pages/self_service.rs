@@ -213,11 +213,52 @@ pub async fn call_page(
         Some(&page),
         json!({
             "call": call_view(&details.call),
+            "call_id": call_id,
             "transcript": transcript,
             "attachments": attachments,
             "linked_chats": linked,
+            "rating": details.rating.as_ref().map(|r| json!({
+                "score": r.score,
+                "comment": r.comment,
+                "word": SCORE_WORDS[(r.score.clamp(1, 5) - 1) as usize],
+                "at_text": readable(&r.at),
+            })),
+            "ratable_chat": details.ratable_chat,
+            "scores": SCORE_WORDS
+                .iter()
+                .enumerate()
+                .map(|(i, word)| json!({"value": i + 1, "word": word}))
+                .collect::<Vec<_>>(),
         }),
     )
+}
+
+/// What each score means, 1 to 5, on the rating form and beside a rating.
+const SCORE_WORDS: [&str; 5] = ["Poor", "Fair", "Good", "Very good", "Excellent"];
+
+#[derive(Deserialize)]
+pub struct RatingForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    chat_id: ChatId,
+    score: i64,
+    #[serde(default)]
+    comment: String,
+}
+
+/// The call page's rating form: rates the chat, then shows the call again.
+pub async fn rate_from_form(
+    State(state): State<AppState>,
+    page: PageUser,
+    PagePath(call_id): PagePath<CallId>,
+    PageForm(form): PageForm<RatingForm>,
+) -> Result<Response, PageError> {
+    page.check_form(&form.csrf)?;
+    state
+        .engine
+        .rate_chat(&page.user, form.chat_id, form.score, Some(&form.comment))
+        .await?;
+    Ok(Redirect::to(&format!("/calls/{call_id}#rating")).into_response())
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod calls;
 mod canned;
 mod chats;
 mod group_commit;
+mod ratings;
 mod rows;
 
 use std::path::Path;
