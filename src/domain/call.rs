@@ -51,8 +51,41 @@ pub struct Call {
     pub user: Person,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resolved_by: Option<String>,
+    /// How an analyst resolved it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// An internal note on a call: analysts read it, the call's user never does.
+#[derive(Clone, Debug, Serialize)]
+pub struct Note {
+    pub id: i64,
+    pub text: String,
+    /// Username of its author.
+    pub author: String,
+    /// RFC 3339.
+    pub at: String,
+}
+
+/// Longest note or resolution, in characters.
+pub const NOTE_MAX: usize = 4_000;
+
+/// A note's or resolution's text, trimmed; `invalid` naming `field` when empty or longer
+/// than [`NOTE_MAX`].
+pub fn checked_text(field: &'static str, text: &str) -> crate::error::Result<String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(crate::error::Error::invalid(field, "it cannot be empty"));
+    }
+    if text.chars().count() > NOTE_MAX {
+        return Err(crate::error::Error::invalid(
+            field,
+            format!("it is at most {NOTE_MAX} characters"),
+        ));
+    }
+    Ok(text.to_owned())
 }
 
 #[cfg(test)]

@@ -5,16 +5,16 @@ use serde::Serialize;
 
 use super::Engine;
 use super::ratings::rating_view;
-use crate::domain::call::{self, Call};
+use crate::domain::call::{self, Call, CallStatus, Note};
 use crate::domain::chat::ChatStatus;
 use crate::domain::ids::{CallId, ChatId, UserId};
 use crate::domain::message::{Author, EventKind};
 use crate::domain::rating::Rating;
 use crate::domain::user::User;
 use crate::domain::{now_millis, rfc3339};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::events::AttachmentInfo;
-use crate::store::{CallRecord, StoredEvent};
+use crate::store::{CallFilter, CallRecord, NoteRecord, StoredEvent};
 use crate::transcript::describe;
 
 /// A call as its user and analysts see it.
@@ -27,6 +27,7 @@ pub fn call_view(call: &CallRecord) -> Call {
         description: call.description.clone(),
         user: call.user.clone(),
         resolved_by: call.resolved_by.clone(),
+        resolution: call.resolution.clone(),
         created_at: rfc3339(call.created_at),
         updated_at: rfc3339(call.updated_at),
     }
@@ -79,6 +80,21 @@ pub struct CallDetails {
     /// The viewer's own ended chat on this call that has no rating yet: what they may rate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ratable_chat: Option<ChatId>,
+    /// Internal notes, oldest first: only for analysts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notes: Option<Vec<Note>>,
+    /// The user's other calls, newest first: only for analysts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_calls: Option<Vec<Call>>,
+}
+
+fn note_view(n: NoteRecord) -> Note {
+    Note {
+        id: n.id,
+        text: n.text,
+        author: n.author,
+        at: rfc3339(n.at),
+    }
 }
 
 fn entry(e: &StoredEvent) -> TranscriptEntry {
@@ -167,7 +183,25 @@ impl Engine {
                     && !ratings.iter().any(|r| r.chat_id == c.id)
             })
             .map(|c| c.id);
+        let (notes, user_calls) = if user.is_analyst() {
+            let notes = self.store.notes_of_call(call_id).await?;
+            let others = self.store.recent_calls(call.user.id, 20).await?;
+            (
+                Some(notes.into_iter().map(note_view).collect()),
+                Some(
+                    others
+                        .iter()
+                        .filter(|c| c.id != call_id)
+                        .map(call_view)
+                        .collect(),
+                ),
+            )
+        } else {
+            (None, None)
+        };
         Ok(CallDetails {
+            notes,
+            user_calls,
             rating: ratings.first().map(rating_view),
             ratable_chat,
             transcript_text: call.transcript.clone(),
@@ -177,6 +211,93 @@ impl Engine {
             attachments,
             linked_chats,
         })
+    }
+
+    /// Calls for analysts, newest first: by status, by the username of who logged them,
+    /// and by words of the description or a reference (`CALL-000042`). `forbidden` for
+    /// anyone else.
+    pub async fn calls(
+        &self,
+        user: &User,
+        status: Option<CallStatus>,
+        username: Option<&str>,
+        text: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Call>> {
+        if !user.is_analyst() {
+            return Err(Error::forbidden("only analysts list every call"));
+        }
+        let text = text.map(str::trim).filter(|t| !t.is_empty());
+        let filter = CallFilter {
+            status,
+            username: username.map(str::trim).filter(|u| !u.is_empty()),
+            text,
+            id: text.and_then(call::parse_reference),
+            limit: limit.clamp(1, 200),
+        };
+        Ok(self
+            .store
+            .find_calls(&filter)
+            .await?
+            .iter()
+            .map(call_view)
+            .collect())
+    }
+
+    /// An analyst resolves an open call with how it was resolved; `invalid_state` (409)
+    /// when it is already resolved.
+    #[tracing::instrument(skip_all, fields(call_id = %call_id, user = %user.id), err(level = "debug"))]
+    pub async fn resolve_call(
+        &self,
+        user: &User,
+        call_id: CallId,
+        resolution: &str,
+    ) -> Result<Call> {
+        if !user.is_analyst() {
+            return Err(Error::forbidden("only analysts resolve calls"));
+        }
+        let resolution = call::checked_text("resolution", resolution)?;
+        self.visible_call(user, call_id).await?;
+        if !self
+            .store
+            .resolve_call(call_id, &resolution, &user.username, now_millis())
+            .await?
+        {
+            return Err(Error::conflict(
+                ErrorCode::InvalidState,
+                "the call is already resolved",
+            ));
+        }
+        Ok(call_view(&self.visible_call(user, call_id).await?))
+    }
+
+    /// Its user or an analyst opens a resolved call again; `invalid_state` (409) when it
+    /// is open.
+    #[tracing::instrument(skip_all, fields(call_id = %call_id, user = %user.id), err(level = "debug"))]
+    pub async fn reopen_call(&self, user: &User, call_id: CallId) -> Result<Call> {
+        self.visible_call(user, call_id).await?;
+        if !self.store.reopen_call(call_id, now_millis()).await? {
+            return Err(Error::conflict(
+                ErrorCode::InvalidState,
+                "the call is already open",
+            ));
+        }
+        Ok(call_view(&self.visible_call(user, call_id).await?))
+    }
+
+    /// An analyst writes an internal note on a call; the call's user never sees it.
+    #[tracing::instrument(skip_all, fields(call_id = %call_id, user = %user.id), err(level = "debug"))]
+    pub async fn add_note(&self, user: &User, call_id: CallId, text: &str) -> Result<Note> {
+        if !user.is_analyst() {
+            return Err(Error::forbidden("only analysts write notes"));
+        }
+        let text = call::checked_text("text", text)?;
+        self.visible_call(user, call_id).await?;
+        let note = self
+            .store
+            .add_note(call_id, user.id, &text, now_millis())
+            .await?;
+        Ok(note_view(note))
     }
 
     /// The user's own calls, newest first.

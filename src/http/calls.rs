@@ -1,17 +1,19 @@
 //! Calls and the files on them.
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use super::extract::{ApiPath, ApiQuery, CurrentUser};
+use super::extract::{ApiPath, ApiQuery, CurrentUser, JsonBody};
 use super::{ApiError, AppState};
+use crate::domain::call::CallStatus;
 use crate::domain::ids::CallId;
 use crate::error::Error;
 
@@ -22,6 +24,9 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/calls", get(list))
         .route("/calls/{id}", get(show))
+        .route("/calls/{id}/resolve", post(resolve))
+        .route("/calls/{id}/reopen", post(reopen))
+        .route("/calls/{id}/notes", post(add_note))
         .route("/attachments/{id}", get(download))
 }
 
@@ -30,20 +35,86 @@ struct ListCalls {
     #[serde(default)]
     recent: bool,
     limit: Option<i64>,
+    /// `open`, `resolved` or `all` (the default).
+    status: Option<String>,
+    user: Option<String>,
+    q: Option<String>,
 }
 
+/// `recent=true`, or anyone but an analyst: the caller's own recent calls. Analysts
+/// otherwise: every call, filtered.
 async fn list(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     ApiQuery(q): ApiQuery<ListCalls>,
 ) -> Result<Json<Value>, ApiError> {
-    // Only the caller's own recent calls are listed; `recent` is accepted for the contract.
-    let _ = q.recent;
+    if q.recent || !user.is_analyst() {
+        let calls = state
+            .engine
+            .recent_calls(&user, q.limit.unwrap_or(10))
+            .await?;
+        return Ok(Json(json!(calls)));
+    }
+    let status = match q.status.as_deref().unwrap_or("all") {
+        "all" => None,
+        other => Some(
+            other
+                .parse::<CallStatus>()
+                .map_err(|_| Error::invalid("status", "use open, resolved or all"))?,
+        ),
+    };
     let calls = state
         .engine
-        .recent_calls(&user, q.limit.unwrap_or(10))
+        .calls(
+            &user,
+            status,
+            q.user.as_deref(),
+            q.q.as_deref(),
+            q.limit.unwrap_or(50),
+        )
         .await?;
     Ok(Json(json!(calls)))
+}
+
+#[derive(Deserialize)]
+struct Resolve {
+    resolution: String,
+}
+
+async fn resolve(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath(id): ApiPath<CallId>,
+    JsonBody(body): JsonBody<Resolve>,
+) -> Result<Json<Value>, ApiError> {
+    let call = state
+        .engine
+        .resolve_call(&user, id, &body.resolution)
+        .await?;
+    Ok(Json(json!(call)))
+}
+
+async fn reopen(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath(id): ApiPath<CallId>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(state.engine.reopen_call(&user, id).await?)))
+}
+
+#[derive(Deserialize)]
+struct NewNote {
+    text: String,
+}
+
+async fn add_note(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath(id): ApiPath<CallId>,
+    JsonBody(body): JsonBody<NewNote>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let note = state.engine.add_note(&user, id, &body.text).await?;
+    Ok((StatusCode::CREATED, Json(json!(note))))
 }
 
 async fn show(

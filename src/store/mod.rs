@@ -128,6 +128,27 @@ pub trait CallStore: Send + Sync {
     async fn call(&self, id: CallId) -> Result<Option<CallRecord>>;
     /// The user's calls, newest first.
     async fn recent_calls(&self, user_id: UserId, limit: i64) -> Result<Vec<CallRecord>>;
+    /// Calls matching `filter`, newest first.
+    async fn find_calls(&self, filter: &CallFilter<'_>) -> Result<Vec<CallRecord>>;
+    /// Resolves an open call; false when it was not open.
+    async fn resolve_call(
+        &self,
+        id: CallId,
+        resolution: &str,
+        resolved_by: &str,
+        now: Millis,
+    ) -> Result<bool>;
+    /// Opens a resolved call again, clearing its resolution; false when it was open.
+    async fn reopen_call(&self, id: CallId, now: Millis) -> Result<bool>;
+    async fn add_note(
+        &self,
+        call_id: CallId,
+        author: UserId,
+        text: &str,
+        now: Millis,
+    ) -> Result<NoteRecord>;
+    /// The call's notes, oldest first.
+    async fn notes_of_call(&self, call_id: CallId) -> Result<Vec<NoteRecord>>;
 
     /// Links a chat to one more call (linking twice is a no-op).
     async fn link_call(

@@ -67,6 +67,8 @@ pub struct CallRecord {
     pub status: CallStatus,
     pub description: String,
     pub resolved_by: Option<String>,
+    /// How an analyst resolved it.
+    pub resolution: Option<String>,
     /// The final transcript, written when the call's chat ends.
     pub transcript: Option<String>,
     pub created_at: Millis,
@@ -236,5 +238,27 @@ pub struct RatingRecord {
     pub chat_id: ChatId,
     pub score: i64,
     pub comment: Option<String>,
+    pub at: Millis,
+}
+
+/// Which calls an analyst lists.
+#[derive(Clone, Debug, Default)]
+pub struct CallFilter<'a> {
+    pub status: Option<CallStatus>,
+    /// The user who logged them.
+    pub username: Option<&'a str>,
+    /// Words in the description (case-blind), or the call with this id.
+    pub text: Option<&'a str>,
+    pub id: Option<CallId>,
+    pub limit: i64,
+}
+
+/// An internal note on a call.
+#[derive(Clone, Debug)]
+pub struct NoteRecord {
+    pub id: i64,
+    pub text: String,
+    /// Username of its author.
+    pub author: String,
     pub at: Millis,
 }

@@ -6,6 +6,7 @@ mod process;
 mod access;
 mod access_table;
 mod bad_input;
+mod calls_desk;
 mod canned;
 mod crash;
 mod faults;

@@ -1,14 +1,18 @@
 //! Calls, the links between chats and further calls, and the files on calls.
 
 use async_trait::async_trait;
+use sqlx::Row;
 
 use super::SqlStore;
 use super::chats::{insert_event, next_seq};
 use super::rows::{self, ATTACHMENT_COLUMNS, CALL_SELECT};
 use crate::domain::Millis;
+use crate::domain::call::CallStatus;
 use crate::domain::ids::{AttachmentId, CallId, ChatId, UserId};
 use crate::error::Result;
-use crate::store::{Appended, AttachmentRecord, CallRecord, CallStore, NewEvent};
+use crate::store::{
+    Appended, AttachmentRecord, CallFilter, CallRecord, CallStore, NewEvent, NoteRecord,
+};
 
 pub(super) async fn call_in(
     conn: &mut sqlx::AnyConnection,
@@ -36,6 +40,112 @@ impl CallStore for SqlStore {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows::all(&found, rows::call)?)
+    }
+
+    async fn find_calls(&self, f: &CallFilter<'_>) -> Result<Vec<CallRecord>> {
+        // Every condition is always present; a missing filter binds NULL and matches all.
+        let pattern = f.text.map(|t| format!("%{}%", t.to_lowercase()));
+        let found = sqlx::query(&format!(
+            "{CALL_SELECT} WHERE ($1 IS NULL OR k.status = $1) \
+             AND ($2 IS NULL OR u.username = $2) \
+             AND ($3 IS NULL OR LOWER(k.description) LIKE $3 OR k.id = $4) \
+             ORDER BY k.id DESC LIMIT $5"
+        ))
+        .bind(f.status.map(|s| s.as_str().to_owned()))
+        .bind(f.username)
+        .bind(pattern)
+        .bind(f.id)
+        .bind(f.limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows::all(&found, rows::call)?)
+    }
+
+    async fn resolve_call(
+        &self,
+        id: CallId,
+        resolution: &str,
+        resolved_by: &str,
+        now: Millis,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE calls SET status = $1, resolution = $2, resolved_by = $3, updated_at = $4 \
+             WHERE id = $5 AND status = $6",
+        )
+        .bind(CallStatus::Resolved)
+        .bind(resolution)
+        .bind(resolved_by)
+        .bind(now)
+        .bind(id)
+        .bind(CallStatus::Open)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn reopen_call(&self, id: CallId, now: Millis) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE calls SET status = $1, resolution = NULL, resolved_by = NULL, \
+             updated_at = $2 WHERE id = $3 AND status = $4",
+        )
+        .bind(CallStatus::Open)
+        .bind(now)
+        .bind(id)
+        .bind(CallStatus::Resolved)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn add_note(
+        &self,
+        call_id: CallId,
+        author: UserId,
+        text: &str,
+        now: Millis,
+    ) -> Result<NoteRecord> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO call_notes (call_id, author_id, body, created_at) \
+             VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(call_id)
+        .bind(author)
+        .bind(text)
+        .bind(now)
+        .fetch_one(&self.writer)
+        .await?;
+        let author: String = sqlx::query_scalar("SELECT username FROM users WHERE id = $1")
+            .bind(author)
+            .fetch_one(&self.writer)
+            .await?;
+        Ok(NoteRecord {
+            id,
+            text: text.to_owned(),
+            author,
+            at: now,
+        })
+    }
+
+    async fn notes_of_call(&self, call_id: CallId) -> Result<Vec<NoteRecord>> {
+        let rows = sqlx::query(
+            "SELECT n.id, n.body, u.username, n.created_at FROM call_notes n \
+             JOIN users u ON u.id = n.author_id WHERE n.call_id = $1 ORDER BY n.id",
+        )
+        .bind(call_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let notes = rows
+            .iter()
+            .map(|row| {
+                Ok(NoteRecord {
+                    id: row.try_get("id")?,
+                    text: row.try_get("body")?,
+                    author: row.try_get("username")?,
+                    at: row.try_get("created_at")?,
+                })
+            })
+            .collect::<sqlx::Result<_>>()?;
+        Ok(notes)
     }
 
     async fn link_call(

@@ -92,7 +92,7 @@ pub const CHAT_SELECT: &str = "SELECT c.id, c.call_id, c.status, c.last_seq, c.c
      JOIN calls k ON k.id = c.call_id";
 
 pub const CALL_SELECT: &str = "SELECT k.id, k.source, k.status, k.description, k.resolved_by, \
-     k.transcript, k.created_at, k.updated_at, \
+     k.resolution, k.transcript, k.created_at, k.updated_at, \
      u.id AS user_id, u.username AS user_username, u.display_name AS user_name \
      FROM calls k JOIN users u ON u.id = k.user_id";
 
@@ -143,6 +143,7 @@ pub fn call(row: &AnyRow) -> sqlx::Result<CallRecord> {
         status: row.try_get("status")?,
         description: row.try_get("description")?,
         resolved_by: row.try_get("resolved_by")?,
+        resolution: row.try_get("resolution")?,
         transcript: row.try_get("transcript")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,

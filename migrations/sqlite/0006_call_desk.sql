@@ -1,0 +1,13 @@
+-- The analysts' side of a call: how it was resolved, and internal notes that the call's
+-- user never sees.
+ALTER TABLE calls ADD COLUMN resolution TEXT;
+CREATE INDEX calls_by_status ON calls (status, id);
+
+CREATE TABLE call_notes (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_id    INTEGER NOT NULL REFERENCES calls (id),
+    author_id  INTEGER NOT NULL REFERENCES users (id),
+    body       TEXT    NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX call_notes_by_call ON call_notes (call_id, id);
