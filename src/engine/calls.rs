@@ -183,7 +183,8 @@ impl Engine {
                     && !ratings.iter().any(|r| r.chat_id == c.id)
             })
             .map(|c| c.id);
-        let (notes, user_calls) = if user.is_analyst() {
+        // Notes never reach the call's own user, even one who is also an analyst.
+        let (notes, user_calls) = if user.is_analyst() && call.user.id != user.id {
             let notes = self.store.notes_of_call(call_id).await?;
             let others = self.store.recent_calls(call.user.id, 20).await?;
             (

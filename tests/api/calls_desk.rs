@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp};
 use crate::on_both_databases;
+use chatdesk::domain::user::Role;
 
 on_both_databases!(
     analysts_list_resolve_and_reopen_calls,
@@ -52,6 +53,15 @@ async fn analysts_list_resolve_and_reopen_calls(backend: Backend) {
     );
     assert_eq!(
         references(&bob.get("/calls?q=nothing%20like%20it").await.1),
+        Vec::<String>::new()
+    );
+    // LIKE's wildcards in the text are only text.
+    assert_eq!(
+        references(&bob.get("/calls?q=%25").await.1),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        references(&bob.get("/calls?q=_").await.1),
         Vec::<String>::new()
     );
     let (status, body) = bob.get("/calls?status=lost").await;
@@ -180,4 +190,18 @@ async fn internal_notes_never_reach_the_user(backend: Backend) {
     for frame in replay.drain(Duration::from_millis(500)).await {
         leaks("a replayed frame", &frame.to_string());
     }
+
+    // An analyst who logs a call of their own does not read the notes on it either.
+    let ann = app
+        .user("ann", &[Role::User, Role::ChatUser, Role::Analyst])
+        .await;
+    let (_, started) = ann.start_chat("my laptop battery drains fast").await;
+    let own_call = started["call"]["id"].as_i64().unwrap();
+    let (status, _) = bob
+        .post(&format!("/calls/{own_call}/notes"), json!({"text": secret}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, own) = ann.get(&format!("/calls/{own_call}")).await;
+    assert!(own.get("notes").is_none(), "{own}");
+    leaks("an analyst's own call", &own.to_string());
 }

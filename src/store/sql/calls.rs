@@ -44,11 +44,19 @@ impl CallStore for SqlStore {
 
     async fn find_calls(&self, f: &CallFilter<'_>) -> Result<Vec<CallRecord>> {
         // Every condition is always present; a missing filter binds NULL and matches all.
-        let pattern = f.text.map(|t| format!("%{}%", t.to_lowercase()));
+        // The text is matched as written: LIKE's wildcards in it are escaped.
+        let pattern = f.text.map(|t| {
+            let escaped = t
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        });
         let found = sqlx::query(&format!(
             "{CALL_SELECT} WHERE ($1 IS NULL OR k.status = $1) \
              AND ($2 IS NULL OR u.username = $2) \
-             AND ($3 IS NULL OR LOWER(k.description) LIKE $3 OR k.id = $4) \
+             AND ($3 IS NULL OR LOWER(k.description) LIKE $3 ESCAPE '\\' OR k.id = $4) \
              ORDER BY k.id DESC LIMIT $5"
         ))
         .bind(f.status.map(|s| s.as_str().to_owned()))
