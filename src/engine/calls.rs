@@ -294,11 +294,14 @@ impl Engine {
         }
         let text = call::checked_text("text", text)?;
         self.visible_call(user, call_id).await?;
-        let note = self
-            .store
-            .add_note(call_id, user.id, &text, now_millis())
-            .await?;
-        Ok(note_view(note))
+        let at = now_millis();
+        let id = self.store.add_note(call_id, user.id, &text, at).await?;
+        Ok(note_view(NoteRecord {
+            id,
+            text,
+            author: user.username.clone(),
+            at,
+        }))
     }
 
     /// The user's own calls, newest first.

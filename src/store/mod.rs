@@ -140,13 +140,14 @@ pub trait CallStore: Send + Sync {
     ) -> Result<bool>;
     /// Opens a resolved call again, clearing its resolution; false when it was open.
     async fn reopen_call(&self, id: CallId, now: Millis) -> Result<bool>;
+    /// Stores a note; returns its id.
     async fn add_note(
         &self,
         call_id: CallId,
         author: UserId,
         text: &str,
         now: Millis,
-    ) -> Result<NoteRecord>;
+    ) -> Result<i64>;
     /// The call's notes, oldest first.
     async fn notes_of_call(&self, call_id: CallId) -> Result<Vec<NoteRecord>>;
 

@@ -111,8 +111,8 @@ impl CallStore for SqlStore {
         author: UserId,
         text: &str,
         now: Millis,
-    ) -> Result<NoteRecord> {
-        let id: i64 = sqlx::query_scalar(
+    ) -> Result<i64> {
+        Ok(sqlx::query_scalar(
             "INSERT INTO call_notes (call_id, author_id, body, created_at) \
              VALUES ($1, $2, $3, $4) RETURNING id",
         )
@@ -121,17 +121,7 @@ impl CallStore for SqlStore {
         .bind(text)
         .bind(now)
         .fetch_one(&self.writer)
-        .await?;
-        let author: String = sqlx::query_scalar("SELECT username FROM users WHERE id = $1")
-            .bind(author)
-            .fetch_one(&self.writer)
-            .await?;
-        Ok(NoteRecord {
-            id,
-            text: text.to_owned(),
-            author,
-            at: now,
-        })
+        .await?)
     }
 
     async fn notes_of_call(&self, call_id: CallId) -> Result<Vec<NoteRecord>> {
