@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use tokio::sync::broadcast;
 
-use crate::domain::ids::ChatId;
+use crate::domain::ids::{ChatId, UserId};
 use crate::events::Frame;
 
 /// What a subscriber listens to.
@@ -17,6 +17,8 @@ pub enum Topic {
     Chat(ChatId),
     /// The queue and analyst availability, for analysts and the Chat option's label.
     Desk,
+    /// News for one analyst's console only: a chat transferred to them.
+    Analyst(UserId),
 }
 
 pub trait EventBus: Send + Sync + 'static {

@@ -12,6 +12,7 @@ use crate::domain::call::Call;
 use crate::domain::chat::ChatView;
 use crate::domain::ids::{AttachmentId, UserId};
 use crate::domain::message::{Author, AuthorRole, EventKind, Message};
+use crate::domain::user::User;
 use crate::domain::{Millis, rfc3339};
 use crate::error::ErrorCode;
 use crate::knowledge::Suggestion;
@@ -119,6 +120,21 @@ pub fn ended_payload(call: &Call, ended_by: AuthorRole) -> String {
 
 pub fn status_frame(chat: &ChatView) -> Frame {
     Frame::new(None, tagged("status", chat))
+}
+
+/// `assigned`: on the receiving analyst's desk socket, a chat transferred to them and who
+/// transferred it.
+pub fn assigned_frame(chat: &ChatView, from: &User) -> Frame {
+    Frame::new(
+        None,
+        json!({"type": "assigned", "chat": chat, "from": {"username": from.username, "name": from.display_name}})
+            .to_string(),
+    )
+}
+
+/// `chats_changed`: on an analyst's desk socket, reload `GET /analyst/chats`.
+pub fn chats_changed_frame() -> Frame {
+    Frame::new(None, json!({"type": "chats_changed"}).to_string())
 }
 
 pub fn typing_frame(role: AuthorRole, name: &str, typing: bool) -> Frame {

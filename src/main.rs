@@ -164,9 +164,11 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
 const DEMO_PASSWORD: &str = "chatdesk-demo";
 
 async fn create_demo_accounts(engine: &chatdesk::engine::Engine) -> anyhow::Result<()> {
-    let accounts: [(&str, &str, &[Role]); 3] = [
+    let accounts: [(&str, &str, &[Role]); 5] = [
         ("alice", "Alice Example", &[Role::User, Role::ChatUser]),
         ("bob", "Bob Analyst", &[Role::Analyst]),
+        ("erin", "Erin Analyst", &[Role::Analyst]),
+        ("dana", "Dana Supervisor", &[Role::Supervisor]),
         ("carol", "Carol Author", &[Role::Author]),
     ];
     for (name, display, roles) in accounts {

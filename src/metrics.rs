@@ -27,6 +27,8 @@ pub struct Metrics {
     pub chats_started: Counter,
     pub messages: Counter,
     pub handoffs: Counter,
+    /// Chats an analyst passed to another analyst or back to the queue.
+    pub transfers: Counter,
     pub bot_resolutions: Counter,
     pub open_sockets: Gauge,
     /// Seconds per ranking.
@@ -61,6 +63,10 @@ impl Metrics {
         );
         let messages = counter("chatdesk_messages_total", "Messages people sent.");
         let handoffs = counter("chatdesk_handoffs_total", "Chats handed off to the queue.");
+        let transfers = counter(
+            "chatdesk_transfers_total",
+            "Chats transferred to another analyst or back to the queue.",
+        );
         let bot_resolutions = counter(
             "chatdesk_bot_resolutions_total",
             "Calls the bot resolved (\"this fixed it\").",
@@ -87,6 +93,7 @@ impl Metrics {
             chats_started,
             messages,
             handoffs,
+            transfers,
             bot_resolutions,
             open_sockets,
             ranking,

@@ -69,6 +69,26 @@ pub struct Note {
     pub at: String,
 }
 
+/// How the user took an article the bot offered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OfferOutcome {
+    /// "This fixed it".
+    Accepted,
+    /// "Not helpful".
+    Declined,
+    /// Neither: left unanswered, or the user asked for an analyst instead.
+    None,
+}
+
+/// An article the bot offered on a call, once however often it was offered.
+#[derive(Clone, Debug, Serialize)]
+pub struct Offered {
+    pub article_id: String,
+    pub title: String,
+    pub outcome: OfferOutcome,
+}
+
 /// Longest note or resolution, in characters.
 pub const NOTE_MAX: usize = 4_000;
 

@@ -10,6 +10,8 @@ named_enum! {
         User,
         ChatUser,
         Analyst,
+        /// Everything an analyst may do, plus watching any chat and the desk's insights.
+        Supervisor,
         Author,
         Admin,
     }
@@ -72,7 +74,12 @@ impl User {
     }
 
     pub fn is_analyst(&self) -> bool {
-        self.has(Role::Analyst) || self.has(Role::Admin)
+        self.has(Role::Analyst) || self.has(Role::Supervisor) || self.has(Role::Admin)
+    }
+
+    /// May open any chat, whoever handles it, to watch (supervisors and admins).
+    pub fn watches_any_chat(&self) -> bool {
+        self.has(Role::Supervisor) || self.has(Role::Admin)
     }
 
     pub fn is_author(&self) -> bool {
@@ -133,11 +140,23 @@ mod tests {
     }
 
     #[test]
+    fn supervisors_are_analysts_who_watch_any_chat() {
+        let supervisor = User {
+            id: UserId(2),
+            username: "sam".into(),
+            display_name: "Sam".into(),
+            roles: vec![Role::Supervisor],
+        };
+        assert!(supervisor.is_analyst() && supervisor.watches_any_chat());
+        assert!(!supervisor.is_author() && !supervisor.can_chat());
+    }
+
+    #[test]
     fn unknown_roles_list_the_known_ones() {
         assert_eq!(Role::parse("chat-user"), Ok(Role::ChatUser));
         assert_eq!(
             Role::parse("root").unwrap_err(),
-            "unknown role \"root\"; expected one of user, chat-user, analyst, author, admin"
+            "unknown role \"root\"; expected one of user, chat-user, analyst, supervisor, author, admin"
         );
     }
 

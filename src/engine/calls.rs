@@ -4,10 +4,11 @@
 use serde::Serialize;
 
 use super::Engine;
+use super::chats::offers;
 use super::ratings::rating_view;
-use crate::domain::call::{self, Call, CallStatus, Note};
+use crate::domain::call::{self, Call, CallStatus, Note, OfferOutcome, Offered};
 use crate::domain::chat::ChatStatus;
-use crate::domain::ids::{CallId, ChatId, UserId};
+use crate::domain::ids::{ArticleId, CallId, ChatId, UserId};
 use crate::domain::message::{Author, EventKind};
 use crate::domain::rating::Rating;
 use crate::domain::user::User;
@@ -75,6 +76,9 @@ pub struct CallDetails {
     pub transcript_text: Option<String>,
     pub attachments: Vec<AttachmentView>,
     pub linked_chats: Vec<LinkedChat>,
+    /// The other calls this call's chats are linked to (the other side of
+    /// `linked_chats`), those the viewer may see.
+    pub linked_calls: Vec<Call>,
     /// The user's rating of the call's chat (the newest, if it had several).
     pub rating: Option<Rating>,
     /// The viewer's own ended chat on this call that has no rating yet: what they may rate.
@@ -86,6 +90,10 @@ pub struct CallDetails {
     /// The user's other calls, newest first: only for analysts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_calls: Option<Vec<Call>>,
+    /// Every article the bot offered on the call's chats and how the user took it: only
+    /// for analysts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offered: Option<Vec<Offered>>,
 }
 
 fn note_view(n: NoteRecord) -> Note {
@@ -135,8 +143,35 @@ impl Engine {
         let call = self.visible_call(user, call_id).await?;
         let chats = self.store.chats_of_call(call_id).await?;
         let mut transcript = Vec::new();
+        let mut offered = Vec::new();
+        let mut linked_calls = Vec::new();
         for chat in &chats {
-            transcript.extend(self.transcript(chat.id).await?);
+            let events = self.store.events_after(chat.id, 0).await?;
+            transcript.extend(events.iter().map(entry));
+            let declined = self.store.declined_articles(chat.id).await?;
+            for (article_id, title) in offers(&events)? {
+                let outcome = if chat.accepted_article.as_ref().map(ArticleId::as_str)
+                    == Some(article_id.as_str())
+                {
+                    OfferOutcome::Accepted
+                } else if declined.iter().any(|d| d.as_str() == article_id) {
+                    OfferOutcome::Declined
+                } else {
+                    OfferOutcome::None
+                };
+                offered.push(Offered {
+                    article_id,
+                    title,
+                    outcome,
+                });
+            }
+            for linked in self.store.linked_calls(chat.id).await? {
+                if let Some(other) = self.store.call(linked).await?
+                    && (user.is_analyst() || other.user.id == user.id)
+                {
+                    linked_calls.push(call_view(&other));
+                }
+            }
         }
         let attachments = self
             .store
@@ -200,9 +235,12 @@ impl Engine {
         } else {
             (None, None)
         };
+        let offered = (user.is_analyst() && call.user.id != user.id).then_some(offered);
         Ok(CallDetails {
             notes,
             user_calls,
+            offered,
+            linked_calls,
             rating: ratings.first().map(rating_view),
             ratable_chat,
             transcript_text: call.transcript.clone(),

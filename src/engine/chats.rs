@@ -311,6 +311,8 @@ impl Engine {
         let Some(title) = self.offered_title(chat_id, article_id).await? else {
             return Err(Error::NotFound("suggestion"));
         };
+        // An id the bot offered is a valid one.
+        let article_id = ArticleId::parse(article_id).map_err(|_| Error::NotFound("suggestion"))?;
         self.bot_says(
             chat_id,
             &format!("Great, I'm glad \u{201c}{title}\u{201d} fixed it. I've resolved your call."),
@@ -321,7 +323,7 @@ impl Engine {
                 &chat,
                 &[ChatStatus::Bot, ChatStatus::Queued],
                 AuthorRole::Bot,
-                Some(resolver::BOT),
+                Some(&article_id),
             )
             .await?;
         self.metrics.bot_resolutions.increment(1);
@@ -355,28 +357,11 @@ impl Engine {
 
     /// The title of `article_id` when the bot has offered it in the chat.
     async fn offered_title(&self, chat_id: ChatId, article_id: &str) -> Result<Option<String>> {
-        /// Only what is needed of each stored suggestion, so that nothing else in it
-        /// (a score, say) can make the offer unreadable.
-        #[derive(serde::Deserialize)]
-        struct Offered {
-            article_id: String,
-            title: String,
-        }
-        #[derive(serde::Deserialize)]
-        struct Offer {
-            items: Vec<Offered>,
-        }
-        for e in self.store.events_after(chat_id, 0).await? {
-            if e.kind != EventKind::Suggestions {
-                continue;
-            }
-            let offer: Offer = serde_json::from_str(e.payload.as_deref().unwrap_or("{}"))
-                .map_err(|e| Error::internal("reading stored suggestions", e))?;
-            if let Some(o) = offer.items.into_iter().find(|o| o.article_id == article_id) {
-                return Ok(Some(o.title));
-            }
-        }
-        Ok(None)
+        let events = self.store.events_after(chat_id, 0).await?;
+        Ok(offers(&events)?
+            .into_iter()
+            .find(|(id, _)| id == article_id)
+            .map(|(_, title)| title))
     }
 
     /// The user declines the bot's help: the chat joins the queue.
@@ -485,12 +470,14 @@ impl Engine {
             .await
     }
 
+    /// Ends the chat from one of the states `from`. With `accepted`, the user's "This
+    /// fixed it" on that article ends it and the bot resolves the call.
     pub(super) async fn finish(
         &self,
         chat: &ChatRecord,
         from: &[ChatStatus],
         ended_by: AuthorRole,
-        resolved_by: Option<&str>,
+        accepted: Option<&ArticleId>,
     ) -> Result<Call> {
         let now = now_millis();
         let render =
@@ -504,7 +491,8 @@ impl Engine {
                 chat_id: chat.id,
                 from,
                 ended_by,
-                resolved_by,
+                resolved_by: accepted.map(|_| resolver::BOT),
+                accepted_article: accepted,
                 now,
                 render: &render,
             })
@@ -532,4 +520,31 @@ impl Engine {
         );
         Ok(())
     }
+}
+
+/// Every article offered in these events, once each in the order first offered:
+/// `(article id, title)`.
+pub(super) fn offers(events: &[StoredEvent]) -> Result<Vec<(String, String)>> {
+    /// Only what is needed of each stored suggestion, so that nothing else in it (a
+    /// score, say) can make the offer unreadable.
+    #[derive(serde::Deserialize)]
+    struct Offered {
+        article_id: String,
+        title: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Offer {
+        items: Vec<Offered>,
+    }
+    let mut found: Vec<(String, String)> = Vec::new();
+    for e in events.iter().filter(|e| e.kind == EventKind::Suggestions) {
+        let offer: Offer = serde_json::from_str(e.payload.as_deref().unwrap_or("{}"))
+            .map_err(|e| Error::internal("reading stored suggestions", e))?;
+        for o in offer.items {
+            if !found.iter().any(|(id, _)| *id == o.article_id) {
+                found.push((o.article_id, o.title));
+            }
+        }
+    }
+    Ok(found)
 }

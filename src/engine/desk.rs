@@ -2,13 +2,15 @@
 //! their place whenever the queue or the number of free analysts changes.
 
 use serde::Serialize;
+use tokio::sync::broadcast::Receiver;
+use tokio::sync::broadcast::error::RecvError;
 
 use super::{Engine, view_of};
 use crate::bus::Topic;
 use crate::domain::availability::Availability;
 use crate::domain::call::{self, Person};
 use crate::domain::chat::{ChatStatus, ChatView};
-use crate::domain::ids::{CallId, ChatId};
+use crate::domain::ids::{CallId, ChatId, UserId};
 use crate::domain::user::User;
 use crate::domain::{now_millis, rfc3339};
 use crate::error::{Error, Result};
@@ -116,15 +118,74 @@ impl Engine {
         Ok(())
     }
 
-    /// The desk's current picture as a frame, for a socket that has just subscribed.
-    pub async fn desk_snapshot(&self) -> Result<events::Frame> {
+    /// The desk's current picture as a frame.
+    async fn desk_snapshot(&self) -> Result<events::Frame> {
         let queue = self.store.queue().await?;
         let availability = self.availability().await?;
         Ok(events::desk_frame(&entries(&queue), &availability))
     }
 
-    pub fn subscribe_desk(&self) -> tokio::sync::broadcast::Receiver<events::Frame> {
-        self.bus.subscribe(Topic::Desk)
+    /// Opens an analyst's desk feed: the queue as it is now, then every change to it, and
+    /// the chats transferred to them.
+    pub async fn open_desk_feed(&self, user: &User) -> Result<DeskFeed> {
+        if !user.is_analyst() {
+            return Err(Error::forbidden("only analysts watch the queue"));
+        }
+        // Subscribe before reading, so that a change in between is not missed.
+        let desk = self.bus.subscribe(Topic::Desk);
+        let own = self.bus.subscribe(Topic::Analyst(user.id));
+        let snapshot = self.desk_snapshot().await?;
+        Ok(DeskFeed {
+            engine: self.clone(),
+            analyst: user.id,
+            desk,
+            own,
+            snapshot: Some(snapshot),
+        })
+    }
+}
+
+/// One analyst's live desk: `queue` frames (whole pictures of the queue), `assigned`
+/// frames (a chat transferred to them) and `chats_changed` (reload your chats: some
+/// `assigned` frames were lost to lag).
+pub struct DeskFeed {
+    engine: Engine,
+    analyst: UserId,
+    desk: Receiver<events::Frame>,
+    own: Receiver<events::Frame>,
+    /// The first frame to send.
+    snapshot: Option<events::Frame>,
+}
+
+impl DeskFeed {
+    /// The next frame to send; `None` once the bus has shut down. Cancel-safe.
+    pub async fn next(&mut self) -> Result<Option<events::Frame>> {
+        if let Some(frame) = self.snapshot.take() {
+            return Ok(Some(frame));
+        }
+        tokio::select! {
+            next = self.desk.recv() => match next {
+                Ok(frame) => Ok(Some(frame)),
+                // Queue frames are whole pictures: after a lag, a fresh one will do.
+                Err(RecvError::Lagged(_)) => self.engine.desk_snapshot().await.map(Some),
+                Err(RecvError::Closed) => Ok(None),
+            },
+            next = self.own.recv() => match next {
+                Ok(frame) => Ok(Some(frame)),
+                // Some transfers were missed: the console reloads its chats instead.
+                Err(RecvError::Lagged(_)) => Ok(Some(events::chats_changed_frame())),
+                Err(RecvError::Closed) => Ok(None),
+            },
+        }
+    }
+}
+
+impl Drop for DeskFeed {
+    fn drop(&mut self) {
+        // Let go of the receiver first, so the bus sees nobody listening.
+        let (_, placeholder) = tokio::sync::broadcast::channel(1);
+        drop(std::mem::replace(&mut self.own, placeholder));
+        self.engine.bus.release(Topic::Analyst(self.analyst));
     }
 }
 

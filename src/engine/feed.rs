@@ -31,8 +31,9 @@ pub struct ChatFeed {
     _window: Option<WindowGuard>,
     /// Counts the socket for presence and typing (engine `liveness`).
     _socket: SocketGuard,
-    /// An analyst looking at a queued chat they have not taken: their rights are checked
-    /// again as events arrive, and the feed stops once the chat is no longer theirs to see.
+    /// Any analyst (the chat's own, or one looking at a queued chat): their rights are
+    /// checked again as events arrive, and the feed stops once the chat is no longer
+    /// theirs to see (taken by someone else, or transferred away).
     onlooker: Option<User>,
 }
 
@@ -65,7 +66,7 @@ impl Engine {
             behind: false,
             _window: (party == Party::Owner).then(|| self.window_opened(chat_id)),
             _socket: self.socket_opened(user.id, Some(chat_id)),
-            onlooker: (party == Party::OtherAnalyst).then(|| user.clone()),
+            onlooker: (party != Party::Owner).then(|| user.clone()),
         };
         feed.catch_up().await?;
         Ok(feed)

@@ -13,6 +13,7 @@ mod knowledge;
 mod liveness;
 mod ratings;
 mod throttle;
+mod transfer;
 mod windows;
 
 use std::net::IpAddr;
@@ -20,10 +21,12 @@ use std::sync::Arc;
 
 pub use accounts::Token;
 pub use calls::{CallDetails, LinkedChat, TranscriptEntry, call_view};
+pub use desk::DeskFeed;
 pub use desk::QueueEntry;
 pub use feed::ChatFeed;
 pub use files::{Download, FileStore, Upload};
 pub use knowledge::{ArticleSummary, Knowledge, ReindexReport, SavedArticle, Skipped};
+pub use transfer::TO_QUEUE;
 pub use windows::LEAVING_WINDOW;
 
 use crate::bus::{EventBus, Topic};
@@ -32,7 +35,7 @@ use crate::domain::call;
 use crate::domain::chat::{ChatStatus, ChatView, Party, Refusal};
 use crate::domain::ids::{ArticleId, ChatId, UserId};
 use crate::domain::rfc3339;
-use crate::domain::user::{Role, User};
+use crate::domain::user::User;
 use crate::error::{Error, Result};
 use crate::events::{self, Frame};
 use crate::knowledge::{RankRequest, Ranker, Suggestion};
@@ -120,7 +123,8 @@ impl Engine {
             Party::Owner
         } else if chat.analyst.as_ref().is_some_and(|a| a.id == user.id) {
             Party::AssignedAnalyst
-        } else if user.is_analyst() && (chat.status == ChatStatus::Queued || user.has(Role::Admin))
+        } else if user.is_analyst()
+            && (chat.status == ChatStatus::Queued || user.watches_any_chat())
         {
             Party::OtherAnalyst
         } else {

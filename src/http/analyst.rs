@@ -1,4 +1,4 @@
-//! The analyst's side: presence, the queue and their active chats.
+//! The analyst's side: presence, the queue, their active chats and the team's load.
 
 use axum::extract::State;
 use axum::routing::{get, put};
@@ -15,6 +15,7 @@ pub fn router() -> Router<AppState> {
         .route("/analyst/status", put(set_status))
         .route("/analyst/queue", get(queue))
         .route("/analyst/chats", get(my_chats))
+        .route("/analyst/team", get(team))
 }
 
 #[derive(Deserialize)]
@@ -52,4 +53,28 @@ async fn my_chats(
     CurrentUser(user): CurrentUser,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!(state.engine.analyst_chats(&user).await?)))
+}
+
+/// Every analyst with a presence: `[{"username","name","online","max_chats",
+/// "active_chats","has_room"}]`, by name. The console's transfer menu.
+async fn team(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Json<Value>, ApiError> {
+    let loads = state.engine.analyst_loads(&user).await?;
+    Ok(Json(Value::Array(
+        loads
+            .iter()
+            .map(|l| {
+                json!({
+                    "username": l.analyst.username,
+                    "name": l.analyst.name,
+                    "online": l.online,
+                    "max_chats": l.max_chats,
+                    "active_chats": l.active_chats,
+                    "has_room": l.online && l.active_chats < l.max_chats,
+                })
+            })
+            .collect(),
+    )))
 }

@@ -1,5 +1,5 @@
 //! Chat endpoints for users and analysts: start, read, write, suggestions, handoff,
-//! accept, end, links and files.
+//! accept, transfer, end, links and files.
 
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::StatusCode;
@@ -32,6 +32,7 @@ pub fn router(attachment_max_bytes: usize) -> Router<AppState> {
         .route("/chats/{id}/handoff", post(handoff))
         .route("/chats/{id}/accept", post(accept))
         .route("/chats/{id}/end", post(end))
+        .route("/chats/{id}/transfer", post(transfer))
         .route("/chats/{id}/leave", post(leave))
         .route("/chats/{id}/rating", post(rate))
         .route("/chats/{id}/links", post(link))
@@ -149,6 +150,23 @@ async fn end(
 ) -> Result<Json<Value>, ApiError> {
     let call = state.engine.end_chat(&user, id).await?;
     Ok(Json(json!({"call": call})))
+}
+
+#[derive(Deserialize)]
+struct Transfer {
+    /// An analyst's username, or `"queue"`.
+    to: String,
+}
+
+async fn transfer(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath(id): ApiPath<ChatId>,
+    JsonBody(body): JsonBody<Transfer>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(
+        state.engine.transfer_chat(&user, id, &body.to).await?
+    )))
 }
 
 #[derive(Deserialize)]

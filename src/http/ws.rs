@@ -15,7 +15,6 @@ use axum::routing::get;
 use futures_util::stream::SplitStream;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -23,7 +22,7 @@ use super::extract::{ApiPath, ApiQuery, CurrentUser};
 use super::{ApiError, AppState};
 use crate::domain::ids::ChatId;
 use crate::domain::user::User;
-use crate::engine::ChatFeed;
+use crate::engine::{ChatFeed, DeskFeed};
 use crate::error::{Error, ErrorCode};
 use crate::events::{self, ClientFrame, Frame};
 
@@ -330,41 +329,24 @@ async fn desk_socket(
     CurrentUser(user): CurrentUser,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    if !user.is_analyst() {
-        return Err(Error::forbidden("only analysts watch the queue").into());
-    }
-    let rx = state.engine.subscribe_desk();
-    let snapshot = state.engine.desk_snapshot().await?;
+    let feed = state.engine.open_desk_feed(&user).await?;
     let tracked = state.sockets.token();
     let alive = state.engine.socket_opened(user.id, None);
     Ok(upgrade(ws).on_upgrade(move |socket| async move {
-        desk_session(socket, state, rx, snapshot).await;
+        desk_session(socket, state, feed).await;
         drop(alive);
         drop(tracked);
     }))
 }
 
-async fn desk_session(
-    socket: WebSocket,
-    state: AppState,
-    mut rx: tokio::sync::broadcast::Receiver<Frame>,
-    snapshot: Frame,
-) {
+async fn desk_session(socket: WebSocket, state: AppState, mut feed: DeskFeed) {
     let (mut sink, mut stream) = socket.split();
-    if sink.send(text(&snapshot)).await.is_err() {
-        return;
-    }
     let writer = async {
         loop {
             let frame = tokio::select! {
-                next = rx.recv() => match next {
-                    Ok(frame) => frame,
-                    // Desk frames are whole pictures: after a lag, a fresh one will do.
-                    Err(RecvError::Lagged(_)) => match state.engine.desk_snapshot().await {
-                        Ok(frame) => frame,
-                        Err(_) => break,
-                    },
-                    Err(RecvError::Closed) => break,
+                next = feed.next() => match next {
+                    Ok(Some(frame)) => frame,
+                    Ok(None) | Err(_) => break,
                 },
                 () = state.shutdown.cancelled() => {
                     let _ = sink.send(going_away()).await;

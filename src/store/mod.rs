@@ -40,6 +40,7 @@ pub trait AccountStore: Send + Sync {
     async fn user(&self, id: UserId) -> Result<Option<User>>;
     /// The user and their password hash, for signing in.
     async fn login_record(&self, username: &str) -> Result<Option<(User, Option<String>)>>;
+    async fn user_by_username(&self, username: &str) -> Result<Option<User>>;
     async fn insert_token(&self, token: &NewToken<'_>) -> Result<()>;
     /// The user of an unexpired token.
     async fn user_by_token(&self, token_hash: &str, now: Millis) -> Result<Option<User>>;
@@ -55,6 +56,8 @@ pub trait AccountStore: Send + Sync {
     async fn presence(&self, analyst_id: UserId) -> Result<Option<Presence>>;
     /// Every analyst whose presence is online.
     async fn online_analysts(&self) -> Result<Vec<UserId>>;
+    /// Every analyst who has ever set a presence, with their active chats, by name.
+    async fn analyst_loads(&self) -> Result<Vec<AnalystLoad>>;
     /// Sets an online analyst offline, keeping their capacity; false when they were not
     /// online (they went offline meanwhile).
     async fn lapse_presence(&self, analyst_id: UserId, now: Millis) -> Result<bool>;
@@ -100,6 +103,18 @@ pub trait ChatStore: Send + Sync {
         max_chats: i64,
         now: Millis,
     ) -> Result<AcceptOutcome>;
+    /// Moves a chat that is active with `from` to another online analyst with room (the
+    /// target's presence row is locked, so a racing capacity change or accept cannot slip
+    /// past the check), or back to the queue at its first place. Nothing changes unless
+    /// the outcome is `Transferred`. `accepted_at` stays: a transfer does not restart the
+    /// handle time.
+    async fn transfer(
+        &self,
+        chat_id: ChatId,
+        from: UserId,
+        to: TransferTarget,
+        now: Millis,
+    ) -> Result<TransferOutcome>;
     /// Ends the chat, writes the final transcript to its call and appends the `ended`
     /// event, in one transaction. `Err(current)` when the chat is not in `end.from`.
     async fn end_chat(&self, end: &EndChat<'_>) -> Result<Result<Ended, ChatStatus>>;

@@ -56,6 +56,8 @@ pub struct ChatRecord {
     pub description: String,
     pub created_at: Millis,
     pub queued_at: Option<Millis>,
+    /// The suggestion whose "This fixed it" ended the chat.
+    pub accepted_article: Option<ArticleId>,
 }
 
 #[derive(Clone, Debug)]
@@ -76,11 +78,40 @@ pub struct CallRecord {
 }
 
 pub enum AcceptOutcome {
-    Accepted(ChatRecord),
+    Accepted(Box<ChatRecord>),
     /// The analyst already has `max_chats` active chats.
     AtCapacity,
     /// The chat is not waiting any more (someone else took it, or it ended).
     NotQueued(ChatStatus),
+}
+
+/// Where a transfer sends an active chat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransferTarget {
+    /// Another analyst, who must be online with room for one more chat.
+    Analyst(UserId),
+    /// Back to the queue, at the place it first queued at.
+    Queue,
+}
+
+pub enum TransferOutcome {
+    Transferred(Box<ChatRecord>),
+    /// The target analyst is not online.
+    TargetOffline,
+    /// The target analyst already has this many active chats, their `max_chats`.
+    TargetAtCapacity(i64),
+    /// The chat is no longer active with the analyst who asked (it ended, or was
+    /// transferred meanwhile); its status now.
+    NotTheirs(ChatStatus),
+}
+
+/// An analyst as the desk sees them: for choosing whom to transfer a chat to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnalystLoad {
+    pub analyst: Person,
+    pub online: bool,
+    pub max_chats: i64,
+    pub active_chats: i64,
 }
 
 pub struct NewEvent<'a> {
@@ -152,8 +183,10 @@ pub struct EndChat<'a> {
     pub from: &'a [ChatStatus],
     /// Who ended it: `user`, `analyst`, or `bot` when a suggestion fixed it.
     pub ended_by: AuthorRole,
-    /// Marks the call resolved by this resolver (e.g. the bot).
+    /// Marks the call resolved by this resolver (e.g. the bot), if it is still open.
     pub resolved_by: Option<&'a str>,
+    /// The suggestion the user accepted, when that is what ends the chat.
+    pub accepted_article: Option<&'a ArticleId>,
     pub now: Millis,
     pub render: &'a RenderEnding,
 }

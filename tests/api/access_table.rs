@@ -14,7 +14,7 @@ use chatdesk::domain::user::Role;
 on_both_databases!(every_endpoint_against_every_role);
 
 /// Columns of the table.
-const ACTORS: [&str; 8] = [
+const ACTORS: [&str; 9] = [
     "anonymous",
     "pat (user)",
     "alice (owner)",
@@ -23,18 +23,19 @@ const ACTORS: [&str; 8] = [
     "bob (other analyst)",
     "dave (author)",
     "root (admin)",
+    "sam (supervisor)",
 ];
 
 /// `None`: not exercised here (it would change what later rows see).
-type Row = (&'static str, String, Body, [Option<u16>; 8]);
+type Row = (&'static str, String, Body, [Option<u16>; 9]);
 
 /// Expected statuses in `ACTORS` order; `-` for not exercised.
-fn e(statuses: &str) -> [Option<u16>; 8] {
+fn e(statuses: &str) -> [Option<u16>; 9] {
     let v: Vec<Option<u16>> = statuses
         .split_whitespace()
         .map(|s| s.parse().ok())
         .collect();
-    v.try_into().expect("eight statuses")
+    v.try_into().expect("nine statuses")
 }
 
 enum Body {
@@ -91,6 +92,7 @@ async fn every_endpoint_against_every_role(backend: Backend) {
     let bob = app.online_analyst("bob", 3).await;
     let dave = app.user("dave", &[Role::Author]).await;
     let root = app.user("root", &[Role::Admin]).await;
+    let sam = app.user("sam", &[Role::Supervisor]).await;
 
     // Alice's chat, live with Ann, with a file on its call; Mallory has a call of her own.
     let (chat, started) = alice.start_chat("my vpn keeps dropping").await;
@@ -109,7 +111,7 @@ async fn every_endpoint_against_every_role(backend: Backend) {
     let (_, other) = mallory.start_chat("my screen is black").await;
     let other_call = other["call"]["id"].as_i64().unwrap();
 
-    let tokens: [Option<&TestUser>; 8] = [
+    let tokens: [Option<&TestUser>; 9] = [
         None,
         Some(&pat),
         Some(&alice),
@@ -118,6 +120,7 @@ async fn every_endpoint_against_every_role(backend: Backend) {
         Some(&bob),
         Some(&dave),
         Some(&root),
+        Some(&sam),
     ];
     let article_text = "---\ntitle: Access probe\n---\nProbe body.\n".to_owned();
     let (_, canned) = ann
@@ -126,47 +129,49 @@ async fn every_endpoint_against_every_role(backend: Backend) {
     let canned = canned["id"].as_i64().unwrap();
     #[rustfmt::skip]
     let rows: Vec<Row> = vec![
-        // Statuses for: anonymous, pat, alice, mallory, ann, bob, dave, root.
-        ("GET", "/me".into(), Body::None, e("401 200 200 200 200 200 200 200")),
-        ("GET", "/chat/availability".into(), Body::None, e("401 200 200 200 200 200 200 200")),
-        ("POST", "/chats".into(), Body::Json(json!({"description": "probe"})), e("401 403 - - 403 403 403 403")),
-        ("GET", format!("/chats/{chat}"), Body::None, e("401 404 200 404 200 404 404 200")),
-        ("POST", format!("/chats/{chat}/messages"), Body::Json(json!({"text": "probe"})), e("401 404 201 404 201 404 404 409")),
-        ("POST", format!("/chats/{chat}/suggestions/{article}/accept"), Body::Json(json!({})), e("401 404 - 404 403 404 404 403")),
-        ("POST", format!("/chats/{chat}/suggestions/{article}/decline"), Body::Json(json!({})), e("401 404 - 404 403 404 404 403")),
-        ("POST", format!("/chats/{chat}/handoff"), Body::Json(json!({})), e("401 404 - 404 403 404 404 403")),
-        ("POST", format!("/chats/{chat}/accept"), Body::Json(json!({})), e("401 403 403 403 - - 403 -")),
-        ("POST", format!("/chats/{chat}/links"), Body::Json(json!({"call_id": other_call})), e("401 403 403 403 200 404 403 -")),
-        ("POST", format!("/chats/{chat}/attachments"), Body::File, e("401 404 201 404 201 404 404 409")),
-        ("GET", format!("/attachments/{file}"), Body::None, e("401 404 200 404 200 200 404 200")),
-        ("GET", format!("/calls/{call}"), Body::None, e("401 404 200 404 200 200 404 200")),
-        ("GET", format!("/calls/{other_call}"), Body::None, e("401 404 404 200 200 200 404 200")),
-        ("GET", "/calls?recent=true".into(), Body::None, e("401 200 200 200 200 200 200 200")),
-        ("GET", "/calls?status=open&q=vpn".into(), Body::None, e("401 200 200 200 200 200 200 200")),
-        ("POST", format!("/calls/{other_call}/resolve"), Body::Json(json!({"resolution": "probe"})), e("401 403 403 403 - - 403 -")),
-        ("POST", format!("/calls/{call}/reopen"), Body::Json(json!({})), e("401 404 409 404 409 409 404 409")),
-        ("POST", format!("/calls/{call}/notes"), Body::Json(json!({"text": "probe"})), e("401 403 403 403 201 201 403 201")),
-        ("PUT", "/analyst/status".into(), Body::Json(json!({"status": "online", "max_chats": 3})), e("401 403 403 403 200 200 403 200")),
-        ("GET", "/analyst/queue".into(), Body::None, e("401 403 403 403 200 200 403 200")),
-        ("GET", "/analyst/chats".into(), Body::None, e("401 403 403 403 200 200 403 200")),
-        ("GET", "/knowledge/search?q=vpn".into(), Body::None, e("401 403 403 403 200 200 200 200")),
-        ("GET", "/knowledge/articles".into(), Body::None, e("401 403 403 403 - - 200 200")),
-        ("GET", format!("/knowledge/articles/{article}/view"), Body::None, e("401 403 200 200 200 200 200 200")),
-        ("PUT", "/knowledge/articles/access-probe".into(), Body::Json(Value::String(article_text)), e("401 403 403 403 403 403 - -")),
-        ("DELETE", "/knowledge/articles/access-probe".into(), Body::None, e("401 403 403 403 403 403 - -")),
-        ("POST", "/knowledge/reindex".into(), Body::None, e("401 403 403 403 403 403 - -")),
-        ("POST", "/users".into(), Body::Json(json!({"username": "eve", "roles": ["admin"]})), e("401 403 403 403 403 403 403 -")),
-        ("POST", format!("/chats/{chat}/end"), Body::Json(json!({})), e("401 404 - 404 - 404 404 403")),
-        ("GET", format!("/chats/{chat}/ws"), Body::Socket, e("401 404 101 404 101 404 404 101")),
-        ("GET", "/analyst/ws".into(), Body::Socket, e("401 403 403 403 101 101 403 101")),
-        ("GET", "/chats".into(), Body::None, e("401 200 200 200 200 200 200 200")),
-        ("POST", format!("/chats/{chat}/leave"), Body::Json(json!({})), e("401 404 - 404 403 404 404 403")),
-        ("POST", format!("/chats/{chat}/rating"), Body::Json(json!({"score": 5})), e("401 404 409 404 403 404 404 403")),
-        ("GET", "/canned".into(), Body::None, e("401 403 403 403 200 200 403 200")),
-        ("GET", format!("/canned?chat={chat}"), Body::None, e("401 403 403 403 200 404 403 200")),
-        ("POST", "/canned".into(), Body::Json(json!({"title": "probe", "text": "x"})), e("401 403 403 403 201 201 403 201")),
-        ("PUT", format!("/canned/{canned}"), Body::Json(json!({"title": "Probe", "text": "Hi {user}"})), e("401 403 403 403 200 200 403 200")),
-        ("DELETE", format!("/canned/{canned}"), Body::None, e("401 403 403 403 - - 403 -")),
+        // Statuses for: anonymous, pat, alice, mallory, ann, bob, dave, root, sam.
+        ("GET", "/me".into(), Body::None, e("401 200 200 200 200 200 200 200 200")),
+        ("GET", "/chat/availability".into(), Body::None, e("401 200 200 200 200 200 200 200 200")),
+        ("POST", "/chats".into(), Body::Json(json!({"description": "probe"})), e("401 403 - - 403 403 403 403 403")),
+        ("GET", format!("/chats/{chat}"), Body::None, e("401 404 200 404 200 404 404 200 200")),
+        ("POST", format!("/chats/{chat}/messages"), Body::Json(json!({"text": "probe"})), e("401 404 201 404 201 404 404 409 409")),
+        ("POST", format!("/chats/{chat}/suggestions/{article}/accept"), Body::Json(json!({})), e("401 404 - 404 403 404 404 403 403")),
+        ("POST", format!("/chats/{chat}/suggestions/{article}/decline"), Body::Json(json!({})), e("401 404 - 404 403 404 404 403 403")),
+        ("POST", format!("/chats/{chat}/handoff"), Body::Json(json!({})), e("401 404 - 404 403 404 404 403 403")),
+        ("POST", format!("/chats/{chat}/accept"), Body::Json(json!({})), e("401 403 403 403 - - 403 - -")),
+        ("POST", format!("/chats/{chat}/links"), Body::Json(json!({"call_id": other_call})), e("401 403 403 403 200 404 403 - -")),
+        ("POST", format!("/chats/{chat}/attachments"), Body::File, e("401 404 201 404 201 404 404 409 409")),
+        ("GET", format!("/attachments/{file}"), Body::None, e("401 404 200 404 200 200 404 200 200")),
+        ("GET", format!("/calls/{call}"), Body::None, e("401 404 200 404 200 200 404 200 200")),
+        ("GET", format!("/calls/{other_call}"), Body::None, e("401 404 404 200 200 200 404 200 200")),
+        ("GET", "/calls?recent=true".into(), Body::None, e("401 200 200 200 200 200 200 200 200")),
+        ("GET", "/calls?status=open&q=vpn".into(), Body::None, e("401 200 200 200 200 200 200 200 200")),
+        ("POST", format!("/calls/{other_call}/resolve"), Body::Json(json!({"resolution": "probe"})), e("401 403 403 403 - - 403 - -")),
+        ("POST", format!("/calls/{call}/reopen"), Body::Json(json!({})), e("401 404 409 404 409 409 404 409 409")),
+        ("POST", format!("/calls/{call}/notes"), Body::Json(json!({"text": "probe"})), e("401 403 403 403 201 201 403 201 201")),
+        ("PUT", "/analyst/status".into(), Body::Json(json!({"status": "online", "max_chats": 3})), e("401 403 403 403 200 200 403 200 200")),
+        ("GET", "/analyst/queue".into(), Body::None, e("401 403 403 403 200 200 403 200 200")),
+        ("GET", "/analyst/chats".into(), Body::None, e("401 403 403 403 200 200 403 200 200")),
+        ("GET", "/knowledge/search?q=vpn".into(), Body::None, e("401 403 403 403 200 200 200 200 200")),
+        ("GET", "/knowledge/articles".into(), Body::None, e("401 403 403 403 - - 200 200 200")),
+        ("GET", format!("/knowledge/articles/{article}/view"), Body::None, e("401 403 200 200 200 200 200 200 200")),
+        ("PUT", "/knowledge/articles/access-probe".into(), Body::Json(Value::String(article_text)), e("401 403 403 403 403 403 - - 403")),
+        ("DELETE", "/knowledge/articles/access-probe".into(), Body::None, e("401 403 403 403 403 403 - - 403")),
+        ("POST", "/knowledge/reindex".into(), Body::None, e("401 403 403 403 403 403 - - 403")),
+        ("POST", "/users".into(), Body::Json(json!({"username": "eve", "roles": ["admin"]})), e("401 403 403 403 403 403 403 - 403")),
+        ("POST", format!("/chats/{chat}/end"), Body::Json(json!({})), e("401 404 - 404 - 404 404 403 403")),
+        ("GET", format!("/chats/{chat}/ws"), Body::Socket, e("401 404 101 404 101 404 404 101 101")),
+        ("GET", "/analyst/ws".into(), Body::Socket, e("401 403 403 403 101 101 403 101 101")),
+        ("GET", "/chats".into(), Body::None, e("401 200 200 200 200 200 200 200 200")),
+        ("POST", format!("/chats/{chat}/leave"), Body::Json(json!({})), e("401 404 - 404 403 404 404 403 403")),
+        ("POST", format!("/chats/{chat}/rating"), Body::Json(json!({"score": 5})), e("401 404 409 404 403 404 404 403 403")),
+        ("GET", "/canned".into(), Body::None, e("401 403 403 403 200 200 403 200 200")),
+        ("GET", format!("/canned?chat={chat}"), Body::None, e("401 403 403 403 200 404 403 200 200")),
+        ("POST", "/canned".into(), Body::Json(json!({"title": "probe", "text": "x"})), e("401 403 403 403 201 201 403 201 201")),
+        ("PUT", format!("/canned/{canned}"), Body::Json(json!({"title": "Probe", "text": "Hi {user}"})), e("401 403 403 403 200 200 403 200 200")),
+        ("DELETE", format!("/canned/{canned}"), Body::None, e("401 403 403 403 - - 403 - -")),
+        ("GET", "/analyst/team".into(), Body::None, e("401 403 403 403 200 200 403 200 200")),
+        ("POST", format!("/chats/{chat}/transfer"), Body::Json(json!({"to": "bob"})), e("401 404 403 404 - 404 404 403 403")),
     ];
 
     let mut wrong = Vec::new();

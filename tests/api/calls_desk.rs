@@ -14,6 +14,7 @@ use chatdesk::domain::user::Role;
 on_both_databases!(
     analysts_list_resolve_and_reopen_calls,
     internal_notes_never_reach_the_user,
+    analysts_see_what_the_bot_offered_and_how_it_went,
 );
 
 fn references(list: &Value) -> Vec<String> {
@@ -204,4 +205,55 @@ async fn internal_notes_never_reach_the_user(backend: Backend) {
     let (_, own) = ann.get(&format!("/calls/{own_call}")).await;
     assert!(own.get("notes").is_none(), "{own}");
     leaks("an analyst's own call", &own.to_string());
+}
+
+async fn analysts_see_what_the_bot_offered_and_how_it_went(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let bob = app.online_analyst("bob", 3).await;
+    let alice = app.chat_user("alice").await;
+    let (chat, started) = alice
+        .start_chat("My VPN keeps disconnecting every few minutes")
+        .await;
+    let call = started["call"]["id"].as_i64().unwrap();
+    let ids: Vec<String> = started["suggestions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["article_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(ids.len() >= 3, "three suggestions to work with: {started}");
+    let (status, _) = alice
+        .post(
+            &format!("/chats/{chat}/suggestions/{}/decline", ids[0]),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = alice
+        .post(
+            &format!("/chats/{chat}/suggestions/{}/accept", ids[1]),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (_, seen) = bob.get(&format!("/calls/{call}")).await;
+    let offered = seen["offered"].as_array().expect("offered for analysts");
+    let outcome_of = |id: &str| {
+        offered
+            .iter()
+            .find(|o| o["article_id"] == id)
+            .unwrap_or_else(|| panic!("{id} offered: {seen}"))["outcome"]
+            .clone()
+    };
+    assert_eq!(outcome_of(&ids[0]), "declined");
+    assert_eq!(outcome_of(&ids[1]), "accepted");
+    assert_eq!(outcome_of(&ids[2]), "none");
+    assert!(
+        offered
+            .iter()
+            .all(|o| !o["title"].as_str().unwrap().is_empty())
+    );
+    let (_, own) = alice.get(&format!("/calls/{call}")).await;
+    assert!(own.get("offered").is_none(), "{own}");
 }

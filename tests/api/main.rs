@@ -21,3 +21,4 @@ mod ratings;
 mod reconnect;
 mod service;
 mod story;
+mod transfer;

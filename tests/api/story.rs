@@ -332,4 +332,11 @@ async fn analysts_link_a_chat_to_more_calls(backend: Backend) {
             .unwrap()
             .is_empty()
     );
+    // The link shows from the chat's own call too, to the analyst and to its user.
+    let (_, chat) = alice.get(&format!("/chats/{chat_id}")).await;
+    let own_call = chat["call_id"].as_i64().unwrap();
+    for viewer in [&bob, &alice] {
+        let (_, own) = viewer.get(&format!("/calls/{own_call}")).await;
+        assert_eq!(own["linked_calls"][0]["reference"], earlier_ref, "{own}");
+    }
 }

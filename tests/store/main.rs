@@ -401,6 +401,7 @@ async fn ending_a_chat_is_one_step(backend: Backend) {
             from: Transition::End.allowed_from(),
             ended_by: AuthorRole::User,
             resolved_by: Some("bot"),
+            accepted_article: None,
             now: 9,
             render: &render,
         })
@@ -430,6 +431,7 @@ async fn ending_a_chat_is_one_step(backend: Backend) {
             from: Transition::End.allowed_from(),
             ended_by: AuthorRole::Analyst,
             resolved_by: None,
+            accepted_article: None,
             now: 10,
             render: &render,
         })

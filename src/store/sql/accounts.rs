@@ -10,7 +10,7 @@ use crate::domain::availability::PresenceStatus;
 use crate::domain::ids::UserId;
 use crate::domain::user::{User, format_roles, parse_roles};
 use crate::error::{Error, ErrorCode, Result};
-use crate::store::{AccountStore, NewToken, NewUser, Presence};
+use crate::store::{AccountStore, AnalystLoad, NewToken, NewUser, Presence};
 
 #[async_trait]
 impl AccountStore for SqlStore {
@@ -47,6 +47,16 @@ impl AccountStore for SqlStore {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
+        Ok(row.as_ref().map(rows::user).transpose()?)
+    }
+
+    async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE username = $1"
+        ))
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.as_ref().map(rows::user).transpose()?)
     }
 
@@ -131,6 +141,20 @@ impl AccountStore for SqlStore {
                 .fetch_all(&self.pool)
                 .await?,
         )
+    }
+
+    async fn analyst_loads(&self) -> Result<Vec<AnalystLoad>> {
+        let found = sqlx::query(
+            "SELECT u.id AS analyst_id, u.username AS analyst_username, \
+             u.display_name AS analyst_name, p.status, p.max_chats, \
+             (SELECT COUNT(*) FROM chats c WHERE c.analyst_id = u.id AND c.status = 'active') \
+             AS active_chats \
+             FROM analyst_presence p JOIN users u ON u.id = p.user_id \
+             ORDER BY u.display_name, u.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows::all(&found, rows::analyst_load)?)
     }
 
     async fn lapse_presence(&self, analyst_id: UserId, now: Millis) -> Result<bool> {

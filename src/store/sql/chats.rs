@@ -18,7 +18,7 @@ use crate::domain::message::EventKind;
 use crate::error::{Error, ErrorCode, Result};
 use crate::store::{
     AcceptOutcome, Appended, ChatRecord, ChatStore, DeskCounts, EndChat, Ended, NewEvent,
-    StoredEvent,
+    StoredEvent, TransferOutcome, TransferTarget,
 };
 
 /// Appends an event to a chat that has not ended, with the chat's next `seq`, in one
@@ -330,18 +330,81 @@ impl ChatStore for SqlStore {
             .await?
             .ok_or(Error::NotFound("chat"))?;
         tx.commit().await?;
-        Ok(AcceptOutcome::Accepted(chat))
+        Ok(AcceptOutcome::Accepted(Box::new(chat)))
+    }
+
+    async fn transfer(
+        &self,
+        chat_id: ChatId,
+        from: UserId,
+        to: TransferTarget,
+        now: Millis,
+    ) -> Result<TransferOutcome> {
+        let mut tx = self.begin().await?;
+        let (status, analyst) = match to {
+            TransferTarget::Queue => (ChatStatus::Queued, None),
+            TransferTarget::Analyst(target) => {
+                // Touching the target's presence row, as `accept` does, serializes this
+                // check with their own accepts and with their going offline.
+                let max_chats: Option<i64> = sqlx::query_scalar(
+                    "UPDATE analyst_presence SET updated_at = $1 \
+                     WHERE user_id = $2 AND status = 'online' RETURNING max_chats",
+                )
+                .bind(now)
+                .bind(target)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(max_chats) = max_chats else {
+                    tx.rollback().await?;
+                    return Ok(TransferOutcome::TargetOffline);
+                };
+                let active: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM chats WHERE analyst_id = $1 AND status = 'active'",
+                )
+                .bind(target)
+                .fetch_one(&mut *tx)
+                .await?;
+                if active >= max_chats {
+                    tx.rollback().await?;
+                    return Ok(TransferOutcome::TargetAtCapacity(max_chats));
+                }
+                (ChatStatus::Active, Some(target))
+            }
+        };
+        let done = sqlx::query(
+            "UPDATE chats SET status = $1, analyst_id = $2 \
+             WHERE id = $3 AND status = 'active' AND analyst_id = $4",
+        )
+        .bind(status)
+        .bind(analyst)
+        .bind(chat_id)
+        .bind(from)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if done == 0 {
+            let status = status_in(&mut tx, chat_id).await?;
+            tx.rollback().await?;
+            return Ok(TransferOutcome::NotTheirs(status));
+        }
+        let chat = chat_in(&mut tx, chat_id)
+            .await?
+            .ok_or(Error::NotFound("chat"))?;
+        tx.commit().await?;
+        Ok(TransferOutcome::Transferred(Box::new(chat)))
     }
 
     async fn end_chat(&self, end: &EndChat<'_>) -> Result<Result<Ended, ChatStatus>> {
         let mut tx = self.begin().await?;
         let seq: Option<i64> = sqlx::query_scalar(&format!(
             "UPDATE chats SET status = 'ended', ended_at = $1, ended_by = $2, \
-             last_seq = last_seq + 1 WHERE id = $3 AND status IN ({}) RETURNING last_seq",
+             accepted_article = $3, last_seq = last_seq + 1 \
+             WHERE id = $4 AND status IN ({}) RETURNING last_seq",
             status_list(end.from)
         ))
         .bind(end.now)
         .bind(end.ended_by)
+        .bind(end.accepted_article)
         .bind(end.chat_id)
         .fetch_optional(&mut *tx)
         .await?;
@@ -354,12 +417,16 @@ impl ChatStore for SqlStore {
             .await?
             .ok_or(Error::NotFound("chat"))?;
         if let Some(by) = end.resolved_by {
-            sqlx::query("UPDATE calls SET status = $1, resolved_by = $2 WHERE id = $3")
-                .bind(CallStatus::Resolved)
-                .bind(by)
-                .bind(chat.call_id)
-                .execute(&mut *tx)
-                .await?;
+            // A call an analyst resolved meanwhile keeps its resolver.
+            sqlx::query(
+                "UPDATE calls SET status = $1, resolved_by = $2 WHERE id = $3 AND status = $4",
+            )
+            .bind(CallStatus::Resolved)
+            .bind(by)
+            .bind(chat.call_id)
+            .bind(CallStatus::Open)
+            .execute(&mut *tx)
+            .await?;
         }
         let mut call = call_in(&mut tx, chat.call_id)
             .await?

@@ -15,7 +15,7 @@ use crate::domain::chat::ChatStatus;
 use crate::domain::ids::{ArticleId, AttachmentId, CallId, CannedId, ChatId, EventId, UserId};
 use crate::domain::message::{Author, AuthorRole, EventKind};
 use crate::domain::user::{TokenKind, User, parse_roles};
-use crate::store::{CallRecord, ChatRecord, StoredEvent};
+use crate::store::{AnalystLoad, CallRecord, ChatRecord, StoredEvent};
 
 /// Stores `$t` as the column type of `$inner`: `$to` turns a value into one (`v` is the
 /// value), `$from` turns one read back into a value (`x` is what was read).
@@ -85,6 +85,7 @@ column!(AttachmentId as String, |v| v.as_str().to_owned(), |x| {
 
 /// Chats with their people and the call's description.
 pub const CHAT_SELECT: &str = "SELECT c.id, c.call_id, c.status, c.last_seq, c.created_at, c.queued_at, \
+     c.accepted_article, \
      u.id AS user_id, u.username AS user_username, u.display_name AS user_name, \
      a.id AS analyst_id, a.username AS analyst_username, a.display_name AS analyst_name, \
      k.description \
@@ -132,6 +133,7 @@ pub fn chat(row: &AnyRow) -> sqlx::Result<ChatRecord> {
         description: row.try_get("description")?,
         created_at: row.try_get("created_at")?,
         queued_at: row.try_get("queued_at")?,
+        accepted_article: row.try_get("accepted_article")?,
     })
 }
 
@@ -172,6 +174,16 @@ pub fn event(row: &AnyRow) -> sqlx::Result<StoredEvent> {
         client_id: row.try_get("client_id")?,
         payload: row.try_get("payload")?,
         created_at: row.try_get("created_at")?,
+    })
+}
+
+pub fn analyst_load(row: &AnyRow) -> sqlx::Result<AnalystLoad> {
+    let status: PresenceStatus = row.try_get("status")?;
+    Ok(AnalystLoad {
+        analyst: person(row, "analyst")?.ok_or_else(|| missing("analyst load"))?,
+        online: status.is_online(),
+        max_chats: row.try_get("max_chats")?,
+        active_chats: row.try_get("active_chats")?,
     })
 }
 

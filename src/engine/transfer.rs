@@ -1,0 +1,134 @@
+//! Transfer: the analyst in a chat hands it to another analyst who is online and has
+//! room, or puts it back in the queue at the place it first queued at. The transcript
+//! simply continues; a system message says who took over.
+
+use super::{Engine, refused};
+use crate::bus::Topic;
+use crate::domain::chat::{ChatStatus, ChatView, Party, Transition};
+use crate::domain::ids::ChatId;
+use crate::domain::message::Author;
+use crate::domain::now_millis;
+use crate::domain::user::{User, Username};
+use crate::error::{Error, ErrorCode, Result};
+use crate::events;
+use crate::store::{AnalystLoad, TransferOutcome, TransferTarget};
+
+/// What `to` names in a transfer request: this word, or an analyst's username.
+pub const TO_QUEUE: &str = "queue";
+
+impl Engine {
+    /// Transfers the chat `user` is handling. `to` is an analyst's username or
+    /// [`TO_QUEUE`]. Returns the chat as it is now.
+    ///
+    /// # Errors
+    /// - `forbidden` unless `user` is the chat's analyst; `not_found` for a chat they
+    ///   cannot see or an unknown username; `invalid` (field `to`) for a malformed name,
+    ///   themselves, or someone who is not an analyst.
+    /// - 409 and nothing changes: `analyst_offline` when the target is not online,
+    ///   `at_capacity` when they have no room, `chat_ended`/`invalid_state` when the chat is
+    ///   no longer active with `user` (it ended, or was transferred meanwhile).
+    #[tracing::instrument(skip_all, fields(chat_id = %chat_id, analyst = %user.id, to = to), err(level = "debug"))]
+    pub async fn transfer_chat(&self, user: &User, chat_id: ChatId, to: &str) -> Result<ChatView> {
+        let (chat, party) = self.chat_for(user, chat_id).await?;
+        if party != Party::AssignedAnalyst {
+            return Err(Error::forbidden(
+                "only the analyst handling this chat can transfer it",
+            ));
+        }
+        if chat.status != ChatStatus::Active {
+            return Err(not_active(chat.status));
+        }
+        let (target, target_user) = if to == TO_QUEUE {
+            (TransferTarget::Queue, None)
+        } else {
+            let target = self.transfer_target(user, to).await?;
+            (TransferTarget::Analyst(target.id), Some(target))
+        };
+        let moved = match self
+            .store
+            .transfer(chat_id, user.id, target, now_millis())
+            .await?
+        {
+            TransferOutcome::Transferred(chat) => chat,
+            TransferOutcome::TargetOffline => {
+                return Err(Error::conflict(
+                    ErrorCode::AnalystOffline,
+                    format!("{to} is not online; choose someone else or the queue"),
+                ));
+            }
+            TransferOutcome::TargetAtCapacity(max) => {
+                return Err(Error::conflict(
+                    ErrorCode::AtCapacity,
+                    format!("{to} already has {max} active chats, their most at once"),
+                ));
+            }
+            TransferOutcome::NotTheirs(status) => return Err(not_active(status)),
+        };
+        self.metrics.transfers.increment(1);
+        let note = match &target_user {
+            Some(target) => format!(
+                "{} transferred the chat to {}, who takes over from here.",
+                user.display_name, target.display_name
+            ),
+            None => format!(
+                "{} put the chat back in the queue; the next analyst takes over from here.",
+                user.display_name
+            ),
+        };
+        self.say(chat_id, &Author::system(), &note).await?;
+        let moved = self
+            .store
+            .chat(moved.id)
+            .await?
+            .ok_or(Error::NotFound("chat"))?;
+        let view = self.view(&moved).await?;
+        self.publish_chat(chat_id, events::status_frame(&view));
+        if let Some(target) = &target_user {
+            self.bus.publish(
+                Topic::Analyst(target.id),
+                events::assigned_frame(&view, user),
+            );
+        }
+        self.announce_desk().await?;
+        Ok(view)
+    }
+
+    /// The analyst `to` names, checked to be someone a chat can go to.
+    async fn transfer_target(&self, user: &User, to: &str) -> Result<User> {
+        let name = Username::parse(to).map_err(|m| Error::invalid("to", m))?;
+        let target = self
+            .store
+            .user_by_username(name.as_str())
+            .await?
+            .ok_or(Error::NotFound("analyst"))?;
+        if target.id == user.id {
+            return Err(Error::invalid("to", "the chat is already yours"));
+        }
+        if !target.is_analyst() {
+            return Err(Error::invalid(
+                "to",
+                format!("{to} is not an analyst; chats go to analysts or the queue"),
+            ));
+        }
+        Ok(target)
+    }
+
+    /// Every analyst with a presence, their load and whether they are online: whom a chat
+    /// can be transferred to.
+    pub async fn analyst_loads(&self, user: &User) -> Result<Vec<AnalystLoad>> {
+        if !user.is_analyst() {
+            return Err(Error::forbidden("only analysts see the team"));
+        }
+        self.store.analyst_loads().await
+    }
+}
+
+fn not_active(status: ChatStatus) -> Error {
+    match status {
+        ChatStatus::Ended => refused(Transition::End.refusal(status)),
+        _ => Error::conflict(
+            ErrorCode::InvalidState,
+            "this chat is no longer active with you",
+        ),
+    }
+}
