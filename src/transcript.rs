@@ -52,7 +52,8 @@ pub fn record(at: &str, text: &str) -> String {
     out
 }
 
-fn who(author: &Option<Author>) -> String {
+/// Who wrote an event, as the transcript names them: `Name (role)`.
+pub fn who(author: &Option<Author>) -> String {
     match author {
         Some(a) => format!("{} ({})", one_line(&a.name), a.role),
         None => "chatdesk".to_owned(),
@@ -82,14 +83,7 @@ pub fn describe(e: &StoredEvent) -> String {
             let list: Vec<String> = items
                 .iter()
                 .enumerate()
-                .map(|(i, s)| {
-                    format!(
-                        "{}. {} [{}]",
-                        i + 1,
-                        field(&s["title"]),
-                        field(&s["article_id"])
-                    )
-                })
+                .map(|(i, s)| format!("{}. {}", i + 1, field(&s["title"])))
                 .collect();
             format!("Service Desk Bot (bot) suggested: {}", list.join("; "))
         }

@@ -17,6 +17,7 @@ on_both_databases!(
     pages_show_what_users_write_as_text,
     every_text_field_is_shown_as_text,
     authors_edit_articles_with_the_forms,
+    analysts_work_calls_from_the_calls_page,
 );
 
 #[tokio::test]
@@ -508,4 +509,106 @@ async fn authors_edit_articles_with_the_forms(backend: Backend) {
     let alice = Browser::sign_in(&app, "alice", &[Role::User, Role::ChatUser]).await;
     assert_eq!(alice.get("/knowledge").await.0, StatusCode::FORBIDDEN);
     assert_eq!(alice.get("/analyst").await.0, StatusCode::FORBIDDEN);
+}
+
+async fn analysts_work_calls_from_the_calls_page(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = Browser::sign_in(&app, "alice", &[Role::User, Role::ChatUser]).await;
+    let bob = Browser::sign_in(&app, "bob", &[Role::Analyst]).await;
+    for description in ["my dock will not charge the laptop", "the printer jams"] {
+        let resp = alice
+            .post_form(
+                "/chat/new",
+                &[("description", description), ("_csrf", &alice.csrf)],
+            )
+            .await;
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    }
+    let (_, portal) = alice.get("/").await;
+    let call = portal
+        .split("href=\"/calls/")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("the portal lists the call")
+        .to_owned();
+
+    // The calls page finds calls by words; users may not open it.
+    let (status, list) = bob.get("/calls?status=open&q=printer").await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert!(
+        list.contains("the printer jams") && !list.contains("dock"),
+        "{list}"
+    );
+    let (status, _) = alice.get("/calls").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = bob.get("/calls?status=lost").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // The dock call is the older one: the analyst notes and resolves it from its page.
+    let (_, list) = bob.get("/calls?q=dock").await;
+    let dock = list
+        .split("href=\"/calls/")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+    assert_ne!(dock, call, "the portal lists the newest call first");
+    let (_, page) = bob.get(&format!("/calls/{dock}")).await;
+    assert!(page.contains("id=\"resolve-form\"") && page.contains("id=\"note-form\""));
+    let note = "<b>Dock firmware</b> is old";
+    let resp = bob
+        .post_form(
+            &format!("/calls/{dock}/notes"),
+            &[("text", note), ("_csrf", &bob.csrf)],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let resp = bob
+        .post_form(
+            &format!("/calls/{dock}/resolve"),
+            &[
+                ("resolution", "Updated the dock firmware"),
+                ("_csrf", "forged"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN, "another site's form");
+    let resp = bob
+        .post_form(
+            &format!("/calls/{dock}/resolve"),
+            &[
+                ("resolution", "Updated the dock firmware"),
+                ("_csrf", &bob.csrf),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (_, page) = bob.get(&format!("/calls/{dock}")).await;
+    assert!(
+        page.contains("&lt;b&gt;Dock firmware&lt;/b&gt; is old"),
+        "{page}"
+    );
+    assert!(page.contains("Updated the dock firmware"));
+    assert!(!page.contains("id=\"resolve-form\"") && page.contains("id=\"reopen-form\""));
+    let (_, resolved) = bob.get("/calls?status=resolved").await;
+    assert!(resolved.contains("my dock will not charge the laptop"));
+
+    // The user sees the resolution and may reopen, but never the note or the desk's forms.
+    let (_, own) = alice.get(&format!("/calls/{dock}")).await;
+    assert!(own.contains("Updated the dock firmware"));
+    assert!(own.contains("id=\"reopen-form\""));
+    for hidden in [
+        "Dock firmware",
+        "note-form",
+        "resolve-form",
+        "offered-heading",
+    ] {
+        assert!(!own.contains(hidden), "the user sees {hidden}: {own}");
+    }
+    let resp = alice
+        .post_form(&format!("/calls/{dock}/reopen"), &[("_csrf", &alice.csrf)])
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (_, own) = alice.get(&format!("/calls/{dock}")).await;
+    assert!(own.contains("id=\"call-status\" class=\"badge badge-open\""));
 }

@@ -6,6 +6,7 @@
 mod assets;
 mod authoring;
 mod console;
+mod desk_calls;
 mod extract;
 mod self_service;
 mod session;
@@ -35,8 +36,12 @@ pub fn router(state: &AppState) -> Router<AppState> {
             get(self_service::request_page).post(self_service::request_chat),
         )
         .route("/chats/{id}", get(self_service::chat_window))
+        .route("/calls", get(desk_calls::calls_page))
         .route("/calls/{id}", get(self_service::call_page))
         .route("/calls/{id}/rating", post(self_service::rate_from_form))
+        .route("/calls/{id}/resolve", post(desk_calls::resolve_from_form))
+        .route("/calls/{id}/reopen", post(desk_calls::reopen_from_form))
+        .route("/calls/{id}/notes", post(desk_calls::note_from_form))
         .route("/analyst", get(console::console))
         .route("/knowledge", get(authoring::list))
         .route("/knowledge/new", get(authoring::new_article))

@@ -11,12 +11,12 @@ use super::extract::{PageForm, PagePath};
 use super::session::PageUser;
 use super::{PageError, render};
 use crate::domain::availability::AvailabilityStatus;
-use crate::domain::call::{Call, reference};
+use crate::domain::call::{Call, CallStatus, reference};
 use crate::domain::chat::ChatStatus;
 use crate::domain::ids::{CallId, ChatId};
 use crate::error::Error;
 use crate::http::AppState;
-use crate::transcript::record;
+use crate::transcript::who;
 
 /// How many calls the portal lists.
 const RECENT_CALLS: i64 = 10;
@@ -29,7 +29,8 @@ fn readable(rfc3339: &str) -> String {
     }
 }
 
-fn call_view(call: &Call) -> Value {
+/// A call for a page: its fields, with `logged_at` for a `<time>` element.
+pub(super) fn call_view(call: &Call) -> Value {
     let mut v = json!(call);
     v["logged_at"] = json!(call.created_at);
     v["logged_at_text"] = json!(readable(&call.created_at));
@@ -181,14 +182,26 @@ pub async fn call_page(
     PagePath(call_id): PagePath<CallId>,
 ) -> Result<Response, PageError> {
     let details = state.engine.call_details(&page.user, call_id).await?;
-    let transcript = details.transcript_text.clone().unwrap_or_else(|| {
-        details
-            .transcript
-            .iter()
-            .map(|e| record(&readable(&e.at), &e.text))
-            .collect::<Vec<_>>()
-            .join("\n")
-    });
+    let transcript: Vec<Value> = details
+        .transcript
+        .iter()
+        .map(|e| {
+            // The speaker has a column of their own.
+            let who = who(&e.author);
+            let text = e
+                .text
+                .strip_prefix(&format!("{who}: "))
+                .or_else(|| e.text.strip_prefix(&format!("{who} ")))
+                .unwrap_or(&e.text);
+            json!({
+                "at": e.at,
+                "at_text": readable(&e.at),
+                "speaker": e.author.as_ref().map_or("chatdesk", |a| a.name.as_str()),
+                "role": e.author.as_ref().map_or("system".to_owned(), |a| a.role.to_string()),
+                "text": text,
+            })
+        })
+        .collect();
     let attachments: Vec<Value> = details
         .attachments
         .iter()
@@ -196,6 +209,7 @@ pub async fn call_page(
             let mut v = json!(a.info);
             v["size_text"] = json!(size_text(a.info.size));
             v["url"] = json!(a.url);
+            v["at"] = json!(a.at);
             v["at_text"] = json!(readable(&a.at));
             v
         })
@@ -205,6 +219,24 @@ pub async fn call_page(
         .iter()
         .map(|l| json!({"chat_id": l.chat_id, "call_id": l.call_id, "call_reference": l.call_reference, "status": l.status}))
         .collect();
+    let at_text = |v: &mut Value| {
+        let at = v["at"].as_str().map(readable);
+        v["at_text"] = json!(at);
+    };
+    let notes: Option<Vec<Value>> = details.notes.as_ref().map(|notes| {
+        notes
+            .iter()
+            .map(|n| {
+                let mut v = json!(n);
+                at_text(&mut v);
+                v
+            })
+            .collect()
+    });
+    let user_calls: Option<Vec<Value>> = details
+        .user_calls
+        .as_ref()
+        .map(|calls| calls.iter().map(call_view).collect());
     render(
         &state,
         StatusCode::OK,
@@ -214,13 +246,21 @@ pub async fn call_page(
         json!({
             "call": call_view(&details.call),
             "call_id": call_id,
+            "is_open": details.call.status == CallStatus::Open,
+            // The desk's side of the call: analysts looking at someone else's call.
+            "desk": notes.is_some(),
             "transcript": transcript,
             "attachments": attachments,
             "linked_chats": linked,
+            "linked_calls": details.linked_calls.iter().map(call_view).collect::<Vec<_>>(),
+            "notes": notes,
+            "user_calls": user_calls,
+            "offered": details.offered,
             "rating": details.rating.as_ref().map(|r| json!({
                 "score": r.score,
                 "comment": r.comment,
                 "word": SCORE_WORDS[(r.score.clamp(1, 5) - 1) as usize],
+                "at": r.at,
                 "at_text": readable(&r.at),
             })),
             "ratable_chat": details.ratable_chat,

@@ -17,6 +17,7 @@ const PAGES: &[(&str, &str)] = &[
     ("chat", include_str!("../../../templates/chat.hbs")),
     ("console", include_str!("../../../templates/console.hbs")),
     ("call", include_str!("../../../templates/call.hbs")),
+    ("calls", include_str!("../../../templates/calls.hbs")),
     (
         "knowledge_list",
         include_str!("../../../templates/knowledge_list.hbs"),
