@@ -162,7 +162,8 @@
     const actions = el('div', { class: 'chat-actions' }, talkBtn);
 
     const callLink = el('a', { class: 'btn btn-small', href: callPath() }, 'View the call');
-    const endedBox = el('div', { class: 'chat-ended', hidden: true }, el('p', { text: 'This chat has ended' }), callLink);
+    // The log says the chat ended, and by whom; this box only leads on to the call.
+    const endedBox = el('div', { class: 'chat-ended', hidden: true }, el('p', { text: 'The call keeps this conversation and its files.' }), callLink);
 
     const input = el('textarea', {
       id: id('message-input'),
@@ -394,7 +395,7 @@
       sendBtn.disabled = !writable;
       fileInput.disabled = !writable || uploading;
       if (status === 'ended') {
-        input.placeholder = 'This chat has ended';
+        input.placeholder = '';
       } else if (state.lost) {
         input.placeholder = 'Not connected';
       } else if (!writable && viewer === 'analyst') {
@@ -405,7 +406,7 @@
     }
 
     function statusLine(status) {
-      if (status === 'ended') return 'This chat has ended';
+      if (status === 'ended') return 'Ended';
       if (viewer === 'user') {
         if (status === 'bot') return 'Our assistant is helping you';
         if (status === 'queued') {
@@ -478,6 +479,7 @@
       const li = messageItem(author.role, author.name, m.at, el('p', { class: 'msg-text', text: m.text }));
       li.dataset.seq = String(m.seq);
       appendToLog(li, author.role === viewer);
+      if (author.role !== viewer && !isHistory(m.seq)) window.chatdesk.unreadTitle.add();
       if (author.role === peerRole) {
         hideTyping();
         activity({ type: 'message' }, m.seq);
@@ -902,6 +904,7 @@
         opts.onClose(handle);
         return;
       }
+      if (!state.ended && !window.confirm('End this chat? Your call stays logged.')) return;
       state.closing = true;
       closeBtn.disabled = true;
       clearError();
@@ -926,10 +929,13 @@
     }
 
     // ---- Console hooks -------------------------------------------------------------
+    /** Replayed history is not news. */
+    function isHistory(seq) {
+      return seq !== null && seq !== undefined && seq <= historyUntil;
+    }
+
     function activity(event, seq) {
-      if (!opts.onActivity) return;
-      // Replayed history is not news.
-      if (seq !== null && seq !== undefined && seq <= historyUntil) return;
+      if (!opts.onActivity || isHistory(seq)) return;
       opts.onActivity(event);
     }
 

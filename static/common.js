@@ -5,7 +5,12 @@
 //                             every non-GET request; returns parsed JSON or throws an
 //                             ApiError carrying the server's `error.message`, status, code.
 //   el(tag, attrs, ...kids)   builds DOM nodes; text always goes in as text, never as HTML.
-//   formatTime(iso)           "14:05" today, "3 Mar, 14:05" on other days.
+//   formatTime(iso)           "14:05" today, "3 Mar, 14:05" on other days, "3 Mar 2025,
+//                             14:05" in other years: the one format people see, in the
+//                             viewer's time zone. Every `<time datetime>` a page
+//                             renders is rewritten to it when the page loads.
+//   unreadTitle.add()         counts a message that arrived while the browser tab was in
+//                             the background: the title reads "(2) …" until it is seen.
 //   formatSize(bytes)         "12 KB".
 //   openSocket(path, opts)    a WebSocket on this host that reconnects by itself (0.5 s
 //                             back-off doubling to 5 s) and resumes with `?after=SEQ`.
@@ -142,16 +147,66 @@
     return svg;
   }
 
-  /** "14:05" for today, "3 Mar, 14:05" otherwise; '' for a missing or bad time. */
+  /**
+   * "14:05" for today, "3 Mar, 14:05" this year, "3 Mar 2025, 14:05" before; 24-hour, in
+   * the viewer's time zone; '' for a missing or bad time.
+   */
   function formatTime(iso) {
     if (!iso) return '';
     const date = new Date(iso);
     if (Number.isNaN(date.getTime())) return '';
-    const time = date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-    if (date.toDateString() === new Date().toDateString()) return time;
-    const day = date.toLocaleDateString([], { day: 'numeric', month: 'short' });
-    return `${day}, ${time}`;
+    const now = new Date();
+    const time = date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+    if (date.toDateString() === now.toDateString()) return time;
+    const dayParts = { day: 'numeric', month: 'short' };
+    if (date.getFullYear() !== now.getFullYear()) dayParts.year = 'numeric';
+    return `${date.toLocaleDateString([], dayParts)}, ${time}`;
   }
+
+  /** Server-rendered times (UTC as text, for pages read without scripts) in the one format. */
+  function localizeTimes(root) {
+    for (const node of root.querySelectorAll('time[datetime]')) {
+      const text = formatTime(node.getAttribute('datetime'));
+      if (!text) continue;
+      if (!node.title) node.title = node.textContent.trim();
+      node.textContent = text;
+    }
+  }
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', () => localizeTimes(document));
+  } else {
+    localizeTimes(document);
+  }
+
+  /** Messages that arrived while the browser tab was hidden, shown as "(N) title". */
+  const unreadTitle = (() => {
+    let count = 0;
+    let base = null;
+    function show() {
+      if (base === null) base = document.title;
+      document.title = count > 0 ? `(${count}) ${base}` : base;
+    }
+    document.addEventListener('visibilitychange', () => {
+      if (!document.hidden && count > 0) {
+        count = 0;
+        show();
+      }
+    });
+    return {
+      /** Counts one new message if the tab is in the background. */
+      add() {
+        if (!document.hidden) return;
+        count += 1;
+        show();
+      },
+      /** Replaces the title the count is shown before (the console's waiting chats). */
+      setBase(title) {
+        base = title;
+        show();
+      },
+      count: () => count,
+    };
+  })();
 
   /** "980 bytes", "12 KB", "3.4 MB". */
   function formatSize(bytes) {
@@ -294,5 +349,6 @@
     openSocket,
     plural,
     randomId,
+    unreadTitle,
   });
 })();

@@ -5,14 +5,19 @@
 //   queue, oldest first, and the desk's availability). Each row shows who is waiting, for
 //   how long (recomputed every 10 s), the description and an Accept button. A chat that
 //   joins the queue is highlighted (the `new` class) and the tab title counts the waiting
-//   chats as "(N) ...": a visual cue without sound.
+//   chats as "N waiting · ...": a visual cue without sound. Unread messages in a
+//   background browser tab come first, as "(N) ..." (common.js).
 // - Active chats: GET /api/v1/analyst/chats at load and after accepting; one tab per chat,
-//   each mounting a chat panel (chatpanel.js) plus "Link to call" and "End chat". A tab
-//   shows a dot when its chat has an unread message or the user is typing.
+//   each mounting a chat panel (chatpanel.js) plus "Link to call", "Transfer" and "End
+//   chat" (ending asks first). A tab shows a dot when its chat has an unread message or
+//   the user is typing. A chat a colleague transfers here arrives as an `assigned` frame
+//   on the desk socket and opens in a new tab.
+// - Transfer: the menu lists GET /api/v1/analyst/team (online colleagues with room) and
+//   "Back to the queue"; POST /api/v1/chats/{id}/transfer, then the tab closes.
 (() => {
   'use strict';
 
-  const { api, el, openSocket } = window.chatdesk;
+  const { api, el, openSocket, unreadTitle } = window.chatdesk;
   const mountChatPanel = window.chatdesk.mountChatPanel;
 
   const consoleRoot = document.getElementById('console');
@@ -32,6 +37,7 @@
   const noChats = document.getElementById('no-chats');
   const account = document.querySelector('.account-name');
   const selfName = account ? account.textContent.trim() : '';
+  const selfUsername = consoleRoot.dataset.username || '';
   const baseTitle = document.title;
 
   /** How long a newly queued chat keeps its highlight. */
@@ -185,12 +191,19 @@
     queueCount.textContent = String(n);
     queueCount.classList.toggle('has-items', n > 0);
     queueCount.setAttribute('aria-label', `${n} waiting`);
-    document.title = n > 0 ? `(${n}) ${baseTitle}` : baseTitle;
+    unreadTitle.setBase(n > 0 ? `${n} waiting · ${baseTitle}` : baseTitle);
     if (n > 0) {
       if (queueBox.firstElementChild !== queueList) queueBox.replaceChildren(queueList);
     } else if (queueBox.firstElementChild !== queueEmpty) {
       queueBox.replaceChildren(queueEmpty);
     }
+  }
+
+  const consoleNotice = document.getElementById('console-notice');
+  /** A transfer, in or out, said where everyone sees it (and screen readers hear it). */
+  function announce(text) {
+    consoleNotice.textContent = text;
+    consoleNotice.hidden = false;
   }
 
   function showConsoleError(message) {
@@ -220,7 +233,17 @@
   openSocket('/api/v1/analyst/ws', {
     resume: false,
     onFrame(frame) {
-      if (frame.type === 'queue') renderQueue(Array.isArray(frame.items) ? frame.items : [], frame.availability);
+      if (frame.type === 'queue') {
+        renderQueue(Array.isArray(frame.items) ? frame.items : [], frame.availability);
+        refreshTeam();
+      } else if (frame.type === 'assigned' && frame.chat) {
+        openChatTab(frame.chat, false);
+        const from = (frame.from && frame.from.name) || 'A colleague';
+        announce(`${from} transferred ${frame.chat.call_reference || 'a chat'} to you.`);
+        unreadTitle.add();
+      } else if (frame.type === 'chats_changed') {
+        loadChats();
+      }
     },
     onClose() {
       setDeskAvailability('Reconnecting to the desk…');
@@ -245,7 +268,7 @@
     }
     const tabId = `tab-${chat.id}`;
     const panelId = `tabpanel-${chat.id}`;
-    const entry = { id: chat.id, unread: false, typing: false, ended: false };
+    const entry = { id: chat.id, unread: false, typing: false, ended: false, userName: chat.user && chat.user.name };
 
     entry.label = el('span', { class: 'tab-label', text: tabLabel(chat) });
     entry.dotText = el('span', { class: 'visually-hidden' });
@@ -290,6 +313,22 @@
       event.preventDefault();
       linkCall(entry, linkInput, linkButton, linkResult);
     });
+    const transferSelectId = `transfer-to-${chat.id}`;
+    const transferSelect = el('select', { id: transferSelectId, name: 'to', class: 'transfer-select' });
+    const transferButton = el('button', { type: 'submit', class: 'btn btn-small' }, 'Transfer');
+    const transferForm = el(
+      'form',
+      { class: 'transfer-form' },
+      el('label', { for: transferSelectId, text: 'Transfer to' }),
+      el('div', { class: 'input-row' }, transferSelect, transferButton)
+    );
+    transferForm.addEventListener('submit', (event) => {
+      event.preventDefault();
+      transferChat(entry, transferSelect, transferButton, linkResult);
+    });
+    entry.transferSelect = transferSelect;
+    entry.transferButton = transferButton;
+    fillTransferMenu(entry);
     const endButton = el('button', { type: 'button', class: 'btn btn-danger btn-small' }, 'End chat');
     endButton.addEventListener('click', () => endChat(entry, endButton, linkResult));
     entry.endButton = endButton;
@@ -300,7 +339,7 @@
     entry.panel = el(
       'div',
       { role: 'tabpanel', id: panelId, class: 'tab-panel', 'aria-labelledby': tabId, hidden: true },
-      el('div', { class: 'tab-panel-tools' }, linkForm, endButton),
+      el('div', { class: 'tab-panel-tools' }, linkForm, transferForm, endButton),
       mount
     );
 
@@ -380,9 +419,18 @@
     entry.endButton.disabled = true;
     entry.linkInput.disabled = true;
     entry.linkButton.disabled = true;
+    entry.transferSelect.disabled = true;
+    entry.transferButton.disabled = true;
+  }
+
+  /** Asks before a chat is ended; `true` to go ahead. */
+  function confirmEnd(entry) {
+    const who = entry.userName ? ` with ${entry.userName}` : '';
+    return window.confirm(`End this chat${who}? The call stays open until it is resolved.`);
   }
 
   async function endChat(entry, button, result) {
+    if (!confirmEnd(entry)) return;
     button.disabled = true;
     try {
       await entry.handle.end();
@@ -399,6 +447,7 @@
   /** The panel's close icon: end the chat if it is still open, then drop its tab. */
   async function closeTab(entry) {
     if (!entry.handle.isEnded()) {
+      if (!confirmEnd(entry)) return;
       try {
         await entry.handle.end();
       } catch (err) {
@@ -408,6 +457,10 @@
         }
       }
     }
+    dropTab(entry);
+  }
+
+  function dropTab(entry) {
     const wasSelected = isSelected(entry);
     entry.handle.destroy();
     entry.tab.remove();
@@ -415,6 +468,62 @@
     tabs.delete(entry.id);
     updateEmpty();
     if (wasSelected && tabs.size > 0) selectTab([...tabs.keys()][0], true);
+  }
+
+  // ---- Transfer --------------------------------------------------------------------
+  /** Colleagues a chat can go to now: online, with room, not oneself. */
+  let team = [];
+  let teamLoading = null;
+
+  async function refreshTeam() {
+    if (teamLoading) return teamLoading;
+    teamLoading = (async () => {
+      try {
+        const all = await api('GET', '/api/v1/analyst/team');
+        team = (Array.isArray(all) ? all : []).filter((a) => a.has_room && a.username !== selfUsername);
+      } catch (_) {
+        // Keep the last list; the server checks every transfer anyway.
+      } finally {
+        teamLoading = null;
+      }
+      for (const entry of tabs.values()) fillTransferMenu(entry);
+    })();
+    return teamLoading;
+  }
+
+  function fillTransferMenu(entry) {
+    const select = entry.transferSelect;
+    const chosen = select.value;
+    const options = [el('option', { value: '', text: 'Choose…' })];
+    for (const a of team) options.push(el('option', { value: a.username, text: `${a.name} (${a.active_chats} of ${a.max_chats} chats)` }));
+    options.push(el('option', { value: 'queue', text: 'Back to the queue' }));
+    select.replaceChildren(...options);
+    if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
+  }
+
+  async function transferChat(entry, select, button, result) {
+    const to = select.value;
+    if (!to) {
+      result.className = 'link-result is-error';
+      result.textContent = 'Choose a colleague or the queue first.';
+      return;
+    }
+    button.disabled = true;
+    result.className = 'link-result';
+    result.textContent = 'Transferring…';
+    try {
+      const chat = await api('POST', `/api/v1/chats/${entry.id}/transfer`, { to });
+      const where = to === 'queue' ? 'back to the queue' : `to ${(chat.analyst && chat.analyst.name) || to}`;
+      announce(`${chat.call_reference || 'The chat'} went ${where}.`);
+      dropTab(entry);
+      refreshTeam();
+    } catch (err) {
+      // 409: the colleague went offline or filled up meanwhile; the chat stays here.
+      result.className = 'link-result is-error';
+      result.textContent = err.message;
+      button.disabled = false;
+      refreshTeam();
+    }
   }
 
   async function linkCall(entry, input, button, result) {

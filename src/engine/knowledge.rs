@@ -77,6 +77,8 @@ impl From<&ArticleError> for Skipped {
 pub struct ArticleSummary {
     pub id: ArticleId,
     pub title: String,
+    /// From the article's front matter.
+    pub tags: Vec<String>,
     pub origin: ArticleOrigin,
     pub updated_at: String,
 }
@@ -293,6 +295,11 @@ impl Engine {
             .await?
             .into_iter()
             .map(|a| ArticleSummary {
+                // Stored articles were checked when saved; one that no longer parses
+                // still lists, without tags.
+                tags: Article::parse("", a.id.as_str(), &a.source)
+                    .map(|parsed| parsed.tags)
+                    .unwrap_or_default(),
                 id: a.id,
                 title: a.title,
                 origin: a.origin,

@@ -222,6 +222,17 @@ async fn authors_edit_articles_and_the_bot_uses_them_at_once(backend: Backend) {
     );
     let (_, list) = carol.get("/knowledge/articles").await;
     assert!(list.as_array().unwrap().len() >= 80);
+    let locked = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == "account-locked-out")
+        .expect("a bundled article is listed");
+    assert_eq!(
+        locked["tags"],
+        json!(["account", "password"]),
+        "the list shows tags"
+    );
 }
 
 async fn searches_keep_answering_through_reindexes(backend: Backend) {

@@ -124,10 +124,21 @@ for (const backend of ['sqlite', 'postgres']) {
       await composer.press('Enter');
       await u.locator('#messages').filter({ hasText: 'Hello Alice' }).waitFor();
 
-      // A message with markup is shown as text on both sides and never runs.
+      // A message with markup is shown as text on both sides and never runs. (Ending a
+      // chat asks first: those confirmations are counted apart, and accepted.)
       let dialogs = 0;
-      a.on('dialog', (d) => { dialogs += 1; d.dismiss(); });
-      u.on('dialog', (d) => { dialogs += 1; d.dismiss(); });
+      let confirmations = 0;
+      const onDialog = (d) => {
+        if (d.type() === 'confirm') {
+          confirmations += 1;
+          d.accept();
+        } else {
+          dialogs += 1;
+          d.dismiss();
+        }
+      };
+      a.on('dialog', onDialog);
+      u.on('dialog', onDialog);
       const hostile = '<script>alert("x")</script><b>bold?</b>';
       await u.locator('#message-input').fill(hostile);
       await u.locator('#message-input').press('Enter');
@@ -157,15 +168,41 @@ for (const backend of ['sqlite', 'postgres']) {
       await composer.press('Enter');
       await u.locator('#messages').filter({ hasText: `I have logged this as ${reference}.` }).waitFor();
       await shoot(u, 'chat-live');
+      await a.evaluate(() => window.scrollTo(0, 0));
       await shoot(a, 'analyst-console');
 
-      // The user closes the window: the chat ends and the call shows everything.
+      // A colleague comes online, and the analyst transfers the chat to her: it opens on
+      // her console, and the user sees who took over.
+      const colleague = await signIn(browser, server.base, 'erin');
+      const e = colleague.page;
+      e.setDefaultTimeout(TIMEOUT);
+      e.on('dialog', onDialog);
+      await e.goto(`${server.base}/analyst`);
+      await e.locator('#online-switch').check();
+      const transferTo = panel.locator('.transfer-select');
+      await transferTo.locator('option[value="erin"]').waitFor({ state: 'attached' });
+      await transferTo.selectOption('erin');
+      await panel.getByRole('button', { name: 'Transfer' }).click();
+      await a.locator('#console-notice').filter({ hasText: /to Erin/ }).waitFor();
+      const erinPanel = e.locator('[role="tabpanel"]:not([hidden])');
+      await erinPanel.locator('.messages').filter({ hasText: 'Hello Alice' }).waitFor();
+      await e.locator('#console-notice').filter({ hasText: /transferred .* to you/ }).waitFor();
+      await u.locator('#messages').filter({ hasText: /transferred the chat to Erin/ }).waitFor();
+      await u.locator('#analyst-name').filter({ hasText: /erin/i }).waitFor();
+      const erinComposer = erinPanel.locator('textarea');
+      await erinComposer.fill('Erin here, I will finish this with you.');
+      await erinComposer.press('Enter');
+      await u.locator('#messages').filter({ hasText: 'Erin here' }).waitFor();
+
+      // The user closes the window (after saying yes): the chat ends and the call shows
+      // everything.
       await u.getByRole('button', { name: 'Close chat' }).click();
       await reachPath(u, /^\/calls\/\d+$/);
+      assert.equal(confirmations, 1, 'closing the chat asked first');
       const call = u.locator('main');
       await call.filter({ hasText: reference }).waitFor();
-      const transcript = u.locator('.transcript');
-      for (const text of ['VPN keeps disconnecting', 'Hello Alice', hostile, 'vpn-log.txt']) {
+      const transcript = u.locator('#transcript');
+      for (const text of ['VPN keeps disconnecting', 'Hello Alice', hostile, 'vpn-log.txt', 'Erin here']) {
         assert.ok((await transcript.textContent()).includes(text), `the transcript has ${text}`);
       }
       const file = u.getByRole('link', { name: /vpn-log\.txt/ });
@@ -178,7 +215,36 @@ for (const backend of ['sqlite', 'postgres']) {
       await u.locator('#call-rating').filter({ hasText: '5 out of 5' }).waitFor();
       assert.equal(await u.locator('#rating-form').count(), 0, 'rated once');
       await shoot(u, 'call');
-      await panel.locator('.messages, .chat-ended').filter({ hasText: /ended/i }).first().waitFor();
+      await erinPanel.locator('.messages, .chat-ended').filter({ hasText: /ended/i }).first().waitFor();
+
+      // The analyst finds the call on the calls page, writes a note and resolves it.
+      await e.getByRole('link', { name: 'Calls', exact: true }).click();
+      await reachPath(e, /^\/calls$/);
+      await e.locator('#filter-q').fill(reference);
+      await e.getByRole('button', { name: 'Find calls' }).click();
+      await e.locator('#calls-table').getByRole('link', { name: reference }).click();
+      await reachPath(e, /^\/calls\/\d+$/);
+      const note = 'Client 5.2 has the reconnect bug; 5.3 fixes it.';
+      await e.locator('#note-text').fill(note);
+      await e.getByRole('button', { name: 'Add note' }).click();
+      await e.locator('#note-list').filter({ hasText: note }).waitFor();
+      await e.locator('#offered').filter({ hasText: 'declined' }).waitFor();
+      await e.locator('#resolution').fill('Updated the VPN client to 5.3.');
+      await e.getByRole('button', { name: 'Resolve call' }).click();
+      await e.locator('#call-status').filter({ hasText: 'resolved' }).waitFor();
+      await e.locator('#call-rating').filter({ hasText: '5 out of 5' }).waitFor();
+      await shoot(e, 'call-analyst');
+      await e.getByRole('link', { name: 'Back to calls' }).click();
+      await e.locator('#filter-status').selectOption('resolved');
+      await e.getByRole('button', { name: 'Find calls' }).click();
+      await e.locator('#calls-table').filter({ hasText: reference }).waitFor();
+      await shoot(e, 'calls');
+
+      // The user sees the resolution, never the note.
+      await u.reload();
+      await u.locator('#call-status').filter({ hasText: 'resolved' }).waitFor();
+      await u.locator('#call-resolution').filter({ hasText: 'Updated the VPN client' }).waitFor();
+      assert.ok(!(await u.locator('main').textContent()).includes('reconnect bug'), 'the note stays internal');
 
       // The call is listed among the recently logged calls.
       await u.goto(`${server.base}/`);
@@ -186,7 +252,9 @@ for (const backend of ['sqlite', 'postgres']) {
 
       assert.deepEqual(user.context.scriptErrors, []);
       assert.deepEqual(analyst.context.scriptErrors, []);
+      assert.deepEqual(colleague.context.scriptErrors, []);
       await analyst.context.close();
+      await colleague.context.close();
       await user.context.close();
     });
 
