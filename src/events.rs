@@ -27,6 +27,8 @@ pub struct Frame {
     /// For a message published live: who wrote it and when it was committed, so that
     /// sockets can measure delivery to the other side. `None` on replays.
     pub delivery: Option<(Option<UserId>, Instant)>,
+    /// A `status` frame: the chat's state changed, and who may see it may have too.
+    pub is_status: bool,
 }
 
 impl Frame {
@@ -35,6 +37,7 @@ impl Frame {
             seq,
             text: text.into(),
             delivery: None,
+            is_status: false,
         }
     }
 }
@@ -119,7 +122,10 @@ pub fn ended_payload(call: &Call, ended_by: AuthorRole) -> String {
 }
 
 pub fn status_frame(chat: &ChatView) -> Frame {
-    Frame::new(None, tagged("status", chat))
+    Frame {
+        is_status: true,
+        ..Frame::new(None, tagged("status", chat))
+    }
 }
 
 /// `assigned`: on the receiving analyst's desk socket, a chat transferred to them and who

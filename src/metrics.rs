@@ -8,11 +8,37 @@
 //! method, route template and status; `chatdesk_ranking_duration_seconds` (one ranking of
 //! the knowledge base, query encoding included); `chatdesk_message_delivery_seconds`
 //! (from a message's commit to its frame leaving on the other side's socket).
+//!
+//! The desk's times are histograms in seconds too, recorded as they happen (insights
+//! derive the same figures from stored history): `chatdesk_queue_wait_seconds` (queued to
+//! accepted), `chatdesk_first_response_seconds` (accepted to the analyst's first
+//! message) and `chatdesk_handle_seconds` (accepted to end).
 
 use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
+
+/// The desk's times, in seconds: 5 s to 2 h.
+const DESK_BUCKETS: &[f64] = &[
+    5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0,
+];
+
+/// The desk's time histograms: name and help.
+const DESK_TIMES: [(&str, &str); 3] = [
+    (
+        "chatdesk_queue_wait_seconds",
+        "A chat's wait in the queue, queued to accepted.",
+    ),
+    (
+        "chatdesk_first_response_seconds",
+        "From accepting a chat to the analyst's first message.",
+    ),
+    (
+        "chatdesk_handle_seconds",
+        "An analyst's handle time, accepted to end.",
+    ),
+];
 
 /// Bucket bounds for latencies, in seconds: 0.5 ms to 10 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -35,6 +61,12 @@ pub struct Metrics {
     pub ranking: Histogram,
     /// Seconds from commit to the other side's socket.
     pub delivery: Histogram,
+    /// Seconds from queued to accepted.
+    pub queue_wait: Histogram,
+    /// Seconds from accepted to the analyst's first message.
+    pub first_response: Histogram,
+    /// Seconds from accepted to the end of the chat.
+    pub handle: Histogram,
 }
 
 impl Default for Metrics {
@@ -45,10 +77,21 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let recorder = PrometheusBuilder::new()
-            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
-            .expect("latency buckets are valid")
-            .build_recorder();
+        let mut builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_duration_seconds".into()), LATENCY_BUCKETS)
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full("chatdesk_message_delivery_seconds".into()),
+                    LATENCY_BUCKETS,
+                )
+            })
+            .expect("latency buckets are valid");
+        for (name, _) in DESK_TIMES {
+            builder = builder
+                .set_buckets_for_metric(Matcher::Full(name.into()), DESK_BUCKETS)
+                .expect("desk buckets are valid");
+        }
+        let recorder = builder.build_recorder();
         let counter = |name: &'static str, help: &'static str| {
             recorder.describe_counter(name.into(), None, help.into());
             recorder.register_counter(&Key::from_static_name(name), &METADATA)
@@ -88,7 +131,12 @@ impl Metrics {
             "chatdesk_message_delivery_seconds",
             "From a message's commit to its frame leaving on the other side's socket.",
         );
+        let [queue_wait, first_response, handle] =
+            DESK_TIMES.map(|(name, help)| histogram(name, help));
         Self {
+            queue_wait,
+            first_response,
+            handle,
             recorder,
             chats_started,
             messages,
@@ -147,6 +195,7 @@ mod tests {
         m.record_request("GET", "/api/v1/chats/{id}", 200, took);
         m.messages.increment(1);
         m.ranking.record(0.012);
+        m.queue_wait.record(45.0);
         let text = m.render();
         assert!(
             text.contains(
@@ -158,6 +207,10 @@ mod tests {
         assert!(
             text.contains("chatdesk_ranking_duration_seconds_bucket{le=\"0.025\"} 1"),
             "{text}"
+        );
+        assert!(
+            text.contains("chatdesk_queue_wait_seconds_bucket{le=\"60\"} 1"),
+            "desk times have their own buckets: {text}"
         );
         assert!(
             text.contains(

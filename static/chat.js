@@ -16,6 +16,8 @@
     callId: data.callId,
     viewerRole: data.viewerRole === 'analyst' ? 'analyst' : 'user',
     selfName: account ? account.textContent.trim() : '',
+    // Events up to here are history: they do not count as unread in the tab's title.
+    lastSeq: number(data.lastSeq),
     // What the page was rendered with, so the window is right before the socket answers.
     initial: {
       call_id: number(data.callId),

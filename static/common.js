@@ -204,7 +204,6 @@
         base = title;
         show();
       },
-      count: () => count,
     };
   })();
 

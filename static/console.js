@@ -235,7 +235,6 @@
     onFrame(frame) {
       if (frame.type === 'queue') {
         renderQueue(Array.isArray(frame.items) ? frame.items : [], frame.availability);
-        refreshTeam();
       } else if (frame.type === 'assigned' && frame.chat) {
         openChatTab(frame.chat, false);
         const from = (frame.from && frame.from.name) || 'A colleague';
@@ -244,6 +243,11 @@
       } else if (frame.type === 'chats_changed') {
         loadChats();
       }
+    },
+    // A chat transferred here while the socket was down sent its `assigned` frame to
+    // nobody: every (re)connect reloads this analyst's chats (open tabs stay as they are).
+    onOpen() {
+      loadChats();
     },
     onClose() {
       setDeskAvailability('Reconnecting to the desk…');
@@ -314,7 +318,13 @@
       linkCall(entry, linkInput, linkButton, linkResult);
     });
     const transferSelectId = `transfer-to-${chat.id}`;
-    const transferSelect = el('select', { id: transferSelectId, name: 'to', class: 'transfer-select' });
+    // Who has room changes all the time: the menu asks when it is about to be used.
+    const transferSelect = el('select', {
+      id: transferSelectId,
+      name: 'to',
+      class: 'transfer-select',
+      on: { focus: () => refreshTeam(), mousedown: () => refreshTeam() },
+    });
     const transferButton = el('button', { type: 'submit', class: 'btn btn-small' }, 'Transfer');
     const transferForm = el(
       'form',
@@ -471,7 +481,8 @@
   }
 
   // ---- Transfer --------------------------------------------------------------------
-  /** Colleagues a chat can go to now: online, with room, not oneself. */
+  /** Colleagues a chat can go to now: online, with room, not oneself. Loaded when a
+   * transfer menu is about to be used, and after a transfer. */
   let team = [];
   let teamLoading = null;
 
@@ -563,4 +574,5 @@
 
   updateEmpty();
   loadChats();
+  refreshTeam();
 })();

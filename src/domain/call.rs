@@ -69,16 +69,17 @@ pub struct Note {
     pub at: String,
 }
 
-/// How the user took an article the bot offered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// How the user took an article the bot offered; ordered from weakest to strongest, so
+/// that an article offered in several chats of a call shows its strongest outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OfferOutcome {
-    /// "This fixed it".
-    Accepted,
-    /// "Not helpful".
-    Declined,
     /// Neither: left unanswered, or the user asked for an analyst instead.
     None,
+    /// "Not helpful".
+    Declined,
+    /// "This fixed it".
+    Accepted,
 }
 
 /// An article the bot offered on a call, once however often it was offered.

@@ -43,6 +43,7 @@ pub mod call;
 pub mod canned;
 pub mod chat;
 pub mod ids;
+pub mod insights;
 pub mod message;
 pub mod rating;
 pub mod user;

@@ -77,6 +77,11 @@ impl User {
         self.has(Role::Analyst) || self.has(Role::Supervisor) || self.has(Role::Admin)
     }
 
+    /// May read the desk's insights (supervisors and admins).
+    pub fn reads_insights(&self) -> bool {
+        self.has(Role::Supervisor) || self.has(Role::Admin)
+    }
+
     /// May open any chat, whoever handles it, to watch (supervisors and admins).
     pub fn watches_any_chat(&self) -> bool {
         self.has(Role::Supervisor) || self.has(Role::Admin)

@@ -15,7 +15,7 @@ use crate::domain::user::User;
 use crate::domain::{now_millis, rfc3339};
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::AttachmentInfo;
-use crate::store::{CallFilter, CallRecord, NoteRecord, StoredEvent};
+use crate::store::{CallFilter, CallRecord, ChatRecord, NoteRecord, StoredEvent};
 use crate::transcript::describe;
 
 /// A call as its user and analysts see it.
@@ -142,28 +142,17 @@ impl Engine {
     pub async fn call_details(&self, user: &User, call_id: CallId) -> Result<CallDetails> {
         let call = self.visible_call(user, call_id).await?;
         let chats = self.store.chats_of_call(call_id).await?;
+        // The desk's side of the call: analysts looking at someone else's call. Notes
+        // never reach the call's own user, even one who is also an analyst.
+        let desk = user.is_analyst() && call.user.id != user.id;
         let mut transcript = Vec::new();
         let mut offered = Vec::new();
         let mut linked_calls = Vec::new();
         for chat in &chats {
             let events = self.store.events_after(chat.id, 0).await?;
             transcript.extend(events.iter().map(entry));
-            let declined = self.store.declined_articles(chat.id).await?;
-            for (article_id, title) in offers(&events)? {
-                let outcome = if chat.accepted_article.as_ref().map(ArticleId::as_str)
-                    == Some(article_id.as_str())
-                {
-                    OfferOutcome::Accepted
-                } else if declined.iter().any(|d| d.as_str() == article_id) {
-                    OfferOutcome::Declined
-                } else {
-                    OfferOutcome::None
-                };
-                offered.push(Offered {
-                    article_id,
-                    title,
-                    outcome,
-                });
+            if desk {
+                self.add_offers(chat, &events, &mut offered).await?;
             }
             for linked in self.store.linked_calls(chat.id).await? {
                 if let Some(other) = self.store.call(linked).await?
@@ -218,8 +207,7 @@ impl Engine {
                     && !ratings.iter().any(|r| r.chat_id == c.id)
             })
             .map(|c| c.id);
-        // Notes never reach the call's own user, even one who is also an analyst.
-        let (notes, user_calls) = if user.is_analyst() && call.user.id != user.id {
+        let (notes, user_calls) = if desk {
             let notes = self.store.notes_of_call(call_id).await?;
             let others = self.store.recent_calls(call.user.id, 20).await?;
             (
@@ -235,7 +223,7 @@ impl Engine {
         } else {
             (None, None)
         };
-        let offered = (user.is_analyst() && call.user.id != user.id).then_some(offered);
+        let offered = desk.then_some(offered);
         Ok(CallDetails {
             notes,
             user_calls,
@@ -250,6 +238,45 @@ impl Engine {
             attachments,
             linked_chats,
         })
+    }
+
+    /// Adds the articles offered in one chat of a call to `offered`: once per call, with
+    /// the strongest outcome any of its chats gave (accepted, then declined, then none).
+    /// A stored offer that no longer reads is left out (and logged), not a failed page.
+    async fn add_offers(
+        &self,
+        chat: &ChatRecord,
+        events: &[StoredEvent],
+        offered: &mut Vec<Offered>,
+    ) -> Result<()> {
+        let found = match offers(events) {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(chat_id = %chat.id, error = %e.chain(), "unreadable stored suggestions");
+                return Ok(());
+            }
+        };
+        let declined = self.store.declined_articles(chat.id).await?;
+        for (article_id, title) in found {
+            let outcome = if chat.accepted_article.as_ref().map(ArticleId::as_str)
+                == Some(article_id.as_str())
+            {
+                OfferOutcome::Accepted
+            } else if declined.iter().any(|d| d.as_str() == article_id) {
+                OfferOutcome::Declined
+            } else {
+                OfferOutcome::None
+            };
+            match offered.iter_mut().find(|o| o.article_id == article_id) {
+                Some(seen) => seen.outcome = seen.outcome.max(outcome),
+                None => offered.push(Offered {
+                    article_id,
+                    title,
+                    outcome,
+                }),
+            }
+        }
+        Ok(())
     }
 
     /// Calls for analysts, newest first: by status, by the username of who logged them,

@@ -9,8 +9,8 @@ use crate::domain::ids::{ArticleId, ChatId};
 use crate::domain::message::{
     Author, AuthorRole, EventKind, Message, clean_text, validate_client_id,
 };
-use crate::domain::now_millis;
 use crate::domain::user::User;
+use crate::domain::{Millis, now_millis};
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::{self, message_of};
 use crate::knowledge::Suggestion;
@@ -233,10 +233,27 @@ impl Engine {
             return Ok((message_of(&appended.event), true));
         }
         self.metrics.messages.increment(1);
+        if party == Party::AssignedAnalyst && chat.first_response_at.is_none() {
+            self.first_response(&chat, appended.event.created_at)
+                .await?;
+        }
         if chat.status == ChatStatus::Bot && party == Party::Owner {
             self.follow_up(&chat).await?;
         }
         Ok((message_of(&appended.event), false))
+    }
+
+    /// The analyst's first message in an active chat: kept for insights (once; a racing
+    /// second message or a transfer does not move it) and timed.
+    async fn first_response(&self, chat: &ChatRecord, at: Millis) -> Result<()> {
+        if self.store.record_first_response(chat.id, at).await?
+            && let Some(accepted) = chat.accepted_at
+        {
+            self.metrics
+                .first_response
+                .record(seconds_between(accepted, at));
+        }
+        Ok(())
     }
 
     /// The message `user` already sent with `client_id` (a retry), else `refusal`.
@@ -417,12 +434,24 @@ impl Engine {
         if current.status != ChatStatus::Queued {
             return Err(refused(Transition::Accept.refusal(current.status)));
         }
+        let accepted_now = now_millis();
         let chat = match self
             .store
-            .accept(chat_id, user.id, presence.max_chats, now_millis())
+            .accept(chat_id, user.id, presence.max_chats, accepted_now)
             .await?
         {
-            AcceptOutcome::Accepted(chat) => chat,
+            AcceptOutcome::Accepted(chat) => {
+                // Timed on the first acceptance only: a chat put back in the queue by a
+                // transfer keeps its first wait.
+                if let (Some(queued), Some(accepted)) = (chat.queued_at, chat.accepted_at)
+                    && accepted == accepted_now
+                {
+                    self.metrics
+                        .queue_wait
+                        .record(seconds_between(queued, accepted));
+                }
+                chat
+            }
             AcceptOutcome::AtCapacity => {
                 return Err(Error::conflict(
                     ErrorCode::AtCapacity,
@@ -498,6 +527,9 @@ impl Engine {
             })
             .await?
             .map_err(|s| refused(Transition::End.refusal(s)))?;
+        if let Some(accepted) = ended.chat.accepted_at {
+            self.metrics.handle.record(seconds_between(accepted, now));
+        }
         self.publish_chat(chat.id, events::frame_of(&ended.event));
         let view = self.view(&ended.chat).await?;
         self.publish_chat(chat.id, events::status_frame(&view));
@@ -547,4 +579,9 @@ pub(super) fn offers(events: &[StoredEvent]) -> Result<Vec<(String, String)>> {
         }
     }
     Ok(found)
+}
+
+/// Seconds from `from` to `to` (milliseconds), never negative.
+fn seconds_between(from: Millis, to: Millis) -> f64 {
+    (to - from).max(0) as f64 / 1000.0
 }

@@ -31,10 +31,13 @@ pub struct ChatFeed {
     _window: Option<WindowGuard>,
     /// Counts the socket for presence and typing (engine `liveness`).
     _socket: SocketGuard,
-    /// Any analyst (the chat's own, or one looking at a queued chat): their rights are
-    /// checked again as events arrive, and the feed stops once the chat is no longer
-    /// theirs to see (taken by someone else, or transferred away).
+    /// An analyst who may lose sight of the chat (the chat's own, who may transfer it
+    /// away, or one looking at a queued chat someone else may take): their rights are
+    /// checked again on every `status` frame and catch-up, and the feed ends after the
+    /// status that took the chat from them. Supervisors and admins see every chat.
     onlooker: Option<User>,
+    /// The chat is no longer the onlooker's to see: the feed has ended.
+    gone: bool,
 }
 
 impl Engine {
@@ -66,7 +69,8 @@ impl Engine {
             behind: false,
             _window: (party == Party::Owner).then(|| self.window_opened(chat_id)),
             _socket: self.socket_opened(user.id, Some(chat_id)),
-            onlooker: (party != Party::Owner).then(|| user.clone()),
+            onlooker: (party != Party::Owner && !user.watches_any_chat()).then(|| user.clone()),
+            gone: false,
         };
         feed.catch_up().await?;
         Ok(feed)
@@ -81,19 +85,21 @@ impl ChatFeed {
             if let Some(frame) = self.pending.pop_front() {
                 return Ok(Some(frame));
             }
+            if self.gone {
+                return Ok(None);
+            }
             if self.behind {
                 self.catch_up().await?;
                 self.behind = false;
                 continue;
             }
-            let received = self.rx.recv().await;
-            if let Some(user) = &self.onlooker
-                && !self.still_visible(user).await?
-            {
-                return Ok(None);
-            }
-            match received {
+            match self.rx.recv().await {
                 Ok(frame) => match frame.seq {
+                    None if frame.is_status => {
+                        // The status that took the chat away is the last thing sent.
+                        self.gone = !self.still_visible().await?;
+                        return Ok(Some(frame));
+                    }
                     None => return Ok(Some(frame)),
                     Some(seq) if seq <= self.last_seq => continue,
                     Some(seq) if seq == self.last_seq + 1 => {
@@ -109,7 +115,11 @@ impl ChatFeed {
         }
     }
 
-    async fn still_visible(&self, user: &User) -> Result<bool> {
+    /// Whether the onlooker (if any) may still see the chat.
+    async fn still_visible(&self) -> Result<bool> {
+        let Some(user) = &self.onlooker else {
+            return Ok(true);
+        };
         match self.engine.chat_for(user, self.chat_id).await {
             Ok(_) => Ok(true),
             Err(Error::NotFound(_)) => Ok(false),
@@ -121,8 +131,13 @@ impl ChatFeed {
         self.last_seq
     }
 
-    /// Queues every stored event after `last_seq`, then the chat's current status.
+    /// Queues every stored event after `last_seq`, then the chat's current status; for
+    /// an onlooker who may no longer see the chat, nothing, and the feed ends.
     async fn catch_up(&mut self) -> Result<()> {
+        if !self.still_visible().await? {
+            self.gone = true;
+            return Ok(());
+        }
         let store = self.engine.store();
         let events = store.events_after(self.chat_id, self.last_seq).await?;
         let chat = store

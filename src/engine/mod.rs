@@ -9,6 +9,7 @@ mod chats;
 mod desk;
 mod feed;
 mod files;
+mod insights;
 mod knowledge;
 mod liveness;
 mod ratings;
@@ -25,8 +26,8 @@ pub use desk::DeskFeed;
 pub use desk::QueueEntry;
 pub use feed::ChatFeed;
 pub use files::{Download, FileStore, Upload};
+pub use insights::{CSV_HEADER, parse_range};
 pub use knowledge::{ArticleSummary, Knowledge, ReindexReport, SavedArticle, Skipped};
-pub use transfer::TO_QUEUE;
 pub use windows::LEAVING_WINDOW;
 
 use crate::bus::{EventBus, Topic};

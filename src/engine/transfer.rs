@@ -5,20 +5,19 @@
 use super::{Engine, refused};
 use crate::bus::Topic;
 use crate::domain::chat::{ChatStatus, ChatView, Party, Transition};
-use crate::domain::ids::ChatId;
-use crate::domain::message::Author;
+use crate::domain::ids::{ChatId, UserId};
+use crate::domain::message::{Author, EventKind};
 use crate::domain::now_millis;
 use crate::domain::user::{User, Username};
 use crate::error::{Error, ErrorCode, Result};
 use crate::events;
-use crate::store::{AnalystLoad, TransferOutcome, TransferTarget};
+use crate::store::{AnalystLoad, NewEvent, TransferOutcome, TransferTarget};
 
 /// What `to` names in a transfer request: this word, or an analyst's username.
-pub const TO_QUEUE: &str = "queue";
+const TO_QUEUE: &str = "queue";
 
 impl Engine {
-    /// Transfers the chat `user` is handling. `to` is an analyst's username or
-    /// [`TO_QUEUE`]. Returns the chat as it is now.
+    /// Transfers the chat `user` is handling. `to` is an analyst's username or `queue`. Returns the chat as it is now.
     ///
     /// # Errors
     /// - `forbidden` unless `user` is the chat's analyst; `not_found` for a chat they
@@ -41,15 +40,34 @@ impl Engine {
         let (target, target_user) = if to == TO_QUEUE {
             (TransferTarget::Queue, None)
         } else {
-            let target = self.transfer_target(user, to).await?;
+            let target = self.transfer_target(user, chat.user.id, to).await?;
             (TransferTarget::Analyst(target.id), Some(target))
         };
-        let moved = match self
+        let note = match &target_user {
+            Some(target) => format!(
+                "{} transferred the chat to {}, who takes over from here.",
+                user.display_name, target.display_name
+            ),
+            None => format!(
+                "{} put the chat back in the queue; the next analyst takes over from here.",
+                user.display_name
+            ),
+        };
+        let system = Author::system();
+        let event = NewEvent {
+            kind: EventKind::Message,
+            author: Some(&system),
+            body: Some(&note),
+            client_id: None,
+            payload: None,
+            now: now_millis(),
+        };
+        let (moved, noted) = match self
             .store
-            .transfer(chat_id, user.id, target, now_millis())
+            .transfer(chat_id, user.id, target, &event)
             .await?
         {
-            TransferOutcome::Transferred(chat) => chat,
+            TransferOutcome::Transferred(done) => *done,
             TransferOutcome::TargetOffline => {
                 return Err(Error::conflict(
                     ErrorCode::AnalystOffline,
@@ -65,22 +83,7 @@ impl Engine {
             TransferOutcome::NotTheirs(status) => return Err(not_active(status)),
         };
         self.metrics.transfers.increment(1);
-        let note = match &target_user {
-            Some(target) => format!(
-                "{} transferred the chat to {}, who takes over from here.",
-                user.display_name, target.display_name
-            ),
-            None => format!(
-                "{} put the chat back in the queue; the next analyst takes over from here.",
-                user.display_name
-            ),
-        };
-        self.say(chat_id, &Author::system(), &note).await?;
-        let moved = self
-            .store
-            .chat(moved.id)
-            .await?
-            .ok_or(Error::NotFound("chat"))?;
+        self.publish_chat(chat_id, events::live_frame_of(&noted));
         let view = self.view(&moved).await?;
         self.publish_chat(chat_id, events::status_frame(&view));
         if let Some(target) = &target_user {
@@ -94,7 +97,7 @@ impl Engine {
     }
 
     /// The analyst `to` names, checked to be someone a chat can go to.
-    async fn transfer_target(&self, user: &User, to: &str) -> Result<User> {
+    async fn transfer_target(&self, user: &User, chat_user: UserId, to: &str) -> Result<User> {
         let name = Username::parse(to).map_err(|m| Error::invalid("to", m))?;
         let target = self
             .store
@@ -103,6 +106,9 @@ impl Engine {
             .ok_or(Error::NotFound("analyst"))?;
         if target.id == user.id {
             return Err(Error::invalid("to", "the chat is already yours"));
+        }
+        if target.id == chat_user {
+            return Err(Error::invalid("to", "that is the chat's own user"));
         }
         if !target.is_analyst() {
             return Err(Error::invalid(

@@ -10,6 +10,7 @@ mod chats;
 mod error;
 mod extract;
 mod health;
+mod insights;
 mod knowledge;
 mod pages;
 mod users;
@@ -71,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .merge(calls::router())
         .merge(canned::router())
         .merge(analyst::router())
+        .merge(insights::router())
         .merge(knowledge::router())
         .merge(users::router())
         .merge(ws::router());

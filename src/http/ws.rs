@@ -30,6 +30,9 @@ use crate::events::{self, ClientFrame, Frame};
 const MAX_CLIENT_FRAME: usize = 64 * 1024;
 /// Small buffers keep idle connections cheap (the default read buffer is 128 KiB).
 const READ_BUFFER: usize = 4 * 1024;
+/// The feed has ended for this viewer (the chat was transferred away, or taken by another
+/// analyst): not worth reconnecting.
+const NORMAL: u16 = 1000;
 const GOING_AWAY: u16 = 1001;
 const PROTOCOL_ERROR: u16 = 1002;
 const INVALID_DATA: u16 = 1007;
@@ -141,7 +144,13 @@ async fn chat_session(
             let frame = tokio::select! {
                 next = feed.next() => match next {
                     Ok(Some(frame)) => frame,
-                    Ok(None) => return,
+                    Ok(None) => {
+                        let _ = sink.send(Message::Close(Some(CloseFrame {
+                            code: NORMAL,
+                            reason: Utf8Bytes::from_static("this chat's feed has ended for you"),
+                        }))).await;
+                        return;
+                    }
                     Err(e) => {
                         tracing::warn!(%chat_id, error = %e.chain(), "chat feed failed");
                         let _ = sink.send(text(&events::error_frame(ErrorCode::Unavailable, "the chat feed stopped; reconnect with ?after="))).await;

@@ -18,6 +18,7 @@ pub use sql::{SqlStore, connect};
 use crate::domain::Millis;
 use crate::domain::chat::{ChatStatus, Transition};
 use crate::domain::ids::{ArticleId, AttachmentId, CallId, CannedId, ChatId, UserId};
+use crate::domain::insights::CallHistory;
 use crate::domain::user::User;
 use crate::error::Result;
 
@@ -26,7 +27,14 @@ pub type DynStore = Arc<dyn Store>;
 /// Everything the engine stores.
 #[async_trait]
 pub trait Store:
-    AccountStore + ChatStore + CallStore + ArticleStore + CannedStore + RatingStore + 'static
+    AccountStore
+    + ChatStore
+    + CallStore
+    + ArticleStore
+    + CannedStore
+    + RatingStore
+    + InsightStore
+    + 'static
 {
     /// Cheap round trip for readiness checks.
     async fn ping(&self) -> Result<()>;
@@ -105,15 +113,15 @@ pub trait ChatStore: Send + Sync {
     ) -> Result<AcceptOutcome>;
     /// Moves a chat that is active with `from` to another online analyst with room (the
     /// target's presence row is locked, so a racing capacity change or accept cannot slip
-    /// past the check), or back to the queue at its first place. Nothing changes unless
-    /// the outcome is `Transferred`. `accepted_at` stays: a transfer does not restart the
-    /// handle time.
+    /// past the check), or back to the queue at its first place, and appends `note` (who
+    /// took over) in the same transaction. Nothing changes unless the outcome is
+    /// `Transferred`. `accepted_at` stays: a transfer does not restart the handle time.
     async fn transfer(
         &self,
         chat_id: ChatId,
         from: UserId,
         to: TransferTarget,
-        now: Millis,
+        note: &NewEvent<'_>,
     ) -> Result<TransferOutcome>;
     /// Ends the chat, writes the final transcript to its call and appends the `ended`
     /// event, in one transaction. `Err(current)` when the chat is not in `end.from`.
@@ -135,6 +143,9 @@ pub trait ChatStore: Send + Sync {
 
     async fn decline_article(&self, chat_id: ChatId, article_id: &ArticleId) -> Result<()>;
     async fn declined_articles(&self, chat_id: ChatId) -> Result<Vec<ArticleId>>;
+    /// Records the analyst's first message in an active chat; false when one was
+    /// recorded before (or the chat is not active).
+    async fn record_first_response(&self, chat_id: ChatId, at: Millis) -> Result<bool>;
 }
 
 /// Calls, the links between chats and calls, and the files on calls.
@@ -235,4 +246,12 @@ pub trait RatingStore: Send + Sync {
     async fn rate_chat(&self, rating: &NewRating<'_>) -> Result<bool>;
     /// The ratings of the call's chats, newest first.
     async fn ratings_of_call(&self, call_id: CallId) -> Result<Vec<RatingRecord>>;
+}
+
+/// The history the desk's figures are derived from.
+#[async_trait]
+pub trait InsightStore: Send + Sync {
+    /// Every call logged in `[from, to)` (milliseconds), oldest first, with its first
+    /// chat's times, the analyst who had it last and its newest rating.
+    async fn call_history(&self, from: Millis, to: Millis) -> Result<Vec<CallHistory>>;
 }

@@ -56,6 +56,10 @@ pub struct ChatRecord {
     pub description: String,
     pub created_at: Millis,
     pub queued_at: Option<Millis>,
+    /// First accepted by an analyst (a transfer keeps it).
+    pub accepted_at: Option<Millis>,
+    /// The analyst's first message after acceptance.
+    pub first_response_at: Option<Millis>,
     /// The suggestion whose "This fixed it" ended the chat.
     pub accepted_article: Option<ArticleId>,
 }
@@ -95,7 +99,8 @@ pub enum TransferTarget {
 }
 
 pub enum TransferOutcome {
-    Transferred(Box<ChatRecord>),
+    /// The chat as it is now, and the note appended in the same transaction.
+    Transferred(Box<(ChatRecord, StoredEvent)>),
     /// The target analyst is not online.
     TargetOffline,
     /// The target analyst already has this many active chats, their `max_chats`.

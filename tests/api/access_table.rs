@@ -170,6 +170,8 @@ async fn every_endpoint_against_every_role(backend: Backend) {
         ("POST", "/canned".into(), Body::Json(json!({"title": "probe", "text": "x"})), e("401 403 403 403 201 201 403 201 201")),
         ("PUT", format!("/canned/{canned}"), Body::Json(json!({"title": "Probe", "text": "Hi {user}"})), e("401 403 403 403 200 200 403 200 200")),
         ("DELETE", format!("/canned/{canned}"), Body::None, e("401 403 403 403 - - 403 - -")),
+        ("GET", "/insights".into(), Body::None, e("401 403 403 403 403 403 403 200 200")),
+        ("GET", "/insights/calls.csv".into(), Body::None, e("401 403 403 403 403 403 403 200 200")),
         ("GET", "/analyst/team".into(), Body::None, e("401 403 403 403 200 200 403 200 200")),
         ("POST", format!("/chats/{chat}/transfer"), Body::Json(json!({"to": "bob"})), e("401 404 403 404 - 404 404 403 403")),
     ];

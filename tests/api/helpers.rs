@@ -213,6 +213,16 @@ impl TestUser {
         self.send(self.http.post(url).multipart(form)).await
     }
 
+    /// The raw response to `GET /api/v1{path}`, for bodies that are not JSON.
+    pub async fn http_get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// The body of `path` on the server (a page, outside `/api/v1`), signed in.
     pub async fn text(&self, path: &str) -> String {
         let root = self.base.trim_end_matches("/api/v1");

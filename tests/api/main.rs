@@ -10,6 +10,7 @@ mod calls_desk;
 mod canned;
 mod crash;
 mod faults;
+mod insights;
 mod knowledge;
 mod lifecycle;
 mod limits;

@@ -46,6 +46,7 @@ async fn analysts_transfer_to_a_colleague_and_back_to_the_queue(backend: Backend
     )
     .await;
     let mut alice_ws = alice.chat_ws(chat).await;
+    let mut bob_ws = bob.chat_ws(chat).await;
     let mut erin_desk = erin.ws("/analyst/ws").await.expect("desk opens");
 
     // Bob sees who has room.
@@ -99,6 +100,18 @@ async fn analysts_transfer_to_a_colleague_and_back_to_the_queue(backend: Backend
             is_type(f, "status") && f["analyst"]["username"] == "erin"
         })
         .await;
+
+    // Bob's socket on the chat says who took over, then closes for good.
+    bob_ws
+        .wait_for("the status naming Erin", |f| {
+            is_type(f, "status") && f["analyst"]["username"] == "erin"
+        })
+        .await;
+    assert_eq!(bob_ws.close_code().await, Some(1000));
+    assert!(
+        bob.ws(&format!("/chats/{chat}/ws")).await.is_err(),
+        "not Bob's to watch"
+    );
 
     // Erin writes; Bob no longer can, nor sees the chat.
     let (status, _) = erin

@@ -179,7 +179,10 @@ for (const backend of ['sqlite', 'postgres']) {
       e.on('dialog', onDialog);
       await e.goto(`${server.base}/analyst`);
       await e.locator('#online-switch').check();
+      await e.locator('#presence-status').filter({ hasText: /You are online/ }).waitFor();
+      // The menu asks who has room as it is about to be used.
       const transferTo = panel.locator('.transfer-select');
+      await transferTo.focus();
       await transferTo.locator('option[value="erin"]').waitFor({ state: 'attached' });
       await transferTo.selectOption('erin');
       await panel.getByRole('button', { name: 'Transfer' }).click();

@@ -12,11 +12,13 @@ use std::sync::Arc;
 use chatdesk::domain::article::ArticleOrigin;
 use chatdesk::domain::chat::{ChatStatus, Transition};
 use chatdesk::domain::ids::{ArticleId, ChatId};
+use chatdesk::domain::insights::{CallHistory, Insights, Outcome};
 use chatdesk::domain::message::{Author, AuthorRole, EventKind};
 use chatdesk::domain::user::{Role, User, Username};
 use chatdesk::error::{Error, ErrorCode};
 use chatdesk::store::{
-    AcceptOutcome, DynStore, EndChat, EndingText, NewEvent, NewUser, StoredArticle, Upserted,
+    AcceptOutcome, DynStore, EndChat, EndingText, NewEvent, NewRating, NewUser, StoredArticle,
+    TransferOutcome, TransferTarget, Upserted,
 };
 
 #[derive(Clone, Copy, Debug)]
@@ -440,6 +442,174 @@ async fn ending_a_chat_is_one_step(backend: Backend) {
     assert_eq!(again.err(), Some(ChatStatus::Ended));
 }
 
+/// Ends a chat at `now` from any open state, with an empty transcript.
+async fn end_at(store: &DynStore, chat: ChatId, now: i64, accepted: Option<&ArticleId>) {
+    let render =
+        |_: &_, _: &chatdesk::store::CallRecord, _: &[chatdesk::store::StoredEvent]| EndingText {
+            transcript: String::new(),
+            payload: r#"{"type":"ended"}"#.to_owned(),
+        };
+    store
+        .end_chat(&EndChat {
+            chat_id: chat,
+            from: Transition::End.allowed_from(),
+            ended_by: AuthorRole::User,
+            resolved_by: accepted.map(|_| "bot"),
+            accepted_article: accepted,
+            now,
+            render: &render,
+        })
+        .await
+        .unwrap()
+        .expect("ended");
+}
+
+/// A scripted desk with known times: the history keeps every clock, a transfer back to
+/// the queue and a second acceptance move none of them, and the figures come out exact.
+async fn call_history_keeps_every_clock(backend: Backend) {
+    let (store, _dir) = open(backend).await;
+    let alice = user(&store, "alice", &[Role::ChatUser]).await;
+    let bob = user(&store, "bob", &[Role::Analyst]).await;
+    let erin = user(&store, "erin", &[Role::Analyst]).await;
+    for analyst in [&bob, &erin] {
+        store.set_presence(analyst.id, true, 3, 1).await.unwrap();
+    }
+    const S: i64 = 1000;
+
+    // The bot fixes the first call.
+    let bot = store.create_chat(alice.id, "vpn", 10 * S).await.unwrap();
+    end_at(
+        &store,
+        bot.id,
+        20 * S,
+        Some(&ArticleId::parse("vpn-setup").unwrap()),
+    )
+    .await;
+    // The user gives up waiting on the second.
+    let gave_up = store
+        .create_chat(alice.id, "printer", 30 * S)
+        .await
+        .unwrap();
+    store
+        .transition(gave_up.id, Transition::Handoff, 40 * S)
+        .await
+        .unwrap()
+        .unwrap();
+    end_at(&store, gave_up.id, 130 * S, None).await;
+    // Bob takes the third after 30 s and answers in 5, puts it back in the queue; Erin
+    // takes it over, and it ends 300 s after Bob first accepted it.
+    let helped = store
+        .create_chat(alice.id, "laptop", 200 * S)
+        .await
+        .unwrap();
+    store
+        .transition(helped.id, Transition::Handoff, 210 * S)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        store.accept(helped.id, bob.id, 3, 240 * S).await.unwrap(),
+        AcceptOutcome::Accepted(_)
+    ));
+    assert!(
+        store
+            .record_first_response(helped.id, 245 * S)
+            .await
+            .unwrap()
+    );
+    let system = Author {
+        role: AuthorRole::System,
+        name: "chatdesk".into(),
+        id: None,
+    };
+    let note = NewEvent {
+        kind: EventKind::Message,
+        author: Some(&system),
+        body: Some("Bob put the chat back in the queue."),
+        client_id: None,
+        payload: None,
+        now: 250 * S,
+    };
+    assert!(matches!(
+        store
+            .transfer(helped.id, bob.id, TransferTarget::Queue, &note)
+            .await
+            .unwrap(),
+        TransferOutcome::Transferred(_)
+    ));
+    assert!(matches!(
+        store.accept(helped.id, erin.id, 3, 400 * S).await.unwrap(),
+        AcceptOutcome::Accepted(_)
+    ));
+    assert!(
+        !store
+            .record_first_response(helped.id, 405 * S)
+            .await
+            .unwrap(),
+        "the first response stays the first"
+    );
+    end_at(&store, helped.id, 540 * S, None).await;
+    assert!(
+        store
+            .resolve_call(helped.call_id, "fixed", "erin", 600 * S)
+            .await
+            .unwrap()
+    );
+    store
+        .rate_chat(&NewRating {
+            chat_id: helped.id,
+            call_id: helped.call_id,
+            score: 4,
+            comment: None,
+            at: 600 * S,
+        })
+        .await
+        .unwrap();
+    // One still with the bot, and one logged after the range.
+    store.create_chat(alice.id, "mouse", 700 * S).await.unwrap();
+    store
+        .create_chat(alice.id, "later", 5_000 * S)
+        .await
+        .unwrap();
+
+    let history = store.call_history(0, 1_000 * S).await.unwrap();
+    let outcomes: Vec<Outcome> = history.iter().map(CallHistory::outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            Outcome::BotResolved,
+            Outcome::Abandoned,
+            Outcome::AnalystResolved,
+            Outcome::Open
+        ]
+    );
+    let third = &history[2];
+    assert_eq!(third.queued_at, Some(210 * S));
+    assert_eq!(
+        third.accepted_at,
+        Some(240 * S),
+        "a transfer keeps the first acceptance"
+    );
+    assert_eq!(third.first_response_at, Some(245 * S));
+    assert_eq!(third.ended_at, Some(540 * S));
+    assert_eq!(third.analyst.as_deref(), Some("erin"));
+    assert_eq!(third.rating, Some(4));
+    let figures = Insights::of(&history);
+    assert_eq!(
+        (
+            figures.calls,
+            figures.bot_resolved,
+            figures.handed_off,
+            figures.abandoned
+        ),
+        (4, 1, 2, 1)
+    );
+    assert_eq!(figures.wait_secs.p50, Some(30.0));
+    assert_eq!(figures.first_response_secs.p50, Some(5.0));
+    assert_eq!(figures.handle_secs.p50, Some(300.0));
+    assert_eq!(figures.rating.mean, Some(4.0));
+}
+
 macro_rules! on_both_databases {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -468,4 +638,5 @@ on_both_databases!(
     a_username_race_makes_one_account,
     deleted_articles_stay_deleted,
     ending_a_chat_is_one_step,
+    call_history_keeps_every_clock,
 );

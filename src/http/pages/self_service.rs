@@ -21,8 +21,9 @@ use crate::transcript::who;
 /// How many calls the portal lists.
 const RECENT_CALLS: i64 = 10;
 
-/// `2026-11-24T01:40:12.5Z` as `2026-11-24 01:40 UTC`.
-fn readable(rfc3339: &str) -> String {
+/// `2026-11-24T01:40:12.5Z` as `2026-11-24 01:40 UTC`: what a page says in a `<time>`
+/// element before `common.js` rewrites it in the viewer's zone (and without scripts).
+pub(super) fn readable(rfc3339: &str) -> String {
     match rfc3339.get(..16) {
         Some(minutes) => format!("{} UTC", minutes.replacen('T', " ", 1)),
         None => rfc3339.to_owned(),

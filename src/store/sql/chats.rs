@@ -312,8 +312,8 @@ impl ChatStore for SqlStore {
             return Ok(AcceptOutcome::AtCapacity);
         }
         let done = sqlx::query(
-            "UPDATE chats SET status = 'active', analyst_id = $1, accepted_at = $2 \
-             WHERE id = $3 AND status = 'queued'",
+            "UPDATE chats SET status = 'active', analyst_id = $1, \
+             accepted_at = COALESCE(accepted_at, $2) WHERE id = $3 AND status = 'queued'",
         )
         .bind(analyst_id)
         .bind(now)
@@ -338,8 +338,9 @@ impl ChatStore for SqlStore {
         chat_id: ChatId,
         from: UserId,
         to: TransferTarget,
-        now: Millis,
+        note: &NewEvent<'_>,
     ) -> Result<TransferOutcome> {
+        let now = note.now;
         let mut tx = self.begin().await?;
         let (status, analyst) = match to {
             TransferTarget::Queue => (ChatStatus::Queued, None),
@@ -387,18 +388,20 @@ impl ChatStore for SqlStore {
             tx.rollback().await?;
             return Ok(TransferOutcome::NotTheirs(status));
         }
+        let seq = next_seq(&mut tx, chat_id).await?;
+        let event = insert_event(&mut tx, chat_id, seq, note).await?;
         let chat = chat_in(&mut tx, chat_id)
             .await?
             .ok_or(Error::NotFound("chat"))?;
         tx.commit().await?;
-        Ok(TransferOutcome::Transferred(Box::new(chat)))
+        Ok(TransferOutcome::Transferred(Box::new((chat, event))))
     }
 
     async fn end_chat(&self, end: &EndChat<'_>) -> Result<Result<Ended, ChatStatus>> {
         let mut tx = self.begin().await?;
         let seq: Option<i64> = sqlx::query_scalar(&format!(
-            "UPDATE chats SET status = 'ended', ended_at = $1, ended_by = $2, \
-             accepted_article = $3, last_seq = last_seq + 1 \
+            "UPDATE chats SET status = 'ended', ended_from = status, ended_at = $1, \
+             ended_by = $2, accepted_article = $3, last_seq = last_seq + 1 \
              WHERE id = $4 AND status IN ({}) RETURNING last_seq",
             status_list(end.from)
         ))
@@ -517,6 +520,18 @@ impl ChatStore for SqlStore {
         .execute(&self.writer)
         .await?;
         Ok(())
+    }
+
+    async fn record_first_response(&self, chat_id: ChatId, at: Millis) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE chats SET first_response_at = $1 \
+             WHERE id = $2 AND status = 'active' AND first_response_at IS NULL",
+        )
+        .bind(at)
+        .bind(chat_id)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn declined_articles(&self, chat_id: ChatId) -> Result<Vec<ArticleId>> {

@@ -14,6 +14,7 @@ mod calls;
 mod canned;
 mod chats;
 mod group_commit;
+mod insights;
 mod ratings;
 mod rows;
 

@@ -13,6 +13,7 @@ use crate::domain::availability::PresenceStatus;
 use crate::domain::call::{CallStatus, Person};
 use crate::domain::chat::ChatStatus;
 use crate::domain::ids::{ArticleId, AttachmentId, CallId, CannedId, ChatId, EventId, UserId};
+use crate::domain::insights::CallHistory;
 use crate::domain::message::{Author, AuthorRole, EventKind};
 use crate::domain::user::{TokenKind, User, parse_roles};
 use crate::store::{AnalystLoad, CallRecord, ChatRecord, StoredEvent};
@@ -85,7 +86,7 @@ column!(AttachmentId as String, |v| v.as_str().to_owned(), |x| {
 
 /// Chats with their people and the call's description.
 pub const CHAT_SELECT: &str = "SELECT c.id, c.call_id, c.status, c.last_seq, c.created_at, c.queued_at, \
-     c.accepted_article, \
+     c.accepted_article, c.accepted_at, c.first_response_at, \
      u.id AS user_id, u.username AS user_username, u.display_name AS user_name, \
      a.id AS analyst_id, a.username AS analyst_username, a.display_name AS analyst_name, \
      k.description \
@@ -134,6 +135,8 @@ pub fn chat(row: &AnyRow) -> sqlx::Result<ChatRecord> {
         created_at: row.try_get("created_at")?,
         queued_at: row.try_get("queued_at")?,
         accepted_article: row.try_get("accepted_article")?,
+        accepted_at: row.try_get("accepted_at")?,
+        first_response_at: row.try_get("first_response_at")?,
     })
 }
 
@@ -174,6 +177,24 @@ pub fn event(row: &AnyRow) -> sqlx::Result<StoredEvent> {
         client_id: row.try_get("client_id")?,
         payload: row.try_get("payload")?,
         created_at: row.try_get("created_at")?,
+    })
+}
+
+pub fn call_history(row: &AnyRow) -> sqlx::Result<CallHistory> {
+    let status: CallStatus = row.try_get("status")?;
+    let accepted: Option<String> = row.try_get("accepted_article")?;
+    Ok(CallHistory {
+        call_id: row.try_get("call_id")?,
+        logged_at: row.try_get("created_at")?,
+        resolved: status == CallStatus::Resolved,
+        accepted_suggestion: accepted.is_some(),
+        queued_at: row.try_get("queued_at")?,
+        accepted_at: row.try_get("accepted_at")?,
+        first_response_at: row.try_get("first_response_at")?,
+        ended_at: row.try_get("ended_at")?,
+        ended_from: row.try_get("ended_from")?,
+        analyst: row.try_get("analyst")?,
+        rating: row.try_get("rating")?,
     })
 }
 

@@ -1,0 +1,312 @@
+//! The desk's figures, derived from each call's history: what the bot resolved, how long
+//! people waited for an analyst, how fast analysts answered and finished, and how users
+//! rated the help. Pure functions over [`CallHistory`] rows, so that the JSON summary and
+//! the CSV export cannot disagree.
+//!
+//! Definitions (contract, "Additions: insights"): a call is `bot_resolved` when its user
+//! accepted a suggestion; `abandoned` when its chat ended while queued; `handed_off` when
+//! it was queued at least once. Wait is queued to accepted; first response is accepted to
+//! the analyst's first message; handle time is accepted to end. A transfer changes none
+//! of these clocks.
+
+use serde::Serialize;
+
+use super::Millis;
+use super::chat::ChatStatus;
+use super::ids::CallId;
+
+/// One call and the times of its chat (the first, when it had several), in milliseconds
+/// since the Unix epoch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallHistory {
+    pub call_id: CallId,
+    pub logged_at: Millis,
+    /// The call is resolved (by the bot or an analyst).
+    pub resolved: bool,
+    /// The user accepted a suggestion ("This fixed it").
+    pub accepted_suggestion: bool,
+    /// First queued (a transfer back to the queue keeps this).
+    pub queued_at: Option<Millis>,
+    /// First accepted by an analyst.
+    pub accepted_at: Option<Millis>,
+    /// The first analyst message after acceptance.
+    pub first_response_at: Option<Millis>,
+    pub ended_at: Option<Millis>,
+    /// The state the chat ended from.
+    pub ended_from: Option<ChatStatus>,
+    /// Username of the analyst who had the chat last.
+    pub analyst: Option<String>,
+    /// The newest rating of the call's chats, 1 to 5.
+    pub rating: Option<i64>,
+}
+
+named_enum! {
+    /// How a call went, for the CSV export; the first that applies, in this order.
+    #[strum(serialize_all = "snake_case")]
+    pub enum Outcome {
+        BotResolved,
+        Abandoned,
+        AnalystResolved,
+        Open,
+    }
+}
+
+impl CallHistory {
+    pub fn outcome(&self) -> Outcome {
+        if self.accepted_suggestion {
+            Outcome::BotResolved
+        } else if self.ended_from == Some(ChatStatus::Queued) {
+            Outcome::Abandoned
+        } else if self.resolved {
+            Outcome::AnalystResolved
+        } else {
+            Outcome::Open
+        }
+    }
+
+    pub fn handed_off(&self) -> bool {
+        self.queued_at.is_some()
+    }
+
+    /// Queued to accepted, in seconds.
+    pub fn wait_secs(&self) -> Option<f64> {
+        span(self.queued_at, self.accepted_at)
+    }
+
+    /// Accepted to the analyst's first message, in seconds.
+    pub fn first_response_secs(&self) -> Option<f64> {
+        span(self.accepted_at, self.first_response_at)
+    }
+
+    /// Accepted to the end of the chat, in seconds.
+    pub fn handle_secs(&self) -> Option<f64> {
+        span(self.accepted_at, self.ended_at)
+    }
+}
+
+fn span(from: Option<Millis>, to: Option<Millis>) -> Option<f64> {
+    Some((to? - from?).max(0) as f64 / 1000.0)
+}
+
+/// The 50th and 90th percentiles of some durations, in seconds; `null` without data.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Percentiles {
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+}
+
+impl Percentiles {
+    pub fn of(mut values: Vec<f64>) -> Self {
+        values.sort_by(f64::total_cmp);
+        Self {
+            p50: nearest_rank(&values, 50),
+            p90: nearest_rank(&values, 90),
+        }
+    }
+}
+
+/// The nearest-rank percentile of sorted values: the smallest value with at least `p`% of
+/// the values at or below it (NIST's definition, no interpolation); `None` when empty.
+pub fn nearest_rank(sorted: &[f64], p: u32) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (u64::from(p) * sorted.len() as u64).div_ceil(100).max(1);
+    Some(sorted[rank as usize - 1])
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct RatingSummary {
+    pub responses: u64,
+    /// Mean score, 1 to 5; `null` without responses.
+    pub mean: Option<f64>,
+    /// Share of responses scoring 4 or 5, 0 to 1; `null` without responses.
+    pub share_4_or_5: Option<f64>,
+}
+
+/// `GET /insights`: figures over the calls logged in a range.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Insights {
+    pub calls: u64,
+    pub bot_resolved: u64,
+    /// `bot_resolved / calls`; `null` without calls.
+    pub deflection_rate: Option<f64>,
+    pub handed_off: u64,
+    pub abandoned: u64,
+    /// `abandoned / handed_off`: the share of users who gave up waiting; `null` when
+    /// nobody was queued.
+    pub abandonment_rate: Option<f64>,
+    pub wait_secs: Percentiles,
+    pub first_response_secs: Percentiles,
+    pub handle_secs: Percentiles,
+    pub rating: RatingSummary,
+}
+
+fn ratio(part: u64, whole: u64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
+}
+
+impl Insights {
+    pub fn of(history: &[CallHistory]) -> Self {
+        let count =
+            |f: &dyn Fn(&CallHistory) -> bool| history.iter().filter(|c| f(c)).count() as u64;
+        let calls = history.len() as u64;
+        let bot_resolved = count(&|c| c.outcome() == Outcome::BotResolved);
+        let handed_off = count(&|c| c.handed_off());
+        let abandoned = count(&|c| c.outcome() == Outcome::Abandoned);
+        let collect = |f: fn(&CallHistory) -> Option<f64>| history.iter().filter_map(f).collect();
+        let scores: Vec<i64> = history.iter().filter_map(|c| c.rating).collect();
+        let responses = scores.len() as u64;
+        Self {
+            calls,
+            bot_resolved,
+            deflection_rate: ratio(bot_resolved, calls),
+            handed_off,
+            abandoned,
+            abandonment_rate: ratio(abandoned, handed_off),
+            wait_secs: Percentiles::of(collect(CallHistory::wait_secs)),
+            first_response_secs: Percentiles::of(collect(CallHistory::first_response_secs)),
+            handle_secs: Percentiles::of(collect(CallHistory::handle_secs)),
+            rating: RatingSummary {
+                responses,
+                mean: (responses > 0).then(|| scores.iter().sum::<i64>() as f64 / responses as f64),
+                share_4_or_5: ratio(scores.iter().filter(|s| **s >= 4).count() as u64, responses),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Millis = 1000;
+
+    fn call(id: i64) -> CallHistory {
+        CallHistory {
+            call_id: CallId(id),
+            logged_at: 0,
+            resolved: false,
+            accepted_suggestion: false,
+            queued_at: None,
+            accepted_at: None,
+            first_response_at: None,
+            ended_at: None,
+            ended_from: None,
+            analyst: None,
+            rating: None,
+        }
+    }
+
+    /// Queued at 10 s, waited `wait` s, answered `first` s later, ended `handle` s after
+    /// acceptance.
+    fn helped(id: i64, wait: i64, first: i64, handle: i64) -> CallHistory {
+        CallHistory {
+            resolved: true,
+            queued_at: Some(10 * S),
+            accepted_at: Some((10 + wait) * S),
+            first_response_at: Some((10 + wait + first) * S),
+            ended_at: Some((10 + wait + handle) * S),
+            ended_from: Some(ChatStatus::Active),
+            analyst: Some("bob".into()),
+            ..call(id)
+        }
+    }
+
+    #[test]
+    fn nearest_rank_follows_its_definition() {
+        let v = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0];
+        assert_eq!(nearest_rank(&v, 50), Some(5.0));
+        assert_eq!(nearest_rank(&v, 90), Some(9.0));
+        assert_eq!(nearest_rank(&[4.0], 90), Some(4.0));
+        assert_eq!(nearest_rank(&[1.0, 2.0, 3.0], 50), Some(2.0));
+        assert_eq!(nearest_rank(&[], 50), None);
+    }
+
+    #[test]
+    fn outcomes_follow_the_definitions() {
+        let bot = CallHistory {
+            accepted_suggestion: true,
+            resolved: true,
+            ended_from: Some(ChatStatus::Bot),
+            ..call(1)
+        };
+        let gave_up = CallHistory {
+            queued_at: Some(0),
+            ended_from: Some(ChatStatus::Queued),
+            ..call(2)
+        };
+        let still_open = CallHistory {
+            ended_from: Some(ChatStatus::Bot),
+            ..call(3)
+        };
+        assert_eq!(bot.outcome(), Outcome::BotResolved);
+        assert_eq!(gave_up.outcome(), Outcome::Abandoned);
+        assert_eq!(helped(4, 1, 1, 1).outcome(), Outcome::AnalystResolved);
+        assert_eq!(still_open.outcome(), Outcome::Open);
+        assert_eq!(Outcome::BotResolved.as_str(), "bot_resolved");
+    }
+
+    #[test]
+    fn a_scripted_desk_gives_exact_figures() {
+        let history = vec![
+            CallHistory {
+                accepted_suggestion: true,
+                resolved: true,
+                ended_from: Some(ChatStatus::Bot),
+                rating: Some(5),
+                ..call(1)
+            },
+            CallHistory {
+                queued_at: Some(0),
+                ended_at: Some(90 * S),
+                ended_from: Some(ChatStatus::Queued),
+                ..call(2)
+            },
+            CallHistory {
+                rating: Some(2),
+                ..helped(3, 30, 5, 300)
+            },
+            CallHistory {
+                rating: Some(4),
+                ..helped(4, 60, 15, 600)
+            },
+            call(5),
+        ];
+        let i = Insights::of(&history);
+        assert_eq!(
+            (i.calls, i.bot_resolved, i.handed_off, i.abandoned),
+            (5, 1, 3, 1)
+        );
+        assert_eq!(i.deflection_rate, Some(0.2));
+        assert_eq!(i.abandonment_rate, Some(1.0 / 3.0));
+        assert_eq!(
+            i.wait_secs,
+            Percentiles {
+                p50: Some(30.0),
+                p90: Some(60.0)
+            }
+        );
+        assert_eq!(i.first_response_secs.p50, Some(5.0));
+        assert_eq!(
+            i.handle_secs,
+            Percentiles {
+                p50: Some(300.0),
+                p90: Some(600.0)
+            }
+        );
+        assert_eq!(i.rating.responses, 3);
+        assert_eq!(i.rating.mean, Some(11.0 / 3.0));
+        assert_eq!(i.rating.share_4_or_5, Some(2.0 / 3.0));
+    }
+
+    #[test]
+    fn no_calls_give_no_rates() {
+        let i = Insights::of(&[]);
+        assert_eq!(i.calls, 0);
+        assert_eq!(i.deflection_rate, None);
+        assert_eq!(i.abandonment_rate, None);
+        assert_eq!(i.wait_secs.p50, None);
+        assert_eq!(i.rating.mean, None);
+    }
+}

@@ -1,0 +1,189 @@
+//! Insights for supervisors: the desk's figures over the calls logged in a date range,
+//! as a summary ([`Insights`]) and as one CSV row per call.
+
+use super::Engine;
+use crate::domain::call::reference;
+use crate::domain::insights::{CallHistory, Insights};
+use crate::domain::user::User;
+use crate::domain::{Millis, now_millis, rfc3339};
+use crate::error::{Error, Result};
+
+/// The range when none is given: the last 30 days.
+const DEFAULT_DAYS: i64 = 30;
+const DAY: Millis = 24 * 60 * 60 * 1000;
+
+/// The CSV export's columns, in order.
+pub const CSV_HEADER: [&str; 8] = [
+    "reference",
+    "logged_at",
+    "outcome",
+    "wait_secs",
+    "first_response_secs",
+    "handle_secs",
+    "analyst",
+    "rating",
+];
+
+impl Engine {
+    /// The desk's figures over the calls logged in `[from, to)`; see [`parse_range`].
+    /// `forbidden` unless `user` is a supervisor or an admin.
+    pub async fn insights(
+        &self,
+        user: &User,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<Insights> {
+        Ok(Insights::of(&self.history(user, from, to).await?))
+    }
+
+    /// One CSV row per call logged in the range (header [`CSV_HEADER`]), oldest first:
+    /// times in seconds, empty where a call has no such time.
+    pub async fn insights_csv(
+        &self,
+        user: &User,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<Vec<u8>> {
+        let history = self.history(user, from, to).await?;
+        calls_csv(&history).map_err(|e| Error::internal("writing the calls CSV", e))
+    }
+
+    async fn history(
+        &self,
+        user: &User,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<Vec<CallHistory>> {
+        if !user.reads_insights() {
+            return Err(Error::forbidden(
+                "only supervisors and admins read the desk's insights",
+            ));
+        }
+        let (from, to) = parse_range(from, to, now_millis())?;
+        self.store.call_history(from, to).await
+    }
+}
+
+/// `[from, to)` in milliseconds from optional RFC 3339 times (`2026-11-01T09:00:00Z`) or
+/// dates (`2026-11-01`, UTC). A date as `to` includes that whole day. Without `to`, up to
+/// `now`; without `from`, 30 days before `to`. `invalid` naming the field for anything
+/// else, or when `from` is not before `to`.
+pub fn parse_range(from: Option<&str>, to: Option<&str>, now: Millis) -> Result<(Millis, Millis)> {
+    let to = match to.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(text) => parse_time("to", text, true)?,
+        None => now,
+    };
+    let from = match from.map(str::trim).filter(|f| !f.is_empty()) {
+        Some(text) => parse_time("from", text, false)?,
+        None => to - DEFAULT_DAYS * DAY,
+    };
+    if from >= to {
+        return Err(Error::invalid("from", "it must be before `to`"));
+    }
+    Ok((from, to))
+}
+
+fn parse_time(field: &'static str, text: &str, end_of_day: bool) -> Result<Millis> {
+    use time::format_description::well_known::Rfc3339;
+    let bad = || {
+        Error::invalid(
+            field,
+            "use an RFC 3339 time (2026-11-01T09:00:00Z) or a date (2026-11-01)",
+        )
+    };
+    let at = match time::OffsetDateTime::parse(text, &Rfc3339) {
+        Ok(t) => t,
+        Err(_) => {
+            let date = time::Date::parse(
+                text,
+                time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .map_err(|_| bad())?;
+            let day = date.midnight().assume_utc();
+            if end_of_day {
+                day + time::Duration::DAY
+            } else {
+                day
+            }
+        }
+    };
+    Millis::try_from(at.unix_timestamp_nanos() / 1_000_000).map_err(|_| bad())
+}
+
+/// A cell that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`) gets a leading
+/// apostrophe (OWASP's advice on CSV injection).
+fn cell(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    }
+}
+
+fn calls_csv(history: &[CallHistory]) -> std::result::Result<Vec<u8>, csv::Error> {
+    let secs = |v: Option<f64>| v.map(|s| s.to_string()).unwrap_or_default();
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(CSV_HEADER)?;
+    for c in history {
+        out.write_record([
+            reference(c.call_id),
+            rfc3339(c.logged_at),
+            c.outcome().to_string(),
+            secs(c.wait_secs()),
+            secs(c.first_response_secs()),
+            secs(c.handle_secs()),
+            c.analyst.as_deref().map(cell).unwrap_or_default(),
+            c.rating.map(|r| r.to_string()).unwrap_or_default(),
+        ])?;
+    }
+    out.into_inner().map_err(|e| e.into_error().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::chat::ChatStatus;
+    use crate::domain::ids::CallId;
+
+    #[test]
+    fn ranges_take_times_and_whole_days() {
+        let (from, to) = parse_range(Some("2026-11-01"), Some("2026-11-01"), 0).unwrap();
+        assert_eq!(to - from, DAY, "a date as `to` includes its day");
+        let (from, _) = parse_range(Some("2026-11-01T09:00:00Z"), None, from + 2 * DAY).unwrap();
+        assert_eq!(from % DAY, 9 * 60 * 60 * 1000);
+        let (from, to) = parse_range(None, None, 100 * DAY).unwrap();
+        assert_eq!((from, to), (70 * DAY, 100 * DAY));
+        for (f, t) in [
+            (Some("yesterday"), None),
+            (Some("2026-11-02"), Some("2026-11-01")),
+        ] {
+            assert!(
+                matches!(parse_range(f, t, 0), Err(Error::Invalid { .. })),
+                "{f:?} {t:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_csv_has_a_row_per_call_and_no_formulas() {
+        let history = [CallHistory {
+            call_id: CallId(7),
+            logged_at: 0,
+            resolved: true,
+            accepted_suggestion: false,
+            queued_at: Some(1_000),
+            accepted_at: Some(31_500),
+            first_response_at: Some(36_500),
+            ended_at: Some(331_500),
+            ended_from: Some(ChatStatus::Active),
+            analyst: Some("=cmd".into()),
+            rating: Some(4),
+        }];
+        let text = String::from_utf8(calls_csv(&history).unwrap()).unwrap();
+        assert_eq!(
+            text,
+            "reference,logged_at,outcome,wait_secs,first_response_secs,handle_secs,analyst,rating\n\
+             CALL-000007,1970-01-01T00:00:00Z,analyst_resolved,30.5,5,300,'=cmd,4\n"
+        );
+    }
+}

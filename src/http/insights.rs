@@ -1,0 +1,57 @@
+//! Insights for supervisors and admins: the desk's figures over a date range, and the
+//! same calls as CSV.
+
+use axum::extract::State;
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::extract::{ApiQuery, CurrentUser};
+use super::{ApiError, AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/insights", get(summary))
+        .route("/insights/calls.csv", get(calls_csv))
+}
+
+/// `from` and `to`: RFC 3339 times or dates (UTC); see `engine::insights::parse_range`.
+#[derive(Deserialize)]
+struct Range {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+async fn summary(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiQuery(range): ApiQuery<Range>,
+) -> Result<Json<Value>, ApiError> {
+    let insights = state
+        .engine
+        .insights(&user, range.from.as_deref(), range.to.as_deref())
+        .await?;
+    Ok(Json(json!(insights)))
+}
+
+async fn calls_csv(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiQuery(range): ApiQuery<Range>,
+) -> Result<Response, ApiError> {
+    let body = state
+        .engine
+        .insights_csv(&user, range.from.as_deref(), range.to.as_deref())
+        .await?;
+    Ok((
+        [
+            (CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (CONTENT_DISPOSITION, "attachment; filename=\"calls.csv\""),
+        ],
+        body,
+    )
+        .into_response())
+}
