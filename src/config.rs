@@ -87,6 +87,11 @@ pub struct ChatSettings {
     /// An analyst counts as online only while they have a socket open or made a request
     /// this recently; then they are set offline. 0: never.
     pub presence_timeout_secs: u64,
+    /// Queued users see a wait estimate once analysts have taken at least this many
+    /// chats from the queue within `wait_estimate_window_secs`.
+    pub wait_estimate_min_accepts: u32,
+    /// How far back the pace of acceptances is read.
+    pub wait_estimate_window_secs: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -136,6 +141,8 @@ impl Default for ChatSettings {
             away_end_secs: 600,
             leave_grace_secs: 5,
             presence_timeout_secs: 60,
+            wait_estimate_min_accepts: 5,
+            wait_estimate_window_secs: 3600,
         }
     }
 }

@@ -25,6 +25,8 @@
       description: data.description || '',
       status: data.status || 'bot',
       queue_position: number(data.queuePosition),
+      wait_estimate:
+        number(data.waitHigh) === null ? null : { low_secs: number(data.waitLow), high_secs: number(data.waitHigh) },
       available_analysts: number(data.availableAnalysts),
       analyst: data.analystName ? { name: data.analystName } : null,
       user: data.userName ? { name: data.userName } : null,

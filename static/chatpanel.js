@@ -340,6 +340,7 @@
       if (chat.status) state.status = chat.status;
       state.queuePosition = chat.queue_position ?? null;
       state.available = chat.available_analysts ?? null;
+      state.wait = chat.wait_estimate ?? null;
       if (chat.analyst && chat.analyst.name) state.analystName = chat.analyst.name;
       if (chat.user && chat.user.name) state.userName = chat.user.name;
       if (state.status === 'ended') markEnded();
@@ -405,6 +406,20 @@
       }
     }
 
+    /**
+     * The server's wait range (`wait_estimate`: low_secs, high_secs) in words, in whole
+     * minutes: "wait about 2 to 4 minutes"; '' when there is none.
+     */
+    function waitWords(wait) {
+      if (!wait || !Number.isFinite(wait.low_secs) || !Number.isFinite(wait.high_secs)) return '';
+      const low = Math.floor(wait.low_secs / 60);
+      const high = Math.max(1, Math.ceil(wait.high_secs / 60));
+      if (high <= 1) return 'wait under a minute';
+      if (low < 1) return `wait up to ${high} minutes`;
+      if (low === high) return `wait about ${high} minutes`;
+      return `wait about ${low} to ${high} minutes`;
+    }
+
     function statusLine(status) {
       if (status === 'ended') return 'Ended';
       if (viewer === 'user') {
@@ -415,6 +430,8 @@
           if (state.available !== null && state.available !== undefined) {
             parts.push(`${plural(Number(state.available), 'analyst')} available`);
           }
+          const wait = waitWords(state.wait);
+          if (wait) parts.push(wait);
           return parts.join(' · ');
         }
       } else {

@@ -67,6 +67,23 @@ impl Person {
         self.call(reqwest::Method::PUT, path, body).await
     }
 
+    /// The body of a successful `GET` that is not JSON (a CSV export).
+    pub async fn get_text(&self, path: &str) -> anyhow::Result<String> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.api))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| format!("GET {path}"))?;
+        let status = response.status();
+        let text = response.text().await?;
+        if !status.is_success() {
+            bail!("GET {path}: {status} {text}");
+        }
+        Ok(text)
+    }
+
     /// Creates an account (this person must be an admin).
     pub async fn create_account(&self, username: &str, roles: &[&str]) -> anyhow::Result<Person> {
         let body = self

@@ -6,6 +6,7 @@
 //! cargo bench --bench loadtest -- --db sqlite --chats 1000 --analysts 25 --messages 10
 //! cargo bench --bench loadtest -- --db postgres --rate 1000
 //! cargo bench --bench loadtest -- --idle-sockets 10000
+//! cargo bench --bench loadtest -- --queue-calibration      # the wait estimate's hit rate
 //! ```
 //!
 //! Without `--url` it starts `chatdesk serve` from this build on a free loopback port
@@ -13,6 +14,7 @@
 
 mod chat;
 mod client;
+mod queueing;
 mod server;
 mod stats;
 
@@ -63,6 +65,28 @@ struct Args {
     /// Give up on a chat's conversation after this many seconds.
     #[arg(long, default_value_t = 300)]
     time_limit: u64,
+    /// Instead of the load run: measure the wait estimate's calibration (users queue at
+    /// random while analysts take chats at a varying pace).
+    #[arg(long)]
+    queue_calibration: bool,
+    /// Chats in the calibration run.
+    #[arg(long, default_value_t = 240)]
+    queue_chats: usize,
+    /// Analysts taking them.
+    #[arg(long, default_value_t = 3)]
+    queue_analysts: usize,
+    /// Users joining the queue per second, on average.
+    #[arg(long, default_value_t = 0.9)]
+    arrivals: f64,
+    /// Each analyst's mean seconds between taking chats, phase by phase.
+    #[arg(long, value_delimiter = ',', default_values_t = [3.0, 4.5, 2.0])]
+    think: Vec<f64>,
+    /// Seconds each phase of the calibration run lasts.
+    #[arg(long, default_value_t = 60)]
+    phase_secs: u64,
+    /// Seed of the calibration run's random arrivals and think times.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
     /// Passed by `cargo bench`.
     #[arg(long, hide = true)]
     bench: bool,
@@ -114,6 +138,26 @@ async fn drive(args: &Args, server: &Server, per_analyst: usize) -> anyhow::Resu
         .build()?;
     let admin = Person::new(&server.root, server.admin_token.clone(), http.clone());
     let run_id = format!("{:x}", std::process::id());
+    if args.queue_calibration {
+        anyhow::ensure!(
+            args.queue_chats > 0
+                && args.queue_analysts > 0
+                && args.arrivals > 0.0
+                && args.phase_secs > 0
+                && !args.think.is_empty()
+                && args.think.iter().all(|t| *t > 0.0),
+            "--queue-chats, --queue-analysts, --arrivals, --phase-secs and --think must be positive"
+        );
+        let calibration = queueing::Calibration {
+            chats: args.queue_chats,
+            analysts: args.queue_analysts,
+            arrivals_per_sec: args.arrivals,
+            think_secs: args.think.clone(),
+            phase: Duration::from_secs(args.phase_secs),
+            seed: args.seed,
+        };
+        return queueing::run(&admin, &run_id, &calibration).await;
+    }
 
     eprintln!(
         "creating {} users and {} analysts",

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::call::Person;
 use super::ids::{CallId, ChatId};
+use super::wait::WaitEstimate;
 use crate::error::ErrorCode;
 
 named_enum! {
@@ -175,6 +176,9 @@ pub struct ChatView {
     pub queue_position: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub available_analysts: Option<i64>,
+    /// While queued, how long the wait may be; `null` otherwise, or when the desk has too
+    /// little recent history to say.
+    pub wait_estimate: Option<WaitEstimate>,
     pub last_seq: i64,
     pub created_at: String,
 }

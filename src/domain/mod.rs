@@ -47,6 +47,7 @@ pub mod insights;
 pub mod message;
 pub mod rating;
 pub mod user;
+pub mod wait;
 
 use std::str::FromStr;
 

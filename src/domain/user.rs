@@ -93,9 +93,13 @@ impl User {
 }
 
 /// What people type to sign in: 1 to 64 ASCII letters, digits and `. _ - @`, so no
-/// spaces and no look-alike tricks. Checked once, by [`Username::parse`].
+/// spaces and no look-alike tricks; not [`RESERVED_NAME`]. Checked once, by
+/// [`Username::parse`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Username(String);
+
+/// What a transfer names the queue with (`{"to": "queue"}`), so no account may have it.
+pub const RESERVED_NAME: &str = "queue";
 
 impl Username {
     pub fn parse(name: &str) -> Result<Self, &'static str> {
@@ -107,6 +111,9 @@ impl Username {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
         {
             return Err("may contain only letters, digits and . _ - @");
+        }
+        if name == RESERVED_NAME {
+            return Err("\"queue\" is reserved: a transfer names the queue with it");
         }
         Ok(Self(name.to_owned()))
     }
@@ -171,5 +178,6 @@ mod tests {
         assert!(Username::parse("").is_err());
         assert!(Username::parse("a b").is_err());
         assert!(Username::parse("<script>").is_err());
+        assert!(Username::parse("queue").is_err(), "reserved for transfers");
     }
 }

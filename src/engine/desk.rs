@@ -5,17 +5,21 @@ use serde::Serialize;
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{Engine, view_of};
+use super::{Engine, Place, view_of};
 use crate::bus::Topic;
 use crate::domain::availability::Availability;
 use crate::domain::call::{self, Person};
 use crate::domain::chat::{ChatStatus, ChatView};
 use crate::domain::ids::{CallId, ChatId, UserId};
 use crate::domain::user::User;
+use crate::domain::wait::Pace;
 use crate::domain::{now_millis, rfc3339};
 use crate::error::{Error, Result};
 use crate::events;
 use crate::store::ChatRecord;
+
+/// The most acceptances the pace is read from: the recent pace, not the day's.
+const PACE_ACCEPTS: i64 = 10;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct QueueEntry {
@@ -35,6 +39,32 @@ impl Engine {
             c.online_analysts,
             c.available_analysts,
             c.queue_length,
+        ))
+    }
+
+    /// The desk's recent pace of taking queued chats, with the `queue` as it is and
+    /// `online` analysts now; `None` with too little history
+    /// (`chat.wait_estimate_min_accepts`).
+    pub(super) async fn pace(&self, queue: &[ChatRecord], online: i64) -> Result<Option<Pace>> {
+        let chat = &self.settings.chat;
+        let now = now_millis();
+        let window = i64::try_from(chat.wait_estimate_window_secs)
+            .unwrap_or(i64::MAX / 1000)
+            .saturating_mul(1000);
+        let accepts = self
+            .store
+            .recent_acceptances(now.saturating_sub(window), PACE_ACCEPTS)
+            .await?;
+        let waiting: Vec<_> = queue
+            .iter()
+            .map(|c| c.queued_at.unwrap_or(c.created_at))
+            .collect();
+        Ok(Pace::from_history(
+            &accepts,
+            &waiting,
+            online,
+            now,
+            chat.wait_estimate_min_accepts as usize,
         ))
     }
 
@@ -94,7 +124,7 @@ impl Engine {
             .chats_of_analyst(user.id, ChatStatus::Active)
             .await?
             .iter()
-            .map(|c| view_of(c, None, None))
+            .map(|c| view_of(c, None))
             .collect())
     }
 
@@ -103,11 +133,20 @@ impl Engine {
     pub(crate) async fn announce_desk(&self) -> Result<()> {
         let queue = self.store.queue().await?;
         let availability = self.availability().await?;
+        let pace = if queue.is_empty() {
+            None
+        } else {
+            self.pace(&queue, availability.online_analysts).await?
+        };
         for (i, chat) in queue.iter().enumerate() {
+            let position = i as i64 + 1;
             let view = view_of(
                 chat,
-                Some(i as i64 + 1),
-                Some(availability.available_analysts),
+                Some(Place {
+                    position,
+                    available_analysts: availability.available_analysts,
+                    wait: pace.map(|p| p.estimate(position)),
+                }),
             );
             self.publish_chat(chat.id, events::status_frame(&view));
         }

@@ -37,6 +37,7 @@ use crate::domain::chat::{ChatStatus, ChatView, Party, Refusal};
 use crate::domain::ids::{ArticleId, ChatId, UserId};
 use crate::domain::rfc3339;
 use crate::domain::user::User;
+use crate::domain::wait::WaitEstimate;
 use crate::error::{Error, Result};
 use crate::events::{self, Frame};
 use crate::knowledge::{RankRequest, Ranker, Suggestion};
@@ -134,20 +135,27 @@ impl Engine {
         Ok((chat, party))
     }
 
-    /// The chat as its participants see it, with its queue position while queued.
+    /// The chat as its participants see it, with its place, the free analysts and the
+    /// wait estimate while queued.
     async fn view(&self, chat: &ChatRecord) -> Result<ChatView> {
-        let (queue_position, available_analysts) = if chat.status == ChatStatus::Queued {
-            let queue = self.store.queue().await?;
-            let position = queue
-                .iter()
-                .position(|c| c.id == chat.id)
-                .map(|p| p as i64 + 1);
-            let counts = self.store.desk_counts().await?;
-            (position, Some(counts.available_analysts))
-        } else {
-            (None, None)
-        };
-        Ok(view_of(chat, queue_position, available_analysts))
+        if chat.status != ChatStatus::Queued {
+            return Ok(view_of(chat, None));
+        }
+        let queue = self.store.queue().await?;
+        let counts = self.store.desk_counts().await?;
+        let pace = self.pace(&queue, counts.online_analysts).await?;
+        let place = queue
+            .iter()
+            .position(|c| c.id == chat.id)
+            .map(|p| p as i64 + 1);
+        Ok(view_of(
+            chat,
+            place.map(|position| Place {
+                position,
+                available_analysts: counts.available_analysts,
+                wait: pace.map(|p| p.estimate(position)),
+            }),
+        ))
     }
 
     /// Appends an event and, unless it repeats an earlier one, announces it.
@@ -191,7 +199,15 @@ fn refused((code, message): Refusal) -> Error {
     Error::conflict(code, message)
 }
 
-fn view_of(chat: &ChatRecord, queue_position: Option<i64>, available: Option<i64>) -> ChatView {
+/// Where a queued chat stands.
+struct Place {
+    /// 1 for the next chat an analyst will take.
+    position: i64,
+    available_analysts: i64,
+    wait: Option<WaitEstimate>,
+}
+
+fn view_of(chat: &ChatRecord, place: Option<Place>) -> ChatView {
     ChatView {
         id: chat.id,
         call_id: chat.call_id,
@@ -200,8 +216,9 @@ fn view_of(chat: &ChatRecord, queue_position: Option<i64>, available: Option<i64
         description: chat.description.clone(),
         user: chat.user.clone(),
         analyst: chat.analyst.clone(),
-        queue_position,
-        available_analysts: available,
+        queue_position: place.as_ref().map(|p| p.position),
+        available_analysts: place.as_ref().map(|p| p.available_analysts),
+        wait_estimate: place.and_then(|p| p.wait),
         last_seq: chat.last_seq,
         created_at: rfc3339(chat.created_at),
     }

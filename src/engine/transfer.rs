@@ -8,13 +8,10 @@ use crate::domain::chat::{ChatStatus, ChatView, Party, Transition};
 use crate::domain::ids::{ChatId, UserId};
 use crate::domain::message::{Author, EventKind};
 use crate::domain::now_millis;
-use crate::domain::user::{User, Username};
+use crate::domain::user::{RESERVED_NAME, User, Username};
 use crate::error::{Error, ErrorCode, Result};
 use crate::events;
 use crate::store::{AnalystLoad, NewEvent, TransferOutcome, TransferTarget};
-
-/// What `to` names in a transfer request: this word, or an analyst's username.
-const TO_QUEUE: &str = "queue";
 
 impl Engine {
     /// Transfers the chat `user` is handling. `to` is an analyst's username or `queue`. Returns the chat as it is now.
@@ -37,7 +34,7 @@ impl Engine {
         if chat.status != ChatStatus::Active {
             return Err(not_active(chat.status));
         }
-        let (target, target_user) = if to == TO_QUEUE {
+        let (target, target_user) = if to == RESERVED_NAME {
             (TransferTarget::Queue, None)
         } else {
             let target = self.transfer_target(user, chat.user.id, to).await?;

@@ -20,6 +20,7 @@ use crate::domain::chat::{ChatStatus, Transition};
 use crate::domain::ids::{ArticleId, AttachmentId, CallId, CannedId, ChatId, UserId};
 use crate::domain::insights::CallHistory;
 use crate::domain::user::User;
+use crate::domain::wait::Acceptance;
 use crate::error::Result;
 
 pub type DynStore = Arc<dyn Store>;
@@ -143,6 +144,8 @@ pub trait ChatStore: Send + Sync {
 
     async fn decline_article(&self, chat_id: ChatId, article_id: &ArticleId) -> Result<()>;
     async fn declined_articles(&self, chat_id: ChatId) -> Result<Vec<ArticleId>>;
+    /// The latest first acceptances from the queue at or after `since`, at most `limit`.
+    async fn recent_acceptances(&self, since: Millis, limit: i64) -> Result<Vec<Acceptance>>;
     /// Records the analyst's first message in an active chat; false when one was
     /// recorded before (or the chat is not active).
     async fn record_first_response(&self, chat_id: ChatId, at: Millis) -> Result<bool>;

@@ -11,6 +11,7 @@ on_both_databases!(
     three_waiting_users_see_their_places_as_two_analysts_accept,
     two_analysts_racing_for_one_chat_have_one_winner,
     analysts_work_within_their_capacity,
+    queued_users_see_a_wait_estimate_once_there_is_history,
 );
 
 /// Waits for a `status` frame with this queue position and number of free analysts.
@@ -142,4 +143,48 @@ async fn analysts_work_within_their_capacity(backend: Backend) {
     assert_eq!(body["error"]["code"], "analyst_offline");
     let (_, avail) = user.get("/chat/availability").await;
     assert_eq!(avail["label"], "Chat: no analysts online");
+}
+
+async fn queued_users_see_a_wait_estimate_once_there_is_history(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| s.chat.wait_estimate_min_accepts = 3).await;
+    let bob = app.online_analyst("bob", 10).await;
+    let una = app.chat_user("una").await;
+
+    // No history yet: the estimate is there, and null.
+    let first = una.queued_chat("my vpn drops").await;
+    let (_, shown) = una.get(&format!("/chats/{first}")).await;
+    assert_eq!(shown["wait_estimate"], Value::Null, "{shown}");
+    assert!(shown.as_object().unwrap().contains_key("wait_estimate"));
+
+    // Three chats taken from the queue make a pace.
+    bob.post(&format!("/chats/{first}/accept"), json!({})).await;
+    for n in 0..2 {
+        let chat = una.queued_chat(&format!("problem {n}")).await;
+        bob.post(&format!("/chats/{chat}/accept"), json!({})).await;
+    }
+    let vic = app.chat_user("vic").await;
+    let (waiting, _) = vic.start_chat("my printer jams").await;
+    let (status, queued) = vic
+        .post(&format!("/chats/{waiting}/handoff"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{queued}");
+    let estimate = &queued["wait_estimate"];
+    let (low, high) = (
+        estimate["low_secs"].as_u64().expect("a range"),
+        estimate["high_secs"].as_u64().expect("a range"),
+    );
+    assert!(low <= high, "{estimate}");
+    let mut ws = vic.chat_ws(waiting).await;
+    ws.wait_for("a status with the estimate", |f| {
+        is_type(f, "status") && f["wait_estimate"]["high_secs"].is_u64()
+    })
+    .await;
+
+    // Nobody online: nobody can say.
+    bob.put("/analyst/status", json!({"status": "offline"}))
+        .await;
+    ws.wait_for("a status without an estimate", |f| {
+        is_type(f, "status") && f["status"] == "queued" && f["wait_estimate"].is_null()
+    })
+    .await;
 }

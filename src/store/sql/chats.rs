@@ -15,6 +15,7 @@ use crate::domain::call::CallStatus;
 use crate::domain::chat::{ChatStatus, Transition};
 use crate::domain::ids::{ArticleId, CallId, ChatId, EventId, UserId};
 use crate::domain::message::EventKind;
+use crate::domain::wait::Acceptance;
 use crate::error::{Error, ErrorCode, Result};
 use crate::store::{
     AcceptOutcome, Appended, ChatRecord, ChatStore, DeskCounts, EndChat, Ended, NewEvent,
@@ -520,6 +521,30 @@ impl ChatStore for SqlStore {
         .execute(&self.writer)
         .await?;
         Ok(())
+    }
+
+    async fn recent_acceptances(&self, since: Millis, limit: i64) -> Result<Vec<Acceptance>> {
+        let found = sqlx::query(
+            "SELECT queued_at, accepted_at, analyst_id FROM chats \
+             WHERE accepted_at >= $1 AND analyst_id IS NOT NULL \
+             ORDER BY accepted_at DESC LIMIT $2",
+        )
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        found
+            .iter()
+            .map(|row| {
+                let at: Millis = row.try_get("accepted_at")?;
+                let queued_at: Option<Millis> = row.try_get("queued_at")?;
+                Ok(Acceptance {
+                    queued_at: queued_at.unwrap_or(at),
+                    at,
+                    analyst: row.try_get("analyst_id")?,
+                })
+            })
+            .collect()
     }
 
     async fn record_first_response(&self, chat_id: ChatId, at: Millis) -> Result<bool> {
