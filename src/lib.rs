@@ -16,7 +16,8 @@
 //! - [`engine`]: the product's behaviour, using all of the above; no HTTP in it.
 //! - [`http`]: the thin axum layer (REST, WebSocket, pages, health, metrics).
 //! - [`startup`]: wiring it together and running until shutdown; [`rank`]: the
-//!   `chatdesk rank` batch command used for evaluation.
+//!   `chatdesk rank` batch command used for evaluation; [`traffic`]: `chatdesk traffic`,
+//!   a month of made-up desk traffic for a fresh database.
 
 pub mod error;
 pub mod metrics;
@@ -39,6 +40,7 @@ pub mod http;
 
 pub mod rank;
 pub mod startup;
+pub mod traffic;
 
 #[cfg(test)]
 mod layering {
@@ -60,6 +62,7 @@ mod layering {
         "http",
         "rank",
         "startup",
+        "traffic",
     ];
 
     /// Every `.rs` file of a top-level module (a file or a folder).

@@ -61,6 +61,25 @@ enum Command {
         #[arg(long, default_value = "hybrid", value_parser = Mode::parse)]
         mode: Mode,
     },
+    /// Fill a fresh database with realistic, reproducible desk traffic (imports the
+    /// knowledge folder first, so the bot's suggestions are real).
+    Traffic {
+        /// Days of traffic, ending now.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Calls on an average weekday (weekends get a quarter).
+        #[arg(long, default_value_t = 120)]
+        calls_per_day: u32,
+        /// Users logging calls (user001, ...).
+        #[arg(long, default_value_t = 200)]
+        users: u32,
+        /// Analysts taking them (analyst001, ...).
+        #[arg(long, default_value_t = 8)]
+        analysts: u32,
+        /// The same seed gives the same traffic.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Manage accounts.
     User {
         #[command(subcommand)]
@@ -73,7 +92,7 @@ enum UserCommand {
     /// Create an account; prints its API token on the last line.
     Add {
         name: String,
-        /// user, chat-user, analyst, author or admin; repeat for several.
+        /// user, chat-user, analyst, supervisor, author or admin; repeat for several.
         #[arg(long = "role", required = true, value_parser = Role::parse)]
         roles: Vec<Role>,
         /// Name shown to others (defaults to NAME).
@@ -125,6 +144,39 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 .await?;
             eprintln!();
             print_report(&report);
+            Ok(())
+        }
+        Command::Traffic {
+            days,
+            calls_per_day,
+            users,
+            analysts,
+            seed,
+        } => {
+            let engine = startup::build_engine(settings, Arc::new(Metrics::new())).await?;
+            engine
+                .reindex_with_progress(Arc::new(draw_progress))
+                .await?;
+            eprintln!();
+            let plan = chatdesk::traffic::Plan {
+                days,
+                calls_per_day,
+                users,
+                analysts,
+                seed,
+            };
+            let started = std::time::Instant::now();
+            let made =
+                chatdesk::traffic::fill(&engine, &plan, chatdesk::domain::now_millis()).await?;
+            println!(
+                "{} calls over {days} days in {:.1} s: {} resolved by the bot, {} abandoned in \
+                 the queue, {} helped by an analyst",
+                made.calls,
+                started.elapsed().as_secs_f64(),
+                made.bot_resolved,
+                made.abandoned,
+                made.analyst_helped
+            );
             Ok(())
         }
         Command::Migrate => {

@@ -412,6 +412,8 @@
      */
     function waitWords(wait) {
       if (!wait || !Number.isFinite(wait.low_secs) || !Number.isFinite(wait.high_secs)) return '';
+      if (wait.low_secs >= 7200) return 'wait more than two hours';
+      if (wait.high_secs > 7200) return `wait at least ${Math.max(1, Math.floor(wait.low_secs / 60))} minutes`;
       const low = Math.floor(wait.low_secs / 60);
       const high = Math.max(1, Math.ceil(wait.high_secs / 60));
       if (high <= 1) return 'wait under a minute';

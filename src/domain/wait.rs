@@ -83,7 +83,9 @@ impl Pace {
         let mut staffed: Vec<UserId> = accepts.iter().map(|a| a.analyst).collect();
         staffed.sort_unstable();
         staffed.dedup();
-        let staffing = (online_now as f64 / staffed.len() as f64).clamp(0.25, 2.0);
+        // Fewer analysts online than took the recent chats slows the pace; more do not
+        // speed it up (the latest acceptances undercount a large team).
+        let staffing = (online_now as f64 / staffed.len() as f64).clamp(0.25, 1.0);
         Some(Self {
             events: (accepts.len() - 1).max(1) as f64,
             busy_secs,
@@ -92,17 +94,18 @@ impl Pace {
     }
 
     /// Chats taken per second, as estimated.
-    pub fn per_sec(&self) -> f64 {
+    fn per_sec(&self) -> f64 {
         self.events / self.busy_secs * self.staffing
     }
 
     /// The range for the chat at `position` (1 = next to be taken).
     ///
-    /// The rate itself is only estimated from `n` acceptances: with a flat prior its
-    /// posterior is Gamma(`n`, `busy`), and the wait for the `p`-th acceptance is then
-    /// `busy / staffing × B / (1 − B)` with `B ~ Beta(p, n)` (the compound Gamma-Gamma,
-    /// or beta prime, distribution). Its quantiles come from the Beta's, so a pace read
-    /// from few acceptances gives a wider range.
+    /// The rate itself is only estimated from `m` acceptances over `busy` seconds: taking
+    /// its distribution as Gamma(`m`, `busy`) (the posterior under the scale-invariant
+    /// prior), the wait for the `p`-th acceptance is `busy / staffing × B / (1 − B)` with
+    /// `B ~ Beta(p, m)` (the compound Gamma-Gamma, or beta prime, distribution). Its
+    /// quantiles come from the Beta's, so a pace read from few acceptances gives a wider
+    /// range.
     pub fn estimate(&self, position: i64) -> WaitEstimate {
         let shape = position.max(1) as f64;
         let tail = (1.0 - COVERAGE) / 2.0;

@@ -55,9 +55,15 @@ impl Engine {
             .store
             .recent_acceptances(now.saturating_sub(window), PACE_ACCEPTS)
             .await?;
+        // A chat put back in the queue by a transfer keeps its first `queued_at`; it has
+        // been waiting again only since after its first acceptance.
         let waiting: Vec<_> = queue
             .iter()
-            .map(|c| c.queued_at.unwrap_or(c.created_at))
+            .map(|c| {
+                let queued = c.queued_at.unwrap_or(c.created_at);
+                c.accepted_at
+                    .map_or(queued, |accepted| accepted.max(queued))
+            })
             .collect();
         Ok(Pace::from_history(
             &accepts,

@@ -13,7 +13,7 @@ const DEFAULT_DAYS: i64 = 30;
 const DAY: Millis = 24 * 60 * 60 * 1000;
 
 /// The CSV export's columns, in order.
-pub const CSV_HEADER: [&str; 8] = [
+const CSV_HEADER: [&str; 8] = [
     "reference",
     "logged_at",
     "outcome",
@@ -68,7 +68,7 @@ impl Engine {
 /// dates (`2026-11-01`, UTC). A date as `to` includes that whole day. Without `to`, up to
 /// `now`; without `from`, 30 days before `to`. `invalid` naming the field for anything
 /// else, or when `from` is not before `to`.
-pub fn parse_range(from: Option<&str>, to: Option<&str>, now: Millis) -> Result<(Millis, Millis)> {
+fn parse_range(from: Option<&str>, to: Option<&str>, now: Millis) -> Result<(Millis, Millis)> {
     let to = match to.map(str::trim).filter(|t| !t.is_empty()) {
         Some(text) => parse_time("to", text, true)?,
         None => now,

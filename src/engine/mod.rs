@@ -26,7 +26,6 @@ pub use desk::DeskFeed;
 pub use desk::QueueEntry;
 pub use feed::ChatFeed;
 pub use files::{Download, FileStore, Upload};
-pub use insights::{CSV_HEADER, parse_range};
 pub use knowledge::{ArticleSummary, Knowledge, ReindexReport, SavedArticle, Skipped};
 pub use windows::LEAVING_WINDOW;
 

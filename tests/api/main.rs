@@ -22,4 +22,5 @@ mod ratings;
 mod reconnect;
 mod service;
 mod story;
+mod traffic;
 mod transfer;
