@@ -38,7 +38,14 @@ fn breaks_line(c: char) -> bool {
 /// One transcript record: `[at] text`, with the text's later lines indented so that no
 /// line of it can pass for a record of its own.
 pub fn record(at: &str, text: &str) -> String {
-    let mut out = format!("[{at}] ");
+    format!("[{at}] {}", indented(text))
+}
+
+/// Text with every line break made `\n` and the later lines indented by four spaces
+/// (control characters but tabs become spaces): however it is shown, no line of it can
+/// pass for another record.
+pub fn indented(text: &str) -> String {
+    let mut out = String::new();
     for (i, line) in text.replace("\r\n", "\n").split(breaks_line).enumerate() {
         if i > 0 {
             out.push('\n');

@@ -16,7 +16,7 @@ use crate::domain::chat::ChatStatus;
 use crate::domain::ids::{CallId, ChatId};
 use crate::error::Error;
 use crate::http::AppState;
-use crate::transcript::who;
+use crate::transcript::{indented, who};
 
 /// How many calls the portal lists.
 const RECENT_CALLS: i64 = 10;
@@ -199,7 +199,8 @@ pub async fn call_page(
                 "at_text": readable(&e.at),
                 "speaker": e.author.as_ref().map_or("chatdesk", |a| a.name.as_str()),
                 "role": e.author.as_ref().map_or("system".to_owned(), |a| a.role.to_string()),
-                "text": text,
+                // Later lines indented, so none can pass for a record of its own.
+                "text": indented(text),
             })
         })
         .collect();
