@@ -30,6 +30,14 @@ pub trait EventBus: Send + Sync + 'static {
     fn release(&self, topic: Topic);
 }
 
+/// Drops a subscriber's receiver, then lets the bus free `topic` if nobody else listens
+/// (the bus only sees the receiver gone once it is dropped).
+pub fn unsubscribe(bus: &dyn EventBus, topic: Topic, rx: &mut broadcast::Receiver<Frame>) {
+    let (_, placeholder) = broadcast::channel(1);
+    drop(std::mem::replace(rx, placeholder));
+    bus.release(topic);
+}
+
 /// Per-topic broadcast channels in one process, created on first use and dropped when
 /// the last subscriber has gone.
 pub struct LocalBus {

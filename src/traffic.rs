@@ -25,7 +25,8 @@ use crate::error::{Error, Result};
 use crate::events;
 use crate::knowledge::Suggestion;
 use crate::store::{
-    AcceptOutcome, CallRecord, ChatRecord, EndChat, EndingText, NewEvent, NewRating, StoredEvent,
+    AcceptOutcome, CallFilter, CallRecord, ChatRecord, EndChat, EndingText, NewEvent, NewRating,
+    StoredEvent,
 };
 use crate::transcript::transcript_text;
 
@@ -85,7 +86,14 @@ fn exponential(rng: &mut StdRng, mean_secs: f64) -> Millis {
 /// with made-up traffic.
 pub async fn fill(engine: &Engine, plan: &Plan, now: Millis) -> Result<Made> {
     let store = engine.store();
-    if !store.call_history(0, Millis::MAX).await?.is_empty() {
+    let any_call = CallFilter {
+        status: None,
+        username: None,
+        text: None,
+        id: None,
+        limit: 1,
+    };
+    if !store.find_calls(&any_call).await?.is_empty() {
         return Err(Error::invalid(
             "database",
             "it already holds calls; traffic fills a fresh database only",

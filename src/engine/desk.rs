@@ -6,7 +6,7 @@ use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{Engine, Place, view_of};
-use crate::bus::Topic;
+use crate::bus::{Topic, unsubscribe};
 use crate::domain::availability::Availability;
 use crate::domain::call::{self, Person};
 use crate::domain::chat::{ChatStatus, ChatView};
@@ -227,10 +227,11 @@ impl DeskFeed {
 
 impl Drop for DeskFeed {
     fn drop(&mut self) {
-        // Let go of the receiver first, so the bus sees nobody listening.
-        let (_, placeholder) = tokio::sync::broadcast::channel(1);
-        drop(std::mem::replace(&mut self.own, placeholder));
-        self.engine.bus.release(Topic::Analyst(self.analyst));
+        unsubscribe(
+            &*self.engine.bus,
+            Topic::Analyst(self.analyst),
+            &mut self.own,
+        );
     }
 }
 

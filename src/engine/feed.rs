@@ -11,7 +11,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::Engine;
 use super::liveness::SocketGuard;
 use super::windows::WindowGuard;
-use crate::bus::Topic;
+use crate::bus::{Topic, unsubscribe};
 use crate::domain::chat::Party;
 use crate::domain::ids::ChatId;
 use crate::domain::user::User;
@@ -156,9 +156,6 @@ impl ChatFeed {
 
 impl Drop for ChatFeed {
     fn drop(&mut self) {
-        // Let go of the receiver first, so the bus sees nobody listening.
-        let (_, placeholder) = tokio::sync::broadcast::channel(1);
-        drop(std::mem::replace(&mut self.rx, placeholder));
-        self.engine.bus.release(Topic::Chat(self.chat_id));
+        unsubscribe(&*self.engine.bus, Topic::Chat(self.chat_id), &mut self.rx);
     }
 }

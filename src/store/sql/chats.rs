@@ -57,6 +57,19 @@ async fn events_in(
     Ok(rows::all(&found, rows::event)?)
 }
 
+/// The analyst's active chats; read under a lock on their presence row, so that capacity
+/// checks of racing accepts and transfers cannot both pass.
+async fn active_chats(conn: &mut AnyConnection, analyst_id: UserId) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM chats WHERE analyst_id = $1 AND status = 'active'",
+        )
+        .bind(analyst_id)
+        .fetch_one(conn)
+        .await?,
+    )
+}
+
 /// Claims the chat's next `seq`, refusing chats that have ended.
 pub(super) async fn next_seq(conn: &mut AnyConnection, chat_id: ChatId) -> Result<i64> {
     let seq: Option<i64> = sqlx::query_scalar(
@@ -302,13 +315,7 @@ impl ChatStore for SqlStore {
             .bind(analyst_id)
             .execute(&mut *tx)
             .await?;
-        let active: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM chats WHERE analyst_id = $1 AND status = 'active'",
-        )
-        .bind(analyst_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        if active >= max_chats {
+        if active_chats(&mut tx, analyst_id).await? >= max_chats {
             tx.rollback().await?;
             return Ok(AcceptOutcome::AtCapacity);
         }
@@ -360,13 +367,7 @@ impl ChatStore for SqlStore {
                     tx.rollback().await?;
                     return Ok(TransferOutcome::TargetOffline);
                 };
-                let active: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM chats WHERE analyst_id = $1 AND status = 'active'",
-                )
-                .bind(target)
-                .fetch_one(&mut *tx)
-                .await?;
-                if active >= max_chats {
+                if active_chats(&mut tx, target).await? >= max_chats {
                     tx.rollback().await?;
                     return Ok(TransferOutcome::TargetAtCapacity(max_chats));
                 }
