@@ -29,6 +29,8 @@ pub struct Frame {
     pub delivery: Option<(Option<UserId>, Instant)>,
     /// A `status` frame: the chat's state changed, and who may see it may have too.
     pub is_status: bool,
+    /// Only for the chat's analyst (`assist`): other feeds of the chat skip it.
+    pub for_analyst: bool,
 }
 
 impl Frame {
@@ -38,6 +40,7 @@ impl Frame {
             text: text.into(),
             delivery: None,
             is_status: false,
+            for_analyst: false,
         }
     }
 }
@@ -72,6 +75,11 @@ pub fn message_of(e: &StoredEvent) -> Message {
         text: e.body.clone().unwrap_or_default(),
         at: rfc3339(e.created_at),
         client_id: e.client_id.clone(),
+        // Only a shared article is ever stored with a message; anything else is ignored.
+        article: e
+            .payload
+            .as_deref()
+            .and_then(|p| serde_json::from_str(p).ok()),
     }
 }
 
@@ -156,6 +164,13 @@ pub fn error_frame(code: ErrorCode, message: &str) -> Frame {
         None,
         json!({"type": "error", "error": {"code": code, "message": message}}).to_string(),
     )
+}
+
+/// Agent assist for the chat's analyst: `{"type": "assist", "items": [...]}`, not stored.
+pub fn assist_frame<T: Serialize>(items: &[T]) -> Frame {
+    let mut frame = Frame::new(None, json!({"type": "assist", "items": items}).to_string());
+    frame.for_analyst = true;
+    frame
 }
 
 /// The desk's live picture for analysts: the queue, oldest first, and availability.

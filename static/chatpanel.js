@@ -310,6 +310,9 @@
         case 'ended':
           onEndedFrame(frame);
           break;
+        case 'assist':
+          if (opts.onAssist) opts.onAssist(frame.items);
+          break;
         case 'error':
           showError((frame.error && frame.error.message) || 'Something went wrong.');
           // A refused message: let the REST retry find out which one and say why.
@@ -495,7 +498,7 @@
       }
       if (seen.has(m.seq)) return;
       seen.add(m.seq);
-      const li = messageItem(author.role, author.name, m.at, el('p', { class: 'msg-text', text: m.text }));
+      const li = messageItem(author.role, author.name, m.at, messageContent(m));
       li.dataset.seq = String(m.seq);
       appendToLog(li, author.role === viewer);
       if (author.role !== viewer && !isHistory(m.seq)) window.chatdesk.unreadTitle.add();
@@ -503,6 +506,15 @@
         hideTyping();
         activity({ type: 'message' }, m.seq);
       }
+    }
+
+    // A message's text; one carrying an article the analyst sent opens it in the reader.
+    function messageContent(m) {
+      const text = el('p', { class: 'msg-text', text: m.text });
+      if (!m.article || !m.article.article_id) return text;
+      const read = el('button', { type: 'button', class: 'btn btn-small msg-article' }, 'Read the article');
+      read.addEventListener('click', () => openArticle(m.article.article_id, read));
+      return el('div', {}, text, read);
     }
 
     function onSubmit(event) {

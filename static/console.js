@@ -14,6 +14,11 @@
 //   on the desk socket and opens in a new tab.
 // - Transfer: the menu lists GET /api/v1/analyst/team (online colleagues with room) and
 //   "Back to the queue"; POST /api/v1/chats/{id}/transfer, then the tab closes.
+// - Agent assist: beside each chat, the articles the bot would offer on the whole
+//   conversation (GET /api/v1/chats/{id}/assist when the tab opens, then `assist` frames
+//   on the chat socket whenever the user writes). Articles the user declined, or that the
+//   bot already offered, are marked; "Send to user" posts one as a message
+//   (POST /api/v1/chats/{id}/articles) that the user opens in their chat window.
 (() => {
   'use strict';
 
@@ -346,11 +351,21 @@
     entry.linkButton = linkButton;
 
     const mount = el('div', { class: 'tab-chat' });
+    const assistHeadingId = `assist-heading-${chat.id}`;
+    entry.assistList = el('ol', { class: 'assist-list' });
+    entry.assistNote = el('p', { class: 'muted small assist-note', text: 'Looking for articles…' });
+    const assist = el(
+      'section',
+      { class: 'assist', 'aria-labelledby': assistHeadingId },
+      el('h3', { id: assistHeadingId, text: 'Suggested articles' }),
+      entry.assistNote,
+      entry.assistList
+    );
     entry.panel = el(
       'div',
       { role: 'tabpanel', id: panelId, class: 'tab-panel', 'aria-labelledby': tabId, hidden: true },
       el('div', { class: 'tab-panel-tools' }, linkForm, transferForm, endButton),
-      mount
+      el('div', { class: 'tab-panel-body' }, mount, assist)
     );
 
     tabList.appendChild(entry.tab);
@@ -366,12 +381,57 @@
       idPrefix: `c${chat.id}-`,
       selfName,
       onActivity: (event) => onActivity(entry, event),
+      onAssist: (items) => renderAssist(entry, items),
       onEnded: () => onChatEnded(entry),
       onClose: () => closeTab(entry),
     });
 
     updateEmpty();
     if (select || tabs.size === 1) selectTab(chat.id);
+    loadAssist(entry);
+  }
+
+  // ---- Agent assist ----------------------------------------------------------------
+  async function loadAssist(entry) {
+    try {
+      const found = await api('GET', `/api/v1/chats/${entry.id}/assist`);
+      renderAssist(entry, found.items);
+    } catch (err) {
+      entry.assistNote.textContent = `Suggestions are unavailable: ${err.message}`;
+    }
+  }
+
+  function renderAssist(entry, items) {
+    const list = Array.isArray(items) ? items : [];
+    entry.assistNote.textContent = list.length
+      ? 'What the bot finds in the conversation so far, best first.'
+      : 'The bot finds no article for this conversation.';
+    entry.assistList.replaceChildren(...list.map((item) => assistItem(entry, item)));
+  }
+
+  function assistItem(entry, item) {
+    const marks = [];
+    if (item.declined) marks.push(el('span', { class: 'badge badge-offer-declined', text: 'Declined by the user' }));
+    else if (item.offered) marks.push(el('span', { class: 'badge badge-bot', text: 'Offered by the bot' }));
+    const result = el('span', { class: 'assist-result muted small', role: 'status' });
+    const send = el('button', { type: 'button', class: 'btn btn-small' }, 'Send to user');
+    send.addEventListener('click', async () => {
+      send.disabled = true;
+      try {
+        await api('POST', `/api/v1/chats/${entry.id}/articles`, { article_id: item.article_id });
+        result.textContent = 'Sent';
+      } catch (err) {
+        result.textContent = err.message;
+        send.disabled = false;
+      }
+    });
+    return el(
+      'li',
+      { class: `assist-item${item.declined ? ' assist-declined' : ''}`, dataset: { articleId: item.article_id } },
+      el('p', { class: 'assist-title' }, el('strong', { text: item.title }), ...marks),
+      item.snippet ? el('p', { class: 'assist-snippet small', text: item.snippet }) : null,
+      el('div', { class: 'assist-actions' }, send, result)
+    );
   }
 
   function isSelected(entry) {

@@ -176,6 +176,82 @@ impl Insights {
     }
 }
 
+const DAY: Millis = 24 * 60 * 60 * 1000;
+
+/// One UTC day of a range, for the reports' charts: its calls by outcome and the median
+/// wait and first response of the calls logged that day.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Day {
+    /// Midnight UTC that starts the day, in milliseconds since the Unix epoch.
+    pub start: Millis,
+    pub bot_resolved: u64,
+    pub analyst_resolved: u64,
+    pub abandoned: u64,
+    pub open: u64,
+    /// Median wait of the day's calls, seconds; `None` when none waited.
+    pub wait_p50: Option<f64>,
+    /// Median first response of the day's calls, seconds.
+    pub first_response_p50: Option<f64>,
+}
+
+impl Day {
+    pub fn calls(&self) -> u64 {
+        self.bot_resolved + self.analyst_resolved + self.abandoned + self.open
+    }
+
+    /// `bot_resolved / calls`; `None` on a day without calls.
+    pub fn deflection_rate(&self) -> Option<f64> {
+        ratio(self.bot_resolved, self.calls())
+    }
+}
+
+/// Every UTC day that `[from, to)` touches, oldest first, days without calls included;
+/// `history` must be the calls logged in that range.
+pub fn by_day(history: &[CallHistory], from: Millis, to: Millis) -> Vec<Day> {
+    let first = from.div_euclid(DAY);
+    let last = (to - 1).div_euclid(DAY).max(first);
+    let mut days: Vec<Day> = (first..=last)
+        .map(|d| Day {
+            start: d * DAY,
+            ..Day::default()
+        })
+        .collect();
+    let mut waits: Vec<Vec<f64>> = vec![Vec::new(); days.len()];
+    let mut responses: Vec<Vec<f64>> = vec![Vec::new(); days.len()];
+    for call in history {
+        let Ok(i) = usize::try_from(call.logged_at.div_euclid(DAY) - first) else {
+            continue;
+        };
+        let Some(day) = days.get_mut(i) else { continue };
+        match call.outcome() {
+            Outcome::BotResolved => day.bot_resolved += 1,
+            Outcome::AnalystResolved => day.analyst_resolved += 1,
+            Outcome::Abandoned => day.abandoned += 1,
+            Outcome::Open => day.open += 1,
+        }
+        waits[i].extend(call.wait_secs());
+        responses[i].extend(call.first_response_secs());
+    }
+    for (i, day) in days.iter_mut().enumerate() {
+        day.wait_p50 = Percentiles::of(std::mem::take(&mut waits[i])).p50;
+        day.first_response_p50 = Percentiles::of(std::mem::take(&mut responses[i])).p50;
+    }
+    days
+}
+
+/// How many ratings gave each score: index 0 counts the 1s, index 4 the 5s.
+pub fn rating_counts(history: &[CallHistory]) -> [u64; 5] {
+    let mut counts = [0; 5];
+    for score in history.iter().filter_map(|c| c.rating) {
+        if let Ok(i) = usize::try_from(score - 1)
+            && i < 5
+        {
+            counts[i] += 1;
+        }
+    }
+    counts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,5 +384,25 @@ mod tests {
         assert_eq!(i.abandonment_rate, None);
         assert_eq!(i.wait_secs.p50, None);
         assert_eq!(i.rating.mean, None);
+    }
+
+    #[test]
+    fn days_count_outcomes_and_include_quiet_days() {
+        let mut fixed = call(1);
+        fixed.accepted_suggestion = true;
+        let mut waited = call(2);
+        waited.logged_at = 2 * DAY + 5;
+        waited.queued_at = Some(2 * DAY + 5);
+        waited.accepted_at = Some(2 * DAY + 5 + 30 * S);
+        waited.rating = Some(4);
+        let days = by_day(&[fixed, waited.clone()], 0, 3 * DAY - 1);
+        assert_eq!(days.len(), 3);
+        assert_eq!((days[0].bot_resolved, days[0].calls()), (1, 1));
+        assert_eq!(days[0].deflection_rate(), Some(1.0));
+        assert_eq!(days[1].calls(), 0, "a quiet day is still a day");
+        assert_eq!(days[1].deflection_rate(), None);
+        assert_eq!((days[2].open, days[2].wait_p50), (1, Some(30.0)));
+        assert_eq!(days[2].start, 2 * DAY);
+        assert_eq!(rating_counts(&[waited]), [0, 0, 0, 1, 0]);
     }
 }

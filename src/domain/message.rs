@@ -1,8 +1,8 @@
 //! Chat messages, the events a chat is made of, and the text rules they follow.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::ids::{ChatId, EventId, UserId};
+use super::ids::{ArticleId, ChatId, EventId, UserId};
 
 named_enum! {
     /// Which side wrote something; stored and sent in lowercase.
@@ -62,6 +62,17 @@ pub struct Message {
     pub at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// An article the analyst sent with the message (see [`SharedArticle`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub article: Option<SharedArticle>,
+}
+
+/// An article sent to the user as a message, which the chat window opens in full. Kept
+/// as the message event's payload (JSON).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SharedArticle {
+    pub article_id: ArticleId,
+    pub title: String,
 }
 
 /// Normalises text typed by a person: trims it, drops control characters other than

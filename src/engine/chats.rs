@@ -240,12 +240,15 @@ impl Engine {
         if chat.status == ChatStatus::Bot && party == Party::Owner {
             self.follow_up(&chat).await?;
         }
+        if party == Party::Owner {
+            self.push_assist(chat);
+        }
         Ok((message_of(&appended.event), false))
     }
 
     /// The analyst's first message in an active chat: kept for insights (once; a racing
     /// second message or a transfer does not move it) and timed.
-    async fn first_response(&self, chat: &ChatRecord, at: Millis) -> Result<()> {
+    pub(super) async fn first_response(&self, chat: &ChatRecord, at: Millis) -> Result<()> {
         if self.store.record_first_response(chat.id, at).await?
             && let Some(accepted) = chat.accepted_at
         {
@@ -557,6 +560,19 @@ impl Engine {
 /// Every article offered in these events, once each in the order first offered:
 /// `(article id, title)`.
 pub(super) fn offers(events: &[StoredEvent]) -> Result<Vec<(String, String)>> {
+    offered_in(
+        events
+            .iter()
+            .filter(|e| e.kind == EventKind::Suggestions)
+            .map(|e| e.payload.as_deref().unwrap_or("{}")),
+    )
+}
+
+/// Every article offered in these stored `suggestions` payloads, once each in the order
+/// first offered: `(article id, title)`.
+pub(super) fn offered_in<'a>(
+    payloads: impl Iterator<Item = &'a str>,
+) -> Result<Vec<(String, String)>> {
     /// Only what is needed of each stored suggestion, so that nothing else in it (a
     /// score, say) can make the offer unreadable.
     #[derive(serde::Deserialize)]
@@ -569,8 +585,8 @@ pub(super) fn offers(events: &[StoredEvent]) -> Result<Vec<(String, String)>> {
         items: Vec<Offered>,
     }
     let mut found: Vec<(String, String)> = Vec::new();
-    for e in events.iter().filter(|e| e.kind == EventKind::Suggestions) {
-        let offer: Offer = serde_json::from_str(e.payload.as_deref().unwrap_or("{}"))
+    for payload in payloads {
+        let offer: Offer = serde_json::from_str(payload)
             .map_err(|e| Error::internal("reading stored suggestions", e))?;
         for o in offer.items {
             if !found.iter().any(|(id, _)| *id == o.article_id) {

@@ -38,6 +38,8 @@ pub struct ChatFeed {
     onlooker: Option<User>,
     /// The chat is no longer the onlooker's to see: the feed has ended.
     gone: bool,
+    /// The feed is the chat's analyst's, the only one `assist` frames are for.
+    assigned_analyst: bool,
 }
 
 impl Engine {
@@ -69,6 +71,7 @@ impl Engine {
             behind: false,
             _window: (party == Party::Owner).then(|| self.window_opened(chat_id)),
             _socket: self.socket_opened(user.id, Some(chat_id)),
+            assigned_analyst: party == Party::AssignedAnalyst,
             onlooker: (party != Party::Owner && !user.watches_any_chat()).then(|| user.clone()),
             gone: false,
         };
@@ -100,6 +103,7 @@ impl ChatFeed {
                         self.gone = !self.still_visible().await?;
                         return Ok(Some(frame));
                     }
+                    None if frame.for_analyst && !self.assigned_analyst => continue,
                     None => return Ok(Some(frame)),
                     Some(seq) if seq <= self.last_seq => continue,
                     Some(seq) if seq == self.last_seq + 1 => {

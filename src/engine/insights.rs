@@ -3,7 +3,7 @@
 
 use super::Engine;
 use crate::domain::call::reference;
-use crate::domain::insights::{CallHistory, Insights};
+use crate::domain::insights::{CallHistory, Day, Insights, by_day, rating_counts};
 use crate::domain::user::User;
 use crate::domain::{Millis, now_millis, rfc3339};
 use crate::error::{Error, Result};
@@ -24,6 +24,20 @@ const CSV_HEADER: [&str; 8] = [
     "rating",
 ];
 
+/// What the Reports page shows, from one read of the history.
+pub struct Report {
+    /// The range, `[from, to)` in milliseconds.
+    pub from: Millis,
+    pub to: Millis,
+    pub insights: Insights,
+    /// Every day of the range, oldest first.
+    pub days: Vec<Day>,
+    /// Ratings by score, 1 to 5.
+    pub ratings: [u64; 5],
+    /// Every handle time of the range, seconds.
+    pub handle_secs: Vec<f64>,
+}
+
 impl Engine {
     /// The desk's figures over the calls logged in `[from, to)`; see [`parse_range`].
     /// `forbidden` unless `user` is a supervisor or an admin.
@@ -33,7 +47,28 @@ impl Engine {
         from: Option<&str>,
         to: Option<&str>,
     ) -> Result<Insights> {
-        Ok(Insights::of(&self.history(user, from, to).await?))
+        Ok(Insights::of(&self.history(user, from, to).await?.2))
+    }
+
+    /// The Reports page's figures over the range; rights and range as [`Self::insights`].
+    pub async fn report(
+        &self,
+        user: &User,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<Report> {
+        let (from, to, history) = self.history(user, from, to).await?;
+        Ok(Report {
+            from,
+            to,
+            insights: Insights::of(&history),
+            days: by_day(&history, from, to),
+            ratings: rating_counts(&history),
+            handle_secs: history
+                .iter()
+                .filter_map(CallHistory::handle_secs)
+                .collect(),
+        })
     }
 
     /// One CSV row per call logged in the range (header [`CSV_HEADER`]), oldest first:
@@ -44,7 +79,7 @@ impl Engine {
         from: Option<&str>,
         to: Option<&str>,
     ) -> Result<Vec<u8>> {
-        let history = self.history(user, from, to).await?;
+        let (_, _, history) = self.history(user, from, to).await?;
         calls_csv(&history).map_err(|e| Error::internal("writing the calls CSV", e))
     }
 
@@ -53,14 +88,14 @@ impl Engine {
         user: &User,
         from: Option<&str>,
         to: Option<&str>,
-    ) -> Result<Vec<CallHistory>> {
+    ) -> Result<(Millis, Millis, Vec<CallHistory>)> {
         if !user.reads_insights() {
             return Err(Error::forbidden(
                 "only supervisors and admins read the desk's insights",
             ));
         }
         let (from, to) = parse_range(from, to, now_millis())?;
-        self.store.call_history(from, to).await
+        Ok((from, to, self.store.call_history(from, to).await?))
     }
 }
 
@@ -68,7 +103,11 @@ impl Engine {
 /// dates (`2026-11-01`, UTC). A date as `to` includes that whole day. Without `to`, up to
 /// `now`; without `from`, 30 days before `to`. `invalid` naming the field for anything
 /// else, or when `from` is not before `to`.
-fn parse_range(from: Option<&str>, to: Option<&str>, now: Millis) -> Result<(Millis, Millis)> {
+pub(super) fn parse_range(
+    from: Option<&str>,
+    to: Option<&str>,
+    now: Millis,
+) -> Result<(Millis, Millis)> {
     let to = match to.map(str::trim).filter(|t| !t.is_empty()) {
         Some(text) => parse_time("to", text, true)?,
         None => now,

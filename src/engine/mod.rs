@@ -3,12 +3,14 @@
 //! commits, and only then announces on the [`EventBus`]. Nothing here knows about HTTP.
 
 mod accounts;
+mod assist;
 mod calls;
 mod canned;
 mod chats;
 mod desk;
 mod feed;
 mod files;
+mod gaps;
 mod insights;
 mod knowledge;
 mod liveness;
@@ -21,11 +23,14 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 pub use accounts::Token;
+pub use assist::AssistItem;
 pub use calls::{CallDetails, LinkedChat, TranscriptEntry, call_view};
 pub use desk::DeskFeed;
 pub use desk::QueueEntry;
 pub use feed::ChatFeed;
 pub use files::{Download, FileStore, Upload};
+pub use gaps::{GAP_CALLS, GapKind, KnowledgeGap};
+pub use insights::Report;
 pub use knowledge::{ArticleSummary, Knowledge, ReindexReport, SavedArticle, Skipped};
 pub use windows::LEAVING_WINDOW;
 

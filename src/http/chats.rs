@@ -36,6 +36,8 @@ pub fn router(attachment_max_bytes: usize) -> Router<AppState> {
         .route("/chats/{id}/leave", post(leave))
         .route("/chats/{id}/rating", post(rate))
         .route("/chats/{id}/links", post(link))
+        .route("/chats/{id}/assist", get(assist))
+        .route("/chats/{id}/articles", post(share_article))
         .route(
             "/chats/{id}/attachments",
             // Room for the multipart framing around the largest allowed file.
@@ -125,6 +127,33 @@ async fn decline_suggestion(
         .decline_suggestion(&user, id, &article_id)
         .await?;
     Ok(Json(json!({"declined": article_id})))
+}
+
+async fn assist(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath(id): ApiPath<ChatId>,
+) -> Result<Json<Value>, ApiError> {
+    let items = state.engine.assist(&user, id).await?;
+    Ok(Json(json!({"items": items})))
+}
+
+#[derive(Deserialize)]
+struct ShareArticle {
+    article_id: String,
+}
+
+async fn share_article(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiPath(id): ApiPath<ChatId>,
+    JsonBody(body): JsonBody<ShareArticle>,
+) -> Result<Created, ApiError> {
+    let message = state
+        .engine
+        .share_article(&user, id, &body.article_id)
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!(message))))
 }
 
 async fn handoff(

@@ -1,5 +1,5 @@
 //! Insights for supervisors and admins: the desk's figures over a date range, and the
-//! same calls as CSV.
+//! same calls as CSV; and the knowledge gaps, which authors read too.
 
 use axum::extract::State;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
@@ -16,6 +16,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/insights", get(summary))
         .route("/insights/calls.csv", get(calls_csv))
+        .route("/insights/knowledge-gaps", get(knowledge_gaps))
 }
 
 /// `from` and `to`: RFC 3339 times or dates (UTC); see `engine::insights::parse_range`.
@@ -35,6 +36,18 @@ async fn summary(
         .insights(&user, range.from.as_deref(), range.to.as_deref())
         .await?;
     Ok(Json(json!(insights)))
+}
+
+async fn knowledge_gaps(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiQuery(range): ApiQuery<Range>,
+) -> Result<Json<Value>, ApiError> {
+    let gaps = state
+        .engine
+        .knowledge_gaps(&user, range.from.as_deref(), range.to.as_deref())
+        .await?;
+    Ok(Json(json!(gaps)))
 }
 
 async fn calls_csv(

@@ -372,6 +372,10 @@ impl Ranker for KnowledgeIndex {
         Ok(out)
     }
 
+    fn sentence_vectors(&self, texts: &[String]) -> anyhow::Result<Option<Vec<Vec<f32>>>> {
+        self.embedder.as_ref().map(|e| e.encode(texts)).transpose()
+    }
+
     fn len(&self) -> usize {
         self.articles.len()
     }

@@ -90,6 +90,10 @@ impl Ranker for LiveIndex {
         self.current().rank(request)
     }
 
+    fn sentence_vectors(&self, texts: &[String]) -> anyhow::Result<Option<Vec<Vec<f32>>>> {
+        self.current().sentence_vectors(texts)
+    }
+
     fn len(&self) -> usize {
         self.current().len()
     }

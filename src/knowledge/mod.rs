@@ -4,6 +4,7 @@
 pub mod article;
 pub mod bm25;
 pub mod embed;
+pub mod gaps;
 pub mod index;
 pub mod live;
 pub mod passages;
@@ -54,6 +55,13 @@ pub struct RankRequest {
 /// search and inference); callers run them on a blocking thread.
 pub trait Ranker: Send + Sync {
     fn rank(&self, request: &RankRequest) -> anyhow::Result<Vec<Suggestion>>;
+
+    /// The sentence vectors of `texts` (L2-normalised, one per text, in order) from the
+    /// model the articles are ranked with; `None` when no model is loaded (bm25 mode).
+    fn sentence_vectors(&self, texts: &[String]) -> anyhow::Result<Option<Vec<Vec<f32>>>> {
+        let _ = texts;
+        Ok(None)
+    }
 
     /// Number of articles the ranker serves.
     fn len(&self) -> usize;

@@ -257,4 +257,14 @@ pub trait InsightStore: Send + Sync {
     /// Every call logged in `[from, to)` (milliseconds), oldest first, with its first
     /// chat's times, the analyst who had it last and its newest rating.
     async fn call_history(&self, from: Millis, to: Millis) -> Result<Vec<CallHistory>>;
+
+    /// The bot stage of the `limit` newest calls logged in `[from, to)` whose user accepted
+    /// no suggestion, newest first: the description, whether the chat was handed off, and
+    /// what the bot offered and the user declined (of the call's first chat).
+    async fn unresolved_by_bot(
+        &self,
+        from: Millis,
+        to: Millis,
+        limit: i64,
+    ) -> Result<Vec<BotStage>>;
 }

@@ -300,3 +300,17 @@ pub struct NoteRecord {
     pub author: String,
     pub at: Millis,
 }
+
+/// What the bot did in a call's first chat that it did not resolve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BotStage {
+    pub call_id: CallId,
+    /// What the user asked, as they logged the call.
+    pub description: String,
+    /// The chat was queued for an analyst at least once.
+    pub handed_off: bool,
+    /// The chat's `suggestions` event payloads, in order (JSON, as stored).
+    pub offers: Vec<String>,
+    /// Articles the user marked "Not helpful".
+    pub declined: Vec<ArticleId>,
+}

@@ -172,6 +172,9 @@ async fn every_endpoint_against_every_role(backend: Backend) {
         ("DELETE", format!("/canned/{canned}"), Body::None, e("401 403 403 403 - - 403 - -")),
         ("GET", "/insights".into(), Body::None, e("401 403 403 403 403 403 403 200 200")),
         ("GET", "/insights/calls.csv".into(), Body::None, e("401 403 403 403 403 403 403 200 200")),
+        ("GET", "/insights/knowledge-gaps".into(), Body::None, e("401 403 403 403 403 403 200 200 200")),
+        ("GET", format!("/chats/{chat}/assist"), Body::None, e("401 404 403 404 200 404 404 403 403")),
+        ("POST", format!("/chats/{chat}/articles"), Body::Json(json!({"article_id": article})), e("401 404 403 404 201 404 404 403 403")),
         ("GET", "/analyst/team".into(), Body::None, e("401 403 403 403 200 200 403 200 200")),
         ("POST", format!("/chats/{chat}/transfer"), Body::Json(json!({"to": "bob"})), e("401 404 403 404 - 404 404 403 403")),
     ];

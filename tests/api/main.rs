@@ -5,11 +5,13 @@ mod process;
 
 mod access;
 mod access_table;
+mod assist;
 mod bad_input;
 mod calls_desk;
 mod canned;
 mod crash;
 mod faults;
+mod gaps;
 mod insights;
 mod knowledge;
 mod lifecycle;

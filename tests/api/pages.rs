@@ -18,6 +18,7 @@ on_both_databases!(
     every_text_field_is_shown_as_text,
     authors_edit_articles_with_the_forms,
     analysts_work_calls_from_the_calls_page,
+    supervisors_read_reports_and_authors_start_articles_from_gaps,
 );
 
 #[tokio::test]
@@ -611,4 +612,82 @@ async fn analysts_work_calls_from_the_calls_page(backend: Backend) {
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let (_, own) = alice.get(&format!("/calls/{dock}")).await;
     assert!(own.contains("id=\"call-status\" class=\"badge badge-open\""));
+}
+
+async fn supervisors_read_reports_and_authors_start_articles_from_gaps(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.online_analyst("ann", 3).await;
+    let alice = app.chat_user("alice").await;
+    let sam = Browser::sign_in(&app, "sam", &[Role::Supervisor]).await;
+    let carol = Browser::sign_in(&app, "carol", &[Role::Author]).await;
+    let pat = Browser::sign_in(&app, "pat", &[Role::User, Role::ChatUser]).await;
+    let bob = Browser::sign_in(&app, "bob", &[Role::Analyst]).await;
+
+    // The bot fixes one call; two about the coffee machine go to the queue.
+    let (fixed, started) = alice.start_chat("My VPN keeps disconnecting").await;
+    let article = started["suggestions"][0]["article_id"].as_str().unwrap();
+    alice
+        .post(
+            &format!("/chats/{fixed}/suggestions/{article}/accept"),
+            json!({}),
+        )
+        .await;
+    alice
+        .queued_chat("the <b>coffee</b> machine shows error E12: it's \"broken\"")
+        .await;
+    alice.queued_chat("coffee machine error E12 again").await;
+
+    let (status, report) = sam.get("/reports").await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert!(report.contains("data-figure=\"calls\">3<"), "{report}");
+    assert!(
+        report.contains("data-figure=\"deflection\">33%<"),
+        "{report}"
+    );
+    assert_eq!(report.matches("<svg").count(), 5, "five charts");
+    assert!(
+        report.contains("href=\"/api/v1/insights/calls.csv?from"),
+        "{report}"
+    );
+    assert!(
+        report.contains("coffee"),
+        "the largest gap is listed: {report}"
+    );
+    assert!(!report.contains("<b>coffee"), "{report}");
+    let (status, _) = sam.get("/reports?from=2026-13-01").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Authors see the gaps and start an article from one, with the questions in it.
+    let (status, gaps) = carol.get("/knowledge/gaps").await;
+    assert_eq!(status, StatusCode::OK, "{gaps}");
+    assert!(gaps.contains("2 calls"), "{gaps}");
+    assert!(
+        gaps.contains("&lt;b&gt;coffee&lt;/b&gt;"),
+        "shown as text: {gaps}"
+    );
+    assert!(!gaps.contains("<b>coffee"));
+    let at = gaps.find("href=\"/knowledge/new?").expect("a start link") + 6;
+    let href = gaps[at..at + gaps[at..].find('"').unwrap()]
+        .replace("&amp;", "&")
+        .replace("&#x3D;", "=");
+    let (status, editor) = carol.get(&href).await;
+    assert_eq!(status, StatusCode::OK, "{editor}");
+    assert!(editor.contains("Users asked:"), "{editor}");
+    assert!(
+        editor.contains("- coffee machine error E12 again"),
+        "{editor}"
+    );
+    assert!(editor.contains("&lt;b&gt;coffee"), "{editor}");
+    assert!(editor.contains("tags: [&quot;"), "{editor}");
+
+    // Nobody else.
+    for (who, path) in [
+        (&carol, "/reports"),
+        (&pat, "/reports"),
+        (&bob, "/reports"),
+        (&pat, "/knowledge/gaps"),
+        (&bob, "/knowledge/gaps"),
+    ] {
+        assert_eq!(who.get(path).await.0, StatusCode::FORBIDDEN, "{path}");
+    }
 }

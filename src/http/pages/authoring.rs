@@ -101,16 +101,65 @@ fn edit_page(
     )
 }
 
+/// What a new article may start from (the knowledge gaps page links here): a title,
+/// tags (comma-separated) and the questions users asked (one per line).
+#[derive(Deserialize)]
+pub struct NewArticleQuery {
+    title: Option<String>,
+    tags: Option<String>,
+    questions: Option<String>,
+}
+
+/// The file text of a new article started from `query`; [`NEW_ARTICLE`] without one.
+/// The title and tags are written as JSON strings, which YAML reads as they are, so a
+/// colon or a quote in them cannot break the front matter.
+fn new_article_source(query: &NewArticleQuery) -> String {
+    let title = query.title.as_deref().map(str::trim).unwrap_or_default();
+    let tags: Vec<&str> = query
+        .tags
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
+    let questions: Vec<&str> = query
+        .questions
+        .as_deref()
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .collect();
+    if title.is_empty() && tags.is_empty() && questions.is_empty() {
+        return NEW_ARTICLE.to_owned();
+    }
+    let mut source = format!(
+        "---\ntitle: {}\ntags: {}\n---\n## Symptoms\n",
+        json!(title),
+        json!(tags)
+    );
+    if !questions.is_empty() {
+        source.push_str("Users asked:\n");
+        for q in questions {
+            source.push_str(&format!("- {q}\n"));
+        }
+    }
+    source.push_str("\n## Cause\n\n## Fix\n1. \n");
+    source
+}
+
 pub async fn new_article(
     State(state): State<AppState>,
     page: PageUser,
+    Query(query): Query<NewArticleQuery>,
 ) -> Result<Response, PageError> {
     require_author(&page)?;
     edit_page(
         &state,
         &page,
         StatusCode::OK,
-        json!({"is_new": true, "source": NEW_ARTICLE, "saved": false}),
+        json!({"is_new": true, "source": new_article_source(&query), "saved": false}),
     )
 }
 

@@ -5,9 +5,12 @@
 
 mod assets;
 mod authoring;
+mod charts;
 mod console;
 mod desk_calls;
 mod extract;
+mod gaps;
+mod reports;
 mod self_service;
 mod session;
 mod templates;
@@ -45,6 +48,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/analyst", get(console::console))
         .route("/knowledge", get(authoring::list))
         .route("/knowledge/new", get(authoring::new_article))
+        .route("/knowledge/gaps", get(gaps::gaps_page))
+        .route("/reports", get(reports::reports_page))
         .route("/knowledge/{id}/edit", get(authoring::edit))
         .route(
             "/knowledge/save",

@@ -45,6 +45,8 @@ impl PageUser {
             "is_chat_user": u.can_chat(),
             "is_analyst": u.is_analyst(),
             "is_author": u.is_author(),
+            "reads_insights": u.reads_insights(),
+            "reads_gaps": u.reads_insights() || u.is_author(),
         })
     }
 

@@ -26,6 +26,11 @@ const PAGES: &[(&str, &str)] = &[
         "knowledge_edit",
         include_str!("../../../templates/knowledge_edit.hbs"),
     ),
+    (
+        "knowledge_gaps",
+        include_str!("../../../templates/knowledge_gaps.hbs"),
+    ),
+    ("reports", include_str!("../../../templates/reports.hbs")),
     ("error", include_str!("../../../templates/error.hbs")),
 ];
 

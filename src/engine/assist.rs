@@ -1,0 +1,155 @@
+//! Agent assist: the bot's help for the analyst. The articles it would offer on the whole
+//! conversation so far (the description and everything the user and the analyst wrote),
+//! with those the user already declined or was offered marked; pushed to the analyst's
+//! chat socket whenever the user writes. An article goes to the user in one click, as a
+//! message they can open in the chat window.
+
+use serde::Serialize;
+
+use super::Engine;
+use super::chats::offers;
+use crate::domain::chat::{ChatStatus, Party, may_post};
+use crate::domain::ids::{ArticleId, ChatId};
+use crate::domain::message::{Author, AuthorRole, EventKind, Message, SharedArticle};
+use crate::domain::now_millis;
+use crate::domain::user::User;
+use crate::error::{Error, Result};
+use crate::events::{self, message_of};
+use crate::knowledge::{RankRequest, Suggestion};
+use crate::store::{ChatRecord, NewEvent};
+
+/// Articles the analyst is shown.
+const ASSIST_ARTICLES: usize = 5;
+
+/// One article for the analyst (`GET /chats/{id}/assist`, `assist` frames).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct AssistItem {
+    #[serde(flatten)]
+    pub suggestion: Suggestion,
+    /// The bot offered it to the user in this chat.
+    pub offered: bool,
+    /// The user marked it "Not helpful".
+    pub declined: bool,
+}
+
+impl Engine {
+    /// The articles for the chat's analyst, best first. Errors: `not_found` for a chat
+    /// `user` may not see; `forbidden` unless `user` is the chat's analyst.
+    pub async fn assist(&self, user: &User, chat_id: ChatId) -> Result<Vec<AssistItem>> {
+        let (chat, party) = self.chat_for(user, chat_id).await?;
+        if party != Party::AssignedAnalyst {
+            return Err(Error::forbidden(
+                "only the chat's analyst gets the bot's suggestions for it",
+            ));
+        }
+        self.assist_for(&chat).await
+    }
+
+    /// Ranks on the description and every message the user and the analyst wrote, with
+    /// nothing left out: the analyst decides, seeing what was declined.
+    async fn assist_for(&self, chat: &ChatRecord) -> Result<Vec<AssistItem>> {
+        let events = self.store.events_after(chat.id, 0).await?;
+        let mut text = chat.description.clone();
+        for e in events.iter().filter(|e| {
+            e.kind == EventKind::Message
+                && e.author
+                    .as_ref()
+                    .is_some_and(|a| matches!(a.role, AuthorRole::User | AuthorRole::Analyst))
+        }) {
+            text.push('\n');
+            text.push_str(e.body.as_deref().unwrap_or_default());
+        }
+        let offered = offers(&events)?;
+        let declined = self.store.declined_articles(chat.id).await?;
+        let ranked = self
+            .rank_with(RankRequest {
+                text,
+                k: ASSIST_ARTICLES,
+                exclude: Vec::new(),
+                confident_only: false,
+            })
+            .await?;
+        Ok(ranked
+            .into_iter()
+            .map(|suggestion| AssistItem {
+                offered: offered
+                    .iter()
+                    .any(|(id, _)| id == suggestion.article_id.as_str()),
+                declined: declined.contains(&suggestion.article_id),
+                suggestion,
+            })
+            .collect())
+    }
+
+    /// After the user writes in an active chat: the analyst's socket gets fresh articles.
+    /// Runs beside the request, so the user's message is never held up by ranking; a
+    /// failure is logged and the analyst keeps the articles they had.
+    pub(super) fn push_assist(&self, chat: ChatRecord) {
+        if chat.status != ChatStatus::Active {
+            return;
+        }
+        let engine = self.clone();
+        tokio::spawn(async move {
+            match engine.assist_for(&chat).await {
+                Ok(items) => engine.publish_chat(chat.id, events::assist_frame(&items)),
+                Err(e) => tracing::warn!(chat_id = %chat.id, error = %e, "agent assist failed"),
+            }
+        });
+    }
+
+    /// The chat's analyst sends an article to the user: a message naming it, which the
+    /// chat window shows with a button that opens the article. Errors: `not_found` for an
+    /// unknown article; `forbidden` unless `user` is the chat's analyst; `conflict` once
+    /// the chat has ended.
+    pub async fn share_article(
+        &self,
+        user: &User,
+        chat_id: ChatId,
+        article_id: &str,
+    ) -> Result<Message> {
+        let (chat, party) = self.chat_for(user, chat_id).await?;
+        if party != Party::AssignedAnalyst {
+            return Err(Error::forbidden(
+                "only the chat's analyst can send it an article",
+            ));
+        }
+        may_post(party, chat.status).map_err(super::refused)?;
+        let id = ArticleId::parse(article_id).map_err(|_| Error::NotFound("article"))?;
+        let title = self
+            .store
+            .article(&id)
+            .await?
+            .ok_or(Error::NotFound("article"))?
+            .title;
+        let text = format!("Here is an article that should help: \u{201c}{title}\u{201d}");
+        let payload = serde_json::to_string(&SharedArticle {
+            article_id: id,
+            title,
+        })
+        .map_err(|e| Error::internal("writing a shared article", e))?;
+        let author = Author {
+            role: AuthorRole::Analyst,
+            name: user.display_name.clone(),
+            id: Some(user.id),
+        };
+        let appended = self
+            .append(
+                chat_id,
+                &NewEvent {
+                    kind: EventKind::Message,
+                    author: Some(&author),
+                    body: Some(&text),
+                    client_id: None,
+                    payload: Some(&payload),
+                    now: now_millis(),
+                },
+            )
+            .await?;
+        self.metrics.messages.increment(1);
+        if chat.first_response_at.is_none() {
+            self.first_response(&chat, appended.event.created_at)
+                .await?;
+        }
+        Ok(message_of(&appended.event))
+    }
+}

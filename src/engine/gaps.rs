@@ -1,0 +1,242 @@
+//! Knowledge gaps: the calls the bot could not help, grouped by meaning with the sentence
+//! vectors the bot ranks with, so that authors see which articles to write (`no_article`)
+//! and which article keeps failing the people it is offered to (`failing_article`).
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::Engine;
+use super::chats::offered_in;
+use super::insights::parse_range;
+use crate::domain::now_millis;
+use crate::domain::user::User;
+use crate::error::{Error, Result};
+use crate::knowledge::gaps::{self, MAX_DISTANCE};
+use crate::store::BotStage;
+
+/// The newest calls a request groups at most: grouping compares every pair of distinct
+/// questions, so this bounds one request to about 2 million cosines.
+pub const GAP_CALLS: i64 = 2000;
+/// Example questions given per group, the most typical first.
+const QUERIES_SHOWN: usize = 5;
+
+crate::domain::named_enum! {
+    /// Why a group is a gap.
+    #[strum(serialize_all = "snake_case")]
+    pub enum GapKind {
+        /// No article answered these questions.
+        NoArticle,
+        /// One article was offered for most of them and did not fix it.
+        FailingArticle,
+    }
+}
+
+/// One group of calls the bot could not help (contract, "Additions: insights").
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct KnowledgeGap {
+    /// The group's typical words, most typical first ("printer, offline, floor").
+    pub label: String,
+    /// Calls in the group.
+    pub calls: usize,
+    /// Distinct questions as users asked them, the most typical first (at most five).
+    pub queries: Vec<String>,
+    pub kind: GapKind,
+    /// The failing article (`failing_article` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub article_id: Option<String>,
+    /// Its title, when the bot offered it (`failing_article` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub article_title: Option<String>,
+}
+
+/// A call the bot could not help, and the articles it offered in vain.
+struct Miss {
+    question: String,
+    offered: Vec<(String, String)>,
+}
+
+/// The bot could not help when it offered nothing, when every article it offered was
+/// declined, or when the user asked for an analyst. `None` otherwise (the user left
+/// while still reading suggestions), and for calls it resolved, which never get here.
+fn miss(stage: BotStage) -> Result<Option<Miss>> {
+    let offered = offered_in(stage.offers.iter().map(String::as_str))?;
+    let all_declined = offered
+        .iter()
+        .all(|(id, _)| stage.declined.iter().any(|d| d.as_str() == id));
+    Ok((stage.handed_off || all_declined).then(|| Miss {
+        question: stage.description.trim().to_owned(),
+        offered,
+    }))
+}
+
+impl Engine {
+    /// The calls logged in the range (see [`parse_range`]) that the bot could not help,
+    /// grouped by meaning, largest group first; the newest [`GAP_CALLS`] such calls at most.
+    /// `forbidden` unless `user` is a supervisor, an admin or a knowledge author.
+    pub async fn knowledge_gaps(
+        &self,
+        user: &User,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<Vec<KnowledgeGap>> {
+        if !(user.reads_insights() || user.is_author()) {
+            return Err(Error::forbidden(
+                "only supervisors, admins and knowledge authors read the knowledge gaps",
+            ));
+        }
+        let (from, to) = parse_range(from, to, now_millis())?;
+        let mut misses = Vec::new();
+        for stage in self.store.unresolved_by_bot(from, to, GAP_CALLS).await? {
+            misses.extend(miss(stage)?);
+        }
+        // Each distinct question is encoded and grouped once, however often it was asked.
+        let mut questions: Vec<String> = Vec::new();
+        let mut asked: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, m) in misses.iter().enumerate() {
+            let calls = asked.entry(m.question.clone()).or_insert_with(|| {
+                questions.push(m.question.clone());
+                Vec::new()
+            });
+            calls.push(i);
+        }
+        let ranker = self.ranker.clone();
+        let groups = tokio::task::spawn_blocking(move || {
+            let encode = |texts: &[String]| {
+                Ok(ranker
+                    .sentence_vectors(texts)?
+                    .unwrap_or_else(|| gaps::word_vectors(texts)))
+            };
+            let vectors = encode(&questions)?;
+            let groups = gaps::group(&questions, &vectors, MAX_DISTANCE, &encode)?;
+            anyhow::Ok((groups, questions))
+        })
+        .await
+        .map_err(|e| Error::internal("grouping knowledge gaps", e))?
+        .map_err(Error::Internal)?;
+        let (groups, questions) = groups;
+        let mut found: Vec<KnowledgeGap> = groups
+            .into_iter()
+            .map(|g| {
+                let calls: Vec<&Miss> = g
+                    .members
+                    .iter()
+                    .flat_map(|&q| &asked[&questions[q]])
+                    .map(|&i| &misses[i])
+                    .collect();
+                gap(
+                    g.label,
+                    g.members
+                        .iter()
+                        .take(QUERIES_SHOWN)
+                        .map(|&q| questions[q].clone())
+                        .collect(),
+                    &calls,
+                )
+            })
+            .collect();
+        found.sort_by(|a, b| b.calls.cmp(&a.calls).then(a.label.cmp(&b.label)));
+        Ok(found)
+    }
+}
+
+/// A group as authors see it. It is a `failing_article` when one article was offered, in
+/// vain, in at least half of the group's calls and at least two of them.
+fn gap(label: String, queries: Vec<String>, calls: &[&Miss]) -> KnowledgeGap {
+    let mut offered: HashMap<&str, (usize, &str)> = HashMap::new();
+    for call in calls {
+        for (id, title) in &call.offered {
+            offered.entry(id).or_insert((0, title)).0 += 1;
+        }
+    }
+    let failing = offered
+        .into_iter()
+        .filter(|(_, (n, _))| *n >= 2 && 2 * *n >= calls.len())
+        .max_by(|a, b| a.1.0.cmp(&b.1.0).then(b.0.cmp(a.0)));
+    KnowledgeGap {
+        label,
+        calls: calls.len(),
+        queries,
+        kind: if failing.is_some() {
+            GapKind::FailingArticle
+        } else {
+            GapKind::NoArticle
+        },
+        article_id: failing.map(|(id, _)| id.to_owned()),
+        article_title: failing.map(|(_, (_, title))| title.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::{ArticleId, CallId};
+
+    fn stage(handed_off: bool, offered: &[&str], declined: &[&str]) -> BotStage {
+        let items: Vec<_> = offered
+            .iter()
+            .map(|id| serde_json::json!({"article_id": id, "title": format!("About {id}")}))
+            .collect();
+        BotStage {
+            call_id: CallId(1),
+            description: " printer offline ".into(),
+            handed_off,
+            offers: vec![serde_json::json!({"type": "suggestions", "items": items}).to_string()],
+            declined: declined
+                .iter()
+                .map(|d| ArticleId::parse(d).unwrap())
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_bot_could_not_help_when_it_had_nothing_all_was_declined_or_the_user_left_it() {
+        assert!(
+            miss(stage(false, &[], &[])).unwrap().is_some(),
+            "nothing offered"
+        );
+        assert!(
+            miss(stage(false, &["a"], &["a"])).unwrap().is_some(),
+            "declined"
+        );
+        assert!(
+            miss(stage(true, &["a"], &[])).unwrap().is_some(),
+            "handed off"
+        );
+        assert!(
+            miss(stage(false, &["a", "b"], &["a"])).unwrap().is_none(),
+            "left while an offer was still open"
+        );
+        assert_eq!(
+            miss(stage(true, &[], &[])).unwrap().unwrap().question,
+            "printer offline"
+        );
+    }
+
+    #[test]
+    fn an_article_offered_in_vain_to_half_the_group_is_failing() {
+        let offered = |ids: &[&str]| Miss {
+            question: "q".into(),
+            offered: ids
+                .iter()
+                .map(|i| (i.to_string(), format!("About {i}")))
+                .collect(),
+        };
+        let (a, b, none) = (offered(&["a"]), offered(&["a", "b"]), offered(&[]));
+        let gap_of = |calls: &[&Miss]| gap("l".into(), vec![], calls);
+        let failing = gap_of(&[&a, &b, &none, &none]);
+        assert_eq!(failing.kind, GapKind::FailingArticle);
+        assert_eq!(failing.article_id.as_deref(), Some("a"));
+        assert_eq!(failing.article_title.as_deref(), Some("About a"));
+        assert_eq!(
+            gap_of(&[&a, &none, &none]).kind,
+            GapKind::NoArticle,
+            "1 of 3"
+        );
+        assert_eq!(
+            gap_of(&[&a]).kind,
+            GapKind::NoArticle,
+            "one call is not a pattern"
+        );
+    }
+}

@@ -1,0 +1,87 @@
+//! The knowledge gaps page, beside Knowledge: the calls the bot could not help, grouped
+//! by meaning, each with a link that starts a new article from the group (its typical
+//! question as the title, its words as tags, the questions under Symptoms).
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::session::PageUser;
+use super::{PageError, render};
+use crate::engine::{GAP_CALLS, GapKind, KnowledgeGap};
+use crate::http::AppState;
+
+/// A date range as the page's form sends it (`YYYY-MM-DD`, either may be empty).
+#[derive(Deserialize)]
+pub struct RangeQuery {
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// `/knowledge/new?title=…&tags=…&questions=…` for a group: the fields a new article
+/// starts from (see `authoring::NewArticleQuery`).
+fn new_article_href(gap: &KnowledgeGap) -> String {
+    let title = gap
+        .queries
+        .first()
+        .map(|q| capitalised(q))
+        .unwrap_or_default();
+    let encode = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
+    format!(
+        "/knowledge/new?title={}&tags={}&questions={}",
+        encode(&title),
+        encode(&gap.label),
+        encode(&gap.queries.join("\n"))
+    )
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// The groups as the page and the reports show them.
+pub fn gap_rows(gaps: &[KnowledgeGap]) -> Vec<Value> {
+    gaps.iter()
+        .map(|g| {
+            let mut v = json!(g);
+            v["failing"] = json!(g.kind == GapKind::FailingArticle);
+            v["new_href"] = json!(new_article_href(g));
+            v
+        })
+        .collect()
+}
+
+pub async fn gaps_page(
+    State(state): State<AppState>,
+    page: PageUser,
+    Query(range): Query<RangeQuery>,
+) -> Result<Response, PageError> {
+    let gaps = state
+        .engine
+        .knowledge_gaps(&page.user, range.from.as_deref(), range.to.as_deref())
+        .await?;
+    let calls: usize = gaps.iter().map(|g| g.calls).sum();
+    render(
+        &state,
+        StatusCode::OK,
+        "knowledge_gaps",
+        "Knowledge gaps",
+        Some(&page),
+        json!({
+            "gaps": gap_rows(&gaps),
+            "calls": calls,
+            "groups": gaps.len(),
+            "capped": calls as i64 >= GAP_CALLS,
+            "cap": GAP_CALLS,
+            "from": range.from,
+            "to": range.to,
+        }),
+    )
+}
