@@ -50,24 +50,130 @@ pub struct Made {
     pub analyst_helped: u64,
 }
 
-/// What users type, with the words they use; the bot ranks each once.
-const PROBLEMS: &[&str] = &[
-    "my vpn keeps disconnecting every few minutes",
-    "I forgot my password and I'm locked out of my account",
-    "the printer on floor 3 shows offline",
-    "Outlook will not sync my mailbox since this morning",
-    "my laptop is very slow after the latest update",
-    "I cannot connect to the office wifi",
-    "Teams calls drop and the audio is choppy",
-    "I need access to the shared finance drive",
-    "my second monitor is not detected",
-    "the expense system gives error 500 when I submit",
-    "I can't install the design software, it asks for admin rights",
-    "my phone no longer gets work email",
-    "the badge reader at the side entrance rejects my card",
-    "excel crashes when I open the quarterly report",
-    "my keyboard types the wrong characters",
-    "I need a new laptop charger",
+/// A problem users bring: the ways they put it (the bot ranks each once) and how often
+/// an article the bot offers fixes it. Some have no article at all, or one that rarely
+/// helps (access requests, broken hardware): the knowledge gaps a desk would see.
+struct Problem {
+    asked: &'static [&'static str],
+    fixed: f64,
+}
+
+const PROBLEMS: &[Problem] = &[
+    Problem {
+        asked: &[
+            "my vpn keeps disconnecting every few minutes",
+            "VPN drops all the time when I work from home",
+            "the vpn connection keeps dropping",
+        ],
+        fixed: 0.55,
+    },
+    Problem {
+        asked: &[
+            "I forgot my password and I'm locked out of my account",
+            "locked out after too many password attempts",
+        ],
+        fixed: 0.6,
+    },
+    Problem {
+        asked: &[
+            "the printer on floor 3 shows offline",
+            "printer says offline and nothing prints",
+        ],
+        fixed: 0.4,
+    },
+    Problem {
+        asked: &[
+            "Outlook will not sync my mailbox since this morning",
+            "new emails are not arriving in Outlook",
+        ],
+        fixed: 0.4,
+    },
+    Problem {
+        asked: &[
+            "my laptop is very slow after the latest update",
+            "computer has been really slow since yesterday's update",
+        ],
+        fixed: 0.3,
+    },
+    Problem {
+        asked: &[
+            "I cannot connect to the office wifi",
+            "wifi keeps saying no internet in the office",
+        ],
+        fixed: 0.45,
+    },
+    Problem {
+        asked: &[
+            "Teams calls drop and the audio is choppy",
+            "people can't hear me properly in Teams meetings",
+        ],
+        fixed: 0.35,
+    },
+    Problem {
+        asked: &[
+            "I need access to the shared finance drive",
+            "please give me access to the finance share",
+            "access denied on the finance folder",
+        ],
+        fixed: 0.05,
+    },
+    Problem {
+        asked: &[
+            "my second monitor is not detected",
+            "external screen stays black when I dock",
+        ],
+        fixed: 0.45,
+    },
+    Problem {
+        asked: &[
+            "the expense system gives error 500 when I submit",
+            "expense claims fail with a server error",
+            "can't submit my expenses, the page shows error 500",
+        ],
+        fixed: 0.0,
+    },
+    Problem {
+        asked: &[
+            "I can't install the design software, it asks for admin rights",
+            "installing Figma needs an administrator password",
+        ],
+        fixed: 0.25,
+    },
+    Problem {
+        asked: &[
+            "my phone no longer gets work email",
+            "work mail stopped syncing on my iPhone",
+        ],
+        fixed: 0.5,
+    },
+    Problem {
+        asked: &[
+            "the badge reader at the side entrance rejects my card",
+            "my access badge stopped opening the doors",
+        ],
+        fixed: 0.0,
+    },
+    Problem {
+        asked: &[
+            "excel crashes when I open the quarterly report",
+            "Excel closes by itself when I open a big spreadsheet",
+        ],
+        fixed: 0.3,
+    },
+    Problem {
+        asked: &[
+            "my keyboard types the wrong characters",
+            "the @ and \" keys are swapped on my keyboard",
+        ],
+        fixed: 0.6,
+    },
+    Problem {
+        asked: &[
+            "I need a new laptop charger",
+            "my laptop charger is broken, can I get a replacement",
+        ],
+        fixed: 0.1,
+    },
 ];
 
 /// Scores 1 to 5, weighted as desks commonly see them (mostly satisfied).
@@ -103,8 +209,8 @@ pub async fn fill(engine: &Engine, plan: &Plan, now: Millis) -> Result<Made> {
     let users = accounts(engine, "user", plan.users, &[Role::User, Role::ChatUser]).await?;
     let analysts = accounts(engine, "analyst", plan.analysts, &[Role::Analyst]).await?;
     let mut ranked: HashMap<&str, Vec<Suggestion>> = HashMap::new();
-    for problem in PROBLEMS {
-        ranked.insert(problem, engine.search(problem, 3).await?);
+    for asked in PROBLEMS.iter().flat_map(|p| p.asked) {
+        ranked.insert(asked, engine.bot_suggestions(asked).await?);
     }
     let start = now - i64::from(plan.days) * DAY;
     for analyst in &analysts {
@@ -126,14 +232,14 @@ pub async fn fill(engine: &Engine, plan: &Plan, now: Millis) -> Result<Made> {
         for at in times {
             let user = &users[rng.gen_range(0..users.len())];
             let analyst = &analysts[rng.gen_range(0..analysts.len())];
-            let problem = PROBLEMS[rng.gen_range(0..PROBLEMS.len())];
-            let offered = &ranked[problem];
+            let problem = &PROBLEMS[rng.gen_range(0..PROBLEMS.len())];
+            let asked = problem.asked[rng.gen_range(0..problem.asked.len())];
             one_call(
                 engine,
                 &mut rng,
                 (user, analyst),
-                problem,
-                offered,
+                (asked, problem.fixed),
+                &ranked[asked],
                 at,
                 &mut made,
             )
@@ -173,12 +279,13 @@ fn capitalised(word: &str) -> String {
         .unwrap_or_default()
 }
 
-/// One call from start to end, at `at`.
+/// One call from start to end, at `at`: `problem` as the user asked it, and how often an
+/// article fixes it.
 async fn one_call(
     engine: &Engine,
     rng: &mut StdRng,
     (user, analyst): (&User, &User),
-    problem: &str,
+    (problem, fixed): (&str, f64),
     offered: &[Suggestion],
     at: Millis,
     made: &mut Made,
@@ -191,7 +298,11 @@ async fn one_call(
         engine,
         chat.id,
         &bot,
-        "Hi, I've logged your call. These articles may fix it.",
+        if offered.is_empty() {
+            "Hi, I've logged your call. I couldn't find an article that matches."
+        } else {
+            "Hi, I've logged your call. These articles may fix it."
+        },
         t,
     )
     .await?;
@@ -208,8 +319,8 @@ async fn one_call(
     .await?;
     made.calls += 1;
 
-    // About two in five fix it with an article (the first more often than the second).
-    if !offered.is_empty() && rng.gen_bool(0.4) {
+    // Some fix it with an article (the first more often than the second).
+    if !offered.is_empty() && rng.gen_bool(fixed) {
         let pick = if offered.len() > 1 && rng.gen_bool(0.3) {
             store
                 .decline_article(chat.id, &offered[0].article_id)

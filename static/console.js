@@ -411,8 +411,8 @@
 
   function assistItem(entry, item) {
     const marks = [];
-    if (item.declined) marks.push(el('span', { class: 'badge badge-offer-declined', text: 'Declined by the user' }));
-    else if (item.offered) marks.push(el('span', { class: 'badge badge-bot', text: 'Offered by the bot' }));
+    if (item.declined) marks.push(el('span', { class: 'badge badge-phrase badge-offer-declined', text: 'Declined by the user' }));
+    else if (item.offered) marks.push(el('span', { class: 'badge badge-phrase badge-bot', text: 'Offered by the bot' }));
     const result = el('span', { class: 'assist-result muted small', role: 'status' });
     const send = el('button', { type: 'button', class: 'btn btn-small' }, 'Send to user');
     send.addEventListener('click', async () => {

@@ -3,6 +3,7 @@
 //! and which article keeps failing the people it is offered to (`failing_article`).
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use serde::Serialize;
 
@@ -20,6 +21,52 @@ use crate::store::BotStage;
 pub const GAP_CALLS: i64 = 2000;
 /// Example questions given per group, the most typical first.
 const QUERIES_SHOWN: usize = 5;
+/// Questions and label words whose vectors are kept between requests (about 1.5 KiB
+/// each); the cache starts again when full.
+const VECTORS_KEPT: usize = 50_000;
+
+/// The sentence vectors of questions and label words already encoded, so that the gaps
+/// viewed again encode only what is new: encoding is most of a request's time (2,000
+/// distinct questions: about 4 s encoded, see README "Knowledge gaps").
+#[derive(Default)]
+pub(super) struct QuestionVectors(Mutex<HashMap<String, Vec<f32>>>);
+
+impl QuestionVectors {
+    /// The vectors of `texts`, in order, encoding only those not kept yet.
+    fn get_or_encode(
+        &self,
+        texts: &[String],
+        encode: impl Fn(&[String]) -> anyhow::Result<Vec<Vec<f32>>>,
+    ) -> anyhow::Result<Vec<Vec<f32>>> {
+        let mut found: HashMap<&str, Vec<f32>> = HashMap::with_capacity(texts.len());
+        let mut missing: Vec<String> = Vec::new();
+        {
+            let kept = self.0.lock().expect("vector cache lock");
+            for text in texts {
+                match kept.get(text) {
+                    Some(v) => {
+                        found.insert(text, v.clone());
+                    }
+                    None if !found.contains_key(text.as_str()) => {
+                        found.insert(text, Vec::new());
+                        missing.push(text.clone());
+                    }
+                    None => {}
+                }
+            }
+        }
+        let encoded = encode(&missing)?;
+        let mut kept = self.0.lock().expect("vector cache lock");
+        if kept.len() + missing.len() > VECTORS_KEPT {
+            kept.clear();
+        }
+        for (text, vector) in missing.iter().zip(encoded) {
+            kept.insert(text.clone(), vector.clone());
+            found.insert(text, vector);
+        }
+        Ok(texts.iter().map(|t| found[t.as_str()].clone()).collect())
+    }
+}
 
 crate::domain::named_enum! {
     /// Why a group is a gap.
@@ -101,11 +148,14 @@ impl Engine {
             calls.push(i);
         }
         let ranker = self.ranker.clone();
+        let kept = self.question_vectors.clone();
         let groups = tokio::task::spawn_blocking(move || {
             let encode = |texts: &[String]| {
-                Ok(ranker
-                    .sentence_vectors(texts)?
-                    .unwrap_or_else(|| gaps::word_vectors(texts)))
+                kept.get_or_encode(texts, |missing| {
+                    Ok(ranker
+                        .sentence_vectors(missing)?
+                        .unwrap_or_else(|| gaps::word_vectors(missing)))
+                })
             };
             let vectors = encode(&questions)?;
             let groups = gaps::group(&questions, &vectors, MAX_DISTANCE, &encode)?;
@@ -211,6 +261,26 @@ mod tests {
             miss(stage(true, &[], &[])).unwrap().unwrap().question,
             "printer offline"
         );
+    }
+
+    #[test]
+    fn question_vectors_are_encoded_once() {
+        let kept = QuestionVectors::default();
+        let asked = std::cell::RefCell::new(Vec::new());
+        let encode = |texts: &[String]| {
+            asked.borrow_mut().push(texts.to_vec());
+            Ok(texts.iter().map(|t| vec![t.len() as f32]).collect())
+        };
+        let texts = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let first = kept
+            .get_or_encode(&texts(&["ab", "abc", "ab"]), encode)
+            .unwrap();
+        assert_eq!(first, [vec![2.0], vec![3.0], vec![2.0]]);
+        let again = kept
+            .get_or_encode(&texts(&["abc", "abcd"]), encode)
+            .unwrap();
+        assert_eq!(again, [vec![3.0], vec![4.0]]);
+        assert_eq!(*asked.borrow(), [texts(&["ab", "abc"]), texts(&["abcd"])]);
     }
 
     #[test]

@@ -231,6 +231,12 @@ impl Engine {
         .await
     }
 
+    /// What the bot would offer for `text` as a chat's description: at most
+    /// `chat.suggestions`, and nothing when the best is below the confidence floor.
+    pub async fn bot_suggestions(&self, text: &str) -> Result<Vec<Suggestion>> {
+        self.rank(text.to_owned(), Vec::new()).await
+    }
+
     /// `POST /knowledge/reindex`.
     pub async fn reindex(&self, user: &User) -> Result<ReindexReport> {
         Self::require_author(user)?;

@@ -60,6 +60,7 @@ pub struct Engine {
     metrics: Arc<Metrics>,
     windows: Arc<windows::Windows>,
     liveness: Arc<liveness::Liveness>,
+    question_vectors: Arc<gaps::QuestionVectors>,
     limits: Arc<Throttles>,
 }
 
@@ -105,6 +106,7 @@ impl Engine {
             metrics,
             windows: Default::default(),
             liveness: Default::default(),
+            question_vectors: Default::default(),
             limits,
         }
     }

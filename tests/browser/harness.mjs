@@ -39,25 +39,30 @@ function database(backend, dir) {
   };
 }
 
-/** Runs `chatdesk serve --demo` until `stop()`. */
-export async function startServer(backend, settings = {}) {
+/**
+ * Runs `chatdesk serve --demo` until `stop()`. `traffic`, when given, is the arguments of
+ * a `chatdesk traffic` run that fills the fresh database first.
+ */
+export async function startServer(backend, settings = {}, { traffic } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'chatdesk-browser-'));
   const db = database(backend, dir);
   const port = await freePort();
   // Vectors of the starter articles are shared with the Rust tests, so they are encoded once.
   const cache = join(ROOT, 'target', 'tmp', 'vector-cache');
   mkdirSync(cache, { recursive: true });
+  const env = {
+    ...process.env,
+    CHATDESK_DATABASE_URL: db.url,
+    CHATDESK_BIND: `127.0.0.1:${port}`,
+    CHATDESK_DATA_DIR: join(dir, 'data'),
+    CHATDESK_KNOWLEDGE__VECTOR_CACHE_DIR: cache,
+    CHATDESK_LOG: 'warn',
+    ...settings,
+  };
+  if (traffic) execFileSync(BINARY, ['traffic', ...traffic], { cwd: ROOT, env, stdio: 'ignore' });
   const child = spawn(BINARY, ['serve', '--demo'], {
     cwd: ROOT,
-    env: {
-      ...process.env,
-      CHATDESK_DATABASE_URL: db.url,
-      CHATDESK_BIND: `127.0.0.1:${port}`,
-      CHATDESK_DATA_DIR: join(dir, 'data'),
-      CHATDESK_KNOWLEDGE__VECTOR_CACHE_DIR: cache,
-      CHATDESK_LOG: 'warn',
-      ...settings,
-    },
+    env,
     stdio: ['ignore', 'inherit', 'pipe'],
   });
   let log = '';

@@ -124,6 +124,21 @@ for (const backend of ['sqlite', 'postgres']) {
       await composer.press('Enter');
       await u.locator('#messages').filter({ hasText: 'Hello Alice' }).waitFor();
 
+      // Agent assist: beside the chat, the bot's articles for the whole conversation, the
+      // one the user declined marked; one click sends another, which the user opens in
+      // the chat window.
+      const assist = panel.locator('.assist');
+      await assist.locator('.assist-declined').filter({ hasText: 'Declined by the user' }).waitFor();
+      const toSend = assist.locator('.assist-item:not(.assist-declined)').first();
+      const sentTitle = (await toSend.locator('.assist-title strong').textContent()).trim();
+      await toSend.getByRole('button', { name: 'Send to user' }).click();
+      await toSend.locator('.assist-result').filter({ hasText: 'Sent' }).waitFor();
+      const shared = u.locator('#messages .msg').filter({ hasText: sentTitle });
+      await shared.getByRole('button', { name: 'Read the article' }).click();
+      await u.locator('#article .article-title').filter({ hasText: sentTitle }).waitFor();
+      await u.locator('#article').getByRole('button', { name: /back to the chat/i }).click();
+      await u.locator('#article').waitFor({ state: 'hidden' });
+
       // A message with markup is shown as text on both sides and never runs. (Ending a
       // chat asks first: those confirmations are counted apart, and accepted.)
       let dialogs = 0;
@@ -259,6 +274,66 @@ for (const backend of ['sqlite', 'postgres']) {
       await analyst.context.close();
       await colleague.context.close();
       await user.context.close();
+    });
+
+    test('a supervisor reads a month of reports and an author starts an article from a gap', { timeout: 240_000 }, async () => {
+      const { browser } = chromium;
+      // A month of seeded traffic, then one more call the bot cannot help with.
+      const desk = await startServer(backend, {}, { traffic: ['--days', '30', '--calls-per-day', '40', '--seed', '3'] });
+      try {
+        const user = await signIn(browser, desk.base, 'alice');
+        const u = user.page;
+        u.setDefaultTimeout(TIMEOUT);
+        await u.goto(`${desk.base}/`);
+        await u.locator('#chat-option').click();
+        await u.getByLabel(/describe your problem/i).fill('The coffee machine on floor 2 shows error E12');
+        await u.getByRole('button', { name: /^chat$/i }).click();
+        await u.waitForURL(/\/chats\/\d+$/);
+        await u.locator('#talk-to-analyst').click();
+        await u.locator('#chat-status').filter({ hasText: /in the queue/ }).waitFor();
+
+        const supervisor = await signIn(browser, desk.base, 'dana');
+        const d = supervisor.page;
+        d.setDefaultTimeout(TIMEOUT);
+        await d.goto(`${desk.base}/`);
+        await d.getByRole('link', { name: 'Reports', exact: true }).click();
+        await reachPath(d, /^\/reports$/);
+        const calls = Number(await d.locator('[data-figure="calls"]').textContent());
+        assert.ok(calls > 300, `a month of calls: ${calls}`);
+        assert.match(await d.locator('[data-figure="deflection"]').textContent(), /^\d+%$/);
+        assert.equal(await d.locator('.chart-svg svg').count(), 5, 'five charts');
+        assert.ok((await d.locator('#chart-outcomes svg rect').count()) > 30, 'a bar a day');
+        assert.ok((await d.locator('#report-gaps li').count()) >= 1, 'the largest gaps are listed');
+        const csv = await d.request.get(new URL(await d.locator('#csv-download').getAttribute('href'), desk.base).href);
+        assert.equal(csv.status(), 200);
+        const rows = (await csv.text()).trim().split('\n');
+        assert.equal(rows[0], 'reference,logged_at,outcome,wait_secs,first_response_secs,handle_secs,analyst,rating');
+        assert.equal(rows.length - 1, calls, 'the CSV has every call');
+        await d.evaluate(() => window.scrollTo(0, 0));
+        await shoot(d, 'reports');
+
+        const author = await signIn(browser, desk.base, 'carol');
+        const c = author.page;
+        c.setDefaultTimeout(TIMEOUT);
+        await c.goto(`${desk.base}/knowledge`);
+        await c.getByRole('link', { name: 'Knowledge gaps' }).click();
+        await reachPath(c, /^\/knowledge\/gaps$/);
+        await c.locator('#gaps .gap').filter({ hasText: 'Article keeps failing' }).first().waitFor();
+        await shoot(c, 'knowledge-gaps');
+        const gap = c.locator('#gaps .gap').filter({ hasText: 'coffee' });
+        await gap.getByRole('link', { name: 'Start an article' }).click();
+        await reachPath(c, /^\/knowledge\/new$/);
+        assert.match(await c.locator('#source').inputValue(), /Users asked:\n- The coffee machine on floor 2 shows error E12/);
+
+        assert.deepEqual(user.context.scriptErrors, []);
+        assert.deepEqual(supervisor.context.scriptErrors, []);
+        assert.deepEqual(author.context.scriptErrors, []);
+        await user.context.close();
+        await supervisor.context.close();
+        await author.context.close();
+      } finally {
+        await desk.stop();
+      }
     });
 
     test('"This fixed it" resolves the call by the bot', { timeout: 60_000 }, async () => {

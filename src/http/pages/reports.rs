@@ -38,6 +38,12 @@ fn duration(secs: Option<f64>) -> String {
     }
 }
 
+/// "2026-11-01 09:00" (UTC), the range's ends as the page states them.
+fn readable_utc(at: crate::domain::Millis) -> String {
+    let text = crate::domain::rfc3339(at);
+    text.get(..16).unwrap_or(&text).replace('T', " ")
+}
+
 fn chart(drawn: anyhow::Result<String>) -> Result<String, PageError> {
     drawn.map_err(|e| PageError::from(Error::Internal(e.context("drawing a chart"))))
 }
@@ -84,8 +90,8 @@ pub async fn reports_page(
         json!({
             "from": from,
             "to": to,
-            "range_from": crate::domain::rfc3339(report.from),
-            "range_to": crate::domain::rfc3339(report.to),
+            "range_from": readable_utc(report.from),
+            "range_to": readable_utc(report.to),
             "figures": figures(&report),
             "charts": {
                 "outcomes": chart(charts::outcomes_by_day(&report.days))?,
