@@ -644,7 +644,13 @@ async fn supervisors_read_reports_and_authors_start_articles_from_gaps(backend: 
         report.contains("data-figure=\"deflection\">33%<"),
         "{report}"
     );
-    assert_eq!(report.matches("<svg").count(), 5, "five charts");
+    assert_eq!(
+        report
+            .matches("src=\"data:image/svg+xml;charset&#x3D;utf-8,%3Csvg")
+            .count(),
+        5,
+        "five charts: {report}"
+    );
     assert!(
         report.contains("href=\"/api/v1/insights/calls.csv?from"),
         "{report}"
