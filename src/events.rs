@@ -166,9 +166,10 @@ pub fn error_frame(code: ErrorCode, message: &str) -> Frame {
     )
 }
 
-/// Agent assist for the chat's analyst: `{"type": "assist", "items": [...]}`, not stored.
-pub fn assist_frame<T: Serialize>(items: &[T]) -> Frame {
-    let mut frame = Frame::new(None, json!({"type": "assist", "items": items}).to_string());
+/// Agent assist for the chat's analyst: `{"type": "assist", "through_seq", "items":
+/// [...]}`, not stored.
+pub fn assist_frame<T: Serialize>(assist: &T) -> Frame {
+    let mut frame = Frame::new(None, tagged("assist", assist));
     frame.for_analyst = true;
     frame
 }

@@ -14,12 +14,12 @@ use std::collections::HashMap;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::domain::Millis;
 use crate::domain::call::resolver;
 use crate::domain::chat::{ChatStatus, Transition};
 use crate::domain::ids::{ArticleId, ChatId};
 use crate::domain::message::{Author, AuthorRole, EventKind};
 use crate::domain::user::{Role, User};
+use crate::domain::{Millis, capitalised};
 use crate::engine::{Engine, call_view};
 use crate::error::{Error, Result};
 use crate::events;
@@ -269,14 +269,6 @@ async fn accounts(engine: &Engine, prefix: &str, n: u32, roles: &[Role]) -> Resu
         made.push(user);
     }
     Ok(made)
-}
-
-fn capitalised(word: &str) -> String {
-    let mut chars = word.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 /// One call from start to end, at `at`: `problem` as the user asked it, and how often an

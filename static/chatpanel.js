@@ -311,7 +311,7 @@
           onEndedFrame(frame);
           break;
         case 'assist':
-          if (opts.onAssist) opts.onAssist(frame.items);
+          if (opts.onAssist) opts.onAssist(frame);
           break;
         case 'error':
           showError((frame.error && frame.error.message) || 'Something went wrong.');

@@ -381,7 +381,7 @@
       idPrefix: `c${chat.id}-`,
       selfName,
       onActivity: (event) => onActivity(entry, event),
-      onAssist: (items) => renderAssist(entry, items),
+      onAssist: (frame) => renderAssist(entry, frame),
       onEnded: () => onChatEnded(entry),
       onClose: () => closeTab(entry),
     });
@@ -394,15 +394,18 @@
   // ---- Agent assist ----------------------------------------------------------------
   async function loadAssist(entry) {
     try {
-      const found = await api('GET', `/api/v1/chats/${entry.id}/assist`);
-      renderAssist(entry, found.items);
+      renderAssist(entry, await api('GET', `/api/v1/chats/${entry.id}/assist`));
     } catch (err) {
       entry.assistNote.textContent = `Suggestions are unavailable: ${err.message}`;
     }
   }
 
-  function renderAssist(entry, items) {
-    const list = Array.isArray(items) ? items : [];
+  // Rankings finish in any order: the one read furthest into the chat wins.
+  function renderAssist(entry, assist) {
+    const through = Number(assist && assist.through_seq) || 0;
+    if (through < (entry.assistThrough || 0)) return;
+    entry.assistThrough = through;
+    const list = Array.isArray(assist && assist.items) ? assist.items : [];
     entry.assistNote.textContent = list.length
       ? 'What the bot finds in the conversation so far, best first.'
       : 'The bot finds no article for this conversation.';

@@ -72,6 +72,15 @@ pub fn now_millis() -> Millis {
 }
 
 /// RFC 3339 text for a stored timestamp, as clients see it.
+/// `text` with its first letter in upper case ("vpn drops" → "Vpn drops").
+pub fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 pub fn rfc3339(ms: Millis) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);

@@ -20,6 +20,18 @@ use crate::store::{ChatRecord, NewEvent};
 
 /// Articles the analyst is shown.
 const ASSIST_ARTICLES: usize = 5;
+/// Words of the conversation ranked on, the newest kept: the model reads about 250
+/// word pieces, and a long chat's newest words are the ones that say what is wrong now.
+const CONVERSATION_WORDS: usize = 200;
+
+/// The articles for the analyst, and the last event of the chat they were ranked on:
+/// rankings run beside the chat, so a slower, older one may finish after a newer one,
+/// and the console keeps the one with the highest `through_seq`.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Assist {
+    pub through_seq: i64,
+    pub items: Vec<AssistItem>,
+}
 
 /// One article for the analyst (`GET /chats/{id}/assist`, `assist` frames).
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -35,7 +47,7 @@ pub struct AssistItem {
 impl Engine {
     /// The articles for the chat's analyst, best first. Errors: `not_found` for a chat
     /// `user` may not see; `forbidden` unless `user` is the chat's analyst.
-    pub async fn assist(&self, user: &User, chat_id: ChatId) -> Result<Vec<AssistItem>> {
+    pub async fn assist(&self, user: &User, chat_id: ChatId) -> Result<Assist> {
         let (chat, party) = self.chat_for(user, chat_id).await?;
         if party != Party::AssignedAnalyst {
             return Err(Error::forbidden(
@@ -45,20 +57,24 @@ impl Engine {
         self.assist_for(&chat).await
     }
 
-    /// Ranks on the description and every message the user and the analyst wrote, with
-    /// nothing left out: the analyst decides, seeing what was declined.
-    async fn assist_for(&self, chat: &ChatRecord) -> Result<Vec<AssistItem>> {
+    /// Ranks on the description and the newest [`CONVERSATION_WORDS`] words the user and
+    /// the analyst wrote, with nothing left out: the analyst decides, seeing what was
+    /// declined.
+    async fn assist_for(&self, chat: &ChatRecord) -> Result<Assist> {
         let events = self.store.events_after(chat.id, 0).await?;
-        let mut text = chat.description.clone();
-        for e in events.iter().filter(|e| {
-            e.kind == EventKind::Message
-                && e.author
-                    .as_ref()
-                    .is_some_and(|a| matches!(a.role, AuthorRole::User | AuthorRole::Analyst))
-        }) {
-            text.push('\n');
-            text.push_str(e.body.as_deref().unwrap_or_default());
-        }
+        let through_seq = events.last().map_or(0, |e| e.seq);
+        let said: Vec<&str> = events
+            .iter()
+            .filter(|e| {
+                e.kind == EventKind::Message
+                    && e.author
+                        .as_ref()
+                        .is_some_and(|a| matches!(a.role, AuthorRole::User | AuthorRole::Analyst))
+            })
+            .flat_map(|e| e.body.as_deref().unwrap_or_default().split_whitespace())
+            .collect();
+        let newest = &said[said.len().saturating_sub(CONVERSATION_WORDS)..];
+        let text = format!("{}\n{}", chat.description, newest.join(" "));
         let offered = offers(&events)?;
         let declined = self.store.declined_articles(chat.id).await?;
         let ranked = self
@@ -69,7 +85,7 @@ impl Engine {
                 confident_only: false,
             })
             .await?;
-        Ok(ranked
+        let items = ranked
             .into_iter()
             .map(|suggestion| AssistItem {
                 offered: offered
@@ -78,7 +94,8 @@ impl Engine {
                 declined: declined.contains(&suggestion.article_id),
                 suggestion,
             })
-            .collect())
+            .collect();
+        Ok(Assist { through_seq, items })
     }
 
     /// After the user writes in an active chat: the analyst's socket gets fresh articles.
@@ -91,7 +108,7 @@ impl Engine {
         let engine = self.clone();
         tokio::spawn(async move {
             match engine.assist_for(&chat).await {
-                Ok(items) => engine.publish_chat(chat.id, events::assist_frame(&items)),
+                Ok(assist) => engine.publish_chat(chat.id, events::assist_frame(&assist)),
                 Err(e) => tracing::warn!(chat_id = %chat.id, error = %e, "agent assist failed"),
             }
         });
@@ -111,6 +128,17 @@ impl Engine {
         if party != Party::AssignedAnalyst {
             return Err(Error::forbidden(
                 "only the chat's analyst can send it an article",
+            ));
+        }
+        // An article is a message: the sender's message rate applies.
+        if let Err(wait) = self
+            .limits
+            .messages
+            .take(&(user.id, chat_id), std::time::Instant::now())
+        {
+            return Err(Error::too_many(
+                "you are sending messages too quickly; slow down",
+                wait,
             ));
         }
         may_post(party, chat.status).map_err(super::refused)?;

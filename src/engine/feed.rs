@@ -31,14 +31,16 @@ pub struct ChatFeed {
     _window: Option<WindowGuard>,
     /// Counts the socket for presence and typing (engine `liveness`).
     _socket: SocketGuard,
-    /// An analyst who may lose sight of the chat (the chat's own, who may transfer it
-    /// away, or one looking at a queued chat someone else may take): their rights are
-    /// checked again on every `status` frame and catch-up, and the feed ends after the
-    /// status that took the chat from them. Supervisors and admins see every chat.
-    onlooker: Option<User>,
-    /// The chat is no longer the onlooker's to see: the feed has ended.
+    /// Someone on the analysts' side (not the chat's user): what they may see and do can
+    /// change with the chat (its analyst may transfer it away, a queued chat may be taken
+    /// by someone else), so their rights are read again on every `status` frame and
+    /// catch-up, and the feed ends after the status that took the chat from them.
+    /// Supervisors and admins see every chat.
+    viewer: Option<User>,
+    /// The chat is no longer the viewer's to see: the feed has ended.
     gone: bool,
-    /// The feed is the chat's analyst's, the only one `assist` frames are for.
+    /// The viewer is the chat's analyst (as of the last status), the only one `assist`
+    /// frames are for.
     assigned_analyst: bool,
 }
 
@@ -72,7 +74,7 @@ impl Engine {
             _window: (party == Party::Owner).then(|| self.window_opened(chat_id)),
             _socket: self.socket_opened(user.id, Some(chat_id)),
             assigned_analyst: party == Party::AssignedAnalyst,
-            onlooker: (party != Party::Owner && !user.watches_any_chat()).then(|| user.clone()),
+            viewer: (party != Party::Owner).then(|| user.clone()),
             gone: false,
         };
         feed.catch_up().await?;
@@ -100,7 +102,7 @@ impl ChatFeed {
                 Ok(frame) => match frame.seq {
                     None if frame.is_status => {
                         // The status that took the chat away is the last thing sent.
-                        self.gone = !self.still_visible().await?;
+                        self.gone = !self.recheck().await?;
                         return Ok(Some(frame));
                     }
                     None if frame.for_analyst && !self.assigned_analyst => continue,
@@ -119,14 +121,21 @@ impl ChatFeed {
         }
     }
 
-    /// Whether the onlooker (if any) may still see the chat.
-    async fn still_visible(&self) -> Result<bool> {
-        let Some(user) = &self.onlooker else {
+    /// Reads again which side of the chat the viewer (if any) is on: whether they may
+    /// still see it, and whether they are its analyst now.
+    async fn recheck(&mut self) -> Result<bool> {
+        let Some(user) = &self.viewer else {
             return Ok(true);
         };
         match self.engine.chat_for(user, self.chat_id).await {
-            Ok(_) => Ok(true),
-            Err(Error::NotFound(_)) => Ok(false),
+            Ok((_, party)) => {
+                self.assigned_analyst = party == Party::AssignedAnalyst;
+                Ok(true)
+            }
+            Err(Error::NotFound(_)) => {
+                self.assigned_analyst = false;
+                Ok(false)
+            }
             Err(e) => Err(e),
         }
     }
@@ -136,9 +145,9 @@ impl ChatFeed {
     }
 
     /// Queues every stored event after `last_seq`, then the chat's current status; for
-    /// an onlooker who may no longer see the chat, nothing, and the feed ends.
+    /// a viewer who may no longer see the chat, nothing, and the feed ends.
     async fn catch_up(&mut self) -> Result<()> {
-        if !self.still_visible().await? {
+        if !self.recheck().await? {
             self.gone = true;
             return Ok(());
         }

@@ -24,6 +24,9 @@ const QUERIES_SHOWN: usize = 5;
 /// Questions and label words whose vectors are kept between requests (about 1.5 KiB
 /// each); the cache starts again when full.
 const VECTORS_KEPT: usize = 50_000;
+/// Texts encoded per call to the model: the model serves one caller at a time, so the
+/// bot's rankings wait at most one such batch for a gaps request.
+const ENCODE_BATCH: usize = 32;
 
 /// The sentence vectors of questions and label words already encoded, so that the gaps
 /// viewed again encode only what is new: encoding is most of a request's time (2,000
@@ -55,7 +58,10 @@ impl QuestionVectors {
                 }
             }
         }
-        let encoded = encode(&missing)?;
+        let mut encoded = Vec::with_capacity(missing.len());
+        for batch in missing.chunks(ENCODE_BATCH) {
+            encoded.extend(encode(batch)?);
+        }
         let mut kept = self.0.lock().expect("vector cache lock");
         if kept.len() + missing.len() > VECTORS_KEPT {
             kept.clear();
@@ -79,11 +85,23 @@ crate::domain::named_enum! {
     }
 }
 
+/// The knowledge gaps of a range.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KnowledgeGaps {
+    /// Largest first.
+    pub groups: Vec<KnowledgeGap>,
+    /// Older calls of the range were left out ([`GAP_CALLS`]).
+    pub capped: bool,
+}
+
 /// One group of calls the bot could not help (contract, "Additions: insights").
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct KnowledgeGap {
-    /// The group's typical words, most typical first ("printer, offline, floor").
+    /// The group's typical words joined ("printer, offline, floor"), or, when its
+    /// questions have none, the most typical question.
     pub label: String,
+    /// Up to three typical words, the most typical first (an addition to the contract).
+    pub words: Vec<String>,
     /// Calls in the group.
     pub calls: usize,
     /// Distinct questions as users asked them, the most typical first (at most five).
@@ -119,22 +137,25 @@ fn miss(stage: BotStage) -> Result<Option<Miss>> {
 
 impl Engine {
     /// The calls logged in the range (see [`parse_range`]) that the bot could not help,
-    /// grouped by meaning, largest group first; the newest [`GAP_CALLS`] such calls at most.
-    /// `forbidden` unless `user` is a supervisor, an admin or a knowledge author.
+    /// grouped by meaning, largest group first; of the newest [`GAP_CALLS`] calls it did
+    /// not resolve. `forbidden` unless `user` is a supervisor, an admin or a knowledge
+    /// author.
     pub async fn knowledge_gaps(
         &self,
         user: &User,
         from: Option<&str>,
         to: Option<&str>,
-    ) -> Result<Vec<KnowledgeGap>> {
+    ) -> Result<KnowledgeGaps> {
         if !(user.reads_insights() || user.is_author()) {
             return Err(Error::forbidden(
                 "only supervisors, admins and knowledge authors read the knowledge gaps",
             ));
         }
         let (from, to) = parse_range(from, to, now_millis())?;
+        let stages = self.store.unresolved_by_bot(from, to, GAP_CALLS).await?;
+        let capped = stages.len() as i64 >= GAP_CALLS;
         let mut misses = Vec::new();
-        for stage in self.store.unresolved_by_bot(from, to, GAP_CALLS).await? {
+        for stage in stages {
             misses.extend(miss(stage)?);
         }
         // Each distinct question is encoded and grouped once, however often it was asked.
@@ -175,7 +196,7 @@ impl Engine {
                     .map(|&i| &misses[i])
                     .collect();
                 gap(
-                    g.label,
+                    (g.label, g.words),
                     g.members
                         .iter()
                         .take(QUERIES_SHOWN)
@@ -186,13 +207,20 @@ impl Engine {
             })
             .collect();
         found.sort_by(|a, b| b.calls.cmp(&a.calls).then(a.label.cmp(&b.label)));
-        Ok(found)
+        Ok(KnowledgeGaps {
+            groups: found,
+            capped,
+        })
     }
 }
 
 /// A group as authors see it. It is a `failing_article` when one article was offered, in
 /// vain, in at least half of the group's calls and at least two of them.
-fn gap(label: String, queries: Vec<String>, calls: &[&Miss]) -> KnowledgeGap {
+fn gap(
+    (label, words): (String, Vec<String>),
+    queries: Vec<String>,
+    calls: &[&Miss],
+) -> KnowledgeGap {
     let mut offered: HashMap<&str, (usize, &str)> = HashMap::new();
     for call in calls {
         for (id, title) in &call.offered {
@@ -205,6 +233,7 @@ fn gap(label: String, queries: Vec<String>, calls: &[&Miss]) -> KnowledgeGap {
         .max_by(|a, b| a.1.0.cmp(&b.1.0).then(b.0.cmp(a.0)));
     KnowledgeGap {
         label,
+        words,
         calls: calls.len(),
         queries,
         kind: if failing.is_some() {
@@ -293,7 +322,7 @@ mod tests {
                 .collect(),
         };
         let (a, b, none) = (offered(&["a"]), offered(&["a", "b"]), offered(&[]));
-        let gap_of = |calls: &[&Miss]| gap("l".into(), vec![], calls);
+        let gap_of = |calls: &[&Miss]| gap(("l".into(), vec![]), vec![], calls);
         let failing = gap_of(&[&a, &b, &none, &none]);
         assert_eq!(failing.kind, GapKind::FailingArticle);
         assert_eq!(failing.article_id.as_deref(), Some("a"));

@@ -11,6 +11,8 @@ use crate::error::{Error, Result};
 /// The range when none is given: the last 30 days.
 const DEFAULT_DAYS: i64 = 30;
 const DAY: Millis = 24 * 60 * 60 * 1000;
+/// The longest range a report draws, a bar a day.
+const REPORT_DAYS_MAX: i64 = 366;
 
 /// The CSV export's columns, in order.
 const CSV_HEADER: [&str; 8] = [
@@ -50,14 +52,23 @@ impl Engine {
         Ok(Insights::of(&self.history(user, from, to).await?.2))
     }
 
-    /// The Reports page's figures over the range; rights and range as [`Self::insights`].
+    /// The Reports page's figures over the range; rights and range as [`Self::insights`],
+    /// and `invalid` for a range over [`REPORT_DAYS_MAX`] days.
     pub async fn report(
         &self,
         user: &User,
         from: Option<&str>,
         to: Option<&str>,
     ) -> Result<Report> {
-        let (from, to, history) = self.history(user, from, to).await?;
+        require_insights(user)?;
+        let (from, to) = parse_range(from, to, now_millis())?;
+        if to - from > REPORT_DAYS_MAX * DAY {
+            return Err(Error::invalid(
+                "from",
+                format!("a report covers at most {REPORT_DAYS_MAX} days"),
+            ));
+        }
+        let history = self.store.call_history(from, to).await?;
         Ok(Report {
             from,
             to,
@@ -89,13 +100,19 @@ impl Engine {
         from: Option<&str>,
         to: Option<&str>,
     ) -> Result<(Millis, Millis, Vec<CallHistory>)> {
-        if !user.reads_insights() {
-            return Err(Error::forbidden(
-                "only supervisors and admins read the desk's insights",
-            ));
-        }
+        require_insights(user)?;
         let (from, to) = parse_range(from, to, now_millis())?;
         Ok((from, to, self.store.call_history(from, to).await?))
+    }
+}
+
+fn require_insights(user: &User) -> Result<()> {
+    if user.reads_insights() {
+        Ok(())
+    } else {
+        Err(Error::forbidden(
+            "only supervisors and admins read the desk's insights",
+        ))
     }
 }
 

@@ -23,13 +23,13 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 pub use accounts::Token;
-pub use assist::AssistItem;
+pub use assist::{Assist, AssistItem};
 pub use calls::{CallDetails, LinkedChat, TranscriptEntry, call_view};
 pub use desk::DeskFeed;
 pub use desk::QueueEntry;
 pub use feed::ChatFeed;
 pub use files::{Download, FileStore, Upload};
-pub use gaps::{GAP_CALLS, GapKind, KnowledgeGap};
+pub use gaps::{GAP_CALLS, GapKind, KnowledgeGap, KnowledgeGaps};
 pub use insights::Report;
 pub use knowledge::{ArticleSummary, Knowledge, ReindexReport, SavedArticle, Skipped};
 pub use windows::LEAVING_WINDOW;

@@ -134,8 +134,7 @@ async fn assist(
     CurrentUser(user): CurrentUser,
     ApiPath(id): ApiPath<ChatId>,
 ) -> Result<Json<Value>, ApiError> {
-    let items = state.engine.assist(&user, id).await?;
-    Ok(Json(json!({"items": items})))
+    Ok(Json(json!(state.engine.assist(&user, id).await?)))
 }
 
 #[derive(Deserialize)]

@@ -47,7 +47,7 @@ async fn knowledge_gaps(
         .engine
         .knowledge_gaps(&user, range.from.as_deref(), range.to.as_deref())
         .await?;
-    Ok(Json(json!(gaps)))
+    Ok(Json(json!(gaps.groups)))
 }
 
 async fn calls_csv(

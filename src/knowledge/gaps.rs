@@ -32,6 +32,10 @@ pub type Encode<'a> = &'a dyn Fn(&[String]) -> anyhow::Result<Vec<Vec<f32>>>;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Group {
     pub members: Vec<usize>,
+    /// Up to three typical words, the nearest the group's centre first; empty when its
+    /// questions have no words worth a label (only numbers or stop words).
+    pub words: Vec<String>,
+    /// The words joined ("printer, offline, floor"), or else the most typical question.
     pub label: String,
 }
 
@@ -72,6 +76,7 @@ pub fn group(
         }
     }
     let words: Vec<Vec<(String, String)>> = texts.iter().map(|t| label_words(t)).collect();
+    let everywhere = document_frequencies(&words);
     let mut groups: Vec<(Vec<usize>, Vec<f32>, Vec<String>)> = clusters
         .into_values()
         .map(|mut members| {
@@ -82,7 +87,7 @@ pub fn group(
                     .total_cmp(&dot(&vectors[a], &centre))
                     .then(a.cmp(&b))
             });
-            let candidates = candidates(&members, &words);
+            let candidates = candidates(&members, &words, &everywhere);
             (members, centre, candidates)
         })
         .collect();
@@ -103,11 +108,15 @@ pub fn group(
             candidates.sort_by(|a, b| nearness(b).total_cmp(&nearness(a)));
             candidates.truncate(LABEL_WORDS);
             let label = if candidates.is_empty() {
-                "(no words)".to_owned()
+                texts[members[0]].chars().take(80).collect()
             } else {
                 candidates.join(", ")
             };
-            Group { members, label }
+            Group {
+                members,
+                words: candidates,
+                label,
+            }
         })
         .collect();
     labelled.sort_by_key(|g| {
@@ -140,12 +149,8 @@ fn label_words(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The group's [`CANDIDATES`] most typical words, most typical first: a word's weight is
-/// the number of the group's questions that use it, times log(1 + questions / questions
-/// using it anywhere), so that words every question shares do not crowd out the ones that
-/// tell groups apart. Each stem is given as it is most often written.
-fn candidates(members: &[usize], words: &[Vec<(String, String)>]) -> Vec<String> {
-    let total = words.len() as f32;
+/// How many of the questions use each stem.
+fn document_frequencies(words: &[Vec<(String, String)>]) -> HashMap<&str, usize> {
     let mut everywhere: HashMap<&str, usize> = HashMap::new();
     for text in words {
         let mut stems: Vec<&str> = text.iter().map(|(s, _)| s.as_str()).collect();
@@ -155,6 +160,19 @@ fn candidates(members: &[usize], words: &[Vec<(String, String)>]) -> Vec<String>
             *everywhere.entry(stem).or_default() += 1;
         }
     }
+    everywhere
+}
+
+/// The group's [`CANDIDATES`] most typical words, most typical first: a word's weight is
+/// the number of the group's questions that use it, times log(1 + questions / questions
+/// using it anywhere), so that words every question shares do not crowd out the ones that
+/// tell groups apart. Each stem is given as it is most often written.
+fn candidates(
+    members: &[usize],
+    words: &[Vec<(String, String)>],
+    everywhere: &HashMap<&str, usize>,
+) -> Vec<String> {
+    let total = words.len() as f32;
     let mut in_group: HashMap<&str, (usize, HashMap<&str, usize>)> = HashMap::new();
     for &m in members {
         let mut seen: Vec<&str> = Vec::new();
@@ -170,7 +188,7 @@ fn candidates(members: &[usize], words: &[Vec<(String, String)>]) -> Vec<String>
     let mut ranked: Vec<(f32, &str, &str)> = in_group
         .iter()
         .map(|(stem, (count, spellings))| {
-            let idf = (1.0 + total / everywhere[stem] as f32).ln();
+            let idf = (1.0 + total / everywhere[*stem] as f32).ln();
             let written = spellings
                 .iter()
                 .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
@@ -246,5 +264,12 @@ mod tests {
         let apart = group(&questions, &word_vectors(&questions), 0.0, &encode).unwrap();
         assert_eq!(apart.len(), 2);
         assert!(group(&[], &[], MAX_DISTANCE, &encode).unwrap().is_empty());
+        let wordless = texts(&["500 500"]);
+        let unlabelled = group(&wordless, &word_vectors(&wordless), 0.5, &encode).unwrap();
+        assert_eq!(
+            unlabelled[0].label, "500 500",
+            "the question stands in for words"
+        );
+        assert!(unlabelled[0].words.is_empty());
     }
 }

@@ -1,6 +1,7 @@
 //! Agent assist over real HTTP and WebSockets: the chat's analyst gets the bot's articles
 //! for the whole conversation, with the one the user declined marked; fresh ones arrive on
-//! the analyst's socket when the user writes, and never on the user's; an article sent
+//! the analyst's socket when the user writes, and never on the user's or a watching
+//! supervisor's; an article sent
 //! in one click reaches the user as a message that names it.
 
 use reqwest::StatusCode;
@@ -16,6 +17,9 @@ async fn the_analyst_gets_the_bots_articles_and_sends_one(backend: Backend) {
     let bob = app.online_analyst("bob", 3).await;
     let erin = app.online_analyst("erin", 3).await;
     let alice = app.chat_user("alice").await;
+    let sam = app
+        .user("sam", &[chatdesk::domain::user::Role::Supervisor])
+        .await;
 
     let (chat, started) = alice
         .start_chat("My VPN keeps disconnecting every few minutes")
@@ -69,6 +73,7 @@ async fn the_analyst_gets_the_bots_articles_and_sends_one(backend: Backend) {
     // The user writes: the analyst's socket gets fresh articles for the new words.
     let mut bob_ws = bob.chat_ws(chat).await;
     let mut alice_ws = alice.chat_ws(chat).await;
+    let mut sam_ws = sam.chat_ws(chat).await;
     alice
         .post(
             &format!("/chats/{chat}/messages"),
@@ -78,6 +83,10 @@ async fn the_analyst_gets_the_bots_articles_and_sends_one(backend: Backend) {
     let pushed = bob_ws
         .wait_for("an assist frame", |f| is_type(f, "assist"))
         .await;
+    assert!(
+        pushed["through_seq"].as_i64().unwrap() > assist["through_seq"].as_i64().unwrap(),
+        "ranked on the new message too: {pushed}"
+    );
     let titles: Vec<&str> = pushed["items"]
         .as_array()
         .unwrap()
@@ -107,14 +116,19 @@ async fn the_analyst_gets_the_bots_articles_and_sends_one(backend: Backend) {
         json!({"article_id": sent, "title": title})
     );
     assert!(message["text"].as_str().unwrap().contains(title));
-    // The user's socket gets the message, and nothing of the assist before it.
-    let shown = loop {
-        let frame = alice_ws.next().await.expect("the user's socket stays open");
-        assert!(!is_type(&frame, "assist"), "the user saw {frame}");
-        if is_type(&frame, "message") && frame["article"]["article_id"] == sent {
-            break frame;
-        }
-    };
+    // The user's socket, and a supervisor's watching, get the message and nothing of
+    // the assist before it.
+    let mut shown = Vec::new();
+    for socket in [&mut alice_ws, &mut sam_ws] {
+        shown.push(loop {
+            let frame = socket.next().await.expect("the socket stays open");
+            assert!(!is_type(&frame, "assist"), "only the analyst gets {frame}");
+            if is_type(&frame, "message") && frame["article"]["article_id"] == sent {
+                break frame;
+            }
+        });
+    }
+    let shown = &shown[0];
     assert_eq!(shown["author"]["role"], "analyst", "{shown}");
 
     // Refusals: the user cannot send articles, an unknown article is not found.

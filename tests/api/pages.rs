@@ -660,8 +660,10 @@ async fn supervisors_read_reports_and_authors_start_articles_from_gaps(backend: 
         "the largest gap is listed: {report}"
     );
     assert!(!report.contains("<b>coffee"), "{report}");
-    let (status, _) = sam.get("/reports?from=2026-13-01").await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    for range in ["from=2026-13-01", "from=2020-01-01&to=2026-01-01"] {
+        let (status, body) = sam.get(&format!("/reports?{range}")).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{range}: {body}");
+    }
 
     // Authors see the gaps and start an article from one, with the questions in it.
     let (status, gaps) = carol.get("/knowledge/gaps").await;

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::session::PageUser;
 use super::{PageError, render};
+use crate::domain::capitalised;
 use crate::engine::{GAP_CALLS, GapKind, KnowledgeGap};
 use crate::http::AppState;
 
@@ -33,17 +34,9 @@ fn new_article_href(gap: &KnowledgeGap) -> String {
     format!(
         "/knowledge/new?title={}&tags={}&questions={}",
         encode(&title),
-        encode(&gap.label),
+        encode(&gap.words.join(", ")),
         encode(&gap.queries.join("\n"))
     )
-}
-
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 /// The groups as the page and the reports show them.
@@ -67,7 +60,7 @@ pub async fn gaps_page(
         .engine
         .knowledge_gaps(&page.user, range.from.as_deref(), range.to.as_deref())
         .await?;
-    let calls: usize = gaps.iter().map(|g| g.calls).sum();
+    let calls: usize = gaps.groups.iter().map(|g| g.calls).sum();
     render(
         &state,
         StatusCode::OK,
@@ -75,10 +68,10 @@ pub async fn gaps_page(
         "Knowledge gaps",
         Some(&page),
         json!({
-            "gaps": gap_rows(&gaps),
+            "gaps": gap_rows(&gaps.groups),
             "calls": calls,
-            "groups": gaps.len(),
-            "capped": calls as i64 >= GAP_CALLS,
+            "groups": gaps.groups.len(),
+            "capped": gaps.capped,
             "cap": GAP_CALLS,
             "from": range.from,
             "to": range.to,

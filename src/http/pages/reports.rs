@@ -81,11 +81,13 @@ pub async fn reports_page(
     Query(range): Query<RangeQuery>,
 ) -> Result<Response, PageError> {
     let (from, to) = (range.from.as_deref(), range.to.as_deref());
-    let report = state.engine.report(&page.user, from, to).await?;
-    let gaps = state.engine.knowledge_gaps(&page.user, from, to).await?;
+    let (report, gaps) = tokio::try_join!(
+        state.engine.report(&page.user, from, to),
+        state.engine.knowledge_gaps(&page.user, from, to)
+    )?;
     let encode =
         |s: Option<&str>| utf8_percent_encode(s.unwrap_or_default(), NON_ALPHANUMERIC).to_string();
-    let mut rows = gap_rows(&gaps);
+    let mut rows = gap_rows(&gaps.groups);
     rows.truncate(GAPS_SHOWN);
     render(
         &state,
@@ -107,7 +109,7 @@ pub async fn reports_page(
                 "ratings": chart(charts::ratings(&report.ratings))?,
             },
             "gaps": rows,
-            "more_gaps": gaps.len().saturating_sub(GAPS_SHOWN),
+            "more_gaps": gaps.groups.len().saturating_sub(GAPS_SHOWN),
             "csv_href": format!(
                 "/api/v1/insights/calls.csv?from={}&to={}",
                 encode(from),

@@ -26,25 +26,32 @@ const HISTORY: &str = "SELECT k.id AS call_id, k.created_at, k.status, \
      WHERE k.created_at >= $1 AND k.created_at < $2 \
      ORDER BY k.created_at, k.id";
 
-/// The first chat of each call in the range whose user accepted no suggestion.
-const UNRESOLVED: &str = "SELECT k.id AS call_id, k.description, c.id AS chat_id, c.queued_at \
+/// The first chat of each call in the range whose user accepted no suggestion, newest
+/// first, at most `$3`.
+const UNRESOLVED: &str = "SELECT k.id AS call_id, k.description, \
+     c.id AS chat_id, c.queued_at \
      FROM calls k \
      JOIN chats c ON c.id = (SELECT MIN(f.id) FROM chats f WHERE f.call_id = k.id) \
      WHERE k.created_at >= $1 AND k.created_at < $2 AND c.accepted_article IS NULL \
      ORDER BY k.created_at DESC, k.id DESC LIMIT $3";
 
-/// The range's calls' suggestion events (of any chat; only first chats are kept).
-const OFFERS: &str = "SELECT e.chat_id, e.payload FROM calls k \
-     JOIN chats c ON c.call_id = k.id \
-     JOIN chat_events e ON e.chat_id = c.id AND e.kind = 'suggestions' \
-     WHERE k.created_at >= $1 AND k.created_at < $2 AND c.accepted_article IS NULL \
-     ORDER BY e.chat_id, e.seq";
+/// The suggestion events of those chats only.
+fn offers() -> String {
+    format!(
+        "WITH picked AS ({UNRESOLVED}) SELECT e.chat_id, e.payload FROM picked p \
+         JOIN chat_events e ON e.chat_id = p.chat_id AND e.kind = 'suggestions' \
+         ORDER BY e.chat_id, e.seq"
+    )
+}
 
-const DECLINES: &str = "SELECT d.chat_id, d.article_id FROM calls k \
-     JOIN chats c ON c.call_id = k.id \
-     JOIN declined_articles d ON d.chat_id = c.id \
-     WHERE k.created_at >= $1 AND k.created_at < $2 AND c.accepted_article IS NULL \
-     ORDER BY d.chat_id, d.article_id";
+/// The articles declined in those chats only.
+fn declines() -> String {
+    format!(
+        "WITH picked AS ({UNRESOLVED}) SELECT d.chat_id, d.article_id FROM picked p \
+         JOIN declined_articles d ON d.chat_id = p.chat_id \
+         ORDER BY d.chat_id, d.article_id"
+    )
+}
 
 #[async_trait]
 impl InsightStore for SqlStore {
@@ -82,9 +89,10 @@ impl InsightStore for SqlStore {
                 declined: Vec::new(),
             });
         }
-        let offers = sqlx::query(OFFERS)
+        let offers = sqlx::query(&offers())
             .bind(from)
             .bind(to)
+            .bind(limit)
             .fetch_all(&self.pool)
             .await?;
         for row in &offers {
@@ -93,9 +101,10 @@ impl InsightStore for SqlStore {
                 stages[i].offers.extend(payload);
             }
         }
-        let declines = sqlx::query(DECLINES)
+        let declines = sqlx::query(&declines())
             .bind(from)
             .bind(to)
+            .bind(limit)
             .fetch_all(&self.pool)
             .await?;
         for row in &declines {
