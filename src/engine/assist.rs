@@ -131,16 +131,7 @@ impl Engine {
             ));
         }
         // An article is a message: the sender's message rate applies.
-        if let Err(wait) = self
-            .limits
-            .messages
-            .take(&(user.id, chat_id), std::time::Instant::now())
-        {
-            return Err(Error::too_many(
-                "you are sending messages too quickly; slow down",
-                wait,
-            ));
-        }
+        self.take_message_turn(user, chat_id)?;
         may_post(party, chat.status).map_err(super::refused)?;
         let id = ArticleId::parse(article_id).map_err(|_| Error::NotFound("article"))?;
         let title = self

@@ -185,16 +185,7 @@ impl Engine {
         text: &str,
         client_id: Option<&str>,
     ) -> Result<(Message, bool)> {
-        if let Err(wait) = self
-            .limits
-            .messages
-            .take(&(user.id, chat_id), std::time::Instant::now())
-        {
-            return Err(Error::too_many(
-                "you are sending messages too quickly; slow down",
-                wait,
-            ));
-        }
+        self.take_message_turn(user, chat_id)?;
         let (chat, party) = self.chat_for(user, chat_id).await?;
         if let Err(refusal) = may_post(party, chat.status) {
             // A retry gets its first message back, even if the chat has ended since. (While
@@ -244,6 +235,16 @@ impl Engine {
             self.push_assist(chat);
         }
         Ok((message_of(&appended.event), false))
+    }
+
+    /// Each sender has a message rate per chat; past it, `TooManyRequests` with the wait.
+    pub(super) fn take_message_turn(&self, user: &User, chat_id: ChatId) -> Result<()> {
+        self.limits
+            .messages
+            .take(&(user.id, chat_id), std::time::Instant::now())
+            .map_err(|wait| {
+                Error::too_many("you are sending messages too quickly; slow down", wait)
+            })
     }
 
     /// The analyst's first message in an active chat: kept for insights (once; a racing

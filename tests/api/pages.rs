@@ -392,6 +392,10 @@ async fn every_text_field_is_shown_as_text(backend: Backend) {
         );
     }
     shown_as_text("call page", &call_page);
+    assert!(
+        call_page.contains("<span class=\"pre-wrap\">attached "),
+        "a file's line names its uploader once, in the speaker column: {call_page}"
+    );
     for (page, html) in [
         ("portal", mallory_pages.get("/").await.1),
         (

@@ -2,6 +2,9 @@
 //! they obey the pages' Content-Security-Policy and print as they show. Only numbers and
 //! fixed words are drawn; every caption people read is in the page's HTML.
 
+use std::ops::Range;
+
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::domain::Millis;
@@ -17,6 +20,72 @@ const OPEN: RGBColor = RGBColor(150, 156, 166);
 const MESH: RGBColor = RGBColor(228, 231, 236);
 
 type Drawn = anyhow::Result<String>;
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+type Label<'a> = &'a dyn Fn(&f64) -> String;
+
+/// What sets one chart apart from the others: its size, its axes' ranges, how their
+/// ticks read, and their names.
+struct Axes<'a> {
+    size: (u32, u32),
+    x: Range<f64>,
+    y: Range<f64>,
+    x_ticks: usize,
+    x_label: Label<'a>,
+    y_label: Label<'a>,
+    x_name: Option<&'a str>,
+    y_name: Option<&'a str>,
+}
+
+/// Draws one chart: a white ground, a light horizontal mesh and the axes of `axes`, then
+/// whatever `series` draws on it.
+fn draw(axes: Axes<'_>, series: impl FnOnce(&mut Chart<'_, '_>) -> anyhow::Result<()>) -> Drawn {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, axes.size).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(12)
+            .x_label_area_size(28)
+            .y_label_area_size(44)
+            .build_cartesian_2d(axes.x, axes.y)?;
+        let mut mesh = chart.configure_mesh();
+        mesh.disable_x_mesh()
+            .light_line_style(WHITE)
+            .bold_line_style(MESH)
+            .x_labels(axes.x_ticks)
+            .x_label_formatter(axes.x_label)
+            .y_label_formatter(axes.y_label)
+            .label_style((FONT, 13));
+        if let Some(name) = axes.x_name {
+            mesh.x_desc(name);
+        }
+        if let Some(name) = axes.y_name {
+            mesh.y_desc(name);
+        }
+        mesh.draw()?;
+        series(&mut chart)?;
+        root.present()?;
+    }
+    Ok(svg)
+}
+
+/// A line through `points` with a dot on each.
+fn line(chart: &mut Chart<'_, '_>, points: &[(f64, f64)], colour: RGBColor) -> anyhow::Result<()> {
+    chart.draw_series(LineSeries::new(
+        points.iter().copied(),
+        colour.stroke_width(2),
+    ))?;
+    chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))?;
+    Ok(())
+}
+
+/// The points of a per-day value, on the days that have one.
+fn per_day(days: &[Day], value: impl Fn(&Day) -> Option<f64>) -> Vec<(f64, f64)> {
+    days.iter()
+        .enumerate()
+        .filter_map(|(i, d)| Some((i as f64, value(d)?)))
+        .collect()
+}
 
 /// "Nov 3" for the day that starts at `start`.
 fn day_label(start: Millis) -> String {
@@ -69,27 +138,17 @@ fn whole(y: &f64) -> String {
 /// Calls a day, stacked by outcome: bot resolved at the bottom, then analyst resolved,
 /// abandoned and still open. The bot's share of each bar is that day's deflection.
 pub fn outcomes_by_day(days: &[Day]) -> Drawn {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE)?;
-        let top = headroom(days.iter().map(Day::calls).max().unwrap_or(0) as f64);
-        let mut chart = ChartBuilder::on(&root)
-            .margin(12)
-            .x_label_area_size(28)
-            .y_label_area_size(44)
-            .build_cartesian_2d(day_range(days), 0f64..top)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .light_line_style(WHITE)
-            .bold_line_style(MESH)
-            .x_labels(days.len().clamp(1, 10))
-            .x_label_formatter(&|x| day_at(days, *x))
-            .y_label_formatter(&whole)
-            .y_desc("calls")
-            .label_style((FONT, 13))
-            .draw()?;
+    let axes = Axes {
+        size: SIZE,
+        x: day_range(days),
+        y: 0.0..headroom(days.iter().map(Day::calls).max().unwrap_or(0) as f64),
+        x_ticks: days.len().clamp(1, 10),
+        x_label: &|x| day_at(days, *x),
+        y_label: &whole,
+        x_name: None,
+        y_name: Some("calls"),
+    };
+    draw(axes, |chart| {
         for (layer, colour) in [(0, BOT), (1, ANALYST), (2, ABANDONED), (3, OPEN)] {
             chart.draw_series(days.iter().enumerate().map(|(i, d)| {
                 let stack = [d.bot_resolved, d.analyst_resolved, d.abandoned, d.open];
@@ -104,94 +163,51 @@ pub fn outcomes_by_day(days: &[Day]) -> Drawn {
                 )
             }))?;
         }
-        root.present()?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }
 
 /// Each day's deflection rate (the bot's share of the day's calls), in percent, as a line
 /// with a point per day that had calls.
 pub fn deflection_by_day(days: &[Day]) -> Drawn {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .margin(12)
-            .x_label_area_size(28)
-            .y_label_area_size(44)
-            .build_cartesian_2d(day_range(days), 0f64..100f64)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .light_line_style(WHITE)
-            .bold_line_style(MESH)
-            .x_labels(days.len().clamp(1, 10))
-            .x_label_formatter(&|x| day_at(days, *x))
-            .y_label_formatter(&|y| format!("{y:.0}%"))
-            .label_style((FONT, 13))
-            .draw()?;
-        let points: Vec<(f64, f64)> = days
-            .iter()
-            .enumerate()
-            .filter_map(|(i, d)| Some((i as f64, d.deflection_rate()? * 100.0)))
-            .collect();
-        chart.draw_series(LineSeries::new(points.iter().copied(), BOT.stroke_width(2)))?;
-        chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, BOT.filled())))?;
-        root.present()?;
-    }
-    Ok(svg)
+    let axes = Axes {
+        size: SIZE,
+        x: day_range(days),
+        y: 0.0..100.0,
+        x_ticks: days.len().clamp(1, 10),
+        x_label: &|x| day_at(days, *x),
+        y_label: &|y| format!("{y:.0}%"),
+        x_name: None,
+        y_name: None,
+    };
+    let points = per_day(days, |d| Some(d.deflection_rate()? * 100.0));
+    draw(axes, |chart| line(chart, &points, BOT))
 }
 
 /// Each day's median wait (queued to accepted) and median first response (accepted to
 /// the analyst's first message), in seconds: a line each, a point per day with data.
 pub fn waits_by_day(days: &[Day]) -> Drawn {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE)?;
-        let top = headroom(
-            days.iter()
-                .flat_map(|d| [d.wait_p50, d.first_response_p50])
-                .flatten()
-                .fold(0.0, f64::max),
-        );
-        let mut chart = ChartBuilder::on(&root)
-            .margin(12)
-            .x_label_area_size(28)
-            .y_label_area_size(44)
-            .build_cartesian_2d(day_range(days), 0f64..top)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .light_line_style(WHITE)
-            .bold_line_style(MESH)
-            .x_labels(days.len().clamp(1, 10))
-            .x_label_formatter(&|x| day_at(days, *x))
-            .y_desc("seconds")
-            .label_style((FONT, 13))
-            .draw()?;
-        for (value, colour) in [
-            (
-                &(|d: &Day| d.wait_p50) as &dyn Fn(&Day) -> Option<f64>,
-                ABANDONED,
-            ),
-            (&|d: &Day| d.first_response_p50, ANALYST),
-        ] {
-            let points: Vec<(f64, f64)> = days
-                .iter()
-                .enumerate()
-                .filter_map(|(i, d)| Some((i as f64, value(d)?)))
-                .collect();
-            chart.draw_series(LineSeries::new(
-                points.iter().copied(),
-                colour.stroke_width(2),
-            ))?;
-            chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))?;
-        }
-        root.present()?;
-    }
-    Ok(svg)
+    let waits = per_day(days, |d| d.wait_p50);
+    let responses = per_day(days, |d| d.first_response_p50);
+    let top = waits
+        .iter()
+        .chain(&responses)
+        .map(|p| p.1)
+        .fold(0.0, f64::max);
+    let axes = Axes {
+        size: SIZE,
+        x: day_range(days),
+        y: 0.0..headroom(top),
+        x_ticks: days.len().clamp(1, 10),
+        x_label: &|x| day_at(days, *x),
+        y_label: &|y| format!("{y:.0}"),
+        x_name: None,
+        y_name: Some("seconds"),
+    };
+    draw(axes, |chart| {
+        line(chart, &waits, ABANDONED)?;
+        line(chart, &responses, ANALYST)
+    })
 }
 
 /// How many chats took how long to handle, in minutes: up to 20 bars of a round width,
@@ -206,28 +222,17 @@ pub fn handle_time_histogram(handle_secs: &[f64]) -> Drawn {
     for m in &sorted {
         counts[((m / width).floor() as usize).min(bars - 1)] += 1;
     }
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE)?;
-        let top = headroom(counts.iter().copied().max().unwrap_or(0) as f64);
-        let mut chart = ChartBuilder::on(&root)
-            .margin(12)
-            .x_label_area_size(28)
-            .y_label_area_size(44)
-            .build_cartesian_2d(0f64..bars as f64 * width, 0f64..top)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .light_line_style(WHITE)
-            .bold_line_style(MESH)
-            .x_labels(bars.min(11))
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .x_desc("minutes")
-            .y_label_formatter(&whole)
-            .y_desc("chats")
-            .label_style((FONT, 13))
-            .draw()?;
+    let axes = Axes {
+        size: SIZE,
+        x: 0.0..bars as f64 * width,
+        y: 0.0..headroom(counts.iter().copied().max().unwrap_or(0) as f64),
+        x_ticks: bars.min(11),
+        x_label: &|x| format!("{x:.0}"),
+        y_label: &whole,
+        x_name: Some("minutes"),
+        y_name: Some("chats"),
+    };
+    draw(axes, |chart| {
         chart.draw_series(counts.iter().enumerate().map(|(i, &n)| {
             let x = i as f64 * width;
             Rectangle::new(
@@ -235,35 +240,23 @@ pub fn handle_time_histogram(handle_secs: &[f64]) -> Drawn {
                 ANALYST.filled(),
             )
         }))?;
-        root.present()?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }
 
 /// How many ratings gave each score, 1 to 5.
 pub fn ratings(counts: &[u64; 5]) -> Drawn {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (360, 260)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let top = headroom(counts.iter().copied().max().unwrap_or(0) as f64);
-        let mut chart = ChartBuilder::on(&root)
-            .margin(12)
-            .x_label_area_size(28)
-            .y_label_area_size(44)
-            .build_cartesian_2d(0.5f64..5.5f64, 0f64..top)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .light_line_style(WHITE)
-            .bold_line_style(MESH)
-            .x_labels(5)
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .x_desc("score")
-            .y_label_formatter(&whole)
-            .y_desc("ratings")
-            .label_style((FONT, 13))
-            .draw()?;
+    let axes = Axes {
+        size: (360, 260),
+        x: 0.5..5.5,
+        y: 0.0..headroom(counts.iter().copied().max().unwrap_or(0) as f64),
+        x_ticks: 5,
+        x_label: &|x| format!("{x:.0}"),
+        y_label: &whole,
+        x_name: Some("score"),
+        y_name: Some("ratings"),
+    };
+    draw(axes, |chart| {
         chart.draw_series(counts.iter().enumerate().map(|(i, &n)| {
             let x = i as f64 + 1.0;
             let colour = if i >= 3 {
@@ -275,9 +268,8 @@ pub fn ratings(counts: &[u64; 5]) -> Drawn {
             };
             Rectangle::new([(x - 0.35, 0.0), (x + 0.35, n as f64)], colour.filled())
         }))?;
-        root.present()?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -193,6 +193,11 @@ pub async fn call_page(
                 .text
                 .strip_prefix(&format!("{who}: "))
                 .or_else(|| e.text.strip_prefix(&format!("{who} ")))
+                // A file's line names its uploader without the role.
+                .or_else(|| {
+                    let name = &e.author.as_ref()?.name;
+                    e.text.strip_prefix(&format!("{name} "))
+                })
                 .unwrap_or(&e.text);
             json!({
                 "at": e.at,
