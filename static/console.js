@@ -16,8 +16,8 @@
 //   "Back to the queue"; POST /api/v1/chats/{id}/transfer, then the tab closes.
 // - Agent assist: beside each chat, the articles the bot would offer on the whole
 //   conversation (GET /api/v1/chats/{id}/assist when the tab opens, then `assist` frames
-//   on the chat socket whenever the user writes). Articles the user declined, or that the
-//   bot already offered, are marked; "Send to user" posts one as a message
+//   on the chat socket whenever the user writes). Articles the user declined, that the
+//   bot already offered, or that were sent already, are marked; "Send to user" posts one as a message
 //   (POST /api/v1/chats/{id}/articles) that the user opens in their chat window.
 (() => {
   'use strict';
@@ -416,6 +416,7 @@
     const marks = [];
     if (item.declined) marks.push(el('span', { class: 'badge badge-phrase badge-offer-declined', text: 'Declined by the user' }));
     else if (item.offered) marks.push(el('span', { class: 'badge badge-phrase badge-bot', text: 'Offered by the bot' }));
+    if (item.sent) marks.push(el('span', { class: 'badge badge-phrase badge-resolved', text: 'Sent to the user' }));
     const result = el('span', { class: 'assist-result muted small', role: 'status' });
     const send = el('button', { type: 'button', class: 'btn btn-small' }, 'Send to user');
     send.addEventListener('click', async () => {

@@ -1,8 +1,8 @@
-//! Agent assist: the bot's help for the analyst. The articles it would offer on the whole
-//! conversation so far (the description and everything the user and the analyst wrote),
-//! with those the user already declined or was offered marked; pushed to the analyst's
-//! chat socket whenever the user writes. An article goes to the user in one click, as a
-//! message they can open in the chat window.
+//! Agent assist: the bot's help for the analyst. The articles it would offer on the
+//! conversation so far (the description and the newest words the user and the analyst
+//! wrote), with those the user declined, was offered or was sent marked; pushed to the
+//! analyst's chat socket whenever the user writes. An article goes to the user in one
+//! click, as a message they can open in the chat window.
 
 use serde::Serialize;
 
@@ -42,6 +42,8 @@ pub struct AssistItem {
     pub offered: bool,
     /// The user marked it "Not helpful".
     pub declined: bool,
+    /// An analyst already sent it to the user in this chat.
+    pub sent: bool,
 }
 
 impl Engine {
@@ -76,6 +78,12 @@ impl Engine {
         let newest = &said[said.len().saturating_sub(CONVERSATION_WORDS)..];
         let text = format!("{}\n{}", chat.description, newest.join(" "));
         let offered = offers(&events)?;
+        let sent: Vec<ArticleId> = events
+            .iter()
+            .filter(|e| e.kind == EventKind::Message)
+            .filter_map(|e| serde_json::from_str::<SharedArticle>(e.payload.as_deref()?).ok())
+            .map(|shared| shared.article_id)
+            .collect();
         let declined = self.store.declined_articles(chat.id).await?;
         let ranked = self
             .rank_with(RankRequest {
@@ -92,6 +100,7 @@ impl Engine {
                     .iter()
                     .any(|(id, _)| id == suggestion.article_id.as_str()),
                 declined: declined.contains(&suggestion.article_id),
+                sent: sent.contains(&suggestion.article_id),
                 suggestion,
             })
             .collect();

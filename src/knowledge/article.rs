@@ -90,6 +90,14 @@ impl Article {
         if body.is_empty() {
             return Err(fail(None, "the article has no body".into()));
         }
+        if !says_something(&body) {
+            return Err(fail(
+                None,
+                "the article has only headings and empty steps: write the symptoms, the \
+                 cause and the fix under them"
+                    .into(),
+            ));
+        }
         let tags = front
             .tags
             .into_iter()
@@ -124,6 +132,23 @@ impl Article {
     pub fn plain_body(&self) -> String {
         plain_text(&self.body)
     }
+}
+
+/// Whether a Markdown body says anything besides headings and empty list items: an
+/// article of headings alone would still match its title's words, and the bot would offer
+/// an empty fix.
+pub fn says_something(markdown: &str) -> bool {
+    markdown
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.starts_with('#'))
+        .any(|line| {
+            line.trim_start_matches(|c: char| {
+                c.is_ascii_digit() || matches!(c, '.' | ')' | '-' | '*' | '+' | '>' | ' ')
+            })
+            .chars()
+            .any(char::is_alphanumeric)
+        })
 }
 
 /// Drops the Markdown markup people do not read aloud: heading marks, emphasis, code ticks
@@ -208,6 +233,14 @@ mod tests {
     use super::*;
 
     const GOOD: &str = "---\nid: vpn-disconnects\ntitle: VPN keeps disconnecting\ntags: [network, vpn]\n---\n## Symptoms\nIt **drops**.\n";
+
+    #[test]
+    fn an_article_of_headings_and_empty_steps_is_refused() {
+        let skeleton = "---\ntitle: VPN\n---\n## Symptoms\n\n## Cause\n\n## Fix\n1. \n- \n";
+        let e = Article::parse("x.md", "vpn", skeleton).unwrap_err();
+        assert!(e.to_string().contains("only headings"), "{e}");
+        assert!(Article::parse("x.md", "vpn", "---\ntitle: VPN\n---\n## Fix\n1. Restart").is_ok());
+    }
 
     #[test]
     fn parses_front_matter_and_body() {

@@ -147,6 +147,14 @@ async fn the_analyst_gets_the_bots_articles_and_sends_one(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    // The panel remembers what was sent.
+    let (_, after) = bob.get(&format!("/chats/{chat}/assist")).await;
+    let items = after["items"].as_array().unwrap();
+    assert!(items.iter().any(|i| i["article_id"] == sent), "{after}");
+    for item in items {
+        assert_eq!(item["sent"], item["article_id"] == sent, "{after}");
+    }
+
     // The call keeps it.
     bob.post(&format!("/chats/{chat}/end"), json!({})).await;
     let call = started["call"]["id"].as_i64().unwrap();

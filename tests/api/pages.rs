@@ -667,6 +667,10 @@ async fn supervisors_read_reports_and_authors_start_articles_from_gaps(backend: 
     for range in ["from=2026-13-01", "from=2020-01-01&to=2026-01-01"] {
         let (status, body) = sam.get(&format!("/reports?{range}")).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{range}: {body}");
+        assert!(
+            body.contains("id=\"range-error\"") && body.contains("id=\"reports-range\""),
+            "the page says why, with its form: {body}"
+        );
     }
 
     // Authors see the gaps and start an article from one, with the questions in it.
@@ -684,13 +688,36 @@ async fn supervisors_read_reports_and_authors_start_articles_from_gaps(backend: 
         .replace("&#x3D;", "=");
     let (status, editor) = carol.get(&href).await;
     assert_eq!(status, StatusCode::OK, "{editor}");
-    assert!(editor.contains("Users asked:"), "{editor}");
+    assert!(editor.contains("id=\"asked\""), "{editor}");
     assert!(
-        editor.contains("- coffee machine error E12 again"),
+        editor.contains("“coffee machine error E12 again”"),
         "{editor}"
     );
     assert!(editor.contains("&lt;b&gt;coffee"), "{editor}");
     assert!(editor.contains("tags: [&quot;"), "{editor}");
+    // Saved as it starts, with headings and no fix, it is refused and nothing is indexed.
+    let start = editor.find("required>").unwrap() + "required>".len();
+    let source = editor[start..editor.find("</textarea>").unwrap()]
+        .replace("&quot;", "\"")
+        .replace("&#x3D;", "=")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    let resp = carol
+        .post_form(
+            "/knowledge/save",
+            &[
+                ("_csrf", carol.csrf.as_str()),
+                ("id", "coffee-machine"),
+                ("source", source.as_str()),
+                ("is_new", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(resp.text().await.unwrap().contains("only headings"));
+    let (status, _) = carol.get("/knowledge/coffee-machine/edit").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing was saved");
 
     // Nobody else.
     for (who, path) in [

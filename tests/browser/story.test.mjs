@@ -325,7 +325,12 @@ for (const backend of ['sqlite', 'postgres']) {
         const gap = c.locator('#gaps .gap').filter({ hasText: 'coffee' });
         await gap.getByRole('link', { name: 'Start an article' }).click();
         await reachPath(c, /^\/knowledge\/new$/);
-        assert.match(await c.locator('#source').inputValue(), /Users asked:\n- The coffee machine on floor 2 shows error E12/);
+        await c.locator('#asked').filter({ hasText: 'The coffee machine on floor 2 shows error E12' }).waitFor();
+        assert.match(await c.locator('#source').inputValue(), /^---\ntitle: "The coffee machine on floor 2 shows error E12"/);
+        // Saved as it starts, with no fix written, it is refused with the reason.
+        await c.locator('#article-id').fill('coffee-machine-e12');
+        await c.getByRole('button', { name: 'Save' }).click();
+        await c.locator('#article-errors').filter({ hasText: 'only headings' }).waitFor();
 
         assert.deepEqual(user.context.scriptErrors, []);
         assert.deepEqual(supervisor.context.scriptErrors, []);

@@ -110,9 +110,11 @@ pub struct NewArticleQuery {
     questions: Option<String>,
 }
 
-/// The file text of a new article started from `query`; [`NEW_ARTICLE`] without one.
-/// The title and tags are written as JSON strings, which YAML reads as they are, so a
-/// colon or a quote in them cannot break the front matter.
+/// The file text of a new article started from `query`: its title and tags in the front
+/// matter, written as JSON strings, which YAML reads as they are, so a colon or a quote in
+/// them cannot break it; [`NEW_ARTICLE`] without them. The questions users asked are shown
+/// beside the editor, not written into the article: an article must say how to fix it,
+/// not only match the question.
 fn new_article_source(query: &NewArticleQuery) -> String {
     let title = query.title.as_deref().map(str::trim).unwrap_or_default();
     let tags: Vec<&str> = query
@@ -123,30 +125,26 @@ fn new_article_source(query: &NewArticleQuery) -> String {
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .collect();
-    let questions: Vec<&str> = query
+    if title.is_empty() && tags.is_empty() {
+        return NEW_ARTICLE.to_owned();
+    }
+    format!(
+        "---\ntitle: {}\ntags: {}\n---\n## Symptoms\n\n## Cause\n\n## Fix\n1. \n",
+        json!(title),
+        json!(tags)
+    )
+}
+
+/// The questions a new article started from a knowledge gap should answer.
+fn asked(query: &NewArticleQuery) -> Vec<&str> {
+    query
         .questions
         .as_deref()
         .unwrap_or_default()
         .lines()
         .map(str::trim)
         .filter(|q| !q.is_empty())
-        .collect();
-    if title.is_empty() && tags.is_empty() && questions.is_empty() {
-        return NEW_ARTICLE.to_owned();
-    }
-    let mut source = format!(
-        "---\ntitle: {}\ntags: {}\n---\n## Symptoms\n",
-        json!(title),
-        json!(tags)
-    );
-    if !questions.is_empty() {
-        source.push_str("Users asked:\n");
-        for q in questions {
-            source.push_str(&format!("- {q}\n"));
-        }
-    }
-    source.push_str("\n## Cause\n\n## Fix\n1. \n");
-    source
+        .collect()
 }
 
 pub async fn new_article(
@@ -159,7 +157,12 @@ pub async fn new_article(
         &state,
         &page,
         StatusCode::OK,
-        json!({"is_new": true, "source": new_article_source(&query), "saved": false}),
+        json!({
+            "is_new": true,
+            "source": new_article_source(&query),
+            "asked": asked(&query),
+            "saved": false,
+        }),
     )
 }
 

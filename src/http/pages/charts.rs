@@ -45,7 +45,8 @@ fn draw(axes: Axes<'_>, series: impl FnOnce(&mut Chart<'_, '_>) -> anyhow::Resul
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(&root)
             .margin(12)
-            .x_label_area_size(28)
+            // Room below the ticks for the axis name, when there is one.
+            .x_label_area_size(if axes.x_name.is_some() { 44 } else { 28 })
             .y_label_area_size(44)
             .build_cartesian_2d(axes.x, axes.y)?;
         let mut mesh = chart.configure_mesh();
@@ -200,7 +201,7 @@ pub fn waits_by_day(days: &[Day]) -> Drawn {
         y: 0.0..headroom(top),
         x_ticks: days.len().clamp(1, 10),
         x_label: &|x| day_at(days, *x),
-        y_label: &|y| format!("{y:.0}"),
+        y_label: &whole,
         x_name: None,
         y_name: Some("seconds"),
     };
@@ -247,7 +248,7 @@ pub fn handle_time_histogram(handle_secs: &[f64]) -> Drawn {
 /// How many ratings gave each score, 1 to 5.
 pub fn ratings(counts: &[u64; 5]) -> Drawn {
     let axes = Axes {
-        size: (360, 260),
+        size: SIZE,
         x: 0.5..5.5,
         y: 0.0..headroom(counts.iter().copied().max().unwrap_or(0) as f64),
         x_ticks: 5,

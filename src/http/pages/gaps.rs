@@ -13,6 +13,7 @@ use super::session::PageUser;
 use super::{PageError, render};
 use crate::domain::capitalised;
 use crate::engine::{GAP_CALLS, GapKind, KnowledgeGap};
+use crate::error::Error;
 use crate::http::AppState;
 
 /// A date range as the page's form sends it (`YYYY-MM-DD`, either may be empty).
@@ -20,6 +21,19 @@ use crate::http::AppState;
 pub struct RangeQuery {
     pub from: Option<String>,
     pub to: Option<String>,
+}
+
+/// What the range form says when the dates do not make a range (`invalid` from the
+/// engine); `None` for any other error, which the error page shows.
+pub fn range_problem(e: &Error) -> Option<String> {
+    match e {
+        Error::Invalid { field, message } => Some(format!(
+            "These dates do not make a range ({field}: {}). Choose a start before the end, \
+             as dates such as 2026-11-01.",
+            message.replace('`', "")
+        )),
+        _ => None,
+    }
 }
 
 /// `/knowledge/new?title=…&tags=…&questions=…` for a group: the fields a new article
@@ -46,6 +60,14 @@ pub fn gap_rows(gaps: &[KnowledgeGap]) -> Vec<Value> {
             let mut v = json!(g);
             v["failing"] = json!(g.kind == GapKind::FailingArticle);
             v["new_href"] = json!(new_article_href(g));
+            // Authors check whether an article already covers it before writing one.
+            v["search_href"] = json!(format!(
+                "/knowledge?q={}",
+                utf8_percent_encode(
+                    g.queries.first().map_or("", String::as_str),
+                    NON_ALPHANUMERIC
+                )
+            ));
             v
         })
         .collect()
@@ -56,10 +78,26 @@ pub async fn gaps_page(
     page: PageUser,
     Query(range): Query<RangeQuery>,
 ) -> Result<Response, PageError> {
-    let gaps = state
+    let gaps = match state
         .engine
         .knowledge_gaps(&page.user, range.from.as_deref(), range.to.as_deref())
-        .await?;
+        .await
+    {
+        Ok(gaps) => gaps,
+        Err(e) => {
+            let Some(problem) = range_problem(&e) else {
+                return Err(e.into());
+            };
+            return render(
+                &state,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "knowledge_gaps",
+                "Knowledge gaps",
+                Some(&page),
+                json!({"range_error": problem, "from": range.from, "to": range.to}),
+            );
+        }
+    };
     let calls: usize = gaps.groups.iter().map(|g| g.calls).sum();
     render(
         &state,

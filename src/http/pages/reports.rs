@@ -8,7 +8,7 @@ use axum::response::Response;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 
-use super::gaps::{RangeQuery, gap_rows};
+use super::gaps::{RangeQuery, gap_rows, range_problem};
 use super::session::PageUser;
 use super::{PageError, charts, render};
 use crate::engine::Report;
@@ -81,10 +81,25 @@ pub async fn reports_page(
     Query(range): Query<RangeQuery>,
 ) -> Result<Response, PageError> {
     let (from, to) = (range.from.as_deref(), range.to.as_deref());
-    let (report, gaps) = tokio::try_join!(
+    let (report, gaps) = match tokio::try_join!(
         state.engine.report(&page.user, from, to),
         state.engine.knowledge_gaps(&page.user, from, to)
-    )?;
+    ) {
+        Ok(both) => both,
+        Err(e) => {
+            let Some(problem) = range_problem(&e) else {
+                return Err(e.into());
+            };
+            return render(
+                &state,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "reports",
+                "Reports",
+                Some(&page),
+                json!({"range_error": problem, "from": from, "to": to}),
+            );
+        }
+    };
     let encode =
         |s: Option<&str>| utf8_percent_encode(s.unwrap_or_default(), NON_ALPHANUMERIC).to_string();
     let mut rows = gap_rows(&gaps.groups);
