@@ -248,7 +248,7 @@ impl Engine {
     pub async fn put_article(&self, user: &User, id: &str, text: &str) -> Result<SavedArticle> {
         Self::require_author(user)?;
         let id = ArticleId::parse(id).map_err(|m| Error::invalid("id", m))?;
-        let article = Article::parse(&format!("article {id}"), id.as_str(), text)
+        let article = Article::parse_new(&format!("article {id}"), id.as_str(), text)
             .map_err(|e| Error::invalid("article", e.to_string()))?;
         if article.id != id {
             return Err(Error::invalid(

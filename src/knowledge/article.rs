@@ -90,14 +90,7 @@ impl Article {
         if body.is_empty() {
             return Err(fail(None, "the article has no body".into()));
         }
-        if !says_something(&body) {
-            return Err(fail(
-                None,
-                "the article has only headings and empty steps: write the symptoms, the \
-                 cause and the fix under them"
-                    .into(),
-            ));
-        }
+
         let tags = front
             .tags
             .into_iter()
@@ -129,6 +122,29 @@ impl Article {
     }
 
     /// The body without Markdown markup, for indexing and snippets.
+    /// [`Self::parse`] for an article being written (by an author, or into the knowledge
+    /// folder): it must also say something under its headings ([`says_something`]).
+    /// Articles already stored are read with `parse`, so none written under an older rule
+    /// becomes unreadable.
+    pub fn parse_new(
+        source_name: &str,
+        fallback_id: &str,
+        text: &str,
+    ) -> Result<Self, ArticleError> {
+        let article = Self::parse(source_name, fallback_id, text)?;
+        if says_something(&article.body) {
+            Ok(article)
+        } else {
+            Err(ArticleError {
+                source_name: source_name.to_owned(),
+                line: None,
+                reason: "the article has only headings and empty steps: write the symptoms, \
+                         the cause and the fix under them"
+                    .into(),
+            })
+        }
+    }
+
     pub fn plain_body(&self) -> String {
         plain_text(&self.body)
     }
@@ -136,19 +152,39 @@ impl Article {
 
 /// Whether a Markdown body says anything besides headings and empty list items: an
 /// article of headings alone would still match its title's words, and the bot would offer
-/// an empty fix.
+/// an empty fix. A line counts when, after block quote marks and one list marker (`-`,
+/// `*`, `+`, or up to nine digits and `.` or `)`, followed by a space or the line's end),
+/// it has a letter or digit; ATX headings (`#` to `######` then a space or the end) do
+/// not count (CommonMark's rules for both).
 pub fn says_something(markdown: &str) -> bool {
-    markdown
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.starts_with('#'))
-        .any(|line| {
-            line.trim_start_matches(|c: char| {
-                c.is_ascii_digit() || matches!(c, '.' | ')' | '-' | '*' | '+' | '>' | ' ')
-            })
-            .chars()
-            .any(char::is_alphanumeric)
-        })
+    markdown.lines().any(|line| {
+        let line = line.trim_start().trim_start_matches(['>', ' ']);
+        let hashes = line.chars().take_while(|c| *c == '#').count();
+        let after_hashes = &line[hashes..];
+        if (1..=6).contains(&hashes)
+            && (after_hashes.is_empty() || after_hashes.starts_with([' ', '\t']))
+        {
+            return false;
+        }
+        list_item_text(line).chars().any(char::is_alphanumeric)
+    })
+}
+
+/// A line without its list marker, if it has one.
+fn list_item_text(line: &str) -> &str {
+    let after_marker = if let Some(rest) = line.strip_prefix(['-', '*', '+']) {
+        Some(rest)
+    } else {
+        let digits = line.chars().take_while(char::is_ascii_digit).count();
+        (1..=9)
+            .contains(&digits)
+            .then(|| line[digits..].strip_prefix(['.', ')']))
+            .flatten()
+    };
+    match after_marker {
+        Some(rest) if rest.is_empty() || rest.starts_with([' ', '\t']) => rest,
+        _ => line,
+    }
 }
 
 /// Drops the Markdown markup people do not read aloud: heading marks, emphasis, code ticks
@@ -215,7 +251,7 @@ pub fn load_sources(dir: &Path) -> std::io::Result<Loaded> {
                 continue;
             }
         };
-        match Article::parse(&name, &stem, &text) {
+        match Article::parse_new(&name, &stem, &text) {
             Ok(a) if !seen.insert(a.id.clone()) => errors.push(ArticleError {
                 source_name: name,
                 line: None,
@@ -237,9 +273,30 @@ mod tests {
     #[test]
     fn an_article_of_headings_and_empty_steps_is_refused() {
         let skeleton = "---\ntitle: VPN\n---\n## Symptoms\n\n## Cause\n\n## Fix\n1. \n- \n";
-        let e = Article::parse("x.md", "vpn", skeleton).unwrap_err();
+        let e = Article::parse_new("x.md", "vpn", skeleton).unwrap_err();
         assert!(e.to_string().contains("only headings"), "{e}");
-        assert!(Article::parse("x.md", "vpn", "---\ntitle: VPN\n---\n## Fix\n1. Restart").is_ok());
+        assert!(
+            Article::parse("x.md", "vpn", skeleton).is_ok(),
+            "stored ones still read"
+        );
+        for body in [
+            "## Fix\n1. Restart",
+            "| a | b |\n|---|---|\n| 1 | 2 |",
+            "```\nipconfig /flushdns\n```",
+            "- [Portal](https://example.com)",
+            "+44 20 7946 0000",
+            "192.168.1.1",
+            "#it-help on Slack",
+            "> Ask at the desk",
+        ] {
+            assert!(says_something(body), "{body:?} says something");
+        }
+        for body in [
+            "## Symptoms\n\n## Fix\n1.\n2. \n- \n* \n+\n>",
+            "#\n###### \n1)",
+        ] {
+            assert!(!says_something(body), "{body:?} says nothing");
+        }
     }
 
     #[test]

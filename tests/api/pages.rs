@@ -696,8 +696,9 @@ async fn supervisors_read_reports_and_authors_start_articles_from_gaps(backend: 
     assert!(editor.contains("&lt;b&gt;coffee"), "{editor}");
     assert!(editor.contains("tags: [&quot;"), "{editor}");
     // Saved as it starts, with headings and no fix, it is refused and nothing is indexed.
-    let start = editor.find("required>").unwrap() + "required>".len();
-    let source = editor[start..editor.find("</textarea>").unwrap()]
+    let field = &editor[editor.find("id=\"source\"").unwrap()..];
+    let start = field.find("required>").unwrap() + "required>".len();
+    let source = field[start..field.find("</textarea>").unwrap()]
         .replace("&quot;", "\"")
         .replace("&#x3D;", "=")
         .replace("&lt;", "<")
@@ -711,13 +712,25 @@ async fn supervisors_read_reports_and_authors_start_articles_from_gaps(backend: 
                 ("id", "coffee-machine"),
                 ("source", source.as_str()),
                 ("is_new", "true"),
+                ("questions", "coffee machine error E12 again"),
             ],
         )
         .await;
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(resp.text().await.unwrap().contains("only headings"));
+    let refused = resp.text().await.unwrap();
+    assert!(refused.contains("only headings"), "{refused}");
+    assert!(
+        refused.contains("“coffee machine error E12 again”"),
+        "the questions stay beside the editor: {refused}"
+    );
     let (status, _) = carol.get("/knowledge/coffee-machine/edit").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "nothing was saved");
+
+    let (status, page) = carol
+        .get("/knowledge/gaps?from=2026-12-02&to=2026-12-01")
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("id=\"range-error\"") && page.contains("id=\"gaps-range\""));
 
     // Nobody else.
     for (who, path) in [

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseResult;
 
 use chatdesk::domain::ids::ArticleId;
-use chatdesk::knowledge::article::{Article, says_something};
+use chatdesk::knowledge::article::Article;
 
 use crate::fuzz;
 
@@ -88,11 +88,7 @@ fn valid_articles_come_back_as_written() {
             let parsed = Article::parse(NAME, "fallback", &render(&id, &title, &tags, &body));
             let title = title.trim();
             let body = body.trim();
-            if title.is_empty()
-                || title.chars().count() > 200
-                || body.is_empty()
-                || !says_something(body)
-            {
+            if title.is_empty() || title.chars().count() > 200 || body.is_empty() {
                 prop_assert!(parsed.is_err());
             } else {
                 let expected = Article {

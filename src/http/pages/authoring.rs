@@ -135,12 +135,10 @@ fn new_article_source(query: &NewArticleQuery) -> String {
     )
 }
 
-/// The questions a new article started from a knowledge gap should answer.
-fn asked(query: &NewArticleQuery) -> Vec<&str> {
-    query
-        .questions
-        .as_deref()
-        .unwrap_or_default()
+/// The questions a new article started from a knowledge gap should answer, from their
+/// one-per-line form.
+fn lines(questions: &str) -> Vec<&str> {
+    questions
         .lines()
         .map(str::trim)
         .filter(|q| !q.is_empty())
@@ -160,7 +158,7 @@ pub async fn new_article(
         json!({
             "is_new": true,
             "source": new_article_source(&query),
-            "asked": asked(&query),
+            "asked": lines(query.questions.as_deref().unwrap_or_default()),
             "saved": false,
         }),
     )
@@ -191,6 +189,10 @@ pub struct SaveForm {
     source: String,
     #[serde(default)]
     is_new: bool,
+    /// The questions of the knowledge gap a new article was started from, one per line,
+    /// kept beside the editor while it is refused.
+    #[serde(default)]
+    questions: String,
 }
 
 /// Saves and indexes; a refused article comes back with its text and the reasons, so
@@ -215,6 +217,7 @@ pub async fn save(
                 "id": id,
                 "is_new": true,
                 "source": source,
+                "asked": lines(&form.questions),
                 "saved": false,
                 "errors": [{"reason": format!("An article with the id {id:?} already exists. Choose another id, or edit that article.")}],
             }),
@@ -241,6 +244,7 @@ pub async fn save(
                 "id": id,
                 "is_new": form.is_new,
                 "source": source,
+                "asked": lines(&form.questions),
                 "saved": false,
                 "errors": [{"reason": e.to_string()}],
             }),

@@ -28,8 +28,7 @@ pub struct RangeQuery {
 pub fn range_problem(e: &Error) -> Option<String> {
     match e {
         Error::Invalid { field, message } => Some(format!(
-            "These dates do not make a range ({field}: {}). Choose a start before the end, \
-             as dates such as 2026-11-01.",
+            "Check the dates ({field}): {}. Dates are written as 2026-11-01.",
             message.replace('`', "")
         )),
         _ => None,

@@ -14,9 +14,10 @@ use crate::domain::availability::AvailabilityStatus;
 use crate::domain::call::{Call, CallStatus, reference};
 use crate::domain::chat::ChatStatus;
 use crate::domain::ids::{CallId, ChatId};
+use crate::domain::message::EventKind;
 use crate::error::Error;
 use crate::http::AppState;
-use crate::transcript::{indented, who};
+use crate::transcript::{indented, one_line, who};
 
 /// How many calls the portal lists.
 const RECENT_CALLS: i64 = 10;
@@ -195,8 +196,10 @@ pub async fn call_page(
                 .or_else(|| e.text.strip_prefix(&format!("{who} ")))
                 // A file's line names its uploader without the role.
                 .or_else(|| {
-                    let name = &e.author.as_ref()?.name;
-                    e.text.strip_prefix(&format!("{name} "))
+                    let name = one_line(&e.author.as_ref()?.name);
+                    (e.kind == EventKind::Attachment)
+                        .then(|| e.text.strip_prefix(&format!("{name} ")))
+                        .flatten()
                 })
                 .unwrap_or(&e.text);
             json!({
