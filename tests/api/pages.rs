@@ -643,6 +643,13 @@ async fn supervisors_read_reports_and_authors_start_articles_from_gaps(backend: 
 
     let (status, report) = sam.get("/reports").await;
     assert_eq!(status, StatusCode::OK, "{report}");
+    let first_day = time::OffsetDateTime::now_utc().date() - time::Duration::days(29);
+    assert!(
+        report.contains(&format!(
+            "name=\"from\" type=\"date\" value=\"{first_day}\""
+        )),
+        "without dates, the last 30 whole days, said in the form: {report}"
+    );
     assert!(report.contains("data-figure=\"calls\">3<"), "{report}");
     assert!(
         report.contains("data-figure=\"deflection\">33%<"),
@@ -731,6 +738,19 @@ async fn supervisors_read_reports_and_authors_start_articles_from_gaps(backend: 
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.contains("id=\"range-error\"") && page.contains("id=\"gaps-range\""));
+
+    // The portal points supervisors and authors to their pages.
+    for (who, link) in [
+        (&sam, "href=\"/reports\""),
+        (&carol, "href=\"/knowledge/gaps\""),
+    ] {
+        let (_, portal) = who.get("/").await;
+        let work = &portal[portal.find("id=\"portal-work\"").expect("links to work")..];
+        assert!(
+            work[..work.find("</p>").unwrap()].contains(link),
+            "{portal}"
+        );
+    }
 
     // Nobody else.
     for (who, path) in [

@@ -23,6 +23,25 @@ pub struct RangeQuery {
     pub to: Option<String>,
 }
 
+/// Days a page shows when no dates are chosen, today included.
+const DEFAULT_DAYS: i64 = 30;
+
+impl RangeQuery {
+    /// Without dates, the last 30 whole days (UTC), today included, written into the form
+    /// so the page says what it shows; a chart's first bar is then a whole day.
+    pub fn or_recent_days(self) -> Self {
+        let blank = |d: &Option<String>| d.as_deref().is_none_or(|d| d.trim().is_empty());
+        if !(blank(&self.from) && blank(&self.to)) {
+            return self;
+        }
+        let today = time::OffsetDateTime::now_utc().date();
+        Self {
+            from: Some((today - time::Duration::days(DEFAULT_DAYS - 1)).to_string()),
+            to: Some(today.to_string()),
+        }
+    }
+}
+
 /// What the range form says when the dates do not make a range (`invalid` from the
 /// engine); `None` for any other error, which the error page shows.
 pub fn range_problem(e: &Error) -> Option<String> {
@@ -77,6 +96,7 @@ pub async fn gaps_page(
     page: PageUser,
     Query(range): Query<RangeQuery>,
 ) -> Result<Response, PageError> {
+    let range = range.or_recent_days();
     let gaps = match state
         .engine
         .knowledge_gaps(&page.user, range.from.as_deref(), range.to.as_deref())

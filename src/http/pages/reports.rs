@@ -80,6 +80,7 @@ pub async fn reports_page(
     page: PageUser,
     Query(range): Query<RangeQuery>,
 ) -> Result<Response, PageError> {
+    let range = range.or_recent_days();
     let (from, to) = (range.from.as_deref(), range.to.as_deref());
     let (report, gaps) = match tokio::try_join!(
         state.engine.report(&page.user, from, to),
