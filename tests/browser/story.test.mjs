@@ -296,7 +296,7 @@ for (const backend of ['sqlite', 'postgres']) {
         const d = supervisor.page;
         d.setDefaultTimeout(TIMEOUT);
         await d.goto(`${desk.base}/`);
-        await d.getByRole('link', { name: 'Reports', exact: true }).click();
+        await d.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Reports', exact: true }).click();
         await reachPath(d, /^\/reports$/);
         const calls = Number(await d.locator('[data-figure="calls"]').textContent());
         assert.ok(calls > 300, `a month of calls: ${calls}`);
