@@ -42,16 +42,30 @@ impl RangeQuery {
     }
 }
 
-/// What the range form says when the dates do not make a range (`invalid` from the
-/// engine); `None` for any other error, which the error page shows.
-pub fn range_problem(e: &Error) -> Option<String> {
-    match e {
-        Error::Invalid { field, message } => Some(format!(
-            "Check the dates ({field}): {}. Dates are written as 2026-11-01.",
-            message.replace('`', "")
-        )),
-        _ => None,
-    }
+/// The page again, with its form and what is wrong with the dates (`422`), when the
+/// engine found they do not make a range (`invalid`); any other error as itself.
+pub fn range_error_page(
+    state: &AppState,
+    page: &PageUser,
+    (template, title): (&str, &str),
+    range: &RangeQuery,
+    e: Error,
+) -> Result<Response, PageError> {
+    let Error::Invalid { field, message } = &e else {
+        return Err(e.into());
+    };
+    let problem = format!(
+        "Check the dates ({field}): {}. Dates are written as 2026-11-01.",
+        message.replace('`', "")
+    );
+    render(
+        state,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        template,
+        title,
+        Some(page),
+        json!({"range_error": problem, "from": range.from, "to": range.to}),
+    )
 }
 
 /// `/knowledge/new?title=…&tags=…&questions=…` for a group: the fields a new article
@@ -104,16 +118,12 @@ pub async fn gaps_page(
     {
         Ok(gaps) => gaps,
         Err(e) => {
-            let Some(problem) = range_problem(&e) else {
-                return Err(e.into());
-            };
-            return render(
+            return range_error_page(
                 &state,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "knowledge_gaps",
-                "Knowledge gaps",
-                Some(&page),
-                json!({"range_error": problem, "from": range.from, "to": range.to}),
+                &page,
+                ("knowledge_gaps", "Knowledge gaps"),
+                &range,
+                e,
             );
         }
     };

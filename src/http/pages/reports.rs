@@ -8,7 +8,7 @@ use axum::response::Response;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 
-use super::gaps::{RangeQuery, gap_rows, range_problem};
+use super::gaps::{RangeQuery, gap_rows, range_error_page};
 use super::session::PageUser;
 use super::{PageError, charts, render};
 use crate::engine::Report;
@@ -87,19 +87,7 @@ pub async fn reports_page(
         state.engine.knowledge_gaps(&page.user, from, to)
     ) {
         Ok(both) => both,
-        Err(e) => {
-            let Some(problem) = range_problem(&e) else {
-                return Err(e.into());
-            };
-            return render(
-                &state,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "reports",
-                "Reports",
-                Some(&page),
-                json!({"range_error": problem, "from": from, "to": to}),
-            );
-        }
+        Err(e) => return range_error_page(&state, &page, ("reports", "Reports"), &range, e),
     };
     let encode =
         |s: Option<&str>| utf8_percent_encode(s.unwrap_or_default(), NON_ALPHANUMERIC).to_string();
