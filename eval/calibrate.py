@@ -8,7 +8,9 @@ of "this suggestion is the relevant article", fitted on the suggestions of both 
 two inputs (see
 `knowledge::index::Calibration`): its blended score and the cosine similarity of the
 query's first suggestion. The bot offers its first `--offers` suggestions when the first
-one's confidence reaches the floor, and nothing otherwise. Two rates follow:
+one's confidence reaches the floor, and nothing otherwise; the ones after the first
+only when their own confidence reaches a second, lower floor, the highest that costs
+the present rate at most `--follow-cost` (one point) on average. Two rates follow:
 
 - present: the relevant article is among the bot's offers;
 - absent: with the relevant article removed, the bot offers nothing.
@@ -22,7 +24,7 @@ how often the bot offers anything, and the ceiling.
 Plain Python, no packages:
 
     python3 eval/calibrate.py [--bin target/release/chatdesk] [--offers 3] [--absent 0.6]
-        [SET ...]
+        [--follow-cost 0.01] [SET ...]
 """
 
 import argparse
@@ -84,21 +86,25 @@ def confidence(model, x):
     return 1.0 / (1.0 + math.exp(-(w1 * x[0] + w2 * x[1] + b)))
 
 
-def rates(model, floor, present, absent, relevant, offers):
+def rates(model, floor, present, absent, relevant, offers, follow=0.0):
     """(offered the relevant article, offered anything when present, offered nothing
-    when absent), as shares of the queries."""
-    hit = anything = silent = 0
+    when absent, suggestions offered per query that offers any), as shares of the
+    queries. The suggestions after the first are offered when their own confidence
+    reaches `follow`."""
+    hit = anything = silent = shown = 0
     for qid, rel in relevant.items():
         ranked = present[qid][:offers]
-        first = features(ranked)[:1]
-        confident = bool(first) and confidence(model, first[0]) >= floor
-        offered = [a for a, _, _ in ranked] if confident else []
+        xs = features(ranked)
+        confident = bool(xs) and confidence(model, xs[0]) >= floor
+        offered = [a for n, ((a, _, _), x) in enumerate(zip(ranked, xs))
+                   if n == 0 or confidence(model, x) >= follow] if confident else []
         hit += rel in offered
         anything += bool(offered)
+        shown += len(offered)
         gone = absent[qid][:1]
         silent += not gone or confidence(model, features(gone)[0]) < floor
     n = len(relevant)
-    return hit / n, anything / n, silent / n
+    return hit / n, anything / n, silent / n, shown / max(anything, 1)
 
 
 def main():
@@ -107,6 +113,8 @@ def main():
     parser.add_argument("--offers", type=int, default=3, help="suggestions the bot offers")
     parser.add_argument("--absent", type=float, default=0.6,
                         help="the least share of removed-article queries answered with nothing")
+    parser.add_argument("--follow-cost", type=float, default=0.01,
+                        help="the share of \"offers the fix\" the follow-up floor may cost")
     parser.add_argument("sets", nargs="*", default=SETS)
     args = parser.parse_args()
     data = {}
@@ -131,24 +139,38 @@ def main():
     for step in range(1, 100):
         floor = step / 100
         per_set = [rates(model, floor, *d, args.offers) for d in data.values()]
-        if min(silent for _, _, silent in per_set) < args.absent:
+        if min(r[2] for r in per_set) < args.absent:
             continue
-        goal = sum(hit for hit, _, _ in per_set) / len(per_set)
+        goal = sum(r[0] for r in per_set) / len(per_set)
         if best is None or goal > best[0]:
             best = (goal, floor, per_set)
     if best is None:
         raise SystemExit(f"no floor keeps the absent rate at {args.absent} on every set")
-    _, floor, per_set = best
+    goal, floor, per_set = best
+    # The floor of the suggestions after the first: the highest that keeps the mean
+    # "offers the fix" rate within `--follow-cost` of offering every one.
+    follow = 0.0
+    for step in range(1, 1000):
+        trial = step / 1000
+        if trial > floor:
+            break
+        rows = [rates(model, floor, *d, args.offers, trial) for d in data.values()]
+        if sum(r[0] for r in rows) / len(rows) < goal - args.follow_cost:
+            break
+        follow, per_set = trial, rows
     w1, w2, b = model
     print(f"score_weight: {w1:.2f}, similarity_weight: {w2:.2f}, intercept: {b:.2f}, "
-          f"min_confidence: {floor:.2f}")
+          f"min_confidence: {floor:.2f}, follow_up_confidence: {follow:.3f}")
     print(f"\n| set | offers the relevant article | offers anything | "
-          f"offers nothing with it removed | relevant in the first {args.offers} |")
-    print("|---|---|---|---|---|")
-    for (name, (present, _, relevant)), (hit, anything, silent) in zip(data.items(), per_set):
+          f"offers nothing with it removed | relevant in the first {args.offers} | "
+          f"suggestions per offer |")
+    print("|---|---|---|---|---|---|")
+    for (name, (present, _, relevant)), (hit, anything, silent, shown) in zip(
+            data.items(), per_set):
         ceiling = sum(rel in [a for a, _, _ in present[q][:args.offers]]
                       for q, rel in relevant.items()) / len(relevant)
-        print(f"| {name} | {hit:.3f} | {anything:.3f} | {silent:.3f} | {ceiling:.3f} |")
+        print(f"| {name} | {hit:.3f} | {anything:.3f} | {silent:.3f} | {ceiling:.3f} | "
+              f"{shown:.2f} |")
 
 
 if __name__ == "__main__":

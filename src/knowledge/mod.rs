@@ -10,6 +10,7 @@ pub mod live;
 pub mod passages;
 mod quantized;
 mod query_encoder;
+pub mod sentences;
 pub mod snippets;
 pub mod vectors;
 mod words;

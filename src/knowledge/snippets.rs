@@ -1,14 +1,12 @@
-//! Snippets a user can read in the chat: whole sentences of an article, around the words
-//! of the user's that it contains.
+//! Snippets a user can read in the chat: whole sentences of an article (see
+//! `sentences`), around the words of the user's that it contains.
 //!
-//! Sentences come from the article's paragraphs, list items and table cells (headings and
-//! code blocks are labels and listings, not prose), split at Unicode sentence boundaries
-//! (UAX #29, by `unicode-segmentation`).
-
-use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
-use unicode_segmentation::UnicodeSegmentation;
+//! A snippet starts where a thought starts: at the beginning of the paragraph or list item
+//! that holds the best match when it fits, and grows backwards only by whole blocks; the
+//! steps of a numbered list keep their numbers.
 
 use super::bm25::{Bm25Index, ParsedQuery};
+use super::sentences::Sentence;
 
 /// Snippets grow by whole sentences up to this many characters (a single sentence of
 /// up to [`LONGEST_SENTENCE`] is shown whole).
@@ -16,53 +14,20 @@ const SNIPPET_CHARS: usize = 240;
 /// A single sentence longer than this is cut at word boundaries around its first match.
 const LONGEST_SENTENCE: usize = 360;
 
-/// The sentences of a Markdown body, in reading order.
-pub fn sentences(markdown: &str) -> Vec<String> {
-    let mut blocks = Vec::new();
-    let mut current = String::new();
-    let mut skipping = 0usize;
-    let flush = |current: &mut String, blocks: &mut Vec<String>| {
-        let text = current.split_whitespace().collect::<Vec<_>>().join(" ");
-        if !text.is_empty() {
-            blocks.push(text);
-        }
-        current.clear();
-    };
-    for event in Parser::new_ext(markdown, Options::ENABLE_TABLES) {
-        match event {
-            Event::Start(Tag::Heading { .. } | Tag::CodeBlock(_)) => skipping += 1,
-            Event::End(TagEnd::Heading(_) | TagEnd::CodeBlock) => {
-                skipping = skipping.saturating_sub(1)
-            }
-            Event::Start(Tag::Paragraph | Tag::Item | Tag::TableCell)
-            | Event::End(TagEnd::Paragraph | TagEnd::Item | TagEnd::TableCell) => {
-                flush(&mut current, &mut blocks)
-            }
-            Event::Text(t) | Event::Code(t) if skipping == 0 => current.push_str(&t),
-            Event::SoftBreak | Event::HardBreak => current.push(' '),
-            _ => {}
-        }
-    }
-    flush(&mut current, &mut blocks);
-    blocks
-        .iter()
-        .flat_map(|b| b.split_sentence_bounds())
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 /// Whole sentences around the sentence that holds most of the query's words; `None`
 /// when no sentence holds any.
-pub fn around_matches(sentences: &[String], query: &ParsedQuery) -> Option<String> {
+pub fn around_matches(sentences: &[Sentence], query: &ParsedQuery) -> Option<String> {
     // One pass of the analyzer over all sentences (each pass sets up its own matcher).
-    let joined = sentences.join("\n");
+    let joined = sentences
+        .iter()
+        .map(|s| s.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
     let mut starts = Vec::with_capacity(sentences.len());
     let mut offset = 0;
     for s in sentences {
         starts.push(offset);
-        offset += s.len() + 1;
+        offset += s.text.len() + 1;
     }
     let mut found: Vec<Vec<String>> = vec![Vec::new(); sentences.len()];
     for w in Bm25Index::words(&joined) {
@@ -81,35 +46,57 @@ pub fn around_matches(sentences: &[String], query: &ParsedQuery) -> Option<Strin
     if most == 0 {
         return None;
     }
-    if sentences[best].chars().count() > LONGEST_SENTENCE {
-        return Some(cut_around_match(&sentences[best], query));
+    if sentences[best].text.chars().count() > LONGEST_SENTENCE {
+        return Some(cut_around_match(&sentences[best].text, query));
     }
     Some(grow(sentences, best))
 }
 
 /// The article's first sentences, for an article found by meaning alone.
-pub fn lead(sentences: &[String]) -> String {
+pub fn lead(sentences: &[Sentence]) -> String {
     match sentences.first() {
         None => String::new(),
-        Some(first) if first.chars().count() > LONGEST_SENTENCE => cut(first, 0),
+        Some(first) if first.text.chars().count() > LONGEST_SENTENCE => cut(&first.text, 0),
         Some(_) => grow(sentences, 0),
     }
 }
 
-/// Sentence `from` and its neighbours (following ones first) while they fit.
-fn grow(sentences: &[String], from: usize) -> String {
-    let len = |i: usize| sentences[i].chars().count() + 1;
+/// Sentence `from` with its neighbours while they fit in [`SNIPPET_CHARS`]: first back
+/// to the start of its block (when the whole run fits), then the sentences that follow,
+/// then whole blocks before it.
+fn grow(sentences: &[Sentence], from: usize) -> String {
+    let shown: Vec<String> = sentences.iter().map(Sentence::shown).collect();
+    let len = |i: usize| shown[i].chars().count() + 1;
+    let block_start = |i: usize| {
+        let block = sentences[i].block;
+        sentences[..i]
+            .iter()
+            .rposition(|s| s.block != block)
+            .map_or(0, |p| p + 1)
+    };
     let (mut start, mut end) = (from, from + 1);
     let mut total = len(from);
+    let opening = block_start(from);
+    let run: usize = (opening..from).map(len).sum();
+    if total + run <= SNIPPET_CHARS {
+        start = opening;
+        total += run;
+    }
     while end < sentences.len() && total + len(end) <= SNIPPET_CHARS {
         total += len(end);
         end += 1;
     }
-    while start > 0 && total + len(start - 1) <= SNIPPET_CHARS {
-        start -= 1;
-        total += len(start);
+    // Earlier blocks, whole, while they fit.
+    while start > 0 && start == block_start(start) {
+        let previous = block_start(start - 1);
+        let size: usize = (previous..start).map(len).sum();
+        if total + size > SNIPPET_CHARS {
+            break;
+        }
+        total += size;
+        start = previous;
     }
-    sentences[start..end].join(" ")
+    shown[start..end].join(" ")
 }
 
 fn cut_around_match(sentence: &str, query: &ParsedQuery) -> String {
@@ -145,6 +132,7 @@ fn cut(sentence: &str, first_word: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::knowledge::sentences::sentences;
 
     const BODY: &str = "## Symptoms\n\nThe VPN client disconnects every few minutes. \
         Reconnecting works for a while.\n\n## Fix\n\n1. Open the VPN client settings.\n\
@@ -155,27 +143,14 @@ mod tests {
     }
 
     #[test]
-    fn sentences_come_from_prose_not_headings_or_code() {
-        assert_eq!(
-            sentences(BODY),
-            vec![
-                "The VPN client disconnects every few minutes.",
-                "Reconnecting works for a while.",
-                "Open the VPN client settings.",
-                "Turn off power saving for the network adapter.",
-            ]
-        );
-    }
-
-    #[test]
-    fn snippets_are_whole_sentences_around_the_best_match() {
+    fn snippets_are_whole_blocks_around_the_best_match() {
         let s = sentences(BODY);
         let snippet = around_matches(&s, &query("power saving on my adapter")).unwrap();
+        assert!(snippet.starts_with("The VPN"), "{snippet}");
         assert!(
-            snippet.starts_with("Reconnecting works") || snippet.starts_with("The VPN"),
+            snippet.ends_with("2. Turn off power saving for the network adapter."),
             "{snippet}"
         );
-        assert!(snippet.ends_with("network adapter."), "{snippet}");
         assert!(snippet.chars().count() <= SNIPPET_CHARS);
         assert!(around_matches(&s, &query("printer toner")).is_none());
         assert_eq!(
@@ -185,9 +160,16 @@ mod tests {
     }
 
     #[test]
-    fn table_cells_are_sentences_of_their_own() {
-        let s = sentences("| Setting | Value |\n|---|---|\n| Proxy | Off |\n");
-        assert_eq!(s, vec!["Setting", "Value", "Proxy", "Off"]);
+    fn a_snippet_starts_where_its_paragraph_starts() {
+        let filler = "Other words fill this paragraph to make it long enough. ".repeat(4);
+        let body = format!(
+            "{filler}\n\nThe printer on floor 3 needs a driver. \
+             Download it from the vendor. Then the queue restarts by itself.\n"
+        );
+        let snippet = around_matches(&sentences(&body), &query("restart the queue")).unwrap();
+        assert!(snippet.starts_with("The printer on floor 3"), "{snippet}");
+        assert!(snippet.contains("queue restarts"), "{snippet}");
+        assert!(!snippet.contains("Other words"), "{snippet}");
     }
 
     #[test]
@@ -197,7 +179,7 @@ mod tests {
             "word ".repeat(100),
             "more ".repeat(100)
         );
-        let snippet = around_matches(&[long], &query("printer")).unwrap();
+        let snippet = around_matches(&sentences(&long), &query("printer")).unwrap();
         assert!(snippet.starts_with("… word"), "{snippet}");
         assert!(snippet.contains("printer jammed"));
         assert!(snippet.ends_with(" …"));

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::helpers::{Backend, TestApp, TestUser};
 use crate::on_both_databases;
 use chatdesk::domain::user::Role;
+use chatdesk::knowledge::index::CALIBRATION;
 
 on_both_databases!(
     plain_questions_find_the_obvious_article,
@@ -105,6 +106,29 @@ async fn plain_questions_find_the_obvious_article(backend: Backend) {
     let snippet = body[0]["snippet"].as_str().unwrap();
     let end = snippet.trim_end_matches(['"', '”', '’', ')']);
     assert!(end.ends_with(['.', '!', '?', ':']), "{snippet}");
+    // The bot offers the suggestions after a confident first one only when they are
+    // likely enough themselves: the search shows what it leaves out.
+    let slow = "My laptop is very slow since the update last night";
+    let (_, ranked) = bob
+        .get(&format!("/knowledge/search?q={}&k=3", urlencode(slow)))
+        .await;
+    let floor = CALIBRATION.follow_up_confidence;
+    let likely = |s: &Value| s["confidence"].as_f64().unwrap() as f32 >= floor;
+    let ranked = ranked.as_array().unwrap();
+    let kept: Vec<Value> = ranked[1..].iter().filter(|s| likely(s)).cloned().collect();
+    // The third, "Windows updates stuck or failing", is rated at about 2%.
+    assert!(kept.len() < 2, "{ranked:?}");
+    let carla = app.chat_user("carla").await;
+    let (_, started) = carla.start_chat(slow).await;
+    let offered = started["suggestions"].as_array().unwrap();
+    assert!(!offered.is_empty(), "{started}");
+    let ids =
+        |list: &[Value]| -> Vec<Value> { list.iter().map(|s| s["article_id"].clone()).collect() };
+    assert_eq!(
+        offered[0]["article_id"], ranked[0]["article_id"],
+        "{started}"
+    );
+    assert_eq!(ids(&offered[1..]), ids(&kept), "{started}");
 
     // A description that matches nothing gets no suggestions, and the bot says so.
     let alice = app.chat_user("alice").await;
@@ -166,6 +190,29 @@ async fn authors_edit_articles_and_the_bot_uses_them_at_once(backend: Backend) {
     );
     let (_, started) = alice.start_chat("the coffee machine says E42").await;
     assert_eq!(started["suggestions"][0]["article_id"], "coffee-e42");
+    // The steps in a snippet keep their numbers; whole blocks come before the match.
+    let (_, found) = carol
+        .get("/knowledge/search?q=refill%20the%20water%20tank&k=1")
+        .await;
+    let snippet = found[0]["snippet"].as_str().unwrap();
+    assert!(
+        snippet.starts_with("The coffee machine in the kitchen beeps")
+            && snippet.ends_with("1. Empty the drip tray. 2. Refill the water tank."),
+        "{snippet}"
+    );
+    // A reason names the telling words, never function words such as "out".
+    let (_, found) = carol
+        .get("/knowledge/search?q=water%20comes%20out&k=5")
+        .await;
+    let coffee = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["article_id"] == "coffee-e42")
+        .expect("the coffee article");
+    let why = coffee["explanation"].as_str().unwrap();
+    assert!(why.contains("“water”") && why.contains("“comes”"), "{why}");
+    assert!(!why.contains("“out”"), "{why}");
 
     let (_, again) = put_article(&carol, "coffee-e42", COFFEE).await;
     assert_eq!(again["result"], "unchanged");
