@@ -285,13 +285,14 @@ impl ParsedQuery {
     }
 
     /// The query's words that `texts` contain, as written there (lowercase, one form per
-    /// stem), the most telling first (highest IDF; ties in order of appearance), leaving
-    /// out single letters and the words that say nothing about a problem (see
+    /// stem): those of the first text first (a title names what matters), and within each
+    /// text the most telling first (highest IDF; ties in order of appearance), leaving out
+    /// single letters and the words that say nothing about a problem (see
     /// [`says_nothing`]).
     pub fn matched_words(&self, texts: &[&str]) -> Vec<String> {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
-        for text in texts {
+        for (n, text) in texts.iter().enumerate() {
             for w in Bm25Index::words(text) {
                 let surface = text[w.start..w.end].to_lowercase();
                 if surface.chars().count() > 1
@@ -300,12 +301,12 @@ impl ParsedQuery {
                     && seen.insert(w.stem.clone())
                 {
                     let idf = self.idf.get(&w.stem).copied().unwrap_or(0.0);
-                    out.push((idf, surface));
+                    out.push((n, idf, surface));
                 }
             }
         }
-        out.sort_by(|a, b| b.0.total_cmp(&a.0));
-        out.into_iter().map(|(_, w)| w).collect()
+        out.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
+        out.into_iter().map(|(_, _, w)| w).collect()
     }
 }
 
@@ -383,6 +384,11 @@ mod tests {
         assert_eq!(
             q.matched_words(&["The computer is slow again."]),
             vec!["slow", "computer"]
+        );
+        // The title's words come first: they name what the article is about.
+        assert_eq!(
+            q.matched_words(&["Computer", "The computer is slow again."]),
+            vec!["computer", "slow"]
         );
     }
 

@@ -211,8 +211,9 @@ async fn analysts_see_what_the_bot_offered_and_how_it_went(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let bob = app.online_analyst("bob", 3).await;
     let alice = app.chat_user("alice").await;
+    // A question three articles answer well enough for the bot to offer all three.
     let (chat, started) = alice
-        .start_chat("My VPN keeps disconnecting every few minutes")
+        .start_chat("I can't print to the printer on floor 3 since yesterday")
         .await;
     let call = started["call"]["id"].as_i64().unwrap();
     let ids: Vec<String> = started["suggestions"]
