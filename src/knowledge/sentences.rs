@@ -25,6 +25,12 @@ impl Sentence {
             None => self.text.clone(),
         }
     }
+
+    /// The length of [`Self::shown`] in characters, without building it.
+    pub fn shown_chars(&self) -> usize {
+        let number = self.step.map_or(0, |step| step.to_string().len() + 2);
+        number + self.text.chars().count()
+    }
 }
 
 /// The sentences of a Markdown body, in reading order.
@@ -128,6 +134,11 @@ mod tests {
         );
         // The words are matched without the number: "3" is not a word of step 3.
         assert_eq!(numbered[0].text, "Unplug it.");
+        assert!(
+            numbered
+                .iter()
+                .all(|s| s.shown_chars() == s.shown().chars().count())
+        );
         // A step of code alone passes its number to nothing.
         let coded = sentences("1. Step one.\n2. ```\n   code\n   ```\n\nNext paragraph.\n");
         assert_eq!(shown(&coded), ["1. Step one.", "Next paragraph."]);

@@ -65,8 +65,7 @@ pub fn lead(sentences: &[Sentence]) -> String {
 /// to the start of its block (when the whole run fits), then the sentences that follow,
 /// then whole blocks before it.
 fn grow(sentences: &[Sentence], from: usize) -> String {
-    let shown: Vec<String> = sentences.iter().map(Sentence::shown).collect();
-    let len = |i: usize| shown[i].chars().count() + 1;
+    let len = |i: usize| sentences[i].shown_chars() + 1;
     let block_start = |i: usize| {
         let block = sentences[i].block;
         sentences[..i]
@@ -96,7 +95,11 @@ fn grow(sentences: &[Sentence], from: usize) -> String {
         total += size;
         start = previous;
     }
-    shown[start..end].join(" ")
+    sentences[start..end]
+        .iter()
+        .map(Sentence::shown)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn cut_around_match(sentence: &str, query: &ParsedQuery) -> String {
