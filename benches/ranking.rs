@@ -84,6 +84,7 @@ fn query_latency(c: &mut Criterion) {
                         k: 3,
                         exclude: Vec::new(),
                         confident_only: true,
+                        beside: false,
                     })
                     .unwrap()
             })
@@ -171,6 +172,7 @@ fn query_percentiles(_: &mut Criterion) {
                         k: 3,
                         exclude: Vec::new(),
                         confident_only: true,
+                        beside: false,
                     })
                     .unwrap();
                 started.elapsed()

@@ -114,6 +114,9 @@ pub struct Limits {
     pub messages_per_sec: u32,
     /// ...and in a burst.
     pub message_burst: u32,
+    /// Agent assist rankings run at once, beside the chats (at least 1). The bot's own
+    /// rankings, which users wait for, never wait for these.
+    pub assist_rankings: usize,
 }
 
 impl Default for Settings {
@@ -160,6 +163,7 @@ impl Default for Limits {
             login_refill_secs: 60,
             messages_per_sec: 10,
             message_burst: 30,
+            assist_rankings: 1,
         }
     }
 }

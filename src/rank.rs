@@ -77,6 +77,7 @@ pub fn run(
             k,
             exclude: q.exclude,
             confident_only: false,
+            beside: false,
         })?;
         let ranked: Vec<&str> = suggestions.iter().map(|s| s.article_id.as_str()).collect();
         let scores: Vec<Value> = suggestions

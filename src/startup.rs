@@ -22,6 +22,8 @@ use crate::store;
 
 /// How long a graceful shutdown waits for requests in flight.
 const DRAIN_LIMIT: Duration = Duration::from_secs(20);
+/// How long shutdown waits for background work in hand (one ranking, say) to finish.
+const BACKGROUND_STOP_LIMIT: Duration = Duration::from_secs(5);
 /// How often recorded latencies are folded into histograms.
 const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
@@ -39,13 +41,13 @@ pub async fn build_engine(settings: Settings, metrics: Arc<Metrics>) -> anyhow::
     let indexer = Indexer::new(settings.indexer(settings.knowledge.mode))?;
     let (empty, _) = indexer.build(Vec::new(), &|_| {})?;
     let knowledge = Knowledge::new(Arc::new(LiveIndex::new(empty)), Arc::new(indexer));
-    Ok(Engine::new(
+    Engine::new(
         Arc::new(store),
         Arc::new(LocalBus::default()),
         knowledge,
         Arc::new(settings),
         metrics,
-    ))
+    )
 }
 
 /// Keeps the index in step with the articles in the database (edits made on another
@@ -143,6 +145,7 @@ impl Application {
         tokio::spawn(keep_metrics(self.metrics.clone(), cancel.clone()));
         tokio::spawn(lapse_presence(self.engine.clone(), cancel.clone()));
         let sockets = TaskTracker::new();
+        let engine = self.engine.clone();
         let router = http::router(http::AppState::new(
             self.engine,
             self.metrics,
@@ -152,6 +155,7 @@ impl Application {
         ));
         tracing::info!(%addr, "chatdesk listening");
         let draining = cancel.clone();
+        let stopping = engine.clone();
         let serve = async {
             axum::serve(
                 self.listener,
@@ -160,6 +164,9 @@ impl Application {
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 cancel.cancel();
+                // Queued background work (agent assist) is dropped, not run: only what is
+                // in hand finishes, while requests drain.
+                tokio::spawn(async move { stopping.stop_background(BACKGROUND_STOP_LIMIT).await });
             })
             .await?;
             // Upgraded connections are no longer the HTTP server's: wait for the sockets'
@@ -179,6 +186,10 @@ impl Application {
                 limit_secs = DRAIN_LIMIT.as_secs(),
                 "requests still running at the drain limit were cut off"
             ),
+        }
+        // The process must not exit while a ranking thread is inside libtorch.
+        if !engine.stop_background(BACKGROUND_STOP_LIMIT).await {
+            tracing::warn!("background work still running at the limit was cut off");
         }
         tracing::info!("drained");
         Ok(())

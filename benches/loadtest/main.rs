@@ -40,6 +40,10 @@ struct Args {
     /// Drive a server that is already running (http://127.0.0.1:PORT) instead.
     #[arg(long, requires = "admin_token")]
     url: Option<String>,
+    /// The `chatdesk` binary to start (default: this build's), to measure another commit's
+    /// build with the same generator.
+    #[arg(long, value_name = "PATH")]
+    server_bin: Option<std::path::PathBuf>,
     /// An admin's API token on the `--url` server (`chatdesk user add NAME --role admin`).
     #[arg(long, env = "LOADTEST_ADMIN_TOKEN")]
     admin_token: Option<String>,
@@ -116,7 +120,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Some(url) => Server::running(url, args.admin_token.clone().unwrap_or_default())?,
         None => {
             eprintln!("starting chatdesk serve on {}", args.db);
-            Server::start(&args.db).await?
+            let bin = args
+                .server_bin
+                .clone()
+                .unwrap_or_else(|| server::BIN.into());
+            Server::start(&args.db, &bin).await?
         }
     };
     let result = drive(&args, &server, per_analyst).await;
@@ -128,8 +136,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
             std::fs::read_to_string(log).unwrap_or_default()
         );
     }
-    server.stop().await?;
-    result
+    let stopped = server.stop().await;
+    match &stopped {
+        Ok(Some(took)) => eprintln!("stopped on SIGTERM in {:.2} s", took.as_secs_f64()),
+        Ok(None) => {}
+        Err(e) => eprintln!("stop: {e:#}"),
+    }
+    result.and(stopped.map(drop))
 }
 
 async fn drive(args: &Args, server: &Server, per_analyst: usize) -> anyhow::Result<()> {

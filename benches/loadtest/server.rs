@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-const BIN: &str = env!("CARGO_BIN_EXE_chatdesk");
+/// The `chatdesk` binary of this build, used unless `--server-bin` names another.
+pub const BIN: &str = env!("CARGO_BIN_EXE_chatdesk");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 pub struct Server {
@@ -74,8 +75,10 @@ impl Server {
         })
     }
 
-    /// Starts `chatdesk serve` on `db` ("sqlite" or "postgres") and waits until it is ready.
-    pub async fn start(db: &str) -> anyhow::Result<Self> {
+    /// Starts `bin serve` on `db` ("sqlite" or "postgres") and waits until it is ready.
+    /// `bin` may be another build's `chatdesk`, so two commits are measured by one
+    /// generator in one sitting.
+    pub async fn start(db: &str, bin: &Path) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let (database_url, pg) = match db {
             "sqlite" => (
@@ -94,9 +97,9 @@ impl Server {
         };
         let port = free_port()?;
         let env = environment(dir.path(), &database_url, port);
-        let token = admin_token(&env)?;
+        let token = admin_token(bin, &env)?;
         let log = std::fs::File::create(dir.path().join("server.log"))?;
-        let child = Command::new(BIN)
+        let child = Command::new(bin)
             .arg("serve")
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
@@ -142,24 +145,37 @@ impl Server {
     }
 
     /// Stops the server with SIGTERM (a graceful drain) and drops its PostgreSQL database.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
+    /// Returns how long the server took to exit, when this run started it.
+    ///
+    /// # Errors
+    /// When the server does not exit within 30 s of SIGTERM, or exits with a failure.
+    pub async fn stop(mut self) -> anyhow::Result<Option<Duration>> {
+        let mut took = None;
         if let Some(mut child) = self.child.take() {
             Command::new("kill")
                 .args(["-TERM", &child.id().to_string()])
                 .status()?;
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while child.try_wait()?.is_none() {
+            let signalled = Instant::now();
+            let deadline = signalled + Duration::from_secs(30);
+            let status = loop {
+                if let Some(status) = child.try_wait()? {
+                    break status;
+                }
                 if Instant::now() > deadline {
                     child.kill()?;
                     bail!("the server did not stop within 30 s of SIGTERM");
                 }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            };
+            if !status.success() {
+                bail!("the server exited with {status} after SIGTERM");
             }
+            took = Some(signalled.elapsed());
         }
         if let Some((admin, name)) = self.pg.take() {
             pg_execute(&admin, &format!("DROP DATABASE IF EXISTS {name}")).await?;
         }
-        Ok(())
+        Ok(took)
     }
 }
 
@@ -196,8 +212,8 @@ fn environment(dir: &Path, database_url: &str, port: u16) -> Vec<(String, String
 }
 
 /// Creates the admin account the run makes its users with; `user add` prints its token.
-fn admin_token(env: &[(String, String)]) -> anyhow::Result<String> {
-    let out = Command::new(BIN)
+fn admin_token(bin: &Path, env: &[(String, String)]) -> anyhow::Result<String> {
+    let out = Command::new(bin)
         .args(["user", "add", "loadadmin", "--role", "admin"])
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .output()

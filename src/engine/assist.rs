@@ -4,10 +4,13 @@
 //! analyst's chat socket whenever the user writes. An article goes to the user in one
 //! click, as a message they can open in the chat window.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::Mutex;
+
 use serde::Serialize;
 
 use super::Engine;
-use super::chats::offers;
 use crate::domain::chat::{ChatStatus, Party, may_post};
 use crate::domain::ids::{ArticleId, ChatId};
 use crate::domain::message::{Author, AuthorRole, EventKind, Message, SharedArticle};
@@ -20,9 +23,55 @@ use crate::store::{ChatRecord, NewEvent};
 
 /// Articles the analyst is shown.
 const ASSIST_ARTICLES: usize = 5;
-/// Words of the conversation ranked on, the newest kept: the model reads about 250
-/// word pieces, and a long chat's newest words are the ones that say what is wrong now.
-const CONVERSATION_WORDS: usize = 200;
+
+/// Whether someone waits for a ranking.
+#[derive(Clone, Copy)]
+enum Priority {
+    /// A request (`GET /chats/{id}/assist`): ranked like the bot's answers.
+    Asked,
+    /// Pushed to the analyst's socket: ranked at low priority.
+    Beside,
+}
+
+/// The chats with an assist run in flight.
+#[derive(Default)]
+pub(super) struct AssistRuns {
+    /// Per chat in flight: whether the user wrote again since its run started.
+    again: Mutex<HashMap<ChatId, bool>>,
+}
+
+impl AssistRuns {
+    /// Asks for a run of the chat; true when none is in flight and the caller starts one.
+    fn request(&self, chat_id: ChatId) -> bool {
+        match self.again.lock().expect("assist lock").entry(chat_id) {
+            Entry::Occupied(mut again) => {
+                again.insert(true);
+                false
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(false);
+                true
+            }
+        }
+    }
+
+    /// After a run: true when another was asked for meanwhile (and is now under way);
+    /// otherwise the chat has none in flight.
+    fn next_run(&self, chat_id: ChatId) -> bool {
+        let mut again = self.again.lock().expect("assist lock");
+        if again.get(&chat_id) == Some(&true) {
+            again.insert(chat_id, false);
+            true
+        } else {
+            again.remove(&chat_id);
+            false
+        }
+    }
+
+    fn forget(&self, chat_id: ChatId) {
+        self.again.lock().expect("assist lock").remove(&chat_id);
+    }
+}
 
 /// The articles for the analyst, and the last event of the chat they were ranked on:
 /// rankings run beside the chat, so a slower, older one may finish after a newer one,
@@ -56,43 +105,42 @@ impl Engine {
                 "only the chat's analyst gets the bot's suggestions for it",
             ));
         }
-        self.assist_for(&chat).await
+        let assist = self.assist_for(&chat, Priority::Asked).await?;
+        assist.ok_or_else(|| Error::Internal(anyhow::anyhow!("ranking has stopped")))
     }
 
-    /// Ranks on the description and the newest [`CONVERSATION_WORDS`] words the user and
+    /// Ranks on the description and the newest
+    /// [`CONVERSATION_WORDS`](super::conversation::CONVERSATION_WORDS) words the user and
     /// the analyst wrote, with nothing left out: the analyst decides, seeing what was
     /// declined.
-    async fn assist_for(&self, chat: &ChatRecord) -> Result<Assist> {
-        let events = self.store.events_after(chat.id, 0).await?;
-        let through_seq = events.last().map_or(0, |e| e.seq);
-        let said: Vec<&str> = events
-            .iter()
-            .filter(|e| {
-                e.kind == EventKind::Message
-                    && e.author
-                        .as_ref()
-                        .is_some_and(|a| matches!(a.role, AuthorRole::User | AuthorRole::Analyst))
-            })
-            .flat_map(|e| e.body.as_deref().unwrap_or_default().split_whitespace())
-            .collect();
-        let newest = &said[said.len().saturating_sub(CONVERSATION_WORDS)..];
-        let text = format!("{}\n{}", chat.description, newest.join(" "));
-        let offered = offers(&events)?;
-        let sent: Vec<ArticleId> = events
-            .iter()
-            .filter(|e| e.kind == EventKind::Message)
-            .filter_map(|e| serde_json::from_str::<SharedArticle>(e.payload.as_deref()?).ok())
-            .map(|shared| shared.article_id)
-            .collect();
-        let declined = self.store.declined_articles(chat.id).await?;
-        let ranked = self
-            .rank_with(RankRequest {
-                text,
-                k: ASSIST_ARTICLES,
-                exclude: Vec::new(),
-                confident_only: false,
+    /// `None` when ranked beside the chats and the ranking threads have gone.
+    async fn assist_for(&self, chat: &ChatRecord, priority: Priority) -> Result<Option<Assist>> {
+        let (through_seq, said, offered, sent) = self
+            .conversation(chat.id, |c| {
+                (
+                    c.through_seq(),
+                    c.said_words.joined(),
+                    c.offered.clone(),
+                    c.sent.clone(),
+                )
             })
             .await?;
+        let text = format!("{}\n{said}", chat.description);
+        let declined = self.store.declined_articles(chat.id).await?;
+        let request = RankRequest {
+            text,
+            k: ASSIST_ARTICLES,
+            exclude: Vec::new(),
+            confident_only: false,
+            beside: matches!(priority, Priority::Beside),
+        };
+        let ranked = match priority {
+            Priority::Asked => self.rank_with(request).await?,
+            Priority::Beside => match self.rank_beside(request).await? {
+                Some(ranked) => ranked,
+                None => return Ok(None),
+            },
+        };
         let items = ranked
             .into_iter()
             .map(|suggestion| AssistItem {
@@ -104,23 +152,69 @@ impl Engine {
                 suggestion,
             })
             .collect();
-        Ok(Assist { through_seq, items })
+        Ok(Some(Assist { through_seq, items }))
     }
 
     /// After the user writes in an active chat: the analyst's socket gets fresh articles.
     /// Runs beside the request, so the user's message is never held up by ranking; a
     /// failure is logged and the analyst keeps the articles they had.
-    pub(super) fn push_assist(&self, chat: ChatRecord) {
-        if chat.status != ChatStatus::Active {
+    ///
+    /// Coalesced: a chat has at most one run in flight, and messages that arrive during it
+    /// ask for one more run, on the conversation as it is then (the newest wins). Nothing
+    /// runs while the chat's analyst has no socket on it in this process to receive the
+    /// result (they read `GET /chats/{id}/assist` when they open it). Runs rank on
+    /// [`limits.assist_rankings`](crate::config::Limits::assist_rankings) low-priority
+    /// threads, which the bot's own rankings never wait for, and stop at shutdown.
+    pub(super) fn push_assist(&self, chat: &ChatRecord) {
+        if chat.status != ChatStatus::Active || !self.analyst_watching(chat) {
+            return;
+        }
+        if !self.assist_runs.request(chat.id) {
             return;
         }
         let engine = self.clone();
-        tokio::spawn(async move {
-            match engine.assist_for(&chat).await {
-                Ok(assist) => engine.publish_chat(chat.id, events::assist_frame(&assist)),
-                Err(e) => tracing::warn!(chat_id = %chat.id, error = %e, "agent assist failed"),
+        let chat_id = chat.id;
+        self.background.spawn(async move {
+            loop {
+                tokio::select! {
+                    biased;
+                    () = engine.background.stopping() => break,
+                    () = engine.assist_once(chat_id) => {}
+                }
+                if !engine.assist_runs.next_run(chat_id) {
+                    return;
+                }
             }
+            engine.assist_runs.forget(chat_id);
         });
+    }
+
+    /// True when the chat's analyst has a socket open on it in this process.
+    fn analyst_watching(&self, chat: &ChatRecord) -> bool {
+        chat.analyst
+            .as_ref()
+            .is_some_and(|a| self.liveness.has_feed(chat.id, a.id))
+    }
+
+    /// One assist run: reads the chat as it is now and, while its analyst still watches
+    /// it, ranks on a low-priority thread and publishes.
+    async fn assist_once(&self, chat_id: ChatId) {
+        let outcome = async {
+            let chat = self.store.chat(chat_id).await?;
+            let Some(chat) = chat.filter(|c| c.status == ChatStatus::Active) else {
+                return Ok(None);
+            };
+            if !self.analyst_watching(&chat) {
+                return Ok(None);
+            }
+            self.assist_for(&chat, Priority::Beside).await
+        }
+        .await;
+        match outcome {
+            Ok(Some(assist)) => self.publish_chat(chat_id, events::assist_frame(&assist)),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(%chat_id, error = %e, "agent assist failed"),
+        }
     }
 
     /// The chat's analyst sends an article to the user: a message naming it, which the

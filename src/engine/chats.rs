@@ -232,7 +232,7 @@ impl Engine {
             self.follow_up(&chat).await?;
         }
         if party == Party::Owner {
-            self.push_assist(chat);
+            self.push_assist(&chat);
         }
         Ok((message_of(&appended.event), false))
     }
@@ -281,20 +281,14 @@ impl Engine {
         }
     }
 
-    /// Re-ranks on the description and everything the user has said, leaving out what
+    /// Re-ranks on the description and the newest words the user has said (at most
+    /// [`CONVERSATION_WORDS`](super::conversation::CONVERSATION_WORDS)), leaving out what
     /// they declined.
     async fn follow_up(&self, chat: &ChatRecord) -> Result<()> {
-        let history = self.store.events_after(chat.id, 0).await?;
-        let mut text = chat.description.clone();
-        for e in history.iter().filter(|e| {
-            e.kind == EventKind::Message
-                && e.author
-                    .as_ref()
-                    .is_some_and(|a| a.role == AuthorRole::User)
-        }) {
-            text.push('\n');
-            text.push_str(e.body.as_deref().unwrap_or_default());
-        }
+        let said = self
+            .conversation(chat.id, |c| c.user_words.joined())
+            .await?;
+        let text = format!("{}\n{said}", chat.description);
         let declined = self.store.declined_articles(chat.id).await?;
         let suggestions = self.rank(text, declined).await?;
         let reply = if suggestions.is_empty() {
@@ -378,11 +372,13 @@ impl Engine {
 
     /// The title of `article_id` when the bot has offered it in the chat.
     async fn offered_title(&self, chat_id: ChatId, article_id: &str) -> Result<Option<String>> {
-        let events = self.store.events_after(chat_id, 0).await?;
-        Ok(offers(&events)?
-            .into_iter()
-            .find(|(id, _)| id == article_id)
-            .map(|(_, title)| title))
+        self.conversation(chat_id, |c| {
+            c.offered
+                .iter()
+                .find(|(id, _)| id == article_id)
+                .map(|(_, title)| title.clone())
+        })
+        .await
     }
 
     /// The user declines the bot's help: the chat joins the queue.
@@ -534,6 +530,7 @@ impl Engine {
         if let Some(accepted) = ended.chat.accepted_at {
             self.metrics.handle.record(seconds_between(accepted, now));
         }
+        self.conversations.forget(chat.id);
         self.publish_chat(chat.id, events::frame_of(&ended.event));
         let view = self.view(&ended.chat).await?;
         self.publish_chat(chat.id, events::status_frame(&view));

@@ -227,6 +227,7 @@ impl Engine {
             k,
             exclude: Vec::new(),
             confident_only: false,
+            beside: false,
         })
         .await
     }

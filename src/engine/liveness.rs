@@ -63,6 +63,11 @@ impl Liveness {
         };
     }
 
+    /// True when `user` has a chat socket open on `chat` in this process.
+    pub(crate) fn has_feed(&self, chat: ChatId, user: UserId) -> bool {
+        self.state().feeds.contains_key(&(chat, user))
+    }
+
     /// True when `user` has no socket open and no request since `timeout` ago (counting
     /// from this process's start for someone not seen since).
     fn lapsed(&self, user: UserId, timeout: Duration) -> bool {

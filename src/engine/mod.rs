@@ -4,9 +4,11 @@
 
 mod accounts;
 mod assist;
+mod background;
 mod calls;
 mod canned;
 mod chats;
+mod conversation;
 mod desk;
 mod feed;
 mod files;
@@ -62,6 +64,9 @@ pub struct Engine {
     liveness: Arc<liveness::Liveness>,
     question_vectors: Arc<gaps::QuestionVectors>,
     limits: Arc<Throttles>,
+    conversations: Arc<conversation::Conversations>,
+    assist_runs: Arc<assist::AssistRuns>,
+    background: Arc<background::Background>,
 }
 
 /// The engine's rate limits (see [`throttle`]).
@@ -87,28 +92,38 @@ impl Throttles {
 }
 
 impl Engine {
+    /// The engine over `store` and `bus`, ranking with `knowledge`.
+    ///
+    /// # Errors
+    /// The background ranking threads cannot be started.
     pub fn new(
         store: DynStore,
         bus: Arc<dyn EventBus>,
         knowledge: Knowledge,
         settings: Arc<Settings>,
         metrics: Arc<Metrics>,
-    ) -> Self {
+    ) -> anyhow::Result<Self> {
         let files = Arc::new(FileStore::new(settings.data_dir.join("attachments")));
         let limits = Arc::new(Throttles::new(&settings.limits));
-        Self {
+        let background = Arc::new(background::Background::new(
+            settings.limits.assist_rankings,
+        )?);
+        Ok(Self {
             store,
             bus,
             ranker: knowledge.live.clone(),
             knowledge: Arc::new(knowledge),
             files,
-            settings,
             metrics,
             windows: Default::default(),
             liveness: Default::default(),
             question_vectors: Default::default(),
+            conversations: Default::default(),
+            assist_runs: Default::default(),
+            background,
             limits,
-        }
+            settings,
+        })
     }
 
     pub fn store(&self) -> &DynStore {
@@ -117,6 +132,13 @@ impl Engine {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Stops the work the engine runs beside requests (agent assist) and waits up to
+    /// `limit` for what is in hand; returns whether it all finished. Call it when shutdown
+    /// begins (what is queued is dropped, not run) and again before the process exits.
+    pub async fn stop_background(&self, limit: std::time::Duration) -> bool {
+        self.background.stop(limit).await
     }
 
     /// Loads a chat and works out which side `user` is on. Chats the user may not see are
@@ -184,8 +206,27 @@ impl Engine {
             k: self.settings.chat.suggestions,
             exclude,
             confident_only: true,
+            beside: false,
         })
         .await
+    }
+
+    /// Ranks beside the chats, at low priority (`background::LowPriority`); `None`
+    /// once the ranking threads have gone.
+    async fn rank_beside(&self, request: RankRequest) -> Result<Option<Vec<Suggestion>>> {
+        let ranker = self.ranker.clone();
+        let started = std::time::Instant::now();
+        let Some(ranked) = self
+            .background
+            .low_priority
+            .run(move || ranker.rank(&request))
+            .await
+        else {
+            return Ok(None);
+        };
+        let ranked = ranked.map_err(Error::Internal)?;
+        self.metrics.ranking.record(started.elapsed().as_secs_f64());
+        Ok(Some(ranked))
     }
 
     async fn rank_with(&self, request: RankRequest) -> Result<Vec<Suggestion>> {

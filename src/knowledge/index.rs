@@ -281,6 +281,8 @@ impl Ranker for KnowledgeIndex {
                 // the time (README, "Ranking quality").
                 let encoded = if self.mode == Mode::Dense {
                     embedder.encode_exact(text)
+                } else if request.beside {
+                    embedder.encode_one_beside(text)
                 } else {
                     embedder.encode_one(text)
                 };

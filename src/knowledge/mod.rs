@@ -50,6 +50,9 @@ pub struct RankRequest {
     /// Offer nothing when the first suggestion is below the confidence floor (what the
     /// bot does); off for evaluation and for authors searching.
     pub confident_only: bool,
+    /// Ranked for nobody waiting (agent assist, on a low-priority thread): the query is
+    /// encoded on the model's second copy, so the bot's rankings never wait behind it.
+    pub beside: bool,
 }
 
 /// Anything that ranks articles for a query. Implementations are blocking (CPU-bound

@@ -17,7 +17,11 @@ use crate::helpers::{Backend, TestUser, is_type};
 use crate::on_both_databases;
 use crate::process::ServerProcess;
 
-on_both_databases!(a_killed_server_loses_nothing_acknowledged, sigterm_drains);
+on_both_databases!(
+    a_killed_server_loses_nothing_acknowledged,
+    sigterm_drains,
+    sigterm_stops_with_rankings_queued
+);
 
 const SENDS: usize = 120;
 
@@ -31,6 +35,11 @@ struct Blast {
 }
 
 async fn blast(who: &TestUser, chat_id: i64, tag: &'static str) -> Blast {
+    blast_n(who, chat_id, tag, SENDS).await
+}
+
+/// [`blast`] with `sends` messages.
+async fn blast_n(who: &TestUser, chat_id: i64, tag: &'static str, sends: usize) -> Blast {
     let (mut tx, mut rx) = who.chat_ws(chat_id).await.into_inner().split();
     let (count, acks) = watch::channel(0);
     let frames = tokio::spawn(async move {
@@ -58,7 +67,7 @@ async fn blast(who: &TestUser, chat_id: i64, tag: &'static str) -> Blast {
         frames
     });
     let sender = tokio::spawn(async move {
-        for i in 1..=SENDS {
+        for i in 1..=sends {
             let frame = json!({"type": "message", "text": format!("{tag} says {i}"), "client_id": format!("{tag}-{i}")});
             if tx
                 .send(WsMessage::Text(frame.to_string().into()))
@@ -322,4 +331,61 @@ async fn sigterm_drains(backend: Backend) {
         .collect();
     stored.sort();
     assert_eq!(stored, acknowledged);
+}
+
+/// The server's drain limit (`startup::DRAIN_LIMIT`): requests still running this long
+/// after SIGTERM are cut off.
+const DRAIN_LIMIT: Duration = Duration::from_secs(20);
+/// Messages in the flood: each once queued its own agent-assist ranking.
+const FLOOD: usize = 2000;
+
+/// A user floods an active chat that its analyst watches (every message asks for agent
+/// assist, which ranks the conversation) while four users in the bot stage send messages
+/// the bot re-ranks on: SIGTERM still stops the server within its drain limit, because
+/// queued background rankings are dropped, not run (before, thousands of them queued on
+/// the blocking pool and the server ran them all before it exited).
+async fn sigterm_stops_with_rankings_queued(backend: Backend) {
+    let mut server = ServerProcess::start(backend).await;
+    let alice = server.account("alice", &["user", "chat-user"]).await;
+    let bob = server.account("bob", &["analyst"]).await;
+    bob.put("/analyst/status", json!({"status": "online"}))
+        .await;
+    let chat = alice
+        .queued_chat("my vpn keeps dropping every few minutes")
+        .await;
+    let (status, body) = bob.post(&format!("/chats/{chat}/accept"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Assist is for the analyst's socket on the chat: without one nothing is ranked.
+    let mut watching = bob.chat_ws(chat).await;
+    let mut flood = blast_n(&alice, chat, "a", FLOOD).await;
+    let mut asking = Vec::new();
+    for i in 0..4 {
+        let user = server
+            .account(&format!("user{i}"), &["user", "chat-user"])
+            .await;
+        let (id, _) = user.start_chat("the printer prints blank pages").await;
+        asking.push(blast(&user, id, "b").await);
+    }
+    flood
+        .acks
+        .wait_for(|n| *n >= FLOOD)
+        .await
+        .expect("the flood is acknowledged");
+    watching
+        .wait_for("an assist frame", |f| is_type(f, "assist"))
+        .await;
+
+    let signalled = std::time::Instant::now();
+    let status = server.terminate().await;
+    let took = signalled.elapsed();
+    assert!(status.success(), "clean exit: {status:?}\n{}", server.log());
+    assert!(
+        took < DRAIN_LIMIT,
+        "stopped {took:?} after SIGTERM, over the drain limit\n{}",
+        server.log()
+    );
+    flood.sender.abort();
+    for b in asking {
+        b.sender.abort();
+    }
 }

@@ -202,16 +202,17 @@ async fn insert(writer: &AnyPool, batch: &[Pending]) -> Result<HashMap<ChatId, (
 /// `chat_events_advance_seq` trigger moves the chats' `last_seq` along. An event that
 /// repeats its author's `client_id` in the chat is left out (with one writer, nothing can
 /// slip in between the check and the insert), so a retry never fails the batch.
+///
+/// Parameters are anonymous (`?`), bound in order: sqlx binds by asking SQLite each
+/// parameter's name, and SQLite finds a numbered one (`$N`) by a scan of all the names,
+/// so a full batch of 2,304 numbered parameters took millions of steps to bind (10% of the
+/// server's time under load).
 fn statement(n: usize) -> String {
-    let rows: Vec<String> = (0..n)
-        .map(|i| {
-            let p: Vec<String> = (1..=9).map(|k| format!("${}", i * 9 + k)).collect();
-            format!("({})", p.join(", "))
-        })
-        .collect();
+    const ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    let rows = vec![ROW; n].join(", ");
     format!(
         "WITH incoming (chat_id, kind, author_role, author_id, author_name, body, client_id, \
-         payload, created_at) AS (VALUES {}) \
+         payload, created_at) AS (VALUES {rows}) \
          INSERT INTO chat_events (chat_id, seq, kind, author_role, author_id, author_name, \
          body, client_id, payload, created_at) \
          SELECT c.id, c.last_seq + 1, i.kind, i.author_role, i.author_id, i.author_name, \
@@ -219,8 +220,7 @@ fn statement(n: usize) -> String {
          FROM incoming i JOIN chats c ON c.id = i.chat_id WHERE c.status <> 'ended' \
          AND NOT EXISTS (SELECT 1 FROM chat_events e WHERE e.chat_id = i.chat_id \
          AND e.author_id = i.author_id AND e.client_id = i.client_id) \
-         RETURNING id, chat_id, seq",
-        rows.join(", ")
+         RETURNING id, chat_id, seq"
     )
 }
 
@@ -229,9 +229,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statements_number_their_parameters_per_event() {
+    fn statements_have_nine_parameters_per_event() {
         let sql = statement(2);
-        assert!(sql.contains("($1, $2, $3, $4, $5, $6, $7, $8, $9), ($10, "));
+        assert!(sql.contains("VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?, ?))"));
+        assert_eq!(sql.matches('?').count(), 18);
         assert!(sql.ends_with("RETURNING id, chat_id, seq"));
     }
 }
