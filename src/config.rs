@@ -114,8 +114,8 @@ pub struct Limits {
     pub messages_per_sec: u32,
     /// ...and in a burst.
     pub message_burst: u32,
-    /// Agent assist rankings run at once, beside the chats (at least 1). The bot's own
-    /// rankings, which users wait for, never wait for these.
+    /// Threads that rank agent assist beside the chats, at the lowest scheduling priority
+    /// (1 to 64). The bot's own rankings, which users wait for, never wait for these.
     pub assist_rankings: usize,
 }
 
