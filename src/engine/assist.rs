@@ -24,6 +24,12 @@ use crate::store::{ChatRecord, NewEvent};
 /// Articles the analyst is shown.
 const ASSIST_ARTICLES: usize = 5;
 
+/// The least time between the starts of two assist runs for one chat. The first message
+/// after a quiet spell is ranked at once; a burst gets one more run on its newest words
+/// when this has passed. Nobody reads new articles faster, and under load it keeps the
+/// runs' reads and frames (and the clients' parsing of them) off the message path.
+const ASSIST_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Whether someone waits for a ranking.
 #[derive(Clone, Copy)]
 enum Priority {
@@ -160,7 +166,8 @@ impl Engine {
     /// failure is logged and the analyst keeps the articles they had.
     ///
     /// Coalesced: a chat has at most one run in flight, and messages that arrive during it
-    /// ask for one more run, on the conversation as it is then (the newest wins). Nothing
+    /// ask for one more run, on the conversation as it is then (the newest wins), started
+    /// no sooner than [`ASSIST_EVERY`] after the one before. Nothing
     /// runs while the chat's analyst has no socket on it in this process to receive the
     /// result (they read `GET /chats/{id}/assist` when they open it). Runs rank on
     /// [`limits.assist_rankings`](crate::config::Limits::assist_rankings) low-priority
@@ -176,6 +183,7 @@ impl Engine {
         let chat_id = chat.id;
         self.background.spawn(async move {
             loop {
+                let started = tokio::time::Instant::now();
                 tokio::select! {
                     biased;
                     () = engine.background.stopping() => break,
@@ -183,6 +191,12 @@ impl Engine {
                 }
                 if !engine.assist_runs.next_run(chat_id) {
                     return;
+                }
+                // Messages until then are folded into the next run.
+                tokio::select! {
+                    biased;
+                    () = engine.background.stopping() => break,
+                    () = tokio::time::sleep_until(started + ASSIST_EVERY) => {}
                 }
             }
             engine.assist_runs.forget(chat_id);
@@ -199,6 +213,11 @@ impl Engine {
     /// One assist run: reads the chat as it is now and, while its analyst still watches
     /// it, ranks on a low-priority thread and publishes.
     async fn assist_once(&self, chat_id: ChatId) {
+        // Reads and ranking both wait for a low-priority turn: a thousand chats asking at
+        // once read the database one run at a time, not a thousand runs at once.
+        let Some(_turn) = self.background.turn().await else {
+            return;
+        };
         let outcome = async {
             let chat = self.store.chat(chat_id).await?;
             let Some(chat) = chat.filter(|c| c.status == ChatStatus::Active) else {

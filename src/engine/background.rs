@@ -17,6 +17,10 @@ pub(super) struct Background {
     tasks: TaskTracker,
     /// Threads for rankings nobody waits on.
     pub(super) low_priority: LowPriority,
+    /// One per low-priority thread: held by a whole piece of background work (its reads
+    /// as well as its ranking), so that a burst of it queues here instead of reading the
+    /// database beside the message path all at once.
+    turns: Arc<Semaphore>,
 }
 
 impl Background {
@@ -29,7 +33,13 @@ impl Background {
             stop: CancellationToken::new(),
             tasks: TaskTracker::new(),
             low_priority: LowPriority::new(threads)?,
+            turns: Arc::new(Semaphore::new(threads.clamp(1, 64))),
         })
+    }
+
+    /// Waits for a turn to do background work; `None` once shutdown has closed the turns.
+    pub(super) async fn turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.turns.acquire().await.ok()
     }
 
     /// Runs `task` beside requests; it should end soon after [`Self::stopping`] completes.
@@ -47,6 +57,7 @@ impl Background {
     /// be called again.
     pub(super) async fn stop(&self, limit: Duration) -> bool {
         self.stop.cancel();
+        self.turns.close();
         self.tasks.close();
         tokio::time::timeout(limit, async {
             self.tasks.wait().await;
