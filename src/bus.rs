@@ -19,6 +19,20 @@ pub enum Topic {
     Desk,
     /// News for one analyst's console only: a chat transferred to them.
     Analyst(UserId),
+    /// One person's account changed (signed out, disabled, tokens revoked, roles
+    /// changed): their open sockets check whether they may stay open. Never sent on.
+    Account(UserId),
+}
+
+impl Topic {
+    /// How many frames a subscriber may fall behind by: an account's sockets only need
+    /// to know that something changed, and a lagging receiver learns that too.
+    fn capacity(self, default: usize) -> usize {
+        match self {
+            Self::Account(_) => 1,
+            _ => default,
+        }
+    }
 }
 
 pub trait EventBus: Send + Sync + 'static {
@@ -80,7 +94,7 @@ impl EventBus for LocalBus {
         let mut topics = self.topics.lock().expect("bus lock");
         topics
             .entry(topic)
-            .or_insert_with(|| broadcast::channel(self.capacity).0)
+            .or_insert_with(|| broadcast::channel(topic.capacity(self.capacity)).0)
             .subscribe()
     }
 

@@ -78,6 +78,9 @@ pub struct ChatSettings {
     pub suggestions: usize,
     /// How long a browser session (cookie) stays valid.
     pub session_hours: u32,
+    /// How long an API token (from `user add` or `POST /users`) stays valid; 0: never
+    /// expires.
+    pub api_token_days: u32,
     /// A chat ends when its user has had no window (socket) open on it this long; 0
     /// never. The call stays open for analysts.
     pub away_end_secs: u64,
@@ -103,17 +106,30 @@ pub struct Limits {
     /// Largest JSON body accepted by the API.
     pub json_body_max_bytes: usize,
     pub request_timeout_secs: u64,
-    /// Failed sign-ins allowed for one account in a burst; then one more per
-    /// `login_refill_secs`.
+    /// Failed sign-ins allowed in a burst for one account from clients that have not
+    /// signed in to it before, and for each browser that has (its device cookie); then one
+    /// more per `login_refill_secs`.
     pub login_attempts_per_account: u32,
-    /// Failed sign-ins allowed from one address in a burst, refilled at the same pace.
-    /// Behind a proxy every client shares the proxy's address: raise it there.
+    /// Failed sign-ins allowed from one address (an IPv6 /64) in a burst, refilled at the
+    /// same pace. Behind a proxy every client shares the proxy's address: raise it there.
     pub login_attempts_per_address: u32,
     pub login_refill_secs: u64,
     /// Messages one person may send in one chat per second, on average...
     pub messages_per_sec: u32,
     /// ...and in a burst.
     pub message_burst: u32,
+    /// Passwords hashed or checked at once (argon2 takes 19 MiB each); more wait.
+    pub password_hashes: usize,
+    /// Chats one person may start in an hour (in a burst, then refilled evenly).
+    pub chats_per_hour: u32,
+    /// Bytes one person may upload in a day (in a burst, then refilled evenly).
+    pub upload_bytes_per_day: u64,
+    /// Chat and desk sockets one person may hold open at once; one more is closed with
+    /// code 1008.
+    pub sockets_per_user: usize,
+    /// Typing frames one person may send per second, on average (twice that in a burst);
+    /// more are refused with an `error` frame and not shown.
+    pub typing_per_sec: u32,
     /// Threads that rank agent assist beside the chats, at the lowest scheduling priority
     /// (1 to 64). The bot's own rankings, which users wait for, never wait for these.
     pub assist_rankings: usize,
@@ -141,6 +157,7 @@ impl Default for ChatSettings {
             default_max_chats: 3,
             suggestions: 3,
             session_hours: 12,
+            api_token_days: 365,
             away_end_secs: 600,
             leave_grace_secs: 5,
             presence_timeout_secs: 60,
@@ -164,6 +181,11 @@ impl Default for Limits {
             messages_per_sec: 10,
             message_burst: 30,
             assist_rankings: 1,
+            password_hashes: 4,
+            chats_per_hour: 30,
+            upload_bytes_per_day: 500 * 1024 * 1024,
+            sockets_per_user: 100,
+            typing_per_sec: 5,
         }
     }
 }

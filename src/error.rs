@@ -51,7 +51,10 @@ pub enum ErrorCode {
     AtCapacity,
 
     // Slow down or try later (429, 503).
+    /// Too many in a short time (sign-ins, messages, typing): slow down.
     RateLimited,
+    /// A person's allowance for a longer period (chats an hour, bytes a day) is used up.
+    QuotaExceeded,
     /// The database is out of reach, or the instance is draining.
     Unavailable,
 
@@ -92,9 +95,11 @@ pub enum Error {
     },
     #[error("{0}")]
     TooLarge(Cow<'static, str>),
-    /// Too many attempts or messages in a short time; try again after `retry_after`.
+    /// Too many attempts or messages in a short time (`code` `rate_limited`), or an
+    /// allowance used up (`quota_exceeded`); try again after `retry_after`.
     #[error("{message}")]
     TooManyRequests {
+        code: ErrorCode,
         message: Cow<'static, str>,
         retry_after: std::time::Duration,
     },
@@ -127,6 +132,19 @@ impl Error {
         retry_after: std::time::Duration,
     ) -> Self {
         Self::TooManyRequests {
+            code: ErrorCode::RateLimited,
+            message: message.into(),
+            retry_after,
+        }
+    }
+
+    /// A person's allowance for a period is used up; more after `retry_after`.
+    pub fn quota_exceeded(
+        message: impl Into<Cow<'static, str>>,
+        retry_after: std::time::Duration,
+    ) -> Self {
+        Self::TooManyRequests {
+            code: ErrorCode::QuotaExceeded,
             message: message.into(),
             retry_after,
         }
@@ -156,7 +174,7 @@ impl Error {
             Self::Conflict { code, .. } => *code,
             Self::Invalid { .. } => ErrorCode::Invalid,
             Self::TooLarge(_) => ErrorCode::TooLarge,
-            Self::TooManyRequests { .. } => ErrorCode::RateLimited,
+            Self::TooManyRequests { code, .. } => *code,
             Self::UnsupportedMedia(_) => ErrorCode::UnsupportedMediaType,
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Database(_) | Self::Internal(_) => ErrorCode::Internal,

@@ -84,6 +84,25 @@ async fn lapse_presence(engine: Engine, cancel: CancellationToken) {
     }
 }
 
+/// How often expired sessions and API tokens are deleted.
+const TOKEN_SWEEP: Duration = Duration::from_secs(3600);
+
+/// Deletes expired sessions and tokens at start and then hourly, until shutdown. (They
+/// stop working at their expiry; this only keeps the table from growing.)
+async fn sweep_tokens(engine: Engine, cancel: CancellationToken) {
+    loop {
+        match engine.sweep_expired_tokens().await {
+            Ok(0) => {}
+            Ok(swept) => tracing::info!(swept, "expired sessions and tokens deleted"),
+            Err(e) => tracing::warn!(error = %e, "could not delete expired tokens"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(TOKEN_SWEEP) => {}
+            () = cancel.cancelled() => return,
+        }
+    }
+}
+
 /// Folds recorded latencies into their histograms until shutdown, so that memory stays
 /// flat when nobody scrapes `/metrics`.
 async fn keep_metrics(metrics: Arc<Metrics>, cancel: CancellationToken) {
@@ -144,6 +163,7 @@ impl Application {
         tokio::spawn(follow_knowledge(self.engine.clone(), cancel.clone()));
         tokio::spawn(keep_metrics(self.metrics.clone(), cancel.clone()));
         tokio::spawn(lapse_presence(self.engine.clone(), cancel.clone()));
+        tokio::spawn(sweep_tokens(self.engine.clone(), cancel.clone()));
         let sockets = TaskTracker::new();
         let engine = self.engine.clone();
         let router = http::router(http::AppState::new(

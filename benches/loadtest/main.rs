@@ -7,6 +7,7 @@
 //! cargo bench --bench loadtest -- --db postgres --rate 1000
 //! cargo bench --bench loadtest -- --idle-sockets 10000
 //! cargo bench --bench loadtest -- --queue-calibration      # the wait estimate's hit rate
+//! cargo bench --bench loadtest -- --sign-ins 400            # password sign-ins a second
 //! ```
 //!
 //! Without `--url` it starts `chatdesk serve` from this build on a free loopback port
@@ -16,6 +17,7 @@ mod chat;
 mod client;
 mod queueing;
 mod server;
+mod signins;
 mod stats;
 
 use std::sync::Arc;
@@ -91,6 +93,10 @@ struct Args {
     /// Seed of the calibration run's random arrivals and think times.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Instead of the load run: create this many accounts with passwords and sign each
+    /// in once, `--setup-concurrency` at a time.
+    #[arg(long, default_value_t = 0)]
+    sign_ins: usize,
     /// Passed by `cargo bench`.
     #[arg(long, hide = true)]
     bench: bool,
@@ -170,6 +176,17 @@ async fn drive(args: &Args, server: &Server, per_analyst: usize) -> anyhow::Resu
             seed: args.seed,
         };
         return queueing::run(&admin, &run_id, &calibration).await;
+    }
+    if args.sign_ins > 0 {
+        return signins::run(
+            &admin,
+            &server.root,
+            &http,
+            &run_id,
+            args.sign_ins,
+            args.setup_concurrency,
+        )
+        .await;
     }
 
     eprintln!(

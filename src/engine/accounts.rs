@@ -1,19 +1,19 @@
 //! Accounts: users with argon2-hashed passwords, and bearer tokens that are stored only
 //! as SHA-256 hashes (a leaked table does not leak sessions).
 
-use std::net::IpAddr;
-use std::time::Instant;
-
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use super::Engine;
+use crate::bus::Topic;
+use crate::domain::ids::UserId;
 use crate::domain::now_millis;
-use crate::domain::user::{Role, TokenKind, User, Username};
+use crate::domain::user::{Role, TokenKind, User, Username, format_roles, parse_roles};
 use crate::error::{Error, Result};
-use crate::store::{NewToken, NewUser};
+use crate::events::Frame;
+use crate::store::{NewToken, NewUser, TokenOwner};
 
 /// A freshly issued token. Shown once; only its hash is kept.
 pub struct Token(pub String);
@@ -32,7 +32,7 @@ fn new_token() -> (Token, String) {
     (Token(token), hash)
 }
 
-fn hash_token(token: &str) -> String {
+pub(super) fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
@@ -44,7 +44,7 @@ fn hash_password(password: &str) -> Result<String> {
         .map_err(|e| Error::Internal(anyhow::anyhow!("hashing a password: {e}")))
 }
 
-fn verify_password(password: &str, hash: &str) -> bool {
+pub(super) fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|h| {
         Argon2::default()
             .verify_password(password.as_bytes(), &h)
@@ -54,10 +54,10 @@ fn verify_password(password: &str, hash: &str) -> bool {
 
 /// A hash to verify against when the user does not exist, so that a wrong username takes
 /// as long as a wrong password.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0jB1pxYvLDyMPGZ8vH1JMaYxWzGMyE8BtOyyHQn9Q9k";
+pub(super) const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0jB1pxYvLDyMPGZ8vH1JMaYxWzGMyE8BtOyyHQn9Q9k";
 
 impl Engine {
-    /// Creates an account and its first API token.
+    /// Creates an account and its first API token (valid for `chat.api_token_days`).
     #[tracing::instrument(skip_all, fields(username = %username), err(level = "debug"))]
     pub async fn create_user(
         &self,
@@ -82,11 +82,18 @@ impl Engine {
             Some(p) if p.chars().count() < 8 => {
                 return Err(Error::invalid("password", "must be at least 8 characters"));
             }
-            Some(p) => Some(
-                tokio::task::spawn_blocking(move || hash_password(&p))
+            Some(p) => {
+                let _permit = self
+                    .password_checks
+                    .acquire()
                     .await
-                    .map_err(|e| Error::internal("hashing a password", e))??,
-            ),
+                    .map_err(|e| Error::internal("waiting to hash a password", e))?;
+                Some(
+                    tokio::task::spawn_blocking(move || hash_password(&p))
+                        .await
+                        .map_err(|e| Error::internal("hashing a password", e))??,
+                )
+            }
             None => None,
         };
         let user = self
@@ -101,11 +108,13 @@ impl Engine {
                 now_millis(),
             )
             .await?;
-        let token = self.issue_token(&user, TokenKind::Api, None).await?;
+        let days = i64::from(self.settings.chat.api_token_days);
+        let expires = (days > 0).then(|| now_millis() + days * 86_400_000);
+        let token = self.issue_token(&user, TokenKind::Api, expires).await?;
         Ok((user, token))
     }
 
-    async fn issue_token(
+    pub(super) async fn issue_token(
         &self,
         user: &User,
         kind: TokenKind,
@@ -124,65 +133,127 @@ impl Engine {
         Ok(token)
     }
 
-    /// Checks a username and password and opens a browser session. Failed attempts are
-    /// limited per account and per address (`from`), before any password is checked.
-    #[tracing::instrument(skip_all, fields(username = %username))]
-    pub async fn login(
-        &self,
-        username: &str,
-        password: &str,
-        from: Option<IpAddr>,
-    ) -> Result<(User, Token)> {
-        let account = username.to_lowercase();
-        let now = Instant::now();
-        let limits = &self.limits;
-        // Tokens are taken before the password is checked, so parallel guesses count too;
-        // a success gives them back.
-        let by_account = limits.logins_by_account.take(&account, now);
-        let by_address = from.map_or(Ok(()), |ip| limits.logins_by_address.take(&ip, now));
-        if let Err(wait) = by_account.and(by_address) {
-            tracing::warn!(username = %username, ?from, "sign-in refused: too many failed attempts");
-            return Err(Error::too_many(
-                "too many failed sign-in attempts; try again later",
-                wait,
-            ));
-        }
-        let record = self.store.login_record(username).await?;
-        let (user, hash) = match record {
-            Some((user, Some(hash))) => (Some(user), hash),
-            _ => (None, DUMMY_HASH.to_owned()),
-        };
-        let password = password.to_owned();
-        let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-            .await
-            .map_err(|e| Error::internal("checking a password", e))?;
-        let user = user.filter(|_| ok).ok_or(Error::Unauthorized)?;
-        limits.logins_by_account.forget(&account);
-        if let Some(ip) = from {
-            limits.logins_by_address.give_back(&ip, Instant::now());
-        }
-        let hours = i64::from(self.settings.chat.session_hours);
-        let expires = now_millis() + hours * 3_600_000;
-        let token = self
-            .issue_token(&user, TokenKind::Session, Some(expires))
-            .await?;
-        Ok((user, token))
-    }
-
     /// The user a bearer token or session cookie belongs to. Every authenticated request
     /// comes through here, which counts as a sign the user is still there (`liveness`).
+    ///
+    /// # Errors
+    /// `Unauthorized` for an unknown or expired token, or a disabled account's.
     pub async fn authenticate(&self, token: &str) -> Result<User> {
-        let user = self
+        Ok(self.authenticate_session(token).await?.user)
+    }
+
+    /// As [`authenticate`](Self::authenticate), with the token's expiry, for sockets that
+    /// stay open until it.
+    pub async fn authenticate_session(&self, token: &str) -> Result<TokenOwner> {
+        let owner = self
             .store
             .user_by_token(&hash_token(token), now_millis())
             .await?
             .ok_or(Error::Unauthorized)?;
-        self.liveness.seen(user.id);
+        self.liveness.seen(owner.user.id);
+        Ok(owner)
+    }
+
+    /// Signs one session out (deletes its token) and closes the sockets opened with it.
+    pub async fn logout(&self, token: &str) -> Result<()> {
+        if let Some(user_id) = self.store.delete_token(&hash_token(token)).await? {
+            self.announce_account_change(user_id);
+        }
+        Ok(())
+    }
+
+    /// Tells the sockets of `user_id` to check whether they may stay open (see
+    /// [`AccessWatch`](super::AccessWatch)). Called after the change has committed.
+    pub(super) fn announce_account_change(&self, user_id: UserId) {
+        self.bus.publish(
+            Topic::Account(user_id),
+            Frame::new(None, r#"{"type":"account_changed"}"#),
+        );
+    }
+
+    /// The account an admin manages, by name.
+    async fn managed_account(&self, admin: &User, username: &str) -> Result<User> {
+        if !admin.has(Role::Admin) {
+            return Err(Error::forbidden("only admins manage accounts"));
+        }
+        self.store
+            .user_by_username(username)
+            .await?
+            .ok_or(Error::NotFound("user"))
+    }
+
+    /// Disables an account (it cannot sign in, its tokens stop working, its sessions are
+    /// deleted and its sockets close) or enables it again (its API tokens work again).
+    ///
+    /// # Errors
+    /// `Forbidden` unless `admin` is an admin, or when an admin would disable themself;
+    /// `NotFound` for an unknown username.
+    pub async fn set_account_disabled(
+        &self,
+        admin: &User,
+        username: &str,
+        disabled: bool,
+    ) -> Result<User> {
+        let user = self.managed_account(admin, username).await?;
+        if disabled && user.id == admin.id {
+            return Err(Error::forbidden("admins cannot disable their own account"));
+        }
+        let at = disabled.then(now_millis);
+        self.store.set_disabled(user.id, at).await?;
+        if disabled {
+            self.store
+                .delete_tokens_of(user.id, Some(TokenKind::Session))
+                .await?;
+            tracing::info!(username = %user.username, by = %admin.username, "account disabled");
+        } else {
+            tracing::info!(username = %user.username, by = %admin.username, "account enabled");
+        }
+        self.announce_account_change(user.id);
         Ok(user)
     }
 
-    pub async fn logout(&self, token: &str) -> Result<()> {
-        self.store.delete_token(&hash_token(token)).await
+    /// Replaces an account's roles; sockets that needed a removed role close.
+    ///
+    /// # Errors
+    /// `Forbidden` unless `admin` is an admin, or when an admin would drop their own admin
+    /// role; `Invalid` for no roles; `NotFound` for an unknown username.
+    pub async fn set_account_roles(
+        &self,
+        admin: &User,
+        username: &str,
+        roles: &[Role],
+    ) -> Result<User> {
+        let mut user = self.managed_account(admin, username).await?;
+        if roles.is_empty() {
+            return Err(Error::invalid("roles", "give the user at least one role"));
+        }
+        if user.id == admin.id && !roles.contains(&Role::Admin) {
+            return Err(Error::forbidden(
+                "admins cannot remove their own admin role",
+            ));
+        }
+        self.store.set_roles(user.id, roles).await?;
+        user.roles = parse_roles(&format_roles(roles));
+        self.announce_account_change(user.id);
+        Ok(user)
+    }
+
+    /// Revokes every session and API token of an account; returns how many there were.
+    ///
+    /// # Errors
+    /// `Forbidden` unless `admin` is an admin; `NotFound` for an unknown username.
+    pub async fn revoke_tokens(&self, admin: &User, username: &str) -> Result<u64> {
+        let user = self.managed_account(admin, username).await?;
+        let revoked = self.store.delete_tokens_of(user.id, None).await?;
+        tracing::info!(username = %user.username, by = %admin.username, revoked, "tokens revoked");
+        self.announce_account_change(user.id);
+        Ok(revoked)
+    }
+
+    /// Deletes expired sessions and tokens; returns how many. Run now and then by the
+    /// service (see `startup`).
+    pub async fn sweep_expired_tokens(&self) -> Result<u64> {
+        self.store.delete_expired_tokens(now_millis()).await
     }
 }
 

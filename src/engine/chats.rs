@@ -61,6 +61,17 @@ impl Engine {
                 "no analysts are online right now; please try again later",
             ));
         }
+        if let Err(wait) = self
+            .limits
+            .chats_started
+            .take(&user.id, std::time::Instant::now())
+        {
+            let per_hour = self.settings.limits.chats_per_hour;
+            return Err(Error::quota_exceeded(
+                format!("you have started {per_hour} chats in the last hour; try again later"),
+                wait,
+            ));
+        }
         // Rank first: a failure here must not leave a half-started chat behind.
         let suggestions = self.rank(description.clone(), Vec::new()).await?;
         let chat = self
@@ -542,6 +553,12 @@ impl Engine {
 
     /// Shows the other side that someone is typing. Not stored.
     pub async fn typing(&self, user: &User, chat_id: ChatId, typing: bool) -> Result<()> {
+        if let Err(wait) = self.limits.typing.take(&user.id, std::time::Instant::now()) {
+            return Err(Error::too_many(
+                "typing frames are coming too fast; they are not shown",
+                wait,
+            ));
+        }
         let (chat, party) = self.chat_for(user, chat_id).await?;
         may_post(party, chat.status).map_err(refused)?;
         let role = author_of(user, party).role;

@@ -211,6 +211,20 @@ impl Engine {
                 .map_err(|e| Error::internal("typing an attachment", e))?;
         let content_type = content_type?;
         check_name_matches(&name, &content_type)?;
+        let size = upload.bytes.len();
+        if let Err(wait) =
+            self.limits
+                .upload_bytes
+                .take_n(&user.id, size as f64, std::time::Instant::now())
+        {
+            let per_day = self.settings.limits.upload_bytes_per_day;
+            return Err(Error::quota_exceeded(
+                format!(
+                    "you may upload {per_day} bytes a day, and this file does not fit in what is left today"
+                ),
+                wait,
+            ));
+        }
         let id = AttachmentId::random();
         let sha256 = self
             .files

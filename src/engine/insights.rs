@@ -166,10 +166,10 @@ fn parse_time(field: &'static str, text: &str, end_of_day: bool) -> Result<Milli
     Millis::try_from(at.unix_timestamp_nanos() / 1_000_000).map_err(|_| bad())
 }
 
-/// A cell that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`) gets a leading
-/// apostrophe (OWASP's advice on CSV injection).
+/// A cell that a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`,
+/// a tab or a carriage return) gets a leading apostrophe (OWASP, "CSV Injection").
 fn cell(text: &str) -> String {
-    if text.starts_with(['=', '+', '-', '@']) {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{text}")
     } else {
         text.to_owned()
@@ -236,6 +236,9 @@ mod tests {
             rating: Some(4),
         }];
         let text = String::from_utf8(calls_csv(&history).unwrap()).unwrap();
+        for hidden in ["\t=1+1", "\r=1+1"] {
+            assert!(cell(hidden).starts_with('\''), "{hidden:?}");
+        }
         assert_eq!(
             text,
             "reference,logged_at,outcome,wait_secs,first_response_secs,handle_secs,analyst,rating\n\

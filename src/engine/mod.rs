@@ -2,6 +2,7 @@
 //! [`User`]; it checks rights, changes state through the [`Store`](crate::store::Store),
 //! commits, and only then announces on the [`EventBus`]. Nothing here knows about HTTP.
 
+mod access;
 mod accounts;
 mod assist;
 mod background;
@@ -10,6 +11,7 @@ mod canned;
 mod chats;
 mod conversation;
 mod desk;
+mod device_cookies;
 mod feed;
 mod files;
 mod gaps;
@@ -17,6 +19,7 @@ mod insights;
 mod knowledge;
 mod liveness;
 mod ratings;
+mod sign_in;
 mod throttle;
 mod transfer;
 mod windows;
@@ -24,16 +27,19 @@ mod windows;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+pub use access::{AccessWatch, Revoked, SocketSlot};
 pub use accounts::Token;
 pub use assist::{Assist, AssistItem};
 pub use calls::{CallDetails, LinkedChat, TranscriptEntry, call_view};
 pub use desk::DeskFeed;
 pub use desk::QueueEntry;
+pub use device_cookies::{DEVICE_COOKIE, DEVICE_COOKIE_MAX_AGE_SECS};
 pub use feed::ChatFeed;
 pub use files::{Download, FileStore, Upload};
 pub use gaps::{GAP_CALLS, GapKind, KnowledgeGap, KnowledgeGaps};
 pub use insights::Report;
 pub use knowledge::{ArticleSummary, Knowledge, ReindexReport, SavedArticle, Skipped};
+pub use sign_in::{Attempt, MAX_USERNAME_CHARS, SignedIn};
 pub use windows::LEAVING_WINDOW;
 
 use crate::bus::{EventBus, Topic};
@@ -67,26 +73,51 @@ pub struct Engine {
     conversations: Arc<conversation::Conversations>,
     assist_runs: Arc<assist::AssistRuns>,
     background: Arc<background::Background>,
+    /// Signs device cookies; read from the store on first use.
+    device_key: Arc<tokio::sync::OnceCell<device_cookies::DeviceKey>>,
+    /// Argon2 runs, at most `limits.password_hashes` at once.
+    password_checks: Arc<tokio::sync::Semaphore>,
+    /// Open sockets per person, against `limits.sockets_per_user`.
+    open_sockets: Arc<access::OpenSockets>,
 }
 
-/// The engine's rate limits (see [`throttle`]).
+/// The engine's rate limits and quotas (see [`throttle`]).
 struct Throttles {
+    /// Failed sign-ins of clients without a device cookie for the account, by account.
     logins_by_account: Buckets<String>,
+    /// Failed sign-ins of one browser with a device cookie, by the cookie's nonce.
+    logins_by_device: Buckets<String>,
+    /// Failed sign-ins by address (see [`sign_in::address_key`]).
     logins_by_address: Buckets<IpAddr>,
     /// By (sender, chat).
     messages: Buckets<(UserId, ChatId)>,
+    typing: Buckets<UserId>,
+    chats_started: Buckets<UserId>,
+    /// In bytes.
+    upload_bytes: Buckets<UserId>,
 }
 
 impl Throttles {
     fn new(limits: &crate::config::Limits) -> Self {
         let login_refill = 1.0 / limits.login_refill_secs.max(1) as f64;
+        let per_account = limits.login_attempts_per_account;
+        let chats = limits.chats_per_hour.max(1);
+        let bytes = limits.upload_bytes_per_day.max(1) as f64;
+        let typing = limits.typing_per_sec.max(1);
         Self {
-            logins_by_account: Buckets::new(limits.login_attempts_per_account, login_refill),
-            logins_by_address: Buckets::new(limits.login_attempts_per_address, login_refill),
+            logins_by_account: Buckets::new(f64::from(per_account), login_refill),
+            logins_by_device: Buckets::new(f64::from(per_account), login_refill),
+            logins_by_address: Buckets::new(
+                f64::from(limits.login_attempts_per_address),
+                login_refill,
+            ),
             messages: Buckets::new(
-                limits.message_burst,
+                f64::from(limits.message_burst),
                 f64::from(limits.messages_per_sec.max(1)),
             ),
+            typing: Buckets::new(f64::from(typing * 2), f64::from(typing)),
+            chats_started: Buckets::new(f64::from(chats), f64::from(chats) / 3600.0),
+            upload_bytes: Buckets::new(bytes, bytes / 86_400.0),
         }
     }
 }
@@ -121,6 +152,11 @@ impl Engine {
             conversations: Default::default(),
             assist_runs: Default::default(),
             background,
+            device_key: Default::default(),
+            password_checks: Arc::new(tokio::sync::Semaphore::new(
+                settings.limits.password_hashes.max(1),
+            )),
+            open_sockets: Default::default(),
             limits,
             settings,
         })

@@ -1,7 +1,9 @@
-//! Rate limits, kept in memory by each instance: token buckets by key. Sign-in attempts
-//! are limited by account and by address (guessing is slow, and one address cannot
-//! lock every account out); messages by sender and chat (a flood slows its sender only,
-//! and an analyst with many chats is not held back by their sum).
+//! Rate limits and quotas, kept in memory by each instance: token buckets by key, the one
+//! interface every limit goes through. Sign-in attempts are limited by address and by
+//! account or device cookie (guessing is slow, and one address cannot lock every account
+//! out); messages by sender and chat (a flood slows its sender only, and an analyst with
+//! many chats is not held back by their sum); typing, chats started and bytes uploaded by
+//! person. Memory stays bounded whatever keys clients choose.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -23,11 +25,11 @@ struct Bucket {
 }
 
 impl<K: std::hash::Hash + Eq + Clone> Buckets<K> {
-    /// `burst` tokens at most, refilled at `per_sec`.
-    pub fn new(burst: u32, per_sec: f64) -> Self {
+    /// `burst` tokens at most (at least 1), refilled at `per_sec`.
+    pub fn new(burst: f64, per_sec: f64) -> Self {
         Self {
             per_sec,
-            burst: f64::from(burst.max(1)),
+            burst: burst.max(1.0),
             buckets: Mutex::new(HashMap::new()),
         }
     }
@@ -46,19 +48,26 @@ impl<K: std::hash::Hash + Eq + Clone> Buckets<K> {
         }
     }
 
-    fn wait_for_token(&self, tokens: f64) -> Duration {
-        Duration::from_secs_f64(((1.0 - tokens) / self.per_sec).max(0.0))
+    fn wait_for(&self, needed: f64, tokens: f64) -> Duration {
+        Duration::from_secs_f64(((needed - tokens) / self.per_sec).max(0.0))
     }
 
     /// Takes a token for `key`; without one, says how long until one is free.
     pub fn take(&self, key: &K, now: Instant) -> Result<(), Duration> {
+        self.take_n(key, 1.0, now)
+    }
+
+    /// Takes `n` tokens for `key` (bytes of an upload, say); without enough, takes none
+    /// and says how long until there will be. More than the burst is never granted: the
+    /// wait then is the time to refill the whole bucket, after which `n` is still refused.
+    pub fn take_n(&self, key: &K, n: f64, now: Instant) -> Result<(), Duration> {
         let mut buckets = self.buckets.lock().expect("buckets lock");
         let mut b = self.refilled(buckets.get(key), now);
-        let result = if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
+        let result = if b.tokens >= n {
+            b.tokens -= n;
             Ok(())
         } else {
-            Err(self.wait_for_token(b.tokens))
+            Err(self.wait_for(n.min(self.burst), b.tokens))
         };
         if buckets.len() >= SWEEP_AT && !buckets.contains_key(key) {
             let burst = self.burst;
@@ -98,7 +107,7 @@ mod tests {
 
     #[test]
     fn a_burst_then_the_refill_rate() {
-        let b = Buckets::new(3, 2.0);
+        let b = Buckets::new(3.0, 2.0);
         let t0 = Instant::now();
         for _ in 0..3 {
             assert!(b.take(&"k", t0).is_ok());
@@ -118,8 +127,22 @@ mod tests {
     }
 
     #[test]
+    fn quotas_take_many_tokens_at_once_or_none() {
+        let b = Buckets::new(1000.0, 10.0);
+        let t0 = Instant::now();
+        assert!(b.take_n(&"k", 600.0, t0).is_ok());
+        let wait = b.take_n(&"k", 600.0, t0).unwrap_err();
+        assert_eq!(wait, Duration::from_secs(20), "200 more at 10 a second");
+        assert!(
+            b.take_n(&"k", 400.0, t0).is_ok(),
+            "the refusal took nothing"
+        );
+        assert!(b.take_n(&"k", 1.0, t0).is_err());
+    }
+
+    #[test]
     fn live_buckets_are_bounded_too() {
-        let b = Buckets::new(5, 0.001);
+        let b = Buckets::new(5.0, 0.001);
         let t0 = Instant::now();
         for k in 0..3 * SWEEP_AT {
             let _ = b.take(&k, t0 + Duration::from_millis(k as u64));
@@ -136,7 +159,7 @@ mod tests {
 
     #[test]
     fn full_buckets_are_swept_when_there_are_many() {
-        let b = Buckets::new(1, 1000.0);
+        let b = Buckets::new(1.0, 1000.0);
         let t0 = Instant::now();
         for k in 0..SWEEP_AT {
             let _ = b.take(&k, t0);

@@ -3,16 +3,18 @@
 use axum::extract::State;
 use axum::http::header::SET_COOKIE;
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Response};
+use axum::response::{AppendHeaders, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::extract::{
-    CurrentUser, JsonBody, SESSION_COOKIE, client_ip, request_token, same_origin,
+    CurrentUser, JsonBody, SESSION_COOKIE, client_ip, cookie, device_cookie_header, request_token,
+    same_origin,
 };
 use super::{ApiError, AppState};
+use crate::engine::{Attempt, DEVICE_COOKIE};
 use crate::error::Error;
 
 pub fn router() -> Router<AppState> {
@@ -33,18 +35,26 @@ async fn login(
     parts: Parts,
     JsonBody(body): JsonBody<Login>,
 ) -> Result<Response, ApiError> {
-    let (user, token) = state
+    let device = cookie(&parts, DEVICE_COOKIE);
+    let attempt = Attempt {
+        from: client_ip(&parts),
+        device_cookie: device.as_deref(),
+    };
+    let signed_in = state
         .engine
-        .login(&body.username, &body.password, client_ip(&parts))
+        .login(&body.username, &body.password, attempt)
         .await?;
     let max_age = u64::from(state.engine.settings().chat.session_hours) * 3600;
-    let cookie = format!(
+    let session = format!(
         "{SESSION_COOKIE}={}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}",
-        token.0
+        signed_in.token.0
     );
     Ok((
-        [(SET_COOKIE, cookie)],
-        Json(json!({"token": token.0, "user": user})),
+        AppendHeaders([
+            (SET_COOKIE, session),
+            (SET_COOKIE, device_cookie_header(&signed_in.device_cookie)),
+        ]),
+        Json(json!({"token": signed_in.token.0, "user": signed_in.user})),
     )
         .into_response())
 }

@@ -41,7 +41,7 @@ fn status_of(code: ErrorCode) -> StatusCode {
         Conflict | AlreadyExists | UsernameTaken | ChatEnded | AlreadyTaken | NotQueued
         | AlreadyQueued | AlreadyActive | InvalidState | NotYourChat | NoAnalystsOnline
         | AnalystOffline | AtCapacity => StatusCode::CONFLICT,
-        RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        RateLimited | QuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
         Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -195,7 +195,11 @@ impl IntoResponse for ApiError {
         if let Some(detail) = self.detail {
             response.extensions_mut().insert(ErrorDetail(detail));
         }
-        if let Some(secs) = self.retry_after {
+        // Every 429 says when to come back, also one whose wait nobody computed.
+        let retry_after = self
+            .retry_after
+            .or((self.status == StatusCode::TOO_MANY_REQUESTS).then_some(1));
+        if let Some(secs) = retry_after {
             response
                 .headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, secs.into());

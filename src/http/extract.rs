@@ -15,7 +15,9 @@ use subtle::ConstantTimeEq;
 
 use super::{ApiError, AppState};
 use crate::domain::user::User;
+use crate::engine::{DEVICE_COOKIE, DEVICE_COOKIE_MAX_AGE_SECS};
 use crate::error::Error;
+use crate::store::TokenOwner;
 
 pub const SESSION_COOKIE: &str = "chatdesk_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -101,6 +103,11 @@ pub fn credential(parts: &Parts) -> Option<Credential> {
 }
 
 fn session_cookie(parts: &Parts) -> Option<String> {
+    cookie(parts, SESSION_COOKIE)
+}
+
+/// The value of the cookie `name` the request carries, if it is not empty.
+pub fn cookie(parts: &Parts, name: &str) -> Option<String> {
     parts
         .headers
         .get_all(COOKIE)
@@ -108,9 +115,17 @@ fn session_cookie(parts: &Parts) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.to_owned())
         .filter(|v| !v.is_empty())
+}
+
+/// The `Set-Cookie` value that keeps a browser's device cookie (see
+/// [`DEVICE_COOKIE`]): HttpOnly, sent to this site only, for a year.
+pub fn device_cookie_header(value: &str) -> String {
+    format!(
+        "{DEVICE_COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={DEVICE_COOKIE_MAX_AGE_SECS}"
+    )
 }
 
 /// The token a request carries, however it carries it.
@@ -190,11 +205,36 @@ impl FromRequestParts<AppState> for CurrentUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        let Authenticated { owner, .. } = Authenticated::from_request_parts(parts, state).await?;
+        Ok(Self(owner.user))
+    }
+}
+
+/// The signed-in user with the token they signed in with and its expiry: what a socket
+/// needs to watch its right to stay open. Rejects as [`CurrentUser`] does.
+pub struct Authenticated {
+    pub owner: TokenOwner,
+    pub token: String,
+}
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let credential = credential(parts).ok_or(Error::Unauthorized)?;
-        let user = state.engine.authenticate(credential.token()).await?;
+        let owner = state
+            .engine
+            .authenticate_session(credential.token())
+            .await?;
         if let Credential::Cookie(session) = &credential {
             check_cookie_request(parts, session)?;
         }
-        Ok(Self(user))
+        let token = match credential {
+            Credential::Bearer(t) | Credential::Cookie(t) => t,
+        };
+        Ok(Self { owner, token })
     }
 }

@@ -21,10 +21,13 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::header::CONTENT_SECURITY_POLICY;
+use axum::http::{HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -76,6 +79,11 @@ pub fn router(state: AppState) -> Router {
         .merge(knowledge::router())
         .merge(users::router())
         .merge(ws::router());
+    // API bodies are data: a browser that renders one anyway may run and load nothing.
+    let api = api.layer(SetResponseHeaderLayer::if_not_present(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; sandbox"),
+    ));
     Router::new()
         .nest("/api/v1", api)
         .merge(pages::router(&state))
@@ -92,7 +100,7 @@ pub fn router(state: AppState) -> Router {
                 .extensions()
                 .get::<MatchedPath>()
                 .map_or("unmatched", MatchedPath::as_str);
-            tracing::info_span!("request", method = %req.method(), route)
+            tracing::info_span!("request", method = method_label(req.method()), route)
         }))
         .with_state(state)
 }
@@ -100,7 +108,7 @@ pub fn router(state: AppState) -> Router {
 /// Counts and times each request by route template and logs every server error once.
 async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -112,10 +120,27 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
             .extensions()
             .get::<error::ErrorDetail>()
             .map_or("", |d| d.0.as_str());
-        tracing::error!(%method, %route, status = status.as_u16(), detail, "request failed");
+        tracing::error!(method, %route, status = status.as_u16(), detail, "request failed");
     }
     state
         .metrics
-        .record_request(&method, &route, status.as_u16(), started.elapsed());
+        .record_request(method, &route, status.as_u16(), started.elapsed());
     response
+}
+
+/// A request's method as a metrics label: one of the nine methods of RFC 9110 and
+/// RFC 5789, or `other`, so that made-up methods cannot add label values without bound.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::CONNECT => "CONNECT",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
 }

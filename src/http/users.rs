@@ -1,20 +1,24 @@
-//! Accounts made by an admin over the API (the CLI's `user add`, for scripts and for the
-//! load generator, which needs many users without touching the database).
+//! Accounts an admin manages over the API: made (the CLI's `user add`, for scripts and
+//! for the load generator, which needs many users without touching the database),
+//! disabled or enabled, given other roles, and signed out everywhere.
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
+use axum::routing::{delete, patch, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::extract::{CurrentUser, JsonBody};
+use super::extract::{ApiPath, CurrentUser, JsonBody};
 use super::{ApiError, AppState};
 use crate::domain::user::Role;
 use crate::error::Error;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/users", post(create))
+    Router::new()
+        .route("/users", post(create))
+        .route("/users/{username}", patch(update))
+        .route("/users/{username}/tokens", delete(revoke_tokens))
 }
 
 #[derive(Deserialize)]
@@ -53,4 +57,61 @@ async fn create(
         StatusCode::CREATED,
         Json(json!({"user": user, "token": token.0})),
     ))
+}
+
+/// What `PATCH /users/{username}` may change; fields left out stay as they are.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountChange {
+    /// `true` disables the account (it cannot sign in and is signed out everywhere).
+    disabled: Option<bool>,
+    /// Replaces the roles; sockets that needed a removed one close.
+    roles: Option<Vec<String>>,
+}
+
+async fn update(
+    State(state): State<AppState>,
+    CurrentUser(admin): CurrentUser,
+    ApiPath(username): ApiPath<String>,
+    JsonBody(change): JsonBody<AccountChange>,
+) -> Result<Json<Value>, ApiError> {
+    if change.disabled.is_none() && change.roles.is_none() {
+        return Err(Error::invalid("disabled", "give `disabled`, `roles` or both").into());
+    }
+    let roles = change
+        .roles
+        .map(|roles| {
+            roles
+                .iter()
+                .map(|r| Role::parse(r))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|m| Error::invalid("roles", m))
+        })
+        .transpose()?;
+    let engine = &state.engine;
+    let mut user = None;
+    if let Some(roles) = &roles {
+        user = Some(engine.set_account_roles(&admin, &username, roles).await?);
+    }
+    if let Some(disabled) = change.disabled {
+        user = Some(
+            engine
+                .set_account_disabled(&admin, &username, disabled)
+                .await?,
+        );
+    }
+    let mut body = json!({"user": user});
+    if let Some(disabled) = change.disabled {
+        body["disabled"] = json!(disabled);
+    }
+    Ok(Json(body))
+}
+
+async fn revoke_tokens(
+    State(state): State<AppState>,
+    CurrentUser(admin): CurrentUser,
+    ApiPath(username): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let revoked = state.engine.revoke_tokens(&admin, &username).await?;
+    Ok(Json(json!({"revoked": revoked})))
 }

@@ -18,11 +18,11 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::extract::{ApiPath, ApiQuery, CurrentUser};
+use super::extract::{ApiPath, ApiQuery, Authenticated};
 use super::{ApiError, AppState};
 use crate::domain::ids::ChatId;
 use crate::domain::user::User;
-use crate::engine::{ChatFeed, DeskFeed};
+use crate::engine::{AccessWatch, ChatFeed, DeskFeed, Revoked};
 use crate::error::{Error, ErrorCode};
 use crate::events::{self, ClientFrame, Frame};
 
@@ -36,7 +36,16 @@ const NORMAL: u16 = 1000;
 const GOING_AWAY: u16 = 1001;
 const PROTOCOL_ERROR: u16 = 1002;
 const INVALID_DATA: u16 = 1007;
+/// The person already holds `limits.sockets_per_user` sockets (RFC 6455 "policy
+/// violation").
+const POLICY_VIOLATION: u16 = 1008;
 const MESSAGE_TOO_BIG: u16 = 1009;
+/// The session behind the socket ended (signed out, expired, revoked, account disabled):
+/// sign in again before reconnecting. Private-use codes (RFC 6455 §7.4.2), mirroring
+/// HTTP 401 and 403.
+const SIGNED_OUT: u16 = 4401;
+/// The account lost a role it had when the socket was opened.
+const ROLE_LOST: u16 = 4403;
 /// At shutdown, a socket's feed is flushed until it has been quiet this long (and has
 /// reached what the socket's own reader stored)...
 const DRAIN_QUIET: Duration = Duration::from_millis(50);
@@ -90,6 +99,38 @@ fn refusal(e: &axum::Error) -> Message {
     }))
 }
 
+/// The close frame for a socket whose right to stay open has ended.
+fn revoked_close(revoked: Revoked) -> Message {
+    let code = match revoked {
+        Revoked::SignedOut => SIGNED_OUT,
+        Revoked::RoleLost => ROLE_LOST,
+    };
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(revoked.reason()),
+    }))
+}
+
+/// Closes a socket its person may not open now, with a code that says why.
+async fn refuse(mut socket: WebSocket, code: u16, reason: &'static str) {
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        })))
+        .await;
+    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+        while let Some(Ok(msg)) = socket.next().await {
+            if matches!(msg, Message::Close(_)) {
+                return;
+            }
+        }
+    })
+    .await;
+}
+
+const TOO_MANY_SOCKETS: &str = "too many open chat and desk windows: close some and retry";
+
 #[derive(Deserialize)]
 struct Resume {
     after: Option<i64>,
@@ -97,19 +138,36 @@ struct Resume {
 
 async fn chat_socket(
     State(state): State<AppState>,
-    CurrentUser(user): CurrentUser,
+    signed_in: Authenticated,
     ApiPath(chat_id): ApiPath<ChatId>,
     ApiQuery(resume): ApiQuery<Resume>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
+    let user = signed_in.owner.user.clone();
+    let Some(slot) = state.engine.socket_slot(user.id) else {
+        return Ok(
+            upgrade(ws).on_upgrade(|socket| refuse(socket, POLICY_VIOLATION, TOO_MANY_SOCKETS))
+        );
+    };
     let feed = state
         .engine
         .open_feed(&user, chat_id, resume.after.unwrap_or(0))
         .await?;
+    // One watch for each half of the socket: the writer closes it, the reader checks
+    // before storing.
+    let access = (
+        state
+            .engine
+            .watch_access(&signed_in.token, &signed_in.owner),
+        state
+            .engine
+            .watch_access(&signed_in.token, &signed_in.owner),
+    );
     // Counted from now: a shutdown between the upgrade and the session's start waits too.
     let tracked = state.sockets.token();
     Ok(upgrade(ws).on_upgrade(move |socket| async move {
-        chat_session(socket, state, user, chat_id, feed).await;
+        chat_session(socket, state, user, chat_id, feed, access).await;
+        drop(slot);
         drop(tracked);
     }))
 }
@@ -120,6 +178,7 @@ async fn chat_session(
     user: User,
     chat_id: ChatId,
     mut feed: ChatFeed,
+    (mut writer_access, reader_access): (AccessWatch, AccessWatch),
 ) {
     state.metrics.open_sockets.increment(1.0);
     let (mut sink, stream) = socket.split();
@@ -133,15 +192,30 @@ async fn chat_session(
 
     // The reader stops taking frames at shutdown, but the one in hand is finished first;
     // when it stops it drops `reply_tx`, which tells the writer.
-    let reader = read_frames(&state, &user, chat_id, stream, reply_tx, &closing, &stored);
+    let reader = read_frames(
+        &state,
+        &user,
+        chat_id,
+        stream,
+        reply_tx,
+        &closing,
+        &stored,
+        reader_access,
+    );
 
     // The writer ends the session: when the feed ends, the client goes, or the reader has
     // stopped for shutdown (then it sends what the feed already holds, such as the
     // acknowledgement of the last message, and a close frame).
     let writer = async {
         let _done = closing.clone().drop_guard();
+        let revoked = writer_access.revoked();
+        tokio::pin!(revoked);
         loop {
             let frame = tokio::select! {
+                revoked = &mut revoked => {
+                    let _ = sink.send(revoked_close(revoked)).await;
+                    return;
+                }
                 next = feed.next() => match next {
                     Ok(Some(frame)) => frame,
                     Ok(None) => {
@@ -220,9 +294,11 @@ fn delivered(state: &AppState, user: &User, frame: &Frame) {
 
 /// Reads client frames until the client leaves, the server shuts down or the writer is
 /// done, handing each reply to the writer. A frame the protocol layer refuses ends the
-/// connection with a close frame that says why. Afterwards it reads on (discarding) until
-/// the client's close or a second has passed, so that closing does not reset the
-/// connection under frames still in flight.
+/// connection with a close frame that says why, and so does a frame that arrives after
+/// the person's right to the socket has gone (nothing of it is stored). Afterwards it
+/// reads on (discarding) until the client's close or a second has passed, so that
+/// closing does not reset the connection under frames still in flight.
+#[allow(clippy::too_many_arguments)]
 async fn read_frames(
     state: &AppState,
     user: &User,
@@ -231,6 +307,7 @@ async fn read_frames(
     replies: mpsc::Sender<Message>,
     closing: &CancellationToken,
     stored: &AtomicI64,
+    mut access: AccessWatch,
 ) {
     loop {
         let msg = tokio::select! {
@@ -247,6 +324,12 @@ async fn read_frames(
             }
             None => break,
         };
+        if matches!(msg, Message::Text(_))
+            && let Err(revoked) = access.check().await
+        {
+            let _ = replies.send(revoked_close(revoked)).await;
+            break;
+        }
         let (reply, seq) = match msg {
             Message::Text(t) => handle_frame(state, user, chat_id, t.as_str()).await,
             Message::Binary(_) => (
@@ -335,24 +418,45 @@ fn error_reply(e: &Error) -> Frame {
 
 async fn desk_socket(
     State(state): State<AppState>,
-    CurrentUser(user): CurrentUser,
+    signed_in: Authenticated,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let feed = state.engine.open_desk_feed(&user).await?;
+    let user = &signed_in.owner.user;
+    let Some(slot) = state.engine.socket_slot(user.id) else {
+        return Ok(
+            upgrade(ws).on_upgrade(|socket| refuse(socket, POLICY_VIOLATION, TOO_MANY_SOCKETS))
+        );
+    };
+    let feed = state.engine.open_desk_feed(user).await?;
+    let access = state
+        .engine
+        .watch_access(&signed_in.token, &signed_in.owner);
     let tracked = state.sockets.token();
     let alive = state.engine.socket_opened(user.id, None);
     Ok(upgrade(ws).on_upgrade(move |socket| async move {
-        desk_session(socket, state, feed).await;
+        desk_session(socket, state, feed, access).await;
         drop(alive);
+        drop(slot);
         drop(tracked);
     }))
 }
 
-async fn desk_session(socket: WebSocket, state: AppState, mut feed: DeskFeed) {
+async fn desk_session(
+    socket: WebSocket,
+    state: AppState,
+    mut feed: DeskFeed,
+    mut access: AccessWatch,
+) {
     let (mut sink, mut stream) = socket.split();
     let writer = async {
+        let revoked = access.revoked();
+        tokio::pin!(revoked);
         loop {
             let frame = tokio::select! {
+                revoked = &mut revoked => {
+                    let _ = sink.send(revoked_close(revoked)).await;
+                    break;
+                }
                 next = feed.next() => match next {
                     Ok(Some(frame)) => frame,
                     Ok(None) | Err(_) => break,

@@ -19,7 +19,7 @@ use crate::domain::Millis;
 use crate::domain::chat::{ChatStatus, Transition};
 use crate::domain::ids::{ArticleId, AttachmentId, CallId, CannedId, ChatId, UserId};
 use crate::domain::insights::CallHistory;
-use crate::domain::user::User;
+use crate::domain::user::{Role, TokenKind, User};
 use crate::domain::wait::Acceptance;
 use crate::error::Result;
 
@@ -47,13 +47,26 @@ pub trait AccountStore: Send + Sync {
     /// Fails with `username_taken` when the name is in use, also when two requests race.
     async fn create_user(&self, user: &NewUser, now: Millis) -> Result<User>;
     async fn user(&self, id: UserId) -> Result<Option<User>>;
-    /// The user and their password hash, for signing in.
-    async fn login_record(&self, username: &str) -> Result<Option<(User, Option<String>)>>;
+    /// The user, their password hash and whether the account is disabled, for signing in.
+    async fn login_record(&self, username: &str) -> Result<Option<LoginRecord>>;
     async fn user_by_username(&self, username: &str) -> Result<Option<User>>;
     async fn insert_token(&self, token: &NewToken<'_>) -> Result<()>;
-    /// The user of an unexpired token.
-    async fn user_by_token(&self, token_hash: &str, now: Millis) -> Result<Option<User>>;
-    async fn delete_token(&self, token_hash: &str) -> Result<()>;
+    /// The user of an unexpired token of an account that is not disabled, with the
+    /// token's expiry (`None`: it does not expire).
+    async fn user_by_token(&self, token_hash: &str, now: Millis) -> Result<Option<TokenOwner>>;
+    /// Deletes one token; returns whose it was (`None`: no such token).
+    async fn delete_token(&self, token_hash: &str) -> Result<Option<UserId>>;
+    /// Deletes a person's tokens, of one kind or (`None`) all; returns how many.
+    async fn delete_tokens_of(&self, user_id: UserId, kind: Option<TokenKind>) -> Result<u64>;
+    /// Deletes every token that expired before `now`; returns how many.
+    async fn delete_expired_tokens(&self, now: Millis) -> Result<u64>;
+    /// Disables (`disabled_at` set) or enables (`None`) an account.
+    async fn set_disabled(&self, user_id: UserId, disabled_at: Option<Millis>) -> Result<()>;
+    /// Replaces an account's roles.
+    async fn set_roles(&self, user_id: UserId, roles: &[Role]) -> Result<()>;
+    /// The secret stored under `name`. The first caller's `candidate` is kept, so every
+    /// instance on one database reads the same value, whichever starts first.
+    async fn shared_secret(&self, name: &str, candidate: &str, now: Millis) -> Result<String>;
 
     async fn set_presence(
         &self,

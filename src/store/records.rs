@@ -7,7 +7,7 @@ use crate::domain::call::{CallStatus, Person};
 use crate::domain::chat::ChatStatus;
 use crate::domain::ids::{ArticleId, AttachmentId, CallId, CannedId, ChatId, EventId, UserId};
 use crate::domain::message::{Author, AuthorRole, EventKind};
-use crate::domain::user::{Role, TokenKind, Username};
+use crate::domain::user::{Role, TokenKind, User, Username};
 
 pub struct NewUser {
     pub username: Username,
@@ -15,6 +15,22 @@ pub struct NewUser {
     /// An argon2 PHC string; `None` for accounts that sign in with API tokens only.
     pub password_hash: Option<String>,
     pub roles: Vec<Role>,
+}
+
+/// What signing in needs to know of an account.
+pub struct LoginRecord {
+    pub user: User,
+    /// `None` for accounts that sign in with a token only.
+    pub password_hash: Option<String>,
+    pub disabled: bool,
+}
+
+/// The account a token signs in, and until when.
+#[derive(Clone, Debug)]
+pub struct TokenOwner {
+    pub user: User,
+    /// Milliseconds since the Unix epoch; `None` for tokens that do not expire.
+    pub expires_at: Option<Millis>,
 }
 
 pub struct NewToken<'a> {

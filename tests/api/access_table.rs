@@ -159,6 +159,8 @@ async fn every_endpoint_against_every_role(backend: Backend) {
         ("DELETE", "/knowledge/articles/access-probe".into(), Body::None, e("401 403 403 403 403 403 - - 403")),
         ("POST", "/knowledge/reindex".into(), Body::None, e("401 403 403 403 403 403 - - 403")),
         ("POST", "/users".into(), Body::Json(json!({"username": "eve", "roles": ["admin"]})), e("401 403 403 403 403 403 403 - 403")),
+        ("PATCH", "/users/pat".into(), Body::Json(json!({"disabled": true})), e("401 403 403 403 403 403 403 - 403")),
+        ("DELETE", "/users/pat/tokens".into(), Body::None, e("401 403 403 403 403 403 403 - 403")),
         ("POST", format!("/chats/{chat}/end"), Body::Json(json!({})), e("401 404 - 404 - 404 404 403 403")),
         ("GET", format!("/chats/{chat}/ws"), Body::Socket, e("401 404 101 404 101 404 404 101 101")),
         ("GET", "/analyst/ws".into(), Body::Socket, e("401 403 403 403 101 101 403 101 101")),

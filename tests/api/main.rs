@@ -3,6 +3,7 @@
 mod helpers;
 mod process;
 
+mod abuse;
 mod access;
 mod access_table;
 mod assist;

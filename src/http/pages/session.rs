@@ -3,9 +3,9 @@
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
-use axum::http::header::SET_COOKIE;
+use axum::http::header::{RETRY_AFTER, SET_COOKIE};
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -14,10 +14,12 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use super::extract::PageForm;
 use super::{PageError, render};
 use crate::domain::user::User;
+use crate::engine::{Attempt, DEVICE_COOKIE};
 use crate::error::Error;
 use crate::http::AppState;
 use crate::http::extract::{
-    SESSION_COOKIE, client_ip, csrf_token, request_token, same_origin, same_secret,
+    SESSION_COOKIE, client_ip, cookie, csrf_token, device_cookie_header, request_token,
+    same_origin, same_secret,
 };
 
 /// Characters a path keeps in a query value: RFC 3986 unreserved, and `/`.
@@ -96,6 +98,14 @@ impl FromRequestParts<AppState> for PageUser {
     }
 }
 
+/// `text` with its first letter in upper case, for an error shown as a sentence.
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().collect::<String>() + chars.as_str()
+    })
+}
+
 /// `name=value` with the value percent-encoded for a query string.
 fn query_pair(name: &str, value: &str) -> String {
     format!("{name}={}", utf8_percent_encode(value, QUERY_VALUE))
@@ -155,46 +165,65 @@ pub async fn login(
         ));
     }
     let next = safe_next(form.next.as_deref());
+    let device = cookie(&parts, DEVICE_COOKIE);
+    let attempt = Attempt {
+        from: client_ip(&parts),
+        device_cookie: device.as_deref(),
+    };
+    let failed = |status: StatusCode, error: String| {
+        render(
+            &state,
+            status,
+            "login",
+            "Sign in",
+            None,
+            json!({"error": error, "username": form.username, "next": next}),
+        )
+    };
     match state
         .engine
-        .login(&form.username, &form.password, client_ip(&parts))
+        .login(&form.username, &form.password, attempt)
         .await
     {
-        Ok((_, token)) => {
+        Ok(signed_in) => {
             let max_age = u64::from(state.engine.settings().chat.session_hours) * 3600;
-            let cookie = format!(
+            let session = format!(
                 "{SESSION_COOKIE}={}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}",
-                token.0
+                signed_in.token.0
             );
-            Ok(([(SET_COOKIE, cookie)], Redirect::to(next)).into_response())
+            Ok((
+                AppendHeaders([
+                    (SET_COOKIE, session),
+                    (SET_COOKIE, device_cookie_header(&signed_in.device_cookie)),
+                ]),
+                Redirect::to(next),
+            )
+                .into_response())
         }
-        Err(Error::Unauthorized) => render(
-            &state,
+        Err(Error::Unauthorized) => failed(
             StatusCode::UNAUTHORIZED,
-            "login",
-            "Sign in",
-            None,
-            json!({
-                "error": "That user name and password do not match.",
-                "username": form.username,
-                "next": next,
-            }),
+            "That user name and password do not match.".to_owned(),
         ),
-        Err(Error::TooManyRequests { retry_after, .. }) => render(
-            &state,
-            StatusCode::TOO_MANY_REQUESTS,
-            "login",
-            "Sign in",
-            None,
-            json!({
-                "error": format!(
+        Err(Error::TooManyRequests { retry_after, .. }) => {
+            let secs = retry_after.as_secs().max(1);
+            let mut page = failed(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
                     "Too many failed attempts. Try again in {} minute(s).",
-                    retry_after.as_secs().div_ceil(60).max(1)
+                    secs.div_ceil(60)
                 ),
-                "username": form.username,
-                "next": next,
-            }),
-        ),
+            )?;
+            page.headers_mut().insert(RETRY_AFTER, secs.into());
+            Ok(page)
+        }
+        Err(e @ (Error::Invalid { .. } | Error::Forbidden(_))) => {
+            let status = if matches!(e, Error::Forbidden(_)) {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            failed(status, format!("{}.", capitalised(&e.to_string())))
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -8,9 +8,11 @@ use super::rows::{self, USER_COLUMNS};
 use crate::domain::Millis;
 use crate::domain::availability::PresenceStatus;
 use crate::domain::ids::UserId;
-use crate::domain::user::{User, format_roles, parse_roles};
+use crate::domain::user::{Role, TokenKind, User, format_roles, parse_roles};
 use crate::error::{Error, ErrorCode, Result};
-use crate::store::{AccountStore, AnalystLoad, NewToken, NewUser, Presence};
+use crate::store::{
+    AccountStore, AnalystLoad, LoginRecord, NewToken, NewUser, Presence, TokenOwner,
+};
 
 #[async_trait]
 impl AccountStore for SqlStore {
@@ -60,15 +62,20 @@ impl AccountStore for SqlStore {
         Ok(row.as_ref().map(rows::user).transpose()?)
     }
 
-    async fn login_record(&self, username: &str) -> Result<Option<(User, Option<String>)>> {
+    async fn login_record(&self, username: &str) -> Result<Option<LoginRecord>> {
         let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = $1"
+            "SELECT {USER_COLUMNS}, password_hash, disabled_at FROM users WHERE username = $1"
         ))
         .bind(username)
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        Ok(Some((rows::user(&row)?, row.try_get("password_hash")?)))
+        let disabled_at: Option<Millis> = row.try_get("disabled_at")?;
+        Ok(Some(LoginRecord {
+            user: rows::user(&row)?,
+            password_hash: row.try_get("password_hash")?,
+            disabled: disabled_at.is_some(),
+        }))
     }
 
     async fn insert_token(&self, t: &NewToken<'_>) -> Result<()> {
@@ -86,25 +93,94 @@ impl AccountStore for SqlStore {
         Ok(())
     }
 
-    async fn user_by_token(&self, token_hash: &str, now: Millis) -> Result<Option<User>> {
+    async fn user_by_token(&self, token_hash: &str, now: Millis) -> Result<Option<TokenOwner>> {
         let row = sqlx::query(
-            "SELECT u.id, u.username, u.display_name, u.roles FROM tokens t \
+            "SELECT u.id, u.username, u.display_name, u.roles, t.expires_at FROM tokens t \
              JOIN users u ON u.id = t.user_id \
-             WHERE t.token_hash = $1 AND (t.expires_at IS NULL OR t.expires_at > $2)",
+             WHERE t.token_hash = $1 AND (t.expires_at IS NULL OR t.expires_at > $2) \
+             AND u.disabled_at IS NULL",
         )
         .bind(token_hash)
         .bind(now)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.as_ref().map(rows::user).transpose()?)
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(TokenOwner {
+            user: rows::user(&row)?,
+            expires_at: row.try_get("expires_at")?,
+        }))
     }
 
-    async fn delete_token(&self, token_hash: &str) -> Result<()> {
-        sqlx::query("DELETE FROM tokens WHERE token_hash = $1")
-            .bind(token_hash)
+    async fn delete_token(&self, token_hash: &str) -> Result<Option<UserId>> {
+        Ok(
+            sqlx::query_scalar("DELETE FROM tokens WHERE token_hash = $1 RETURNING user_id")
+                .bind(token_hash)
+                .fetch_optional(&self.writer)
+                .await?,
+        )
+    }
+
+    async fn delete_tokens_of(&self, user_id: UserId, kind: Option<TokenKind>) -> Result<u64> {
+        let deleted = match kind {
+            Some(kind) => {
+                sqlx::query("DELETE FROM tokens WHERE user_id = $1 AND kind = $2")
+                    .bind(user_id)
+                    .bind(kind)
+                    .execute(&self.writer)
+                    .await?
+            }
+            None => {
+                sqlx::query("DELETE FROM tokens WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&self.writer)
+                    .await?
+            }
+        };
+        Ok(deleted.rows_affected())
+    }
+
+    async fn delete_expired_tokens(&self, now: Millis) -> Result<u64> {
+        let deleted = sqlx::query("DELETE FROM tokens WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.writer)
+            .await?;
+        Ok(deleted.rows_affected())
+    }
+
+    async fn set_disabled(&self, user_id: UserId, disabled_at: Option<Millis>) -> Result<()> {
+        sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2")
+            .bind(disabled_at)
+            .bind(user_id)
             .execute(&self.writer)
             .await?;
         Ok(())
+    }
+
+    async fn set_roles(&self, user_id: UserId, roles: &[Role]) -> Result<()> {
+        sqlx::query("UPDATE users SET roles = $1 WHERE id = $2")
+            .bind(format_roles(roles))
+            .bind(user_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn shared_secret(&self, name: &str, candidate: &str, now: Millis) -> Result<String> {
+        sqlx::query(
+            "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(candidate)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(
+            sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
+                .bind(name)
+                .fetch_one(&self.writer)
+                .await?,
+        )
     }
 
     async fn set_presence(

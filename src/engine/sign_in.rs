@@ -1,0 +1,175 @@
+//! Signing in with a password, under limits that slow guessing without letting anyone
+//! lock a colleague out: failures are counted per address (IPv6 by /64), per device
+//! cookie for browsers that signed in to the account before, and per account only for
+//! other clients (see [`device_cookies`](super::device_cookies)). Argon2 checks run a
+//! bounded number at a time, so a burst of attempts cannot spike memory.
+
+use std::net::{IpAddr, Ipv6Addr};
+use std::time::Instant;
+
+use super::Engine;
+use super::accounts::{Token, verify_password};
+use super::device_cookies::{DeviceKey, KEY_NAME};
+use crate::domain::now_millis;
+use crate::domain::user::{TokenKind, User};
+use crate::error::{Error, Result};
+
+/// Longest username a sign-in is looked at with: longer ones are refused before any
+/// work (no hashing, no limiter key, nothing logged), since no account can have one.
+pub const MAX_USERNAME_CHARS: usize = 64;
+
+/// A successful sign-in.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub user: User,
+    /// The browser session's bearer token.
+    pub token: Token,
+    /// A new device cookie value for the browser that signed in
+    /// ([`DEVICE_COOKIE`](super::device_cookies::DEVICE_COOKIE)).
+    pub device_cookie: String,
+}
+
+/// Where a sign-in attempt comes from.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Attempt<'a> {
+    /// The client's address, when known.
+    pub from: Option<IpAddr>,
+    /// The device cookie the client sent, if any.
+    pub device_cookie: Option<&'a str>,
+}
+
+/// The key failures from `ip` are counted under: IPv4 addresses as they are (an
+/// IPv4-mapped IPv6 address as its IPv4 one), IPv6 addresses by their /64 network, which
+/// one subscriber is usually given whole (RFC 6177), so that hopping within it does not
+/// give a guesser fresh budgets.
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64))),
+        },
+    }
+}
+
+impl Engine {
+    /// The key that signs device cookies, read from (or, on a new database, created in)
+    /// the store on first use.
+    async fn device_key(&self) -> Result<&DeviceKey> {
+        self.device_key
+            .get_or_try_init(|| async {
+                let stored = self
+                    .store
+                    .shared_secret(KEY_NAME, &DeviceKey::generate_hex(), now_millis())
+                    .await?;
+                DeviceKey::from_hex(&stored).ok_or_else(|| {
+                    Error::Internal(anyhow::anyhow!(
+                        "the stored device-cookie key is not 32 bytes of hex"
+                    ))
+                })
+            })
+            .await
+    }
+
+    /// Checks a username and password and opens a browser session.
+    ///
+    /// Before any password is checked, a token is taken from the attempt's address and
+    /// from its device cookie's budget (a valid cookie for this account) or else the
+    /// account's budget for untrusted clients; a success gives them back.
+    ///
+    /// # Errors
+    /// `Invalid` for a username over [`MAX_USERNAME_CHARS`]; `TooManyRequests` (with the
+    /// wait) when a budget is spent; `Unauthorized` for a wrong name or password;
+    /// `Forbidden` for a disabled account given its right password.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        attempt: Attempt<'_>,
+    ) -> Result<SignedIn> {
+        if username.chars().count() > MAX_USERNAME_CHARS {
+            return Err(Error::invalid("username", "must be at most 64 characters"));
+        }
+        let account = username.to_lowercase();
+        let key = self.device_key().await?;
+        let device = attempt
+            .device_cookie
+            .and_then(|cookie| key.verify(cookie, &account))
+            .map(str::to_owned);
+        let address = attempt.from.map(address_key);
+        let now = Instant::now();
+        let limits = &self.limits;
+        // Taken before the password is checked, so parallel guesses count too.
+        let by_client = match &device {
+            Some(nonce) => limits.logins_by_device.take(nonce, now),
+            None => limits.logins_by_account.take(&account, now),
+        };
+        let by_address = address.map_or(Ok(()), |ip| limits.logins_by_address.take(&ip, now));
+        if let Err(wait) = by_client.and(by_address) {
+            tracing::warn!(username = %account, from = ?attempt.from, trusted_device = device.is_some(),
+                "sign-in refused: too many failed attempts");
+            return Err(Error::too_many(
+                "too many failed sign-in attempts; try again later",
+                wait,
+            ));
+        }
+        let record = self.store.login_record(username).await?;
+        let (found, hash) = match record {
+            Some(r) => match r.password_hash {
+                Some(hash) => (Some((r.user, r.disabled)), hash),
+                None => (None, super::accounts::DUMMY_HASH.to_owned()),
+            },
+            None => (None, super::accounts::DUMMY_HASH.to_owned()),
+        };
+        let ok = {
+            let _permit = self
+                .password_checks
+                .acquire()
+                .await
+                .map_err(|e| Error::internal("waiting to check a password", e))?;
+            let password = password.to_owned();
+            tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+                .await
+                .map_err(|e| Error::internal("checking a password", e))?
+        };
+        let (user, disabled) = found.filter(|_| ok).ok_or(Error::Unauthorized)?;
+        if disabled {
+            return Err(Error::forbidden(
+                "this account is disabled; ask an administrator",
+            ));
+        }
+        match &device {
+            Some(nonce) => limits.logins_by_device.forget(nonce),
+            None => limits.logins_by_account.forget(&account),
+        }
+        if let Some(ip) = address {
+            limits.logins_by_address.give_back(&ip, Instant::now());
+        }
+        let hours = i64::from(self.settings.chat.session_hours);
+        let expires = now_millis() + hours * 3_600_000;
+        let token = self
+            .issue_token(&user, TokenKind::Session, Some(expires))
+            .await?;
+        Ok(SignedIn {
+            user,
+            token,
+            device_cookie: key.issue(&account),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_counted_by_host_or_ipv6_network() {
+        let key = |s: &str| address_key(s.parse().unwrap()).to_string();
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::");
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::1"), "::");
+    }
+}
