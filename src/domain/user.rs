@@ -25,8 +25,9 @@ impl Role {
 }
 
 named_enum! {
-    /// How a bearer token was issued: by `user add` or the admin API (`api`, no expiry),
-    /// or by signing in (`session`, expires).
+    /// How a bearer token was issued: by `user add` or the admin API (`api`, expires after
+    /// `chat.api_token_days`, or never when that is 0), or by signing in (`session`,
+    /// expires after `chat.session_hours`).
     #[strum(serialize_all = "lowercase")]
     pub enum TokenKind {
         Api,

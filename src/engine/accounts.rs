@@ -15,6 +15,13 @@ use crate::error::{Error, Result};
 use crate::events::Frame;
 use crate::store::{NewToken, NewUser, TokenOwner};
 
+/// What an admin changes of an account; `None` leaves it as it is.
+#[derive(Clone, Debug, Default)]
+pub struct AccountChange {
+    pub roles: Option<Vec<Role>>,
+    pub disabled: Option<bool>,
+}
+
 /// A freshly issued token. Shown once; only its hash is kept.
 pub struct Token(pub String);
 
@@ -83,15 +90,19 @@ impl Engine {
                 return Err(Error::invalid("password", "must be at least 8 characters"));
             }
             Some(p) => {
-                let _permit = self
+                let permit = self
                     .password_checks
-                    .acquire()
+                    .clone()
+                    .acquire_owned()
                     .await
                     .map_err(|e| Error::internal("waiting to hash a password", e))?;
                 Some(
-                    tokio::task::spawn_blocking(move || hash_password(&p))
-                        .await
-                        .map_err(|e| Error::internal("hashing a password", e))??,
+                    tokio::task::spawn_blocking(move || {
+                        let _permit = permit;
+                        hash_password(&p)
+                    })
+                    .await
+                    .map_err(|e| Error::internal("hashing a password", e))??,
                 )
             }
             None => None,
@@ -182,60 +193,64 @@ impl Engine {
             .ok_or(Error::NotFound("user"))
     }
 
-    /// Disables an account (it cannot sign in, its tokens stop working, its sessions are
+    /// Changes an account: replaces its roles (sockets that needed a removed one close)
+    /// and disables it (it cannot sign in, its tokens stop working, its sessions are
     /// deleted and its sockets close) or enables it again (its API tokens work again).
+    /// Everything is checked before anything is written, and the account's sockets are
+    /// told even when a write fails halfway.
     ///
     /// # Errors
-    /// `Forbidden` unless `admin` is an admin, or when an admin would disable themself;
-    /// `NotFound` for an unknown username.
-    pub async fn set_account_disabled(
+    /// `Forbidden` unless `admin` is an admin, or when an admin would disable themself or
+    /// drop their own admin role; `Invalid` for an empty change or no roles; `NotFound`
+    /// for an unknown username.
+    pub async fn update_account(
         &self,
         admin: &User,
         username: &str,
-        disabled: bool,
-    ) -> Result<User> {
-        let user = self.managed_account(admin, username).await?;
-        if disabled && user.id == admin.id {
-            return Err(Error::forbidden("admins cannot disable their own account"));
-        }
-        let at = disabled.then(now_millis);
-        self.store.set_disabled(user.id, at).await?;
-        if disabled {
-            self.store
-                .delete_tokens_of(user.id, Some(TokenKind::Session))
-                .await?;
-            tracing::info!(username = %user.username, by = %admin.username, "account disabled");
-        } else {
-            tracing::info!(username = %user.username, by = %admin.username, "account enabled");
-        }
-        self.announce_account_change(user.id);
-        Ok(user)
-    }
-
-    /// Replaces an account's roles; sockets that needed a removed role close.
-    ///
-    /// # Errors
-    /// `Forbidden` unless `admin` is an admin, or when an admin would drop their own admin
-    /// role; `Invalid` for no roles; `NotFound` for an unknown username.
-    pub async fn set_account_roles(
-        &self,
-        admin: &User,
-        username: &str,
-        roles: &[Role],
+        change: &AccountChange,
     ) -> Result<User> {
         let mut user = self.managed_account(admin, username).await?;
-        if roles.is_empty() {
-            return Err(Error::invalid("roles", "give the user at least one role"));
-        }
-        if user.id == admin.id && !roles.contains(&Role::Admin) {
-            return Err(Error::forbidden(
-                "admins cannot remove their own admin role",
+        if change.roles.is_none() && change.disabled.is_none() {
+            return Err(Error::invalid(
+                "disabled",
+                "give `disabled`, `roles` or both",
             ));
         }
-        self.store.set_roles(user.id, roles).await?;
-        user.roles = parse_roles(&format_roles(roles));
+        if let Some(roles) = &change.roles {
+            if roles.is_empty() {
+                return Err(Error::invalid("roles", "give the user at least one role"));
+            }
+            if user.id == admin.id && !roles.contains(&Role::Admin) {
+                return Err(Error::forbidden(
+                    "admins cannot remove their own admin role",
+                ));
+            }
+        }
+        if change.disabled == Some(true) && user.id == admin.id {
+            return Err(Error::forbidden("admins cannot disable their own account"));
+        }
+        let written = async {
+            if let Some(roles) = &change.roles {
+                self.store.set_roles(user.id, roles).await?;
+                user.roles = parse_roles(&format_roles(roles));
+            }
+            if let Some(disabled) = change.disabled {
+                self.store
+                    .set_disabled(user.id, disabled.then(now_millis))
+                    .await?;
+                if disabled {
+                    self.store
+                        .delete_tokens_of(user.id, Some(TokenKind::Session))
+                        .await?;
+                }
+                let state = if disabled { "disabled" } else { "enabled" };
+                tracing::info!(username = %user.username, by = %admin.username, state, "account");
+            }
+            Ok::<_, Error>(())
+        }
+        .await;
         self.announce_account_change(user.id);
-        Ok(user)
+        written.map(|()| user)
     }
 
     /// Revokes every session and API token of an account; returns how many there were.

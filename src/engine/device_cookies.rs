@@ -47,7 +47,8 @@ impl DeviceKey {
         mac
     }
 
-    /// A new cookie value for a browser that has just signed in as `login` (lower case).
+    /// A new cookie value for a browser that has just signed in as `login` (the username
+    /// exactly as stored: names differing in case are different accounts).
     pub fn issue(&self, login: &str) -> String {
         let mut nonce = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut nonce);

@@ -212,12 +212,20 @@ impl Engine {
         let content_type = content_type?;
         check_name_matches(&name, &content_type)?;
         let size = upload.bytes.len();
+        let per_day = self.settings.limits.upload_bytes_per_day;
+        if size as u64 > per_day {
+            return Err(Error::TooLarge(
+                format!(
+                    "files may be at most {per_day} bytes: what one person may upload in a day"
+                )
+                .into(),
+            ));
+        }
         if let Err(wait) =
             self.limits
                 .upload_bytes
                 .take_n(&user.id, size as f64, std::time::Instant::now())
         {
-            let per_day = self.settings.limits.upload_bytes_per_day;
             return Err(Error::quota_exceeded(
                 format!(
                     "you may upload {per_day} bytes a day, and this file does not fit in what is left today"

@@ -28,7 +28,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 pub use access::{AccessWatch, Revoked, SocketSlot};
-pub use accounts::Token;
+pub use accounts::{AccountChange, Token};
 pub use assist::{Assist, AssistItem};
 pub use calls::{CallDetails, LinkedChat, TranscriptEntry, call_view};
 pub use desk::DeskFeed;

@@ -90,22 +90,25 @@ impl Engine {
         if username.chars().count() > MAX_USERNAME_CHARS {
             return Err(Error::invalid("username", "must be at most 64 characters"));
         }
+        // One budget for every spelling of a name; the cookie names the account exactly.
         let account = username.to_lowercase();
         let key = self.device_key().await?;
         let device = attempt
             .device_cookie
-            .and_then(|cookie| key.verify(cookie, &account))
+            .and_then(|cookie| key.verify(cookie, username))
             .map(str::to_owned);
         let address = attempt.from.map(address_key);
         let now = Instant::now();
         let limits = &self.limits;
-        // Taken before the password is checked, so parallel guesses count too.
-        let by_client = match &device {
+        // Taken before the password is checked, so parallel guesses count too. The address
+        // first: a refused address adds no per-account key, so a flood of made-up names
+        // from one place cannot crowd real accounts' buckets out of memory.
+        let by_address = address.map_or(Ok(()), |ip| limits.logins_by_address.take(&ip, now));
+        let by_client = by_address.and_then(|()| match &device {
             Some(nonce) => limits.logins_by_device.take(nonce, now),
             None => limits.logins_by_account.take(&account, now),
-        };
-        let by_address = address.map_or(Ok(()), |ip| limits.logins_by_address.take(&ip, now));
-        if let Err(wait) = by_client.and(by_address) {
+        });
+        if let Err(wait) = by_client {
             tracing::warn!(username = %account, from = ?attempt.from, trusted_device = device.is_some(),
                 "sign-in refused: too many failed attempts");
             return Err(Error::too_many(
@@ -121,17 +124,20 @@ impl Engine {
             },
             None => (None, super::accounts::DUMMY_HASH.to_owned()),
         };
-        let ok = {
-            let _permit = self
-                .password_checks
-                .acquire()
-                .await
-                .map_err(|e| Error::internal("waiting to check a password", e))?;
-            let password = password.to_owned();
-            tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-                .await
-                .map_err(|e| Error::internal("checking a password", e))?
-        };
+        // The permit goes with the hash: a request dropped mid-check frees nothing early.
+        let permit = self
+            .password_checks
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| Error::internal("waiting to check a password", e))?;
+        let password = password.to_owned();
+        let ok = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            verify_password(&password, &hash)
+        })
+        .await
+        .map_err(|e| Error::internal("checking a password", e))?;
         let (user, disabled) = found.filter(|_| ok).ok_or(Error::Unauthorized)?;
         if disabled {
             return Err(Error::forbidden(
@@ -150,10 +156,11 @@ impl Engine {
         let token = self
             .issue_token(&user, TokenKind::Session, Some(expires))
             .await?;
+        let device_cookie = key.issue(&user.username);
         Ok(SignedIn {
             user,
             token,
-            device_cookie: key.issue(&account),
+            device_cookie,
         })
     }
 }

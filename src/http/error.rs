@@ -84,6 +84,11 @@ impl ApiError {
         &self.message
     }
 
+    /// When to try again, in whole seconds (rounded up), for a 429.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
+
     /// The cause chain of a 5xx; `None` for errors that are the client's.
     pub fn detail(&self) -> Option<&str> {
         self.detail.as_deref()

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::extract::{ApiPath, CurrentUser, JsonBody};
 use super::{ApiError, AppState};
 use crate::domain::user::Role;
+use crate::engine::AccountChange;
 use crate::error::Error;
 
 pub fn router() -> Router<AppState> {
@@ -62,7 +63,7 @@ async fn create(
 /// What `PATCH /users/{username}` may change; fields left out stay as they are.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AccountChange {
+struct AccountPatch {
     /// `true` disables the account (it cannot sign in and is signed out everywhere).
     disabled: Option<bool>,
     /// Replaces the roles; sockets that needed a removed one close.
@@ -73,12 +74,9 @@ async fn update(
     State(state): State<AppState>,
     CurrentUser(admin): CurrentUser,
     ApiPath(username): ApiPath<String>,
-    JsonBody(change): JsonBody<AccountChange>,
+    JsonBody(body): JsonBody<AccountPatch>,
 ) -> Result<Json<Value>, ApiError> {
-    if change.disabled.is_none() && change.roles.is_none() {
-        return Err(Error::invalid("disabled", "give `disabled`, `roles` or both").into());
-    }
-    let roles = change
+    let roles = body
         .roles
         .map(|roles| {
             roles
@@ -88,18 +86,14 @@ async fn update(
                 .map_err(|m| Error::invalid("roles", m))
         })
         .transpose()?;
-    let engine = &state.engine;
-    let mut user = None;
-    if let Some(roles) = &roles {
-        user = Some(engine.set_account_roles(&admin, &username, roles).await?);
-    }
-    if let Some(disabled) = change.disabled {
-        user = Some(
-            engine
-                .set_account_disabled(&admin, &username, disabled)
-                .await?,
-        );
-    }
+    let change = AccountChange {
+        roles,
+        disabled: body.disabled,
+    };
+    let user = state
+        .engine
+        .update_account(&admin, &username, &change)
+        .await?;
     let mut body = json!({"user": user});
     if let Some(disabled) = change.disabled {
         body["disabled"] = json!(disabled);

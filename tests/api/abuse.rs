@@ -214,7 +214,7 @@ async fn failures_against_an_account_never_lock_out_its_own_browser(backend: Bac
         "the form set no device cookie"
     );
 
-    // A username longer than any account's is refused before any work: a thousand of
+    // A username longer than any account's is refused before any work: 150 of
     // them spend nothing of the address's budget of 100 failures.
     let mut flooder = Browser::new(&app, Ipv4Addr::new(127, 0, 0, 3));
     let long = "x".repeat(60_000);
@@ -419,6 +419,12 @@ async fn admins_disable_accounts_change_roles_and_revoke_tokens(backend: Backend
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let (status, _) = admin.patch("/users/root", json!({"disabled": true})).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "an admin disabled themself");
+    // A refused change writes nothing of itself: root keeps the admin role.
+    let both = json!({"roles": ["analyst"], "disabled": true});
+    let (status, _) = admin.patch("/users/root", both).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = admin.get("/me").await;
+    assert_eq!(body["user"]["roles"], json!(["admin"]), "{status} {body}");
 }
 
 async fn one_person_cannot_fill_the_server(backend: Backend) {

@@ -96,6 +96,8 @@ pub struct PageError {
     message: String,
     /// The cause chain of a 5xx, for the one log line `observe` writes.
     detail: Option<String>,
+    /// Seconds, for a 429.
+    retry_after: Option<u64>,
 }
 
 impl PageError {
@@ -104,6 +106,7 @@ impl PageError {
             status,
             message: message.into(),
             detail: None,
+            retry_after: None,
         }
     }
 }
@@ -113,6 +116,7 @@ impl From<Error> for PageError {
         let api = super::ApiError::from(e);
         Self {
             detail: api.detail().map(str::to_owned),
+            retry_after: api.retry_after(),
             ..Self::new(api.status(), api.message().to_owned())
         }
     }
@@ -143,6 +147,12 @@ async fn error_pages(State(state): State<AppState>, response: Response) -> Respo
     if let Some(detail) = failure.detail {
         page.extensions_mut()
             .insert(crate::http::error::ErrorDetail(detail));
+    }
+    // Every 429 says when to come back, pages too.
+    if failure.status == StatusCode::TOO_MANY_REQUESTS {
+        let secs = failure.retry_after.unwrap_or(1);
+        page.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, secs.into());
     }
     page
 }

@@ -205,7 +205,7 @@ pub async fn login(
             "That user name and password do not match.".to_owned(),
         ),
         Err(Error::TooManyRequests { retry_after, .. }) => {
-            let secs = retry_after.as_secs().max(1);
+            let secs = (retry_after.as_secs_f64().ceil() as u64).max(1);
             let mut page = failed(
                 StatusCode::TOO_MANY_REQUESTS,
                 format!(
