@@ -22,7 +22,7 @@ use super::ids::UserId;
 
 /// The share of waits the range holds in the model: its ends are the 5th and 95th
 /// percentiles of the modelled wait. The model does not foresee the desk changing pace,
-/// so the measured share is lower (README, "Wait estimate": the 80% interval held 74.5%
+/// so the measured share is lower (docs/insights.md, "Wait estimate": the 80% interval held 74.5%
 /// of waits, this one the figure given there).
 pub const COVERAGE: f64 = 0.9;
 

@@ -30,7 +30,7 @@ const ENCODE_BATCH: usize = 32;
 
 /// The sentence vectors of questions and label words already encoded, so that the gaps
 /// viewed again encode only what is new: encoding is most of a request's time (2,000
-/// distinct questions: about 4 s encoded, see README "Knowledge gaps").
+/// distinct questions: about 4 s encoded, see docs/insights.md, "Knowledge gaps").
 #[derive(Default)]
 pub(super) struct QuestionVectors(Mutex<HashMap<String, Vec<f32>>>);
 

@@ -4,7 +4,7 @@
 //! A query is not parsed as query syntax: its words are analyzed like the articles' and
 //! each becomes a term query, so that a user's "-", ":" or quotes are just text. What was
 //! measured on the evaluation sets (nDCG@10 in bm25 mode, Debian FAQ / Python FAQ /
-//! manual pages; `python3 eval/*.py --modes bm25`, README "Ranking quality"):
+//! manual pages; `python3 eval/*.py --modes bm25`, docs/ranking.md, "Ranking quality"):
 //!
 //! - tantivy's query parser turned "file-copying" or "what's" into phrase queries and a
 //!   leading "-" into a must-not: 0.634 / 0.706 / 0.648; one term query per word

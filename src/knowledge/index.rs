@@ -91,7 +91,7 @@ pub struct Calibration {
     pub follow_up_confidence: f32,
 }
 
-/// The fitted values (`python3 eval/calibrate.py`, README "No good article").
+/// The fitted values (`python3 eval/calibrate.py`, docs/ranking.md, "No good article").
 pub const CALIBRATION: Calibration = Calibration {
     score_weight: 12.06,
     similarity_weight: 2.43,
@@ -278,7 +278,7 @@ impl Ranker for KnowledgeIndex {
                 // Dense mode ranks by the cosine alone, so near ties are decided by
                 // the query vector's last digits: it gets the exact one. Hybrid, where
                 // the words count too, ranks as well with the int8 pass at a third of
-                // the time (README, "Ranking quality").
+                // the time (docs/ranking.md, "Ranking quality").
                 let encoded = if self.mode == Mode::Dense {
                     embedder.encode_exact(text)
                 } else if request.beside {
@@ -355,7 +355,7 @@ impl Ranker for KnowledgeIndex {
         // The bot offers its best suggestions only when the first is likely enough to be
         // the fix: when it is not, no article fits and the bot says so. The ones after
         // it have a floor of their own, far lower, because the fix is often second or
-        // third (README, "No good article").
+        // third (docs/ranking.md, "No good article").
         if request.confident_only {
             let confident = |(score, _): &(f32, usize), floor: f32| {
                 confidence_of(*score).is_none_or(|c| c >= floor)

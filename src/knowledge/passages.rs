@@ -2,7 +2,7 @@
 //! passage, with the body's Markdown as written. MiniLM reads at most 256 word pieces, so
 //! the body is cut at [`MAX_WORDS`] words and the model truncates the rest.
 //!
-//! Measured (README "Ranking quality"): one vector per article ranks better in dense mode
+//! Measured (docs/ranking.md, "Ranking quality"): one vector per article ranks better in dense mode
 //! than the best of several 110-word passages on all three evaluation sets (nDCG@10
 //! Debian FAQ 0.802 against 0.762, Python FAQ 0.886 against 0.883, manual pages 0.764
 //! against 0.755, same weights through sentence-transformers), and it encodes a quarter
