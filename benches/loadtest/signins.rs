@@ -13,6 +13,7 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 
 use crate::client::Person;
+use crate::stats::percentile;
 
 const PASSWORD: &str = "load test password";
 
@@ -67,7 +68,7 @@ pub async fn run(
                 if !status.is_success() {
                     bail!("sign-in of {name}: {status} {}", response.text().await?);
                 }
-                anyhow::Ok(sent.elapsed())
+                anyhow::Ok(sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32)
             }
         })
         .collect();
@@ -77,25 +78,21 @@ pub async fn run(
     if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
         eprintln!("first error: {e:#}");
     }
-    let mut took: Vec<f64> = results
+    let mut took: Vec<u32> = results
         .iter()
         .filter_map(|r| r.as_ref().ok())
-        .map(|d| d.as_secs_f64() * 1000.0)
+        .copied()
         .collect();
-    took.sort_by(f64::total_cmp);
-    let at = |q: f64| {
-        took.get(((took.len() as f64 - 1.0) * q).round() as usize)
-            .copied()
-            .unwrap_or(0.0)
-    };
+    took.sort_unstable();
+    let at = |p: f64| percentile(&took, p);
     println!("| sign-ins | in flight | sign-ins/s | p50 ms | p99 ms | max ms | errors |");
     println!("|---|---|---|---|---|---|---|");
     println!(
         "| {n} | {concurrency} | {:.1} | {:.1} | {:.1} | {:.1} | {errors} |",
         took.len() as f64 / secs,
-        at(0.5),
-        at(0.99),
-        at(1.0)
+        at(50.0),
+        at(99.0),
+        at(100.0)
     );
     if errors > 0 {
         bail!("{errors} sign-ins failed");

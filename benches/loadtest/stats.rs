@@ -66,7 +66,8 @@ pub struct Report {
     pub idle: Option<Idle>,
 }
 
-fn percentile(sorted: &[u32], p: f64) -> f64 {
+/// The `p`th percentile (nearest rank) of latencies in microseconds, in milliseconds.
+pub fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }

@@ -8,11 +8,12 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::time::Instant;
 
 use super::Engine;
-use super::accounts::{Token, verify_password};
+use super::accounts::{DUMMY_HASH, Token, verify_password};
 use super::device_cookies::{DeviceKey, KEY_NAME};
 use crate::domain::now_millis;
 use crate::domain::user::{TokenKind, User};
 use crate::error::{Error, Result};
+use crate::store::LoginRecord;
 
 /// Longest username a sign-in is looked at with: longer ones are refused before any
 /// work (no hashing, no limiter key, nothing logged), since no account can have one.
@@ -117,12 +118,15 @@ impl Engine {
             ));
         }
         let record = self.store.login_record(username).await?;
+        // A name without an account (or without a password) is checked against a dummy
+        // hash, so that it takes as long as a wrong password.
         let (found, hash) = match record {
-            Some(r) => match r.password_hash {
-                Some(hash) => (Some((r.user, r.disabled)), hash),
-                None => (None, super::accounts::DUMMY_HASH.to_owned()),
-            },
-            None => (None, super::accounts::DUMMY_HASH.to_owned()),
+            Some(LoginRecord {
+                user,
+                password_hash: Some(hash),
+                disabled,
+            }) => (Some((user, disabled)), hash),
+            _ => (None, DUMMY_HASH.to_owned()),
         };
         // The permit goes with the hash: a request dropped mid-check frees nothing early.
         let permit = self

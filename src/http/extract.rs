@@ -84,6 +84,12 @@ impl Credential {
             Self::Bearer(t) | Self::Cookie(t) => t,
         }
     }
+
+    pub fn into_token(self) -> String {
+        match self {
+            Self::Bearer(t) | Self::Cookie(t) => t,
+        }
+    }
 }
 
 /// The credential a request carries: a bearer header, else the session cookie.
@@ -130,7 +136,7 @@ pub fn device_cookie_header(value: &str) -> String {
 
 /// The token a request carries, however it carries it.
 pub fn request_token(parts: &Parts) -> Option<String> {
-    credential(parts).map(|c| c.token().to_owned())
+    credential(parts).map(Credential::into_token)
 }
 
 /// The CSRF token of a session: derived from the session token, so nothing more is stored,
@@ -232,9 +238,9 @@ impl FromRequestParts<AppState> for Authenticated {
         if let Credential::Cookie(session) = &credential {
             check_cookie_request(parts, session)?;
         }
-        let token = match credential {
-            Credential::Bearer(t) | Credential::Cookie(t) => t,
-        };
-        Ok(Self { owner, token })
+        Ok(Self {
+            owner,
+            token: credential.into_token(),
+        })
     }
 }

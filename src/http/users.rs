@@ -22,6 +22,15 @@ pub fn router() -> Router<AppState> {
         .route("/users/{username}/tokens", delete(revoke_tokens))
 }
 
+/// Role names as typed, each checked; `invalid` naming the roles there are otherwise.
+fn parse_roles(names: &[String]) -> Result<Vec<Role>, Error> {
+    names
+        .iter()
+        .map(|r| Role::parse(r))
+        .collect::<Result<_, _>>()
+        .map_err(|m| Error::invalid("roles", m))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewAccount {
@@ -39,12 +48,7 @@ async fn create(
     if !admin.has(Role::Admin) {
         return Err(Error::forbidden("only admins create accounts").into());
     }
-    let roles = body
-        .roles
-        .iter()
-        .map(|r| Role::parse(r))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|m| Error::invalid("roles", m))?;
+    let roles = parse_roles(&body.roles)?;
     let (user, token) = state
         .engine
         .create_user(
@@ -76,16 +80,7 @@ async fn update(
     ApiPath(username): ApiPath<String>,
     JsonBody(body): JsonBody<AccountPatch>,
 ) -> Result<Json<Value>, ApiError> {
-    let roles = body
-        .roles
-        .map(|roles| {
-            roles
-                .iter()
-                .map(|r| Role::parse(r))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|m| Error::invalid("roles", m))
-        })
-        .transpose()?;
+    let roles = body.roles.as_deref().map(parse_roles).transpose()?;
     let change = AccountChange {
         roles,
         disabled: body.disabled,

@@ -13,6 +13,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::extract::PageForm;
 use super::{PageError, render};
+use crate::domain::capitalised;
 use crate::domain::user::User;
 use crate::engine::{Attempt, DEVICE_COOKIE};
 use crate::error::Error;
@@ -96,14 +97,6 @@ impl FromRequestParts<AppState> for PageUser {
             Err(e) => Err(PageError::from(e).into_response()),
         }
     }
-}
-
-/// `text` with its first letter in upper case, for an error shown as a sentence.
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map_or_else(String::new, |first| {
-        first.to_uppercase().collect::<String>() + chars.as_str()
-    })
 }
 
 /// `name=value` with the value percent-encoded for a query string.
