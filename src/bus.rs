@@ -1,6 +1,7 @@
 //! The event bus: where the engine announces what happened and sockets listen. One
 //! interface, so that a PostgreSQL LISTEN/NOTIFY bus can carry frames across instances
-//! without the engine changing. Frames are already serialized text for that reason.
+//! without the engine changing. Frames are serialised once, with their audience, for
+//! that reason; the audience decides the topic.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -8,7 +9,7 @@ use std::sync::Mutex;
 use tokio::sync::broadcast;
 
 use crate::domain::ids::{ChatId, UserId};
-use crate::events::Frame;
+use crate::events::{Audience, Frame};
 
 /// What a subscriber listens to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -25,6 +26,19 @@ pub enum Topic {
 }
 
 impl Topic {
+    /// Where a frame for `audience` is published: the chat's topic for both sides of a
+    /// chat (its socket feeds pick out what is for the analyst alone); `None` for a frame
+    /// that only answers one socket.
+    pub fn of(audience: Audience) -> Option<Self> {
+        Some(match audience {
+            Audience::Chat(chat) | Audience::ChatAnalyst(chat) => Self::Chat(chat),
+            Audience::Desk => Self::Desk,
+            Audience::Analyst(user) => Self::Analyst(user),
+            Audience::Account(user) => Self::Account(user),
+            Audience::Sender => return None,
+        })
+    }
+
     /// How many frames a subscriber may fall behind by: an account's sockets only need
     /// to know that something changed, and a lagging receiver learns that too.
     fn capacity(self, default: usize) -> usize {
@@ -36,7 +50,9 @@ impl Topic {
 }
 
 pub trait EventBus: Send + Sync + 'static {
-    fn publish(&self, topic: Topic, frame: Frame);
+    /// Sends `frame` to the subscribers of its audience's topic ([`Topic::of`]); a frame
+    /// for one socket only ([`Audience::Sender`]) goes nowhere.
+    fn publish(&self, frame: Frame);
     /// Subscribe before reading the state you will show, so nothing falls in between.
     fn subscribe(&self, topic: Topic) -> broadcast::Receiver<Frame>;
     /// Called after a subscriber has dropped its receiver: frees the topic when nobody
@@ -80,7 +96,11 @@ impl Default for LocalBus {
 }
 
 impl EventBus for LocalBus {
-    fn publish(&self, topic: Topic, frame: Frame) {
+    fn publish(&self, frame: Frame) {
+        let Some(topic) = Topic::of(frame.audience) else {
+            tracing::warn!(kind = %frame.kind, "a frame for one socket was published; dropped");
+            return;
+        };
         let mut topics = self.topics.lock().expect("bus lock");
         if let Some(tx) = topics.get(&topic)
             && tx.send(frame).is_err()
@@ -112,9 +132,10 @@ impl EventBus for LocalBus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::message::AuthorRole;
 
-    fn frame(text: &str) -> Frame {
-        Frame::new(None, text)
+    fn frame(chat: i64, name: &str) -> Frame {
+        crate::events::typing_frame(ChatId(chat), AuthorRole::User, name, true)
     }
 
     #[tokio::test]
@@ -122,9 +143,9 @@ mod tests {
         let bus = LocalBus::default();
         let mut a = bus.subscribe(Topic::Chat(ChatId(1)));
         let mut desk = bus.subscribe(Topic::Desk);
-        bus.publish(Topic::Chat(ChatId(1)), frame("one"));
-        bus.publish(Topic::Chat(ChatId(2)), frame("two"));
-        assert_eq!(&*a.recv().await.unwrap().text, "one");
+        bus.publish(frame(1, "one"));
+        bus.publish(frame(2, "two"));
+        assert!(a.recv().await.unwrap().text.contains("one"));
         assert!(desk.try_recv().is_err());
     }
 
@@ -146,7 +167,7 @@ mod tests {
         let bus = LocalBus::default();
         drop(bus.subscribe(Topic::Chat(ChatId(1))));
         assert_eq!(bus.active_topics(), 1);
-        bus.publish(Topic::Chat(ChatId(1)), frame("x"));
+        bus.publish(frame(1, "x"));
         assert_eq!(bus.active_topics(), 0);
     }
 }

@@ -16,13 +16,13 @@ use rand::{Rng, SeedableRng};
 
 use crate::domain::call::resolver;
 use crate::domain::chat::{ChatStatus, Transition};
+use crate::domain::event::ChatEvent;
 use crate::domain::ids::{ArticleId, ChatId};
-use crate::domain::message::{Author, AuthorRole, EventKind};
+use crate::domain::message::{Author, AuthorRole};
 use crate::domain::user::{Role, User};
 use crate::domain::{Millis, capitalised};
 use crate::engine::{Engine, call_view};
 use crate::error::{Error, Result};
-use crate::events;
 use crate::knowledge::Suggestion;
 use crate::store::{
     AcceptOutcome, CallFilter, CallRecord, ChatRecord, EndChat, EndingText, NewEvent, NewRating,
@@ -298,14 +298,12 @@ async fn one_call(
         t,
     )
     .await?;
-    let payload = events::suggestions_payload(offered, t);
     append(
         engine,
         chat.id,
-        EventKind::Suggestions,
-        &bot,
-        None,
-        Some(&payload),
+        ChatEvent::Suggestions {
+            items: offered.to_vec(),
+        },
         t,
     )
     .await?;
@@ -447,31 +445,19 @@ fn not_open(status: ChatStatus) -> Error {
 }
 
 async fn say(engine: &Engine, chat: ChatId, who: &Author, text: &str, at: Millis) -> Result<()> {
-    append(engine, chat, EventKind::Message, who, Some(text), None, at).await
+    let message = ChatEvent::Message {
+        author: who.clone(),
+        text: text.to_owned(),
+        client_id: None,
+        article: None,
+    };
+    append(engine, chat, message, at).await
 }
 
-async fn append(
-    engine: &Engine,
-    chat: ChatId,
-    kind: EventKind,
-    who: &Author,
-    body: Option<&str>,
-    payload: Option<&str>,
-    at: Millis,
-) -> Result<()> {
+async fn append(engine: &Engine, chat: ChatId, event: ChatEvent, at: Millis) -> Result<()> {
     engine
         .store()
-        .append_event(
-            chat,
-            &NewEvent {
-                kind,
-                author: Some(who),
-                body,
-                client_id: None,
-                payload,
-                now: at,
-            },
-        )
+        .append_event(chat, &NewEvent { event, now: at })
         .await?;
     Ok(())
 }
@@ -486,7 +472,10 @@ async fn end(
 ) -> Result<()> {
     let render = move |chat: &ChatRecord, call: &CallRecord, history: &[StoredEvent]| EndingText {
         transcript: transcript_text(chat, history, ended_by, at),
-        payload: events::ended_payload(&call_view(call), ended_by),
+        ended: ChatEvent::Ended {
+            call: call_view(call),
+            ended_by,
+        },
     };
     engine
         .store()

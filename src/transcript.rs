@@ -6,7 +6,8 @@
 //! message cannot forge another speaker or another time in the transcript.
 
 use crate::domain::call::{Person, reference};
-use crate::domain::message::{Author, AuthorRole, EventKind};
+use crate::domain::event::ChatEvent;
+use crate::domain::message::{Author, AuthorRole};
 use crate::domain::{Millis, rfc3339};
 use crate::store::{ChatRecord, StoredEvent};
 
@@ -60,7 +61,7 @@ pub fn indented(text: &str) -> String {
 }
 
 /// Who wrote an event, as the transcript names them: `Name (role)`.
-pub fn who(author: &Option<Author>) -> String {
+pub fn who(author: Option<&Author>) -> String {
     match author {
         Some(a) => format!("{} ({})", one_line(&a.name), a.role),
         None => "chatdesk".to_owned(),
@@ -70,48 +71,27 @@ pub fn who(author: &Option<Author>) -> String {
 /// One event in words, as a transcript line shows it (without time). A message keeps its
 /// line breaks; [`record`] indents them.
 pub fn describe(e: &StoredEvent) -> String {
-    let payload: serde_json::Value = e
-        .payload
-        .as_deref()
-        .and_then(|p| serde_json::from_str(p).ok())
-        .unwrap_or_default();
-    let field = |v: &serde_json::Value| one_line(v.as_str().unwrap_or_default());
-    match e.kind {
-        EventKind::Message => format!(
-            "{}: {}",
-            who(&e.author),
-            e.body.as_deref().unwrap_or_default()
-        ),
-        EventKind::Suggestions => {
-            let items = payload["items"].as_array().cloned().unwrap_or_default();
-            if items.is_empty() {
-                return "Service Desk Bot (bot) found no matching article".to_owned();
-            }
+    match &e.event {
+        ChatEvent::Message { author, text, .. } => format!("{}: {text}", who(Some(author))),
+        ChatEvent::Suggestions { items } if items.is_empty() => {
+            "Service Desk Bot (bot) found no matching article".to_owned()
+        }
+        ChatEvent::Suggestions { items } => {
             let list: Vec<String> = items
                 .iter()
                 .enumerate()
-                .map(|(i, s)| format!("{}. {}", i + 1, field(&s["title"])))
+                .map(|(i, s)| format!("{}. {}", i + 1, one_line(&s.title)))
                 .collect();
             format!("Service Desk Bot (bot) suggested: {}", list.join("; "))
         }
-        EventKind::Attachment => {
-            let a = &payload["attachment"];
-            let by = payload["author"]["name"]
-                .as_str()
-                .map_or_else(|| "someone".to_owned(), one_line);
-            format!(
-                "{by} attached {} ({} bytes, {})",
-                field(&a["name"]),
-                a["size"].as_i64().unwrap_or_default(),
-                field(&a["content_type"])
-            )
-        }
-        EventKind::Ended => format!(
-            "Chat ended by the {}.",
-            payload["ended_by"]
-                .as_str()
-                .map_or_else(|| "user".to_owned(), one_line)
+        ChatEvent::Attachment { attachment, author } => format!(
+            "{} attached {} ({} bytes, {})",
+            one_line(&author.name),
+            one_line(&attachment.name),
+            attachment.size,
+            one_line(&attachment.content_type)
         ),
+        ChatEvent::Ended { ended_by, .. } => format!("Chat ended by the {ended_by}."),
     }
 }
 
@@ -154,15 +134,16 @@ mod tests {
             id: EventId(1),
             chat_id: ChatId(1),
             seq: 1,
-            kind: EventKind::Message,
-            author: Some(Author {
-                role: AuthorRole::User,
-                name: name.into(),
-                id: Some(UserId(1)),
-            }),
-            body: Some(body.into()),
-            client_id: None,
-            payload: None,
+            event: ChatEvent::Message {
+                author: Author {
+                    role: AuthorRole::User,
+                    name: name.into(),
+                    id: Some(UserId(1)),
+                },
+                text: body.into(),
+                client_id: None,
+                article: None,
+            },
             created_at: 0,
         }
     }

@@ -1,9 +1,9 @@
 //! Calls: the tickets chats are logged as. A call outlives its chat and carries the
 //! final transcript and every exchanged file.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::ids::{CallId, UserId};
+use super::ids::{ArticleId, CallId, UserId};
 
 /// `CALL-000042`: what users quote on the phone.
 pub fn reference(call_id: CallId) -> String {
@@ -34,14 +34,14 @@ pub mod resolver {
 }
 
 /// A person as other people see them.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Person {
     pub id: UserId,
     pub username: String,
     pub name: String,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Call {
     pub id: CallId,
     pub reference: String,
@@ -49,10 +49,10 @@ pub struct Call {
     pub source: String,
     pub description: String,
     pub user: Person,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_by: Option<String>,
     /// How an analyst resolved it.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolution: Option<String>,
     pub created_at: String,
     pub updated_at: String,
@@ -85,7 +85,7 @@ pub enum OfferOutcome {
 /// An article the bot offered on a call, once however often it was offered.
 #[derive(Clone, Debug, Serialize)]
 pub struct Offered {
-    pub article_id: String,
+    pub article_id: ArticleId,
     pub title: String,
     pub outcome: OfferOutcome,
 }

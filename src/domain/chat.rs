@@ -160,6 +160,18 @@ mod tests {
     }
 }
 
+/// A queued chat as the desk sees it (`queue` frames, `GET /analyst/queue`).
+#[derive(Clone, Debug, Serialize)]
+pub struct QueueEntry {
+    pub chat_id: ChatId,
+    pub call_id: CallId,
+    pub call_reference: String,
+    pub description: String,
+    pub user: Person,
+    pub waiting_since: String,
+    pub position: i64,
+}
+
 /// A chat as its participants see it; also the body of `status` events.
 #[derive(Clone, Debug, Serialize)]
 pub struct ChatView {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ids::{ArticleId, ChatId, EventId, UserId};
+use super::ids::{ArticleId, AttachmentId, ChatId, EventId, UserId};
 
 named_enum! {
     /// Which side wrote something; stored and sent in lowercase.
@@ -26,11 +26,11 @@ named_enum! {
     }
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Author {
     pub role: AuthorRole,
     pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<UserId>,
 }
 
@@ -73,6 +73,17 @@ pub struct Message {
 pub struct SharedArticle {
     pub article_id: ArticleId,
     pub title: String,
+}
+
+/// A file exchanged in a chat, as its `attachment` event and the call show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentInfo {
+    pub id: AttachmentId,
+    /// Cleaned of paths and control characters.
+    pub name: String,
+    /// Bytes.
+    pub size: i64,
+    pub content_type: String,
 }
 
 /// Normalises text typed by a person: trims it, drops control characters other than

@@ -42,6 +42,7 @@ pub mod availability;
 pub mod call;
 pub mod canned;
 pub mod chat;
+pub mod event;
 pub mod ids;
 pub mod insights;
 pub mod message;

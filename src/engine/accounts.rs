@@ -7,12 +7,11 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use super::Engine;
-use crate::bus::Topic;
 use crate::domain::ids::UserId;
 use crate::domain::now_millis;
 use crate::domain::user::{Role, TokenKind, User, Username, format_roles, parse_roles};
 use crate::error::{Error, Result};
-use crate::events::Frame;
+use crate::events;
 use crate::store::{NewToken, NewUser, TokenOwner};
 
 /// What an admin changes of an account; `None` leaves it as it is.
@@ -176,10 +175,7 @@ impl Engine {
     /// Tells the sockets of `user_id` to check whether they may stay open (see
     /// [`AccessWatch`](super::AccessWatch)). Called after the change has committed.
     pub(super) fn announce_account_change(&self, user_id: UserId) {
-        self.bus.publish(
-            Topic::Account(user_id),
-            Frame::new(None, r#"{"type":"account_changed"}"#),
-        );
+        self.publish(events::account_changed_frame(user_id));
     }
 
     /// The account an admin manages, by name.

@@ -8,17 +8,18 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::Mutex;
 
-use serde::Serialize;
-
 use super::Engine;
+use super::chats::stored_message;
+use crate::domain::article::{Assist, AssistItem};
 use crate::domain::chat::{ChatStatus, Party, may_post};
+use crate::domain::event::ChatEvent;
 use crate::domain::ids::{ArticleId, ChatId};
-use crate::domain::message::{Author, AuthorRole, EventKind, Message, SharedArticle};
+use crate::domain::message::{Author, AuthorRole, Message, SharedArticle};
 use crate::domain::now_millis;
 use crate::domain::user::User;
 use crate::error::{Error, Result};
-use crate::events::{self, message_of};
-use crate::knowledge::{RankRequest, Suggestion};
+use crate::events;
+use crate::knowledge::RankRequest;
 use crate::store::{ChatRecord, NewEvent};
 
 /// Articles the analyst is shown.
@@ -77,28 +78,6 @@ impl AssistRuns {
     fn forget(&self, chat_id: ChatId) {
         self.again.lock().expect("assist lock").remove(&chat_id);
     }
-}
-
-/// The articles for the analyst, and the last event of the chat they were ranked on:
-/// rankings run beside the chat, so a slower, older one may finish after a newer one,
-/// and the console keeps the one with the highest `through_seq`.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct Assist {
-    pub through_seq: i64,
-    pub items: Vec<AssistItem>,
-}
-
-/// One article for the analyst (`GET /chats/{id}/assist`, `assist` frames).
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct AssistItem {
-    #[serde(flatten)]
-    pub suggestion: Suggestion,
-    /// The bot offered it to the user in this chat.
-    pub offered: bool,
-    /// The user marked it "Not helpful".
-    pub declined: bool,
-    /// An analyst already sent it to the user in this chat.
-    pub sent: bool,
 }
 
 impl Engine {
@@ -230,7 +209,7 @@ impl Engine {
         }
         .await;
         match outcome {
-            Ok(Some(assist)) => self.publish_chat(chat_id, events::assist_frame(&assist)),
+            Ok(Some(assist)) => self.publish(events::assist_frame(chat_id, &assist)),
             Ok(None) => {}
             Err(e) => tracing::warn!(%chat_id, error = %e, "agent assist failed"),
         }
@@ -263,11 +242,6 @@ impl Engine {
             .ok_or(Error::NotFound("article"))?
             .title;
         let text = format!("Here is an article that should help: \u{201c}{title}\u{201d}");
-        let payload = serde_json::to_string(&SharedArticle {
-            article_id: id,
-            title,
-        })
-        .map_err(|e| Error::internal("writing a shared article", e))?;
         let author = Author {
             role: AuthorRole::Analyst,
             name: user.display_name.clone(),
@@ -277,11 +251,15 @@ impl Engine {
             .append(
                 chat_id,
                 &NewEvent {
-                    kind: EventKind::Message,
-                    author: Some(&author),
-                    body: Some(&text),
-                    client_id: None,
-                    payload: Some(&payload),
+                    event: ChatEvent::Message {
+                        author,
+                        text,
+                        client_id: None,
+                        article: Some(SharedArticle {
+                            article_id: id,
+                            title,
+                        }),
+                    },
                     now: now_millis(),
                 },
             )
@@ -291,6 +269,6 @@ impl Engine {
             self.first_response(&chat, appended.event.created_at)
                 .await?;
         }
-        Ok(message_of(&appended.event))
+        stored_message(&appended.event)
     }
 }

@@ -4,17 +4,16 @@
 use serde::Serialize;
 
 use super::Engine;
-use super::chats::offers;
 use super::ratings::rating_view;
+use crate::domain::article::{Suggestion, first_offers};
 use crate::domain::call::{self, Call, CallStatus, Note, OfferOutcome, Offered};
 use crate::domain::chat::ChatStatus;
-use crate::domain::ids::{ArticleId, CallId, ChatId, UserId};
-use crate::domain::message::{Author, EventKind};
+use crate::domain::ids::{CallId, ChatId, UserId};
+use crate::domain::message::{AttachmentInfo, Author, EventKind};
 use crate::domain::rating::Rating;
 use crate::domain::user::User;
 use crate::domain::{now_millis, rfc3339};
 use crate::error::{Error, ErrorCode, Result};
-use crate::events::AttachmentInfo;
 use crate::store::{CallFilter, CallRecord, ChatRecord, NoteRecord, StoredEvent};
 use crate::transcript::describe;
 
@@ -109,9 +108,9 @@ fn entry(e: &StoredEvent) -> TranscriptEntry {
     TranscriptEntry {
         chat_id: e.chat_id,
         seq: e.seq,
-        kind: e.kind,
+        kind: e.kind(),
         at: rfc3339(e.created_at),
-        author: e.author.clone(),
+        author: e.event.author().cloned(),
         text: describe(e),
     }
 }
@@ -242,27 +241,21 @@ impl Engine {
 
     /// Adds the articles offered in one chat of a call to `offered`: once per call, with
     /// the strongest outcome any of its chats gave (accepted, then declined, then none).
-    /// A stored offer that no longer reads is left out (and logged), not a failed page.
     async fn add_offers(
         &self,
         chat: &ChatRecord,
         events: &[StoredEvent],
         offered: &mut Vec<Offered>,
     ) -> Result<()> {
-        let found = match offers(events) {
-            Ok(found) => found,
-            Err(e) => {
-                tracing::warn!(chat_id = %chat.id, error = %e.chain(), "unreadable stored suggestions");
-                return Ok(());
-            }
-        };
+        let found = first_offers(events.iter().flat_map(|e| e.event.offered()));
         let declined = self.store.declined_articles(chat.id).await?;
-        for (article_id, title) in found {
-            let outcome = if chat.accepted_article.as_ref().map(ArticleId::as_str)
-                == Some(article_id.as_str())
-            {
+        for Suggestion {
+            article_id, title, ..
+        } in found.into_iter().cloned()
+        {
+            let outcome = if chat.accepted_article.as_ref() == Some(&article_id) {
                 OfferOutcome::Accepted
-            } else if declined.iter().any(|d| d.as_str() == article_id) {
+            } else if declined.contains(&article_id) {
                 OfferOutcome::Declined
             } else {
                 OfferOutcome::None

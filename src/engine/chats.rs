@@ -5,14 +5,13 @@ use super::calls::call_view;
 use super::{Engine, refused};
 use crate::domain::call::{Call, resolver};
 use crate::domain::chat::{ChatStatus, ChatView, Party, Transition, may_post};
+use crate::domain::event::ChatEvent;
 use crate::domain::ids::{ArticleId, ChatId};
-use crate::domain::message::{
-    Author, AuthorRole, EventKind, Message, clean_text, validate_client_id,
-};
+use crate::domain::message::{Author, AuthorRole, Message, clean_text, validate_client_id};
 use crate::domain::user::User;
 use crate::domain::{Millis, now_millis};
 use crate::error::{Error, ErrorCode, Result};
-use crate::events::{self, message_of};
+use crate::events::{self, Frame, message_of};
 use crate::knowledge::Suggestion;
 use crate::store::{
     AcceptOutcome, CallRecord, ChatRecord, EndChat, EndingText, NewEvent, StoredEvent,
@@ -129,11 +128,12 @@ impl Engine {
             .append(
                 chat_id,
                 &NewEvent {
-                    kind: EventKind::Message,
-                    author: Some(author),
-                    body: Some(text),
-                    client_id: None,
-                    payload: None,
+                    event: ChatEvent::Message {
+                        author: author.clone(),
+                        text: text.to_owned(),
+                        client_id: None,
+                        article: None,
+                    },
                     now: now_millis(),
                 },
             )
@@ -143,17 +143,13 @@ impl Engine {
 
     /// Persists the suggestions as an event of the chat.
     async fn offer(&self, chat_id: ChatId, suggestions: &[Suggestion]) -> Result<()> {
-        let now = now_millis();
-        let payload = events::suggestions_payload(suggestions, now);
         self.append(
             chat_id,
             &NewEvent {
-                kind: EventKind::Suggestions,
-                author: Some(&Author::bot()),
-                body: None,
-                client_id: None,
-                payload: Some(&payload),
-                now,
+                event: ChatEvent::Suggestions {
+                    items: suggestions.to_vec(),
+                },
+                now: now_millis(),
             },
         )
         .await?;
@@ -178,8 +174,7 @@ impl Engine {
             .events_after(chat_id, 0)
             .await?
             .iter()
-            .filter(|e| e.kind == EventKind::Message)
-            .map(message_of)
+            .filter_map(message_of)
             .collect();
         Ok((self.view(&chat).await?, messages))
     }
@@ -215,11 +210,12 @@ impl Engine {
             .append(
                 chat_id,
                 &NewEvent {
-                    kind: EventKind::Message,
-                    author: Some(&author),
-                    body: Some(&text),
-                    client_id,
-                    payload: None,
+                    event: ChatEvent::Message {
+                        author,
+                        text,
+                        client_id: client_id.map(str::to_owned),
+                        article: None,
+                    },
                     now: now_millis(),
                 },
             )
@@ -232,7 +228,7 @@ impl Engine {
             appended => appended?,
         };
         if appended.duplicate {
-            return Ok((message_of(&appended.event), true));
+            return Ok((stored_message(&appended.event)?, true));
         }
         self.metrics.messages.increment(1);
         if party == Party::AssignedAnalyst && chat.first_response_at.is_none() {
@@ -245,7 +241,7 @@ impl Engine {
         if party == Party::Owner {
             self.push_assist(&chat);
         }
-        Ok((message_of(&appended.event), false))
+        Ok((stored_message(&appended.event)?, false))
     }
 
     /// Each sender has a message rate per chat; past it, `TooManyRequests` with the wait.
@@ -287,7 +283,7 @@ impl Engine {
             .message_by_client_id(chat_id, user.id, id)
             .await?
         {
-            Some(first) => Ok((message_of(&first), true)),
+            Some(first) => Ok((stored_message(&first)?, true)),
             None => Err(refusal),
         }
     }
@@ -488,7 +484,7 @@ impl Engine {
             .await?
             .ok_or(Error::NotFound("chat"))?;
         let view = self.view(&chat).await?;
-        self.publish_chat(chat_id, events::status_frame(&view));
+        self.publish(events::status_frame(&view));
         self.announce_desk().await?;
         Ok(view)
     }
@@ -523,7 +519,10 @@ impl Engine {
         let render =
             move |chat: &ChatRecord, call: &CallRecord, history: &[StoredEvent]| EndingText {
                 transcript: transcript_text(chat, history, ended_by, now),
-                payload: events::ended_payload(&call_view(call), ended_by),
+                ended: ChatEvent::Ended {
+                    call: call_view(call),
+                    ended_by,
+                },
             };
         let ended = self
             .store
@@ -542,9 +541,9 @@ impl Engine {
             self.metrics.handle.record(seconds_between(accepted, now));
         }
         self.conversations.forget(chat.id);
-        self.publish_chat(chat.id, events::frame_of(&ended.event));
+        self.publish(Frame::of_event(&ended.event));
         let view = self.view(&ended.chat).await?;
-        self.publish_chat(chat.id, events::status_frame(&view));
+        self.publish(events::status_frame(&view));
         if matches!(chat.status, ChatStatus::Queued | ChatStatus::Active) {
             self.announce_desk().await?;
         }
@@ -564,52 +563,26 @@ impl Engine {
         let role = author_of(user, party).role;
         let typer = typing.then(|| (role, user.display_name.clone()));
         self.liveness.typing(chat_id, user.id, typer);
-        self.publish_chat(
+        self.publish(events::typing_frame(
             chat_id,
-            events::typing_frame(role, &user.display_name, typing),
-        );
+            role,
+            &user.display_name,
+            typing,
+        ));
         Ok(())
     }
 }
 
-/// Every article offered in these events, once each in the order first offered:
-/// `(article id, title)`.
-pub(super) fn offers(events: &[StoredEvent]) -> Result<Vec<(String, String)>> {
-    offered_in(
-        events
-            .iter()
-            .filter(|e| e.kind == EventKind::Suggestions)
-            .map(|e| e.payload.as_deref().unwrap_or("{}")),
-    )
-}
-
-/// Every article offered in these stored `suggestions` payloads, once each in the order
-/// first offered: `(article id, title)`.
-pub(super) fn offered_in<'a>(
-    payloads: impl Iterator<Item = &'a str>,
-) -> Result<Vec<(String, String)>> {
-    /// Only what is needed of each stored suggestion, so that nothing else in it (a
-    /// score, say) can make the offer unreadable.
-    #[derive(serde::Deserialize)]
-    struct Offered {
-        article_id: String,
-        title: String,
-    }
-    #[derive(serde::Deserialize)]
-    struct Offer {
-        items: Vec<Offered>,
-    }
-    let mut found: Vec<(String, String)> = Vec::new();
-    for payload in payloads {
-        let offer: Offer = serde_json::from_str(payload)
-            .map_err(|e| Error::internal("reading stored suggestions", e))?;
-        for o in offer.items {
-            if !found.iter().any(|(id, _)| *id == o.article_id) {
-                found.push((o.article_id, o.title));
-            }
-        }
-    }
-    Ok(found)
+/// A message just stored or found, as clients see it.
+pub(super) fn stored_message(e: &StoredEvent) -> Result<Message> {
+    message_of(e).ok_or_else(|| {
+        Error::Internal(anyhow::anyhow!(
+            "event {} of chat {} is a {}, not a message",
+            e.seq,
+            e.chat_id,
+            e.kind()
+        ))
+    })
 }
 
 /// Seconds from `from` to `to` (milliseconds), never negative.

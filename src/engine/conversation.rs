@@ -15,9 +15,9 @@ use std::sync::{Arc, Mutex};
 use lru::LruCache;
 
 use super::Engine;
-use super::chats::offered_in;
+use crate::domain::event::ChatEvent;
 use crate::domain::ids::{ArticleId, ChatId};
-use crate::domain::message::{AuthorRole, EventKind, SharedArticle};
+use crate::domain::message::AuthorRole;
 use crate::error::Result;
 use crate::store::StoredEvent;
 
@@ -79,37 +79,37 @@ impl Conversation {
     }
 
     /// Folds in events after `through_seq`, in `seq` order; older ones are skipped.
-    ///
-    /// # Errors
-    /// A stored `suggestions` payload that cannot be read.
-    fn fold(&mut self, events: &[StoredEvent]) -> Result<()> {
+    fn fold(&mut self, events: &[StoredEvent]) {
         let after = self.through_seq;
         for e in events.iter().filter(|e| e.seq > after) {
-            match e.kind {
-                EventKind::Message => {
-                    let role = e.author.as_ref().map(|a| a.role);
-                    let body = e.body.as_deref().unwrap_or_default();
-                    if role == Some(AuthorRole::User) {
-                        self.user_words.push_text(body);
+            match &e.event {
+                ChatEvent::Message {
+                    author,
+                    text,
+                    article,
+                    ..
+                } => {
+                    if author.role == AuthorRole::User {
+                        self.user_words.push_text(text);
                     }
-                    if matches!(role, Some(AuthorRole::User | AuthorRole::Analyst)) {
-                        self.said_words.push_text(body);
+                    if matches!(author.role, AuthorRole::User | AuthorRole::Analyst) {
+                        self.said_words.push_text(text);
                     }
-                    // Only a shared article is ever stored with a message.
-                    if let Some(shared) = e
-                        .payload
-                        .as_deref()
-                        .and_then(|p| serde_json::from_str::<SharedArticle>(p).ok())
+                    if let Some(shared) = article
                         && !self.sent.contains(&shared.article_id)
                     {
-                        self.sent.push(shared.article_id);
+                        self.sent.push(shared.article_id.clone());
                     }
                 }
-                EventKind::Suggestions => {
-                    for offer in offered_in(std::iter::once(e.payload.as_deref().unwrap_or("{}")))?
-                    {
-                        if !self.offered.iter().any(|(id, _)| *id == offer.0) {
-                            self.offered.push(offer);
+                ChatEvent::Suggestions { items } => {
+                    for offer in items {
+                        if !self
+                            .offered
+                            .iter()
+                            .any(|(id, _)| id == offer.article_id.as_str())
+                        {
+                            self.offered
+                                .push((offer.article_id.to_string(), offer.title.clone()));
                         }
                     }
                 }
@@ -117,7 +117,6 @@ impl Conversation {
             }
             self.through_seq = e.seq;
         }
-        Ok(())
     }
 }
 
@@ -167,7 +166,7 @@ impl Engine {
             .store
             .events_after(chat_id, conversation.through_seq)
             .await?;
-        conversation.fold(&events)?;
+        conversation.fold(&events);
         Ok(read(&conversation))
     }
 }
@@ -176,7 +175,7 @@ impl Engine {
 mod tests {
     use super::*;
     use crate::domain::ids::EventId;
-    use crate::domain::message::Author;
+    use crate::domain::message::{Author, EventKind};
 
     fn event(
         seq: i64,
@@ -185,19 +184,23 @@ mod tests {
         body: &str,
         payload: &str,
     ) -> StoredEvent {
+        let author = Author {
+            role,
+            name: "x".into(),
+            id: None,
+        };
         StoredEvent {
             id: EventId(seq),
             chat_id: ChatId(1),
             seq,
-            kind,
-            author: Some(Author {
-                role,
-                name: "x".into(),
-                id: None,
-            }),
-            body: (!body.is_empty()).then(|| body.to_owned()),
-            client_id: None,
-            payload: (!payload.is_empty()).then(|| payload.to_owned()),
+            event: ChatEvent::from_stored(
+                kind,
+                Some(author),
+                (!body.is_empty()).then(|| body.to_owned()),
+                None,
+                (!payload.is_empty()).then_some(payload),
+            )
+            .expect("a readable event"),
             created_at: 0,
         }
     }
@@ -219,13 +222,11 @@ mod tests {
                 "",
             ),
             event(4, EventKind::Message, AuthorRole::System, "bob joined", ""),
-        ])
-        .unwrap();
+        ]);
         assert_eq!(c.user_words.joined(), "vpn drops");
         assert_eq!(c.said_words.joined(), "vpn drops try this first");
         assert_eq!(c.through_seq(), 4);
-        c.fold(&[event(5, EventKind::Message, AuthorRole::User, &long, "")])
-            .unwrap();
+        c.fold(&[event(5, EventKind::Message, AuthorRole::User, &long, "")]);
         let words = c.user_words.joined();
         assert_eq!(words.split(' ').count(), CONVERSATION_WORDS);
         assert!(
@@ -235,8 +236,9 @@ mod tests {
 
     #[test]
     fn folds_each_event_once_and_offers_once() {
-        let offer = r#"{"type":"suggestions","items":[{"article_id":"vpn","title":"VPN"},{"article_id":"wifi","title":"Wi-Fi"}]}"#;
-        let again = r#"{"type":"suggestions","items":[{"article_id":"wifi","title":"Wi-Fi"}]}"#;
+        let offer = r#"{"type":"suggestions","items":[{"article_id":"vpn","title":"VPN","score":1},{"article_id":"wifi","title":"Wi-Fi","score":0.5}]}"#;
+        let again =
+            r#"{"type":"suggestions","items":[{"article_id":"wifi","title":"Wi-Fi","score":1}]}"#;
         let shared = r#"{"article_id":"printer","title":"Printer"}"#;
         let events = [
             event(1, EventKind::Suggestions, AuthorRole::Bot, "", offer),
@@ -251,9 +253,9 @@ mod tests {
             ),
         ];
         let mut c = Conversation::default();
-        c.fold(&events[..2]).unwrap();
+        c.fold(&events[..2]);
         // A read that overlaps what is folded already changes nothing twice.
-        c.fold(&events).unwrap();
+        c.fold(&events);
         assert_eq!(c.user_words.joined(), "still broken");
         let ids: Vec<&str> = c.offered.iter().map(|(id, _)| id.as_str()).collect();
         assert_eq!(ids, ["vpn", "wifi"]);

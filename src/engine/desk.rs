@@ -1,16 +1,15 @@
 //! The desk: analyst presence, the queue and availability, and telling every waiting user
 //! their place whenever the queue or the number of free analysts changes.
 
-use serde::Serialize;
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{Engine, Place, view_of};
 use crate::bus::{Topic, unsubscribe};
 use crate::domain::availability::Availability;
-use crate::domain::call::{self, Person};
-use crate::domain::chat::{ChatStatus, ChatView};
-use crate::domain::ids::{CallId, ChatId, UserId};
+use crate::domain::call::{self};
+use crate::domain::chat::{ChatStatus, ChatView, QueueEntry};
+use crate::domain::ids::UserId;
 use crate::domain::user::User;
 use crate::domain::wait::Pace;
 use crate::domain::{now_millis, rfc3339};
@@ -20,17 +19,6 @@ use crate::store::ChatRecord;
 
 /// The most acceptances the pace is read from: the recent pace, not the day's.
 const PACE_ACCEPTS: i64 = 10;
-
-#[derive(Clone, Debug, Serialize)]
-pub struct QueueEntry {
-    pub chat_id: ChatId,
-    pub call_id: CallId,
-    pub call_reference: String,
-    pub description: String,
-    pub user: Person,
-    pub waiting_since: String,
-    pub position: i64,
-}
 
 impl Engine {
     pub async fn availability(&self) -> Result<Availability> {
@@ -154,12 +142,9 @@ impl Engine {
                     wait: pace.map(|p| p.estimate(position)),
                 }),
             );
-            self.publish_chat(chat.id, events::status_frame(&view));
+            self.publish(events::status_frame(&view));
         }
-        self.bus.publish(
-            Topic::Desk,
-            events::desk_frame(&entries(&queue), &availability),
-        );
+        self.publish(events::desk_frame(&entries(&queue), &availability));
         Ok(())
     }
 
@@ -218,7 +203,7 @@ impl DeskFeed {
             next = self.own.recv() => match next {
                 Ok(frame) => Ok(Some(frame)),
                 // Some transfers were missed: the console reloads its chats instead.
-                Err(RecvError::Lagged(_)) => Ok(Some(events::chats_changed_frame())),
+                Err(RecvError::Lagged(_)) => Ok(Some(events::chats_changed_frame(self.analyst))),
                 Err(RecvError::Closed) => Ok(None),
             },
         }

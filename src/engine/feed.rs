@@ -16,7 +16,7 @@ use crate::domain::chat::Party;
 use crate::domain::ids::ChatId;
 use crate::domain::user::User;
 use crate::error::{Error, Result};
-use crate::events::{self, Frame};
+use crate::events::{self, Audience, Frame, FrameKind};
 
 pub struct ChatFeed {
     engine: Engine,
@@ -100,12 +100,16 @@ impl ChatFeed {
             }
             match self.rx.recv().await {
                 Ok(frame) => match frame.seq {
-                    None if frame.is_status => {
+                    None if frame.kind == FrameKind::Status => {
                         // The status that took the chat away is the last thing sent.
                         self.gone = !self.recheck().await?;
                         return Ok(Some(frame));
                     }
-                    None if frame.for_analyst && !self.assigned_analyst => continue,
+                    None if matches!(frame.audience, Audience::ChatAnalyst(_))
+                        && !self.assigned_analyst =>
+                    {
+                        continue;
+                    }
                     None => return Ok(Some(frame)),
                     Some(seq) if seq <= self.last_seq => continue,
                     Some(seq) if seq == self.last_seq + 1 => {
@@ -159,7 +163,7 @@ impl ChatFeed {
             .ok_or(Error::NotFound("chat"))?;
         let status = events::status_frame(&self.engine.view(&chat).await?);
         for e in &events {
-            self.pending.push_back(events::frame_of(e));
+            self.pending.push_back(Frame::of_event(e));
             self.last_seq = e.seq;
         }
         self.pending.push_back(status);

@@ -10,12 +10,13 @@ use sha2::{Digest, Sha256};
 
 use super::{Engine, refused};
 use crate::domain::chat::{Party, may_post};
+use crate::domain::event::ChatEvent;
 use crate::domain::ids::{AttachmentId, ChatId};
-use crate::domain::message::{Author, AuthorRole, EventKind};
+use crate::domain::message::{AttachmentInfo, Author, AuthorRole};
 use crate::domain::now_millis;
 use crate::domain::user::User;
 use crate::error::{Error, Result};
-use crate::events::{self, AttachmentInfo};
+use crate::events::Frame;
 use crate::store::{AttachmentRecord, NewEvent};
 
 pub struct FileStore {
@@ -255,7 +256,6 @@ impl Engine {
             name: user.display_name.clone(),
             id: Some(user.id),
         };
-        let payload = events::attachment_payload(&info, &author, now);
         let record = AttachmentRecord {
             id: id.clone(),
             call_id: chat.call_id,
@@ -272,18 +272,17 @@ impl Engine {
             .add_attachment(
                 &record,
                 &NewEvent {
-                    kind: EventKind::Attachment,
-                    author: Some(&author),
-                    body: None,
-                    client_id: None,
-                    payload: Some(&payload),
+                    event: ChatEvent::Attachment {
+                        attachment: info.clone(),
+                        author,
+                    },
                     now,
                 },
             )
             .await;
         match stored {
             Ok(appended) => {
-                self.publish_chat(chat_id, events::frame_of(&appended.event));
+                self.publish(Frame::of_event(&appended.event));
                 Ok(info)
             }
             Err(e) => {

@@ -8,8 +8,8 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use super::Engine;
-use super::chats::offered_in;
 use super::insights::parse_range;
+use crate::domain::article::first_offers;
 use crate::domain::now_millis;
 use crate::domain::user::User;
 use crate::error::{Error, Result};
@@ -124,15 +124,18 @@ struct Miss {
 /// The bot could not help when it offered nothing, when every article it offered was
 /// declined, or when the user asked for an analyst. `None` otherwise (the user left
 /// while still reading suggestions), and for calls it resolved, which never get here.
-fn miss(stage: BotStage) -> Result<Option<Miss>> {
-    let offered = offered_in(stage.offers.iter().map(String::as_str))?;
+fn miss(stage: BotStage) -> Option<Miss> {
+    let offered = first_offers(&stage.offered);
     let all_declined = offered
         .iter()
-        .all(|(id, _)| stage.declined.iter().any(|d| d.as_str() == id));
-    Ok((stage.handed_off || all_declined).then(|| Miss {
+        .all(|o| stage.declined.contains(&o.article_id));
+    (stage.handed_off || all_declined).then(|| Miss {
         question: stage.description.trim().to_owned(),
-        offered,
-    }))
+        offered: offered
+            .into_iter()
+            .map(|o| (o.article_id.to_string(), o.title.clone()))
+            .collect(),
+    })
 }
 
 impl Engine {
@@ -156,7 +159,7 @@ impl Engine {
         let capped = stages.len() as i64 >= GAP_CALLS;
         let mut misses = Vec::new();
         for stage in stages {
-            misses.extend(miss(stage)?);
+            misses.extend(miss(stage));
         }
         // Each distinct question is encoded and grouped once, however often it was asked.
         let mut questions: Vec<String> = Vec::new();
@@ -249,18 +252,26 @@ fn gap(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::article::Suggestion;
     use crate::domain::ids::{ArticleId, CallId};
 
     fn stage(handed_off: bool, offered: &[&str], declined: &[&str]) -> BotStage {
-        let items: Vec<_> = offered
-            .iter()
-            .map(|id| serde_json::json!({"article_id": id, "title": format!("About {id}")}))
-            .collect();
         BotStage {
             call_id: CallId(1),
             description: " printer offline ".into(),
             handed_off,
-            offers: vec![serde_json::json!({"type": "suggestions", "items": items}).to_string()],
+            offered: offered
+                .iter()
+                .map(|id| Suggestion {
+                    article_id: ArticleId::parse(id).unwrap(),
+                    title: format!("About {id}"),
+                    snippet: String::new(),
+                    score: 1.0,
+                    confidence: None,
+                    similarity: None,
+                    explanation: String::new(),
+                })
+                .collect(),
             declined: declined
                 .iter()
                 .map(|d| ArticleId::parse(d).unwrap())
@@ -270,24 +281,15 @@ mod tests {
 
     #[test]
     fn the_bot_could_not_help_when_it_had_nothing_all_was_declined_or_the_user_left_it() {
+        assert!(miss(stage(false, &[], &[])).is_some(), "nothing offered");
+        assert!(miss(stage(false, &["a"], &["a"])).is_some(), "declined");
+        assert!(miss(stage(true, &["a"], &[])).is_some(), "handed off");
         assert!(
-            miss(stage(false, &[], &[])).unwrap().is_some(),
-            "nothing offered"
-        );
-        assert!(
-            miss(stage(false, &["a"], &["a"])).unwrap().is_some(),
-            "declined"
-        );
-        assert!(
-            miss(stage(true, &["a"], &[])).unwrap().is_some(),
-            "handed off"
-        );
-        assert!(
-            miss(stage(false, &["a", "b"], &["a"])).unwrap().is_none(),
+            miss(stage(false, &["a", "b"], &["a"])).is_none(),
             "left while an offer was still open"
         );
         assert_eq!(
-            miss(stage(true, &[], &[])).unwrap().unwrap().question,
+            miss(stage(true, &[], &[])).unwrap().question,
             "printer offline"
         );
     }

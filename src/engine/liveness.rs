@@ -143,7 +143,7 @@ impl Drop for SocketGuard {
         if let Some((role, name)) = state.typing.remove(&key) {
             drop(state);
             self.engine
-                .publish_chat(chat, events::typing_frame(role, &name, false));
+                .publish(events::typing_frame(chat, role, &name, false));
         }
     }
 }

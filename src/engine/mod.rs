@@ -29,10 +29,8 @@ use std::sync::Arc;
 
 pub use access::{AccessWatch, Revoked, SocketSlot};
 pub use accounts::{AccountChange, Token};
-pub use assist::{Assist, AssistItem};
 pub use calls::{CallDetails, LinkedChat, TranscriptEntry, call_view};
 pub use desk::DeskFeed;
-pub use desk::QueueEntry;
 pub use device_cookies::{DEVICE_COOKIE, DEVICE_COOKIE_MAX_AGE_SECS};
 pub use feed::ChatFeed;
 pub use files::{Download, FileStore, Upload};
@@ -42,7 +40,7 @@ pub use knowledge::{ArticleSummary, Knowledge, ReindexReport, SavedArticle, Skip
 pub use sign_in::{Attempt, MAX_USERNAME_CHARS, SignedIn};
 pub use windows::LEAVING_WINDOW;
 
-use crate::bus::{EventBus, Topic};
+use crate::bus::EventBus;
 use crate::config::Settings;
 use crate::domain::call;
 use crate::domain::chat::{ChatStatus, ChatView, Party, Refusal};
@@ -51,7 +49,7 @@ use crate::domain::rfc3339;
 use crate::domain::user::User;
 use crate::domain::wait::WaitEstimate;
 use crate::error::{Error, Result};
-use crate::events::{self, Frame};
+use crate::events::Frame;
 use crate::knowledge::{RankRequest, Ranker, Suggestion};
 use crate::metrics::Metrics;
 use crate::store::{Appended, ChatRecord, DynStore, NewEvent};
@@ -223,16 +221,16 @@ impl Engine {
     }
 
     /// Appends an event and, unless it repeats an earlier one, announces it.
-    async fn append(&self, chat_id: ChatId, event: &NewEvent<'_>) -> Result<Appended> {
+    async fn append(&self, chat_id: ChatId, event: &NewEvent) -> Result<Appended> {
         let appended = self.store.append_event(chat_id, event).await?;
         if !appended.duplicate {
-            self.publish_chat(chat_id, events::live_frame_of(&appended.event));
+            self.publish(Frame::live(&appended.event));
         }
         Ok(appended)
     }
 
-    fn publish_chat(&self, chat_id: ChatId, frame: Frame) {
-        self.bus.publish(Topic::Chat(chat_id), frame);
+    fn publish(&self, frame: Frame) {
+        self.bus.publish(frame);
     }
 
     /// Ranks on a blocking thread: search and inference never run on the async workers.

@@ -3,14 +3,14 @@
 //! simply continues; a system message says who took over.
 
 use super::{Engine, refused};
-use crate::bus::Topic;
 use crate::domain::chat::{ChatStatus, ChatView, Party, Transition};
+use crate::domain::event::ChatEvent;
 use crate::domain::ids::{ChatId, UserId};
-use crate::domain::message::{Author, EventKind};
+use crate::domain::message::Author;
 use crate::domain::now_millis;
 use crate::domain::user::{RESERVED_NAME, User, Username};
 use crate::error::{Error, ErrorCode, Result};
-use crate::events;
+use crate::events::{self, Frame};
 use crate::store::{AnalystLoad, NewEvent, TransferOutcome, TransferTarget};
 
 impl Engine {
@@ -50,13 +50,13 @@ impl Engine {
                 user.display_name
             ),
         };
-        let system = Author::system();
         let event = NewEvent {
-            kind: EventKind::Message,
-            author: Some(&system),
-            body: Some(&note),
-            client_id: None,
-            payload: None,
+            event: ChatEvent::Message {
+                author: Author::system(),
+                text: note,
+                client_id: None,
+                article: None,
+            },
             now: now_millis(),
         };
         let (moved, noted) = match self
@@ -80,14 +80,11 @@ impl Engine {
             TransferOutcome::NotTheirs(status) => return Err(not_active(status)),
         };
         self.metrics.transfers.increment(1);
-        self.publish_chat(chat_id, events::live_frame_of(&noted));
+        self.publish(Frame::live(&noted));
         let view = self.view(&moved).await?;
-        self.publish_chat(chat_id, events::status_frame(&view));
+        self.publish(events::status_frame(&view));
         if let Some(target) = &target_user {
-            self.bus.publish(
-                Topic::Analyst(target.id),
-                events::assigned_frame(&view, user),
-            );
+            self.publish(events::assigned_frame(target.id, &view, user));
         }
         self.announce_desk().await?;
         Ok(view)

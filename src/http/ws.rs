@@ -282,13 +282,13 @@ async fn chat_session(
 /// Records how long a live message took from its commit to this socket, when this
 /// socket is the other side's.
 fn delivered(state: &AppState, user: &User, frame: &Frame) {
-    if let Some((author, stored)) = frame.delivery
-        && author != Some(user.id)
+    if let Some(delivery) = frame.delivery
+        && delivery.author != Some(user.id)
     {
         state
             .metrics
             .delivery
-            .record(stored.elapsed().as_secs_f64());
+            .record(delivery.committed.elapsed().as_secs_f64());
     }
 }
 

@@ -15,31 +15,10 @@ pub mod snippets;
 pub mod vectors;
 mod words;
 
-use serde::Serialize;
-
+pub use crate::domain::article::Suggestion;
 pub use article::{Article, ArticleError, load_dir};
 
 use crate::domain::ids::ArticleId;
-
-/// One fix the bot offers, with a short reason a user can read.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct Suggestion {
-    pub article_id: ArticleId,
-    pub title: String,
-    /// Whole sentences of the article around the matched words.
-    pub snippet: String,
-    /// The blend the suggestions are ordered by (0 to 1, relative to this query's
-    /// candidates).
-    pub score: f32,
-    /// How likely this article is the fix, 0 to 1, calibrated on the evaluation sets
-    /// (`eval/calibrate.py`); it falls with the order. `None` in bm25 mode (and so
-    /// without the model).
-    pub confidence: Option<f32>,
-    /// Cosine similarity of the article to the query; `None` without the model.
-    #[serde(skip)]
-    pub similarity: Option<f32>,
-    pub explanation: String,
-}
 
 /// What to rank for: the user's words so far, how many results, and articles not to offer.
 #[derive(Clone, Debug, Default)]

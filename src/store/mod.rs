@@ -135,7 +135,7 @@ pub trait ChatStore: Send + Sync {
         chat_id: ChatId,
         from: UserId,
         to: TransferTarget,
-        note: &NewEvent<'_>,
+        note: &NewEvent,
     ) -> Result<TransferOutcome>;
     /// Ends the chat, writes the final transcript to its call and appends the `ended`
     /// event, in one transaction. `Err(current)` when the chat is not in `end.from`.
@@ -145,7 +145,7 @@ pub trait ChatStore: Send + Sync {
     /// gapless seqs). A message repeating a `client_id` of the same author returns the
     /// first one (`duplicate`) and stores nothing, also when the two race, and also after
     /// the chat has ended. Anything else fails with `chat_ended` once the chat has ended.
-    async fn append_event(&self, chat_id: ChatId, event: &NewEvent<'_>) -> Result<Appended>;
+    async fn append_event(&self, chat_id: ChatId, event: &NewEvent) -> Result<Appended>;
     async fn events_after(&self, chat_id: ChatId, after_seq: i64) -> Result<Vec<StoredEvent>>;
     /// The message an author sent with this `client_id`, if any.
     async fn message_by_client_id(
@@ -208,7 +208,7 @@ pub trait CallStore: Send + Sync {
     async fn add_attachment(
         &self,
         attachment: &AttachmentRecord,
-        event: &NewEvent<'_>,
+        event: &NewEvent,
     ) -> Result<Appended>;
     async fn attachment(&self, id: &AttachmentId) -> Result<Option<AttachmentRecord>>;
     async fn attachments_of_call(&self, call_id: CallId) -> Result<Vec<AttachmentRecord>>;

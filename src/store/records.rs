@@ -2,11 +2,12 @@
 //! record is shown to people (wire views, transcripts) is decided above storage.
 
 use crate::domain::Millis;
-use crate::domain::article::ArticleOrigin;
+use crate::domain::article::{ArticleOrigin, Suggestion};
 use crate::domain::call::{CallStatus, Person};
 use crate::domain::chat::ChatStatus;
+use crate::domain::event::ChatEvent;
 use crate::domain::ids::{ArticleId, AttachmentId, CallId, CannedId, ChatId, EventId, UserId};
-use crate::domain::message::{Author, AuthorRole, EventKind};
+use crate::domain::message::{AuthorRole, EventKind};
 use crate::domain::user::{Role, TokenKind, User, Username};
 
 pub struct NewUser {
@@ -135,16 +136,9 @@ pub struct AnalystLoad {
     pub active_chats: i64,
 }
 
-pub struct NewEvent<'a> {
-    pub kind: EventKind,
-    pub author: Option<&'a Author>,
-    /// Message text.
-    pub body: Option<&'a str>,
-    /// The sender's idempotency key: a second message with the same key from the same
-    /// author in the same chat stores nothing.
-    pub client_id: Option<&'a str>,
-    /// The event's JSON frame without `seq` (for kinds other than messages).
-    pub payload: Option<&'a str>,
+/// An event to append to a chat.
+pub struct NewEvent {
+    pub event: ChatEvent,
     pub now: Millis,
 }
 
@@ -154,28 +148,24 @@ pub struct StoredEvent {
     pub chat_id: ChatId,
     /// 1, 2, 3... within the chat, without gaps.
     pub seq: i64,
-    pub kind: EventKind,
-    pub author: Option<Author>,
-    pub body: Option<String>,
-    pub client_id: Option<String>,
-    pub payload: Option<String>,
+    pub event: ChatEvent,
     pub created_at: Millis,
 }
 
 impl StoredEvent {
     /// The event as stored under `id` at `seq`.
-    pub fn new(id: EventId, chat_id: ChatId, seq: i64, e: &NewEvent<'_>) -> Self {
+    pub fn new(id: EventId, chat_id: ChatId, seq: i64, e: &NewEvent) -> Self {
         Self {
             id,
             chat_id,
             seq,
-            kind: e.kind,
-            author: e.author.cloned(),
-            body: e.body.map(str::to_owned),
-            client_id: e.client_id.map(str::to_owned),
-            payload: e.payload.map(str::to_owned),
+            event: e.event.clone(),
             created_at: e.now,
         }
+    }
+
+    pub fn kind(&self) -> EventKind {
+        self.event.kind()
     }
 }
 
@@ -186,10 +176,10 @@ pub struct Appended {
 }
 
 /// What a chat leaves behind as it ends, written in the same transaction: the call's
-/// final transcript and the `ended` event's payload (a JSON object without `seq`).
+/// final transcript and the `ended` event.
 pub struct EndingText {
     pub transcript: String,
-    pub payload: String,
+    pub ended: ChatEvent,
 }
 
 /// Renders [`EndingText`] from the ended chat, its call (already updated) and every event
@@ -318,15 +308,15 @@ pub struct NoteRecord {
 }
 
 /// What the bot did in a call's first chat that it did not resolve.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct BotStage {
     pub call_id: CallId,
     /// What the user asked, as they logged the call.
     pub description: String,
     /// The chat was queued for an analyst at least once.
     pub handed_off: bool,
-    /// The chat's `suggestions` event payloads, in order (JSON, as stored).
-    pub offers: Vec<String>,
+    /// Every article the bot offered in the chat, in order, repeats included.
+    pub offered: Vec<Suggestion>,
     /// Articles the user marked "Not helpful".
     pub declined: Vec<ArticleId>,
 }

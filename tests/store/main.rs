@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use chatdesk::domain::article::ArticleOrigin;
 use chatdesk::domain::chat::{ChatStatus, Transition};
+use chatdesk::domain::event::ChatEvent;
 use chatdesk::domain::ids::{ArticleId, ChatId};
 use chatdesk::domain::insights::{CallHistory, Insights, Outcome};
 use chatdesk::domain::message::{Author, AuthorRole, EventKind};
@@ -72,15 +73,24 @@ async fn say(
         .append_event(
             chat,
             &NewEvent {
-                kind: EventKind::Message,
-                author: Some(who),
-                body: Some(text),
-                client_id,
-                payload: None,
+                event: ChatEvent::Message {
+                    author: who.clone(),
+                    text: text.to_owned(),
+                    client_id: client_id.map(str::to_owned),
+                    article: None,
+                },
                 now: 2,
             },
         )
         .await
+}
+
+/// The `ended` event of a chat whose call is now `call`.
+fn ended(call: &chatdesk::store::CallRecord) -> ChatEvent {
+    ChatEvent::Ended {
+        call: chatdesk::engine::call_view(call),
+        ended_by: AuthorRole::User,
+    }
 }
 
 async fn queued_chat(store: &DynStore, owner: &User) -> ChatId {
@@ -147,7 +157,7 @@ async fn seq_claims_are_gapless_under_concurrent_writers(backend: Backend) {
             .collect();
         let stored: BTreeSet<(i64, String)> = events
             .iter()
-            .map(|e| (e.seq, e.body.clone().unwrap_or_default()))
+            .map(|e| (e.seq, e.event.text().unwrap_or_default().to_owned()))
             .collect();
         assert_eq!(
             mine, stored,
@@ -209,7 +219,7 @@ async fn a_client_id_race_stores_one_message(backend: Backend) {
         .unwrap();
     assert!(again.duplicate);
     assert_eq!(
-        again.event.body.as_deref(),
+        again.event.event.text(),
         Some("only once"),
         "the first one comes back"
     );
@@ -394,7 +404,7 @@ async fn ending_a_chat_is_one_step(backend: Backend) {
         |_: &_, call: &chatdesk::store::CallRecord, events: &[chatdesk::store::StoredEvent]| {
             EndingText {
                 transcript: format!("{} events for call {}", events.len(), call.id),
-                payload: r#"{"type":"ended"}"#.to_owned(),
+                ended: ended(call),
             }
         };
     let ended = store
@@ -411,7 +421,7 @@ async fn ending_a_chat_is_one_step(backend: Backend) {
         .unwrap()
         .expect("ended");
     assert_eq!(ended.event.seq, 3);
-    assert_eq!(ended.event.kind, EventKind::Ended);
+    assert_eq!(ended.event.kind(), EventKind::Ended);
     let call = store.call(ended.chat.call_id).await.unwrap().unwrap();
     assert_eq!(
         call.transcript.as_deref(),
@@ -444,11 +454,12 @@ async fn ending_a_chat_is_one_step(backend: Backend) {
 
 /// Ends a chat at `now` from any open state, with an empty transcript.
 async fn end_at(store: &DynStore, chat: ChatId, now: i64, accepted: Option<&ArticleId>) {
-    let render =
-        |_: &_, _: &chatdesk::store::CallRecord, _: &[chatdesk::store::StoredEvent]| EndingText {
+    let render = |_: &_, call: &chatdesk::store::CallRecord, _: &[chatdesk::store::StoredEvent]| {
+        EndingText {
             transcript: String::new(),
-            payload: r#"{"type":"ended"}"#.to_owned(),
-        };
+            ended: ended(call),
+        }
+    };
     store
         .end_chat(&EndChat {
             chat_id: chat,
@@ -523,11 +534,12 @@ async fn call_history_keeps_every_clock(backend: Backend) {
         id: None,
     };
     let note = NewEvent {
-        kind: EventKind::Message,
-        author: Some(&system),
-        body: Some("Bob put the chat back in the queue."),
-        client_id: None,
-        payload: None,
+        event: ChatEvent::Message {
+            author: system,
+            text: "Bob put the chat back in the queue.".into(),
+            client_id: None,
+            article: None,
+        },
         now: 250 * S,
     };
     assert!(matches!(

@@ -189,7 +189,7 @@ pub async fn call_page(
         .iter()
         .map(|e| {
             // The speaker has a column of their own.
-            let who = who(&e.author);
+            let who = who(e.author.as_ref());
             let text = e
                 .text
                 .strip_prefix(&format!("{who}: "))

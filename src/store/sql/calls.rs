@@ -188,7 +188,7 @@ impl CallStore for SqlStore {
         )
     }
 
-    async fn add_attachment(&self, a: &AttachmentRecord, e: &NewEvent<'_>) -> Result<Appended> {
+    async fn add_attachment(&self, a: &AttachmentRecord, e: &NewEvent) -> Result<Appended> {
         let mut tx = self.begin().await?;
         let seq = next_seq(&mut tx, a.chat_id).await?;
         sqlx::query(&format!(

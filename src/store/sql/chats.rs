@@ -13,8 +13,8 @@ use super::{Constraint, SqlStore, status_in, status_list};
 use crate::domain::Millis;
 use crate::domain::call::CallStatus;
 use crate::domain::chat::{ChatStatus, Transition};
+use crate::domain::event::StoredColumns;
 use crate::domain::ids::{ArticleId, CallId, ChatId, EventId, UserId};
-use crate::domain::message::EventKind;
 use crate::domain::wait::Acceptance;
 use crate::error::{Error, ErrorCode, Result};
 use crate::store::{
@@ -93,7 +93,7 @@ pub(super) async fn insert_event(
     conn: &mut AnyConnection,
     chat_id: ChatId,
     seq: i64,
-    e: &NewEvent<'_>,
+    e: &NewEvent,
 ) -> Result<StoredEvent> {
     // The event's own columns are bound after `chat_id` and `seq`, as $3 to $10.
     let query = sqlx::query(
@@ -103,7 +103,7 @@ pub(super) async fn insert_event(
     )
     .bind(chat_id)
     .bind(seq);
-    let id: EventId = bind_event(query, e)
+    let id: EventId = bind_event(query, e.event.stored(), e.now)
         .fetch_one(&mut *conn)
         .await?
         .try_get("id")?;
@@ -114,7 +114,8 @@ pub(super) async fn insert_event(
 /// placeholders.
 fn bind_event<'q>(
     query: Query<'q, Any, AnyArguments<'q>>,
-    e: &NewEvent<'q>,
+    e: StoredColumns<'q>,
+    now: Millis,
 ) -> Query<'q, Any, AnyArguments<'q>> {
     query
         .bind(e.kind)
@@ -124,7 +125,7 @@ fn bind_event<'q>(
         .bind(e.body)
         .bind(e.client_id)
         .bind(e.payload)
-        .bind(e.now)
+        .bind(now)
 }
 
 async fn find_by_client_id(
@@ -153,14 +154,18 @@ impl SqlStore {
     async fn insert_appended(
         &self,
         chat_id: ChatId,
-        e: &NewEvent<'_>,
+        e: &NewEvent,
     ) -> Result<Result<Inserted, sqlx::Error>> {
         if let Some(group) = &self.group {
             return group.append(chat_id, e).await.map(Ok);
         }
-        let row = bind_event(sqlx::query(PG_APPEND).bind(chat_id), e)
-            .fetch_optional(&self.writer)
-            .await;
+        let row = bind_event(
+            sqlx::query(PG_APPEND).bind(chat_id),
+            e.event.stored(),
+            e.now,
+        )
+        .fetch_optional(&self.writer)
+        .await;
         Ok(match row {
             Ok(Some(row)) => Ok(Some((row.try_get("id")?, row.try_get("seq")?))),
             Ok(None) => Ok(None),
@@ -346,7 +351,7 @@ impl ChatStore for SqlStore {
         chat_id: ChatId,
         from: UserId,
         to: TransferTarget,
-        note: &NewEvent<'_>,
+        note: &NewEvent,
     ) -> Result<TransferOutcome> {
         let now = note.now;
         let mut tx = self.begin().await?;
@@ -452,11 +457,7 @@ impl ChatStore for SqlStore {
             end.chat_id,
             seq,
             &NewEvent {
-                kind: EventKind::Ended,
-                author: None,
-                body: None,
-                client_id: None,
-                payload: Some(&text.payload),
+                event: text.ended,
                 now: end.now,
             },
         )
@@ -465,8 +466,9 @@ impl ChatStore for SqlStore {
         Ok(Ok(Ended { chat, call, event }))
     }
 
-    async fn append_event(&self, chat_id: ChatId, e: &NewEvent<'_>) -> Result<Appended> {
-        let author_id = e.author.and_then(|a| a.id);
+    async fn append_event(&self, chat_id: ChatId, e: &NewEvent) -> Result<Appended> {
+        let columns = e.event.stored();
+        let author_id = columns.author.and_then(|a| a.id);
         let stored = self.insert_appended(chat_id, e).await?;
         if let Ok(Some((id, seq))) = stored {
             return Ok(Appended {
@@ -477,7 +479,7 @@ impl ChatStore for SqlStore {
         // Nothing stored: a retry of a message stored earlier (or in a race just lost)
         // gets the first one back; otherwise the chat has ended (or does not exist).
         let mut conn = self.conn().await?;
-        if let Some(client_id) = e.client_id
+        if let Some(client_id) = columns.client_id
             && let Some(event) = find_by_client_id(&mut conn, chat_id, author_id, client_id).await?
         {
             return Ok(Appended {

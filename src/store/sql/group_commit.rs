@@ -51,16 +51,17 @@ impl GroupCommit {
         Self { queue }
     }
 
-    pub async fn append(&self, chat_id: ChatId, e: &NewEvent<'_>) -> Result<Inserted> {
+    pub async fn append(&self, chat_id: ChatId, e: &NewEvent) -> Result<Inserted> {
         let (reply, answer) = oneshot::channel();
+        let columns = e.event.stored();
         let event = OwnedEvent {
-            kind: e.kind,
-            author_role: e.author.map(|a| a.role),
-            author_id: e.author.and_then(|a| a.id),
-            author_name: e.author.map(|a| a.name.clone()),
-            body: e.body.map(str::to_owned),
-            client_id: e.client_id.map(str::to_owned),
-            payload: e.payload.map(str::to_owned),
+            kind: columns.kind,
+            author_role: columns.author.map(|a| a.role),
+            author_id: columns.author.and_then(|a| a.id),
+            author_name: columns.author.map(|a| a.name.clone()),
+            body: columns.body.map(str::to_owned),
+            client_id: columns.client_id.map(str::to_owned),
+            payload: columns.payload,
             now: e.now,
         };
         let stopped = || Error::Internal(anyhow::anyhow!("the database writer has stopped"));

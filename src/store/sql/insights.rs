@@ -10,8 +10,10 @@ use sqlx::Row;
 use super::SqlStore;
 use super::rows;
 use crate::domain::Millis;
+use crate::domain::event::ChatEvent;
 use crate::domain::ids::{ArticleId, CallId, ChatId};
 use crate::domain::insights::CallHistory;
+use crate::domain::message::EventKind;
 use crate::error::Result;
 use crate::store::{BotStage, InsightStore};
 
@@ -85,7 +87,7 @@ impl InsightStore for SqlStore {
                 call_id: row.try_get::<CallId, _>("call_id")?,
                 description: row.try_get("description")?,
                 handed_off: queued_at.is_some(),
-                offers: Vec::new(),
+                offered: Vec::new(),
                 declined: Vec::new(),
             });
         }
@@ -98,7 +100,17 @@ impl InsightStore for SqlStore {
         for row in &offers {
             if let Some(&i) = by_chat.get(&row.try_get::<ChatId, _>("chat_id")?) {
                 let payload: Option<String> = row.try_get("payload")?;
-                stages[i].offers.extend(payload);
+                let offer = ChatEvent::from_stored(
+                    EventKind::Suggestions,
+                    None,
+                    None,
+                    None,
+                    payload.as_deref(),
+                )
+                .map_err(|e| sqlx::Error::Decode(e.into()))?;
+                if let ChatEvent::Suggestions { items } = offer {
+                    stages[i].offered.extend(items);
+                }
             }
         }
         let declines = sqlx::query(&declines())

@@ -12,6 +12,7 @@ use crate::domain::article::ArticleOrigin;
 use crate::domain::availability::PresenceStatus;
 use crate::domain::call::{CallStatus, Person};
 use crate::domain::chat::ChatStatus;
+use crate::domain::event::ChatEvent;
 use crate::domain::ids::{ArticleId, AttachmentId, CallId, CannedId, ChatId, EventId, UserId};
 use crate::domain::insights::CallHistory;
 use crate::domain::message::{Author, AuthorRole, EventKind};
@@ -167,15 +168,20 @@ pub fn event(row: &AnyRow) -> sqlx::Result<StoredEvent> {
         }),
         None => None,
     };
+    let payload: Option<String> = row.try_get("payload")?;
+    let event = ChatEvent::from_stored(
+        row.try_get("kind")?,
+        author,
+        row.try_get("body")?,
+        row.try_get("client_id")?,
+        payload.as_deref(),
+    )
+    .map_err(|e| sqlx::Error::Decode(e.into()))?;
     Ok(StoredEvent {
         id: row.try_get("id")?,
         chat_id: row.try_get("chat_id")?,
         seq: row.try_get("seq")?,
-        kind: row.try_get("kind")?,
-        author,
-        body: row.try_get("body")?,
-        client_id: row.try_get("client_id")?,
-        payload: row.try_get("payload")?,
+        event,
         created_at: row.try_get("created_at")?,
     })
 }
