@@ -11,6 +11,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use chatdesk::config::{Secret, Settings};
 use chatdesk::domain::ids::ChatId;
 use chatdesk::domain::user::{Role, User};
+use chatdesk::engine::clock::SystemClock;
 use chatdesk::engine::{ChatFeed, Engine};
 use chatdesk::metrics::Metrics;
 use chatdesk::startup::build_engine;
@@ -29,7 +30,7 @@ async fn live_chat(dir: &std::path::Path) -> Live {
     settings.database_url = Secret(format!("sqlite://{}", dir.join("bench.db").display()));
     settings.data_dir = dir.join("data");
     settings.knowledge_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/knowledge").into();
-    let engine = build_engine(settings, Arc::new(Metrics::new()))
+    let engine = build_engine(settings, Arc::new(Metrics::new()), Arc::new(SystemClock))
         .await
         .unwrap();
     let (user, _) = engine

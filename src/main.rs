@@ -12,6 +12,7 @@ use tracing_subscriber::EnvFilter;
 use chatdesk::config::Settings;
 use chatdesk::domain::ids::ArticleId;
 use chatdesk::domain::user::Role;
+use chatdesk::engine::clock::{ManualClock, SystemClock};
 use chatdesk::knowledge::index::Mode;
 use chatdesk::metrics::Metrics;
 use chatdesk::startup::{self, Application};
@@ -138,7 +139,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         .await
         .context("ranking")?,
         Command::Reindex => {
-            let engine = startup::build_engine(settings, Arc::new(Metrics::new())).await?;
+            let engine =
+                startup::build_engine(settings, Arc::new(Metrics::new()), Arc::new(SystemClock))
+                    .await?;
             let report = engine
                 .reindex_with_progress(Arc::new(draw_progress))
                 .await?;
@@ -153,7 +156,11 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             analysts,
             seed,
         } => {
-            let engine = startup::build_engine(settings, Arc::new(Metrics::new())).await?;
+            // The month is made on a clock moved from its first day to now.
+            let now = chatdesk::domain::now_millis();
+            let clock = Arc::new(ManualClock::new(now - i64::from(days) * 86_400_000));
+            let engine =
+                startup::build_engine(settings, Arc::new(Metrics::new()), clock.clone()).await?;
             engine
                 .reindex_with_progress(Arc::new(draw_progress))
                 .await?;
@@ -166,8 +173,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 seed,
             };
             let started = std::time::Instant::now();
-            let made =
-                chatdesk::traffic::fill(&engine, &plan, chatdesk::domain::now_millis()).await?;
+            let made = chatdesk::traffic::fill(&engine, &clock, &plan, now).await?;
             println!(
                 "{} calls over {days} days in {:.1} s: {} resolved by the bot, {} abandoned in \
                  the queue, {} helped by an analyst",
@@ -202,7 +208,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             } else {
                 None
             };
-            let engine = startup::build_engine(settings, Arc::new(Metrics::new())).await?;
+            let engine =
+                startup::build_engine(settings, Arc::new(Metrics::new()), Arc::new(SystemClock))
+                    .await?;
             let (user, token) = engine
                 .create_user(&name, display_name.as_deref(), password, &roles)
                 .await?;

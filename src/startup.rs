@@ -15,6 +15,7 @@ use crate::bus::LocalBus;
 use crate::config::Settings;
 use crate::engine::Engine;
 use crate::engine::Knowledge;
+use crate::engine::clock::{Clock, SystemClock};
 use crate::http;
 use crate::knowledge::live::{Indexer, LiveIndex};
 use crate::metrics::Metrics;
@@ -34,14 +35,19 @@ pub struct Application {
     pages: Arc<http::Templates>,
 }
 
-/// Opens the database (running migrations), loads the model and builds the engine, with
-/// an empty knowledge index until [`Engine::reindex_with_progress`] fills it.
-pub async fn build_engine(settings: Settings, metrics: Arc<Metrics>) -> anyhow::Result<Engine> {
+/// Opens the database (running migrations), loads the model and builds the engine on
+/// `clock`, with an empty knowledge index until [`Engine::reindex_with_progress`] fills it.
+pub async fn build_engine(
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Engine> {
     let store = store::connect(settings.database_url.expose()).await?;
     let indexer = Indexer::new(settings.indexer(settings.knowledge.mode))?;
     let (empty, _) = indexer.build(Vec::new(), &|_| {})?;
     let knowledge = Knowledge::new(Arc::new(LiveIndex::new(empty)), Arc::new(indexer));
     Engine::new(
+        clock,
         Arc::new(store),
         Arc::new(LocalBus::default()),
         knowledge,
@@ -61,25 +67,6 @@ async fn follow_knowledge(engine: Engine, cancel: CancellationToken) {
         }
         if let Err(e) = engine.refresh_knowledge().await {
             tracing::warn!(error = %e, "could not refresh the knowledge index");
-        }
-    }
-}
-
-/// Sets analysts offline whose presence has lapsed (engine `liveness`), checking four
-/// times per `chat.presence_timeout_secs`, until shutdown.
-async fn lapse_presence(engine: Engine, cancel: CancellationToken) {
-    let timeout = Duration::from_secs(engine.settings().chat.presence_timeout_secs);
-    if timeout.is_zero() {
-        return;
-    }
-    let every = (timeout / 4).max(Duration::from_millis(250));
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            () = cancel.cancelled() => return,
-        }
-        if let Err(e) = engine.lapse_presence().await {
-            tracing::warn!(error = %e, "could not check analysts' presence");
         }
     }
 }
@@ -115,13 +102,19 @@ async fn keep_metrics(metrics: Arc<Metrics>, cancel: CancellationToken) {
 }
 
 impl Application {
+    /// The service on the system clock.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_on(settings, Arc::new(SystemClock)).await
+    }
+
+    /// The service on `clock` (tests give one they move).
+    pub async fn build_on(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(&settings.bind)
             .await
             .with_context(|| format!("binding {}", settings.bind))?;
         let metrics = Arc::new(Metrics::new());
         let pages = Arc::new(http::Templates::load()?);
-        let engine = build_engine(settings, metrics.clone()).await?;
+        let engine = build_engine(settings, metrics.clone(), clock).await?;
         let report = engine
             .reindex_with_progress(Arc::new(|_, _| {}))
             .await
@@ -162,7 +155,7 @@ impl Application {
         let cancel = CancellationToken::new();
         tokio::spawn(follow_knowledge(self.engine.clone(), cancel.clone()));
         tokio::spawn(keep_metrics(self.metrics.clone(), cancel.clone()));
-        tokio::spawn(lapse_presence(self.engine.clone(), cancel.clone()));
+        self.engine.start_presence_checks();
         tokio::spawn(sweep_tokens(self.engine.clone(), cancel.clone()));
         let sockets = TaskTracker::new();
         let engine = self.engine.clone();

@@ -3,32 +3,22 @@
 //! be seen and tested without waiting a month. Seeded: the same seed and settings give
 //! the same calls, outcomes and times.
 //!
-//! Every call is written through the same store operations the engine uses, with the
-//! times set to when it happened: the bot's greeting and suggestions (ranked by the live
-//! knowledge base, once per distinct description), declined articles, the handoff, the
-//! wait, the analyst's first response and messages, the end with its transcript, the
-//! resolution and the rating.
-
-use std::collections::HashMap;
+//! Every call goes through the engine's own services, on a clock moved to when each step
+//! happened: the user starts a chat (the bot greets them and offers what the live
+//! knowledge base ranks), declines articles or accepts one, asks for an analyst and waits,
+//! an analyst accepts and answers, the chat ends with its transcript, the call is
+//! resolved and rated. What is stored is what the product stores.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::domain::call::resolver;
-use crate::domain::chat::{ChatStatus, Transition};
-use crate::domain::event::ChatEvent;
-use crate::domain::ids::{ArticleId, ChatId};
-use crate::domain::message::{Author, AuthorRole};
+use crate::domain::ids::ChatId;
 use crate::domain::user::{Role, User};
 use crate::domain::{Millis, capitalised};
-use crate::engine::{Engine, call_view};
+use crate::engine::Engine;
+use crate::engine::clock::{Clock, ManualClock};
 use crate::error::{Error, Result};
-use crate::knowledge::Suggestion;
-use crate::store::{
-    AcceptOutcome, CallFilter, CallRecord, ChatRecord, EndChat, EndingText, NewEvent, NewRating,
-    StoredEvent,
-};
-use crate::transcript::transcript_text;
+use crate::store::CallFilter;
 
 /// What `chatdesk traffic` makes.
 #[derive(Clone, Debug)]
@@ -187,11 +177,11 @@ fn exponential(rng: &mut StdRng, mean_secs: f64) -> Millis {
     (-mean_secs * (1.0 - rng.r#gen::<f64>()).ln() * 1000.0) as Millis
 }
 
-/// Fills the database behind `engine` with `plan`'s traffic, ending at `now`. Refuses a
-/// database that already holds calls (`invalid`), so that real history is never mixed
-/// with made-up traffic.
-pub async fn fill(engine: &Engine, plan: &Plan, now: Millis) -> Result<Made> {
-    let store = engine.store();
+/// Fills the database behind `engine` with `plan`'s traffic, ending at `now`, moving
+/// `clock` (the engine's) through the month as it goes. Refuses a database that already
+/// holds calls (`invalid`), so that real history is never mixed with made-up traffic, and
+/// a clock already past the month's start.
+pub async fn fill(engine: &Engine, clock: &ManualClock, plan: &Plan, now: Millis) -> Result<Made> {
     let any_call = CallFilter {
         status: None,
         username: None,
@@ -199,22 +189,25 @@ pub async fn fill(engine: &Engine, plan: &Plan, now: Millis) -> Result<Made> {
         id: None,
         limit: 1,
     };
-    if !store.find_calls(&any_call).await?.is_empty() {
+    if !engine.store().find_calls(&any_call).await?.is_empty() {
         return Err(Error::invalid(
             "database",
             "it already holds calls; traffic fills a fresh database only",
         ));
     }
+    let start = now - i64::from(plan.days) * DAY;
+    if clock.now() > start {
+        return Err(Error::invalid(
+            "clock",
+            "the engine's clock is past the first day of the traffic",
+        ));
+    }
+    clock.advance_to(start).await;
     let mut rng = StdRng::seed_from_u64(plan.seed);
     let users = accounts(engine, "user", plan.users, &[Role::User, Role::ChatUser]).await?;
     let analysts = accounts(engine, "analyst", plan.analysts, &[Role::Analyst]).await?;
-    let mut ranked: HashMap<&str, Vec<Suggestion>> = HashMap::new();
-    for asked in PROBLEMS.iter().flat_map(|p| p.asked) {
-        ranked.insert(asked, engine.bot_suggestions(asked).await?);
-    }
-    let start = now - i64::from(plan.days) * DAY;
     for analyst in &analysts {
-        store.set_presence(analyst.id, true, 50, start).await?;
+        engine.set_presence(analyst, true, Some(MAX_CHATS)).await?;
     }
     let mut made = Made::default();
     for day in 0..i64::from(plan.days) {
@@ -226,7 +219,7 @@ pub async fn fill(engine: &Engine, plan: &Plan, now: Millis) -> Result<Made> {
         let calls = (mean * rng.gen_range(0.8..1.2)).round() as u32;
         let mut times: Vec<Millis> = (0..calls)
             .map(|_| midnight + 8 * 3600 * SECOND + rng.gen_range(0..10 * 3600 * SECOND))
-            .filter(|t| *t < now)
+            .filter(|t| *t < now && *t >= start)
             .collect();
         times.sort_unstable();
         for at in times {
@@ -234,23 +227,25 @@ pub async fn fill(engine: &Engine, plan: &Plan, now: Millis) -> Result<Made> {
             let analyst = &analysts[rng.gen_range(0..analysts.len())];
             let problem = &PROBLEMS[rng.gen_range(0..PROBLEMS.len())];
             let asked = problem.asked[rng.gen_range(0..problem.asked.len())];
-            one_call(
+            let call = Call {
                 engine,
-                &mut rng,
-                (user, analyst),
-                (asked, problem.fixed),
-                &ranked[asked],
-                at,
-                &mut made,
-            )
-            .await?;
+                clock,
+                user,
+                analyst,
+            };
+            call.run(&mut rng, (asked, problem.fixed), at, &mut made)
+                .await?;
         }
     }
+    clock.advance_to(now).await;
     for analyst in &analysts {
-        store.set_presence(analyst.id, false, 50, now).await?;
+        engine.set_presence(analyst, false, None).await?;
     }
     Ok(made)
 }
+
+/// The most chats an analyst of the traffic takes at once (calls come one at a time).
+const MAX_CHATS: u32 = 50;
 
 async fn accounts(engine: &Engine, prefix: &str, n: u32, roles: &[Role]) -> Result<Vec<User>> {
     let mut made = Vec::new();
@@ -271,224 +266,110 @@ async fn accounts(engine: &Engine, prefix: &str, n: u32, roles: &[Role]) -> Resu
     Ok(made)
 }
 
-/// One call from start to end, at `at`: `problem` as the user asked it, and how often an
-/// article fixes it.
-async fn one_call(
-    engine: &Engine,
-    rng: &mut StdRng,
-    (user, analyst): (&User, &User),
-    (problem, fixed): (&str, f64),
-    offered: &[Suggestion],
-    at: Millis,
-    made: &mut Made,
-) -> Result<()> {
-    let store = engine.store();
-    let chat = store.create_chat(user.id, problem, at).await?;
-    let bot = Author::bot();
-    let mut t = at;
-    say(
-        engine,
-        chat.id,
-        &bot,
-        if offered.is_empty() {
-            "Hi, I've logged your call. I couldn't find an article that matches."
-        } else {
-            "Hi, I've logged your call. These articles may fix it."
-        },
-        t,
-    )
-    .await?;
-    append(
-        engine,
-        chat.id,
-        ChatEvent::Suggestions {
-            items: offered.to_vec(),
-        },
-        t,
-    )
-    .await?;
-    made.calls += 1;
+/// One call's people, and the services and clock it goes through.
+struct Call<'a> {
+    engine: &'a Engine,
+    clock: &'a ManualClock,
+    user: &'a User,
+    analyst: &'a User,
+}
 
-    // Some fix it with an article (the first more often than the second).
-    if !offered.is_empty() && rng.gen_bool(fixed) {
-        let pick = if offered.len() > 1 && rng.gen_bool(0.3) {
-            store
-                .decline_article(chat.id, &offered[0].article_id)
+impl Call<'_> {
+    /// One call from start to end, at `at`: `problem` as the user asked it, and how often
+    /// an article fixes it.
+    async fn run(
+        &self,
+        rng: &mut StdRng,
+        (problem, fixed): (&str, f64),
+        at: Millis,
+        made: &mut Made,
+    ) -> Result<()> {
+        let (engine, user, analyst) = (self.engine, self.user, self.analyst);
+        let mut t = at;
+        self.clock.advance_to(t).await;
+        let started = engine.start_chat(user, problem).await?;
+        let (chat, offered) = (started.chat.id, started.suggestions);
+        made.calls += 1;
+
+        // Some fix it with an article (the first more often than the second).
+        if !offered.is_empty() && rng.gen_bool(fixed) {
+            let pick = if offered.len() > 1 && rng.gen_bool(0.3) {
+                engine
+                    .decline_suggestion(user, chat, offered[0].article_id.as_str())
+                    .await?;
+                1
+            } else {
+                0
+            };
+            t += 30 * SECOND + exponential(rng, 90.0);
+            self.clock.advance_to(t).await;
+            engine
+                .accept_suggestion(user, chat, offered[pick].article_id.as_str())
                 .await?;
-            1
-        } else {
-            0
-        };
-        t += 30 * SECOND + exponential(rng, 90.0);
-        end(
-            engine,
-            &chat,
-            AuthorRole::Bot,
-            Some(&offered[pick].article_id),
-            t,
-        )
-        .await?;
-        made.bot_resolved += 1;
-        return Ok(());
-    }
-    // The others decline some suggestions and ask for an analyst.
-    for s in offered.iter().filter(|_| rng.gen_bool(0.5)) {
-        store.decline_article(chat.id, &s.article_id).await?;
-    }
-    t += 20 * SECOND + exponential(rng, 40.0);
-    store
-        .transition(chat.id, Transition::Handoff, t)
-        .await?
-        .map_err(not_open)?;
-    let wait = exponential(rng, 150.0);
-    if rng.gen_bool(0.08) {
-        // Gave up waiting.
-        end(
-            engine,
-            &chat,
-            AuthorRole::User,
-            None,
-            t + wait.max(30 * SECOND),
-        )
-        .await?;
-        made.abandoned += 1;
-        return Ok(());
-    }
-    t += wait;
-    match store.accept(chat.id, analyst.id, 50, t).await? {
-        AcceptOutcome::Accepted(_) => {}
-        _ => {
-            return Err(Error::Internal(anyhow::anyhow!(
-                "traffic: an analyst could not take a chat"
-            )));
+            made.bot_resolved += 1;
+            return Ok(());
         }
-    }
-    let them = Author {
-        role: AuthorRole::Analyst,
-        name: analyst.display_name.clone(),
-        id: Some(analyst.id),
-    };
-    let me = Author {
-        role: AuthorRole::User,
-        name: user.display_name.clone(),
-        id: Some(user.id),
-    };
-    t += 5 * SECOND + exponential(rng, 25.0);
-    say(
-        engine,
-        chat.id,
-        &them,
-        "Hello, I'm looking at your call now.",
-        t,
-    )
-    .await?;
-    store.record_first_response(chat.id, t).await?;
-    for _ in 0..rng.gen_range(1..4) {
-        t += exponential(rng, 60.0);
-        say(
-            engine,
-            chat.id,
-            &me,
-            "I tried that, it is still the same.",
-            t,
-        )
-        .await?;
-        t += exponential(rng, 90.0);
-        say(
-            engine,
-            chat.id,
-            &them,
-            "Thanks. Let's try the next step.",
-            t,
-        )
-        .await?;
-    }
-    t += exponential(rng, 120.0);
-    end(engine, &chat, AuthorRole::Analyst, None, t).await?;
-    made.analyst_helped += 1;
-    if rng.gen_bool(0.9) {
-        t += exponential(rng, 300.0);
-        store
-            .resolve_call(
-                chat.call_id,
-                "Fixed with the user in chat.",
-                &analyst.username,
-                t,
-            )
+        // The others decline some suggestions and ask for an analyst.
+        for s in offered.iter().filter(|_| rng.gen_bool(0.5)) {
+            engine
+                .decline_suggestion(user, chat, s.article_id.as_str())
+                .await?;
+        }
+        t += 20 * SECOND + exponential(rng, 40.0);
+        self.clock.advance_to(t).await;
+        engine.handoff(user, chat).await?;
+        let wait = exponential(rng, 150.0);
+        if rng.gen_bool(0.08) {
+            // Gave up waiting.
+            self.clock.advance_to(t + wait.max(30 * SECOND)).await;
+            engine.end_chat(user, chat).await?;
+            made.abandoned += 1;
+            return Ok(());
+        }
+        t += wait;
+        self.clock.advance_to(t).await;
+        engine.accept_chat(analyst, chat).await?;
+        t += 5 * SECOND + exponential(rng, 25.0);
+        self.say(analyst, chat, "Hello, I'm looking at your call now.", t)
             .await?;
+        for _ in 0..rng.gen_range(1..4) {
+            t += exponential(rng, 60.0);
+            self.say(user, chat, "I tried that, it is still the same.", t)
+                .await?;
+            t += exponential(rng, 90.0);
+            self.say(analyst, chat, "Thanks. Let's try the next step.", t)
+                .await?;
+        }
+        t += exponential(rng, 120.0);
+        self.clock.advance_to(t).await;
+        engine.end_chat(analyst, chat).await?;
+        made.analyst_helped += 1;
+        if rng.gen_bool(0.9) {
+            t += exponential(rng, 300.0);
+            self.clock.advance_to(t).await;
+            engine
+                .resolve_call(analyst, started.call.id, "Fixed with the user in chat.")
+                .await?;
+        }
+        if rng.gen_bool(0.6) {
+            let draw: f64 = rng.r#gen();
+            let mut total = 0.0;
+            let score = SCORES
+                .iter()
+                .find(|(_, share)| {
+                    total += share;
+                    draw < total
+                })
+                .map_or(5, |(score, _)| *score);
+            self.clock.advance_to(t + 60 * SECOND).await;
+            engine.rate_chat(user, chat, score, None).await?;
+        }
+        Ok(())
     }
-    if rng.gen_bool(0.6) {
-        let draw: f64 = rng.r#gen();
-        let mut total = 0.0;
-        let score = SCORES
-            .iter()
-            .find(|(_, share)| {
-                total += share;
-                draw < total
-            })
-            .map_or(5, |(score, _)| *score);
-        store
-            .rate_chat(&NewRating {
-                chat_id: chat.id,
-                call_id: chat.call_id,
-                score,
-                comment: None,
-                at: t + 60 * SECOND,
-            })
-            .await?;
+
+    async fn say(&self, who: &User, chat: ChatId, text: &str, at: Millis) -> Result<()> {
+        self.clock.advance_to(at).await;
+        self.engine.post_message(who, chat, text, None).await?;
+        Ok(())
     }
-    Ok(())
-}
-
-fn not_open(status: ChatStatus) -> Error {
-    Error::Internal(anyhow::anyhow!("traffic: a chat was already {status}"))
-}
-
-async fn say(engine: &Engine, chat: ChatId, who: &Author, text: &str, at: Millis) -> Result<()> {
-    let message = ChatEvent::Message {
-        author: who.clone(),
-        text: text.to_owned(),
-        client_id: None,
-        article: None,
-    };
-    append(engine, chat, message, at).await
-}
-
-async fn append(engine: &Engine, chat: ChatId, event: ChatEvent, at: Millis) -> Result<()> {
-    engine
-        .store()
-        .append_event(chat, &NewEvent { event, now: at })
-        .await?;
-    Ok(())
-}
-
-/// Ends the chat at `at` with its transcript, as the engine does.
-async fn end(
-    engine: &Engine,
-    chat: &ChatRecord,
-    ended_by: AuthorRole,
-    accepted: Option<&ArticleId>,
-    at: Millis,
-) -> Result<()> {
-    let render = move |chat: &ChatRecord, call: &CallRecord, history: &[StoredEvent]| EndingText {
-        transcript: transcript_text(chat, history, ended_by, at),
-        ended: ChatEvent::Ended {
-            call: call_view(call),
-            ended_by,
-        },
-    };
-    engine
-        .store()
-        .end_chat(&EndChat {
-            chat_id: chat.id,
-            from: Transition::End.allowed_from(),
-            ended_by,
-            resolved_by: accepted.map(|_| resolver::BOT),
-            accepted_article: accepted,
-            now: at,
-            render: &render,
-        })
-        .await?
-        .map_err(not_open)?;
-    Ok(())
 }

@@ -15,10 +15,11 @@ use tokio::sync::broadcast::{self, error::TryRecvError};
 
 use super::Engine;
 use super::accounts::hash_token;
+use super::clock::Clock;
 use crate::bus::{self, EventBus, Topic};
+use crate::domain::Millis;
 use crate::domain::ids::UserId;
 use crate::domain::user::Role;
-use crate::domain::{Millis, now_millis};
 use crate::events::Frame;
 use crate::store::{DynStore, TokenOwner};
 
@@ -47,6 +48,7 @@ impl Revoked {
 
 /// What one socket (or one half of it) watches to know when it must close.
 pub struct AccessWatch {
+    clock: Arc<dyn Clock>,
     store: DynStore,
     bus: Arc<dyn EventBus>,
     token_hash: String,
@@ -63,6 +65,7 @@ impl Engine {
     /// Starts watching the right of a socket opened with `token`, which signs in `owner`.
     pub fn watch_access(&self, token: &str, owner: &TokenOwner) -> AccessWatch {
         AccessWatch {
+            clock: self.clock.clone(),
             store: self.store.clone(),
             bus: self.bus.clone(),
             token_hash: hash_token(token),
@@ -94,6 +97,10 @@ impl Engine {
 }
 
 impl AccessWatch {
+    fn now(&self) -> Millis {
+        self.clock.now()
+    }
+
     /// Whether the socket may still act: `Ok` unless the session has expired or, when the
     /// account changed since the last look, the store no longer signs the token in or
     /// the account lost a role. Cheap when nothing changed (no query). A store that cannot
@@ -105,17 +112,13 @@ impl AccessWatch {
         while let Ok(_) | Err(TryRecvError::Lagged(_)) = self.changes.try_recv() {
             self.stale = true;
         }
-        if self.expires_at.is_some_and(|at| now_millis() >= at) {
+        if self.expires_at.is_some_and(|at| self.now() >= at) {
             return Err(Revoked::SignedOut);
         }
         if !self.stale {
             return Ok(());
         }
-        match self
-            .store
-            .user_by_token(&self.token_hash, now_millis())
-            .await
-        {
+        match self.store.user_by_token(&self.token_hash, self.now()).await {
             Ok(Some(owner)) => {
                 if !self.roles.iter().all(|r| owner.user.roles.contains(r)) {
                     return Err(Revoked::RoleLost);
@@ -146,7 +149,7 @@ impl AccessWatch {
             }
             let until_expiry = self
                 .expires_at
-                .map(|at| Duration::from_millis(u64::try_from(at - now_millis()).unwrap_or(0)));
+                .map(|at| Duration::from_millis(u64::try_from(at - self.now()).unwrap_or(0)));
             let expiry = async {
                 match until_expiry {
                     Some(wait) => tokio::time::sleep(wait).await,

@@ -115,11 +115,11 @@ impl Engine {
                     password_hash,
                     roles: roles.to_vec(),
                 },
-                now_millis(),
+                self.now(),
             )
             .await?;
         let days = i64::from(self.settings.chat.api_token_days);
-        let expires = (days > 0).then(|| now_millis() + days * 86_400_000);
+        let expires = (days > 0).then(|| self.now() + days * 86_400_000);
         let token = self.issue_token(&user, TokenKind::Api, expires).await?;
         Ok((user, token))
     }
@@ -136,7 +136,7 @@ impl Engine {
                 token_hash: &hash,
                 user_id: user.id,
                 kind,
-                now: now_millis(),
+                now: self.now(),
                 expires_at,
             })
             .await?;
@@ -157,10 +157,10 @@ impl Engine {
     pub async fn authenticate_session(&self, token: &str) -> Result<TokenOwner> {
         let owner = self
             .store
-            .user_by_token(&hash_token(token), now_millis())
+            .user_by_token(&hash_token(token), self.now())
             .await?
             .ok_or(Error::Unauthorized)?;
-        self.liveness.seen(owner.user.id);
+        self.liveness.seen(owner.user.id, self.now());
         Ok(owner)
     }
 
@@ -264,7 +264,7 @@ impl Engine {
     /// Deletes expired sessions and tokens; returns how many. Run now and then by the
     /// service (see `startup`).
     pub async fn sweep_expired_tokens(&self) -> Result<u64> {
-        self.store.delete_expired_tokens(now_millis()).await
+        self.store.delete_expired_tokens(self.now()).await
     }
 }
 

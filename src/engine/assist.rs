@@ -15,7 +15,6 @@ use crate::domain::chat::{ChatStatus, Party, may_post};
 use crate::domain::event::ChatEvent;
 use crate::domain::ids::{ArticleId, ChatId};
 use crate::domain::message::{Author, AuthorRole, Message, SharedArticle};
-use crate::domain::now_millis;
 use crate::domain::user::User;
 use crate::error::{Error, Result};
 use crate::events;
@@ -260,7 +259,7 @@ impl Engine {
                             title,
                         }),
                     },
-                    now: now_millis(),
+                    now: self.now(),
                 },
             )
             .await?;

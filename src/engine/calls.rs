@@ -11,8 +11,8 @@ use crate::domain::chat::ChatStatus;
 use crate::domain::ids::{CallId, ChatId, UserId};
 use crate::domain::message::{AttachmentInfo, Author, EventKind};
 use crate::domain::rating::Rating;
+use crate::domain::rfc3339;
 use crate::domain::user::User;
-use crate::domain::{now_millis, rfc3339};
 use crate::error::{Error, ErrorCode, Result};
 use crate::store::{CallFilter, CallRecord, ChatRecord, NoteRecord, StoredEvent};
 use crate::transcript::describe;
@@ -319,7 +319,7 @@ impl Engine {
         self.visible_call(user, call_id).await?;
         if !self
             .store
-            .resolve_call(call_id, &resolution, &user.username, now_millis())
+            .resolve_call(call_id, &resolution, &user.username, self.now())
             .await?
         {
             return Err(Error::conflict(
@@ -335,7 +335,7 @@ impl Engine {
     #[tracing::instrument(skip_all, fields(call_id = %call_id, user = %user.id), err(level = "debug"))]
     pub async fn reopen_call(&self, user: &User, call_id: CallId) -> Result<Call> {
         self.visible_call(user, call_id).await?;
-        if !self.store.reopen_call(call_id, now_millis()).await? {
+        if !self.store.reopen_call(call_id, self.now()).await? {
             return Err(Error::conflict(
                 ErrorCode::InvalidState,
                 "the call is already open",
@@ -352,7 +352,7 @@ impl Engine {
         }
         let text = call::checked_text("text", text)?;
         self.visible_call(user, call_id).await?;
-        let at = now_millis();
+        let at = self.now();
         let id = self.store.add_note(call_id, user.id, &text, at).await?;
         Ok(note_view(NoteRecord {
             id,
@@ -397,7 +397,7 @@ impl Engine {
             .await?
             .ok_or(Error::NotFound("call"))?;
         self.store
-            .link_call(chat_id, call_id, user.id, now_millis())
+            .link_call(chat_id, call_id, user.id, self.now())
             .await?;
         let mut linked = Vec::new();
         for id in self.store.linked_calls(chat_id).await? {

@@ -6,8 +6,8 @@ use crate::domain::call;
 use crate::domain::canned::{self, CannedResponse};
 use crate::domain::chat::Party;
 use crate::domain::ids::{CannedId, ChatId};
+use crate::domain::rfc3339;
 use crate::domain::user::User;
-use crate::domain::{now_millis, rfc3339};
 use crate::error::{Error, Result};
 use crate::store::CannedRecord;
 
@@ -74,7 +74,7 @@ impl Engine {
         let (title, text) = canned::validated(title, text)?;
         let record = self
             .store
-            .create_canned(&title, &text, user.id, now_millis())
+            .create_canned(&title, &text, user.id, self.now())
             .await?;
         Ok(view(record, None))
     }
@@ -91,7 +91,7 @@ impl Engine {
         let (title, text) = canned::validated(title, text)?;
         let record = self
             .store
-            .update_canned(id, &title, &text, user.id, now_millis())
+            .update_canned(id, &title, &text, user.id, self.now())
             .await?
             .ok_or(Error::NotFound("canned response"))?;
         Ok(view(record, None))

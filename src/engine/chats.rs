@@ -3,13 +3,13 @@
 
 use super::calls::call_view;
 use super::{Engine, refused};
+use crate::domain::Millis;
 use crate::domain::call::{Call, resolver};
 use crate::domain::chat::{ChatStatus, ChatView, Party, Transition, may_post};
 use crate::domain::event::ChatEvent;
 use crate::domain::ids::{ArticleId, ChatId};
 use crate::domain::message::{Author, AuthorRole, Message, clean_text, validate_client_id};
 use crate::domain::user::User;
-use crate::domain::{Millis, now_millis};
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::{self, Frame, message_of};
 use crate::knowledge::Suggestion;
@@ -60,11 +60,7 @@ impl Engine {
                 "no analysts are online right now; please try again later",
             ));
         }
-        if let Err(wait) = self
-            .limits
-            .chats_started
-            .take(&user.id, std::time::Instant::now())
-        {
+        if let Err(wait) = self.limits.chats_started.take(&user.id, self.now()) {
             let per_hour = self.settings.limits.chats_per_hour;
             return Err(Error::quota_exceeded(
                 format!("you have started {per_hour} chats in the last hour; try again later"),
@@ -75,7 +71,7 @@ impl Engine {
         let suggestions = self.rank(description.clone(), Vec::new()).await?;
         let chat = self
             .store
-            .create_chat(user.id, &description, now_millis())
+            .create_chat(user.id, &description, self.now())
             .await?;
         self.metrics.chats_started.increment(1);
         let call = call_view(
@@ -134,7 +130,7 @@ impl Engine {
                         client_id: None,
                         article: None,
                     },
-                    now: now_millis(),
+                    now: self.now(),
                 },
             )
             .await?;
@@ -149,7 +145,7 @@ impl Engine {
                 event: ChatEvent::Suggestions {
                     items: suggestions.to_vec(),
                 },
-                now: now_millis(),
+                now: self.now(),
             },
         )
         .await?;
@@ -216,7 +212,7 @@ impl Engine {
                         client_id: client_id.map(str::to_owned),
                         article: None,
                     },
-                    now: now_millis(),
+                    now: self.now(),
                 },
             )
             .await;
@@ -248,7 +244,7 @@ impl Engine {
     pub(super) fn take_message_turn(&self, user: &User, chat_id: ChatId) -> Result<()> {
         self.limits
             .messages
-            .take(&(user.id, chat_id), std::time::Instant::now())
+            .take(&(user.id, chat_id), self.now())
             .map_err(|wait| {
                 Error::too_many("you are sending messages too quickly; slow down", wait)
             })
@@ -398,7 +394,7 @@ impl Engine {
             ));
         }
         self.store
-            .transition(chat_id, Transition::Handoff, now_millis())
+            .transition(chat_id, Transition::Handoff, self.now())
             .await?
             .map_err(|s| refused(Transition::Handoff.refusal(s)))?;
         self.metrics.handoffs.increment(1);
@@ -441,7 +437,7 @@ impl Engine {
         if current.status != ChatStatus::Queued {
             return Err(refused(Transition::Accept.refusal(current.status)));
         }
-        let accepted_now = now_millis();
+        let accepted_now = self.now();
         let chat = match self
             .store
             .accept(chat_id, user.id, presence.max_chats, accepted_now)
@@ -515,7 +511,7 @@ impl Engine {
         ended_by: AuthorRole,
         accepted: Option<&ArticleId>,
     ) -> Result<Call> {
-        let now = now_millis();
+        let now = self.now();
         let render =
             move |chat: &ChatRecord, call: &CallRecord, history: &[StoredEvent]| EndingText {
                 transcript: transcript_text(chat, history, ended_by, now),
@@ -552,7 +548,7 @@ impl Engine {
 
     /// Shows the other side that someone is typing. Not stored.
     pub async fn typing(&self, user: &User, chat_id: ChatId, typing: bool) -> Result<()> {
-        if let Err(wait) = self.limits.typing.take(&user.id, std::time::Instant::now()) {
+        if let Err(wait) = self.limits.typing.take(&user.id, self.now()) {
             return Err(Error::too_many(
                 "typing frames are coming too fast; they are not shown",
                 wait,

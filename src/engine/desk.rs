@@ -10,9 +10,9 @@ use crate::domain::availability::Availability;
 use crate::domain::call::{self};
 use crate::domain::chat::{ChatStatus, ChatView, QueueEntry};
 use crate::domain::ids::UserId;
+use crate::domain::rfc3339;
 use crate::domain::user::User;
 use crate::domain::wait::Pace;
-use crate::domain::{now_millis, rfc3339};
 use crate::error::{Error, Result};
 use crate::events;
 use crate::store::ChatRecord;
@@ -35,7 +35,7 @@ impl Engine {
     /// (`chat.wait_estimate_min_accepts`).
     pub(super) async fn pace(&self, queue: &[ChatRecord], online: i64) -> Result<Option<Pace>> {
         let chat = &self.settings.chat;
-        let now = now_millis();
+        let now = self.now();
         let window = i64::try_from(chat.wait_estimate_window_secs)
             .unwrap_or(i64::MAX / 1000)
             .saturating_mul(1000);
@@ -84,7 +84,7 @@ impl Engine {
             }),
         };
         self.store
-            .set_presence(user.id, online, max, now_millis())
+            .set_presence(user.id, online, max, self.now())
             .await?;
         self.announce_desk().await?;
         Ok((online, max))

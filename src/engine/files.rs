@@ -13,7 +13,6 @@ use crate::domain::chat::{Party, may_post};
 use crate::domain::event::ChatEvent;
 use crate::domain::ids::{AttachmentId, ChatId};
 use crate::domain::message::{AttachmentInfo, Author, AuthorRole};
-use crate::domain::now_millis;
 use crate::domain::user::User;
 use crate::error::{Error, Result};
 use crate::events::Frame;
@@ -222,10 +221,10 @@ impl Engine {
                 .into(),
             ));
         }
-        if let Err(wait) =
-            self.limits
-                .upload_bytes
-                .take_n(&user.id, size as f64, std::time::Instant::now())
+        if let Err(wait) = self
+            .limits
+            .upload_bytes
+            .take_n(&user.id, size as f64, self.now())
         {
             return Err(Error::quota_exceeded(
                 format!(
@@ -240,7 +239,7 @@ impl Engine {
             .save(&id, &upload.bytes)
             .await
             .map_err(|e| Error::internal("saving an attachment", e))?;
-        let now = now_millis();
+        let now = self.now();
         let info = AttachmentInfo {
             id: id.clone(),
             name: name.clone(),

@@ -10,7 +10,6 @@ use serde::Serialize;
 use super::Engine;
 use super::insights::parse_range;
 use crate::domain::article::first_offers;
-use crate::domain::now_millis;
 use crate::domain::user::User;
 use crate::error::{Error, Result};
 use crate::knowledge::gaps::{self, MAX_DISTANCE};
@@ -154,7 +153,7 @@ impl Engine {
                 "only supervisors, admins and knowledge authors read the knowledge gaps",
             ));
         }
-        let (from, to) = parse_range(from, to, now_millis())?;
+        let (from, to) = parse_range(from, to, self.now())?;
         let stages = self.store.unresolved_by_bot(from, to, GAP_CALLS).await?;
         let capped = stages.len() as i64 >= GAP_CALLS;
         let mut misses = Vec::new();

@@ -5,7 +5,7 @@ use super::Engine;
 use crate::domain::call::reference;
 use crate::domain::insights::{CallHistory, Day, Insights, by_day, rating_counts};
 use crate::domain::user::User;
-use crate::domain::{Millis, now_millis, rfc3339};
+use crate::domain::{Millis, rfc3339};
 use crate::error::{Error, Result};
 
 /// The range when none is given: the last 30 days.
@@ -61,7 +61,7 @@ impl Engine {
         to: Option<&str>,
     ) -> Result<Report> {
         require_insights(user)?;
-        let (from, to) = parse_range(from, to, now_millis())?;
+        let (from, to) = parse_range(from, to, self.now())?;
         if to - from > REPORT_DAYS_MAX * DAY {
             return Err(Error::invalid(
                 "from",
@@ -101,7 +101,7 @@ impl Engine {
         to: Option<&str>,
     ) -> Result<(Millis, Millis, Vec<CallHistory>)> {
         require_insights(user)?;
-        let (from, to) = parse_range(from, to, now_millis())?;
+        let (from, to) = parse_range(from, to, self.now())?;
         Ok((from, to, self.store.call_history(from, to).await?))
     }
 }

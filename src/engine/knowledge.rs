@@ -14,7 +14,7 @@ use super::Engine;
 use crate::domain::article::ArticleOrigin;
 use crate::domain::ids::ArticleId;
 use crate::domain::user::User;
-use crate::domain::{now_millis, rfc3339};
+use crate::domain::{Millis, rfc3339};
 use crate::error::{Error, Result};
 use crate::knowledge::article::load_sources;
 use crate::knowledge::index::BuildStats;
@@ -102,14 +102,15 @@ pub struct ArticleView {
     pub html: String,
 }
 
-fn stored(article: &Article, source: &str, origin: ArticleOrigin) -> StoredArticle {
+/// The article to store, as changed at `at`.
+fn stored(article: &Article, source: &str, origin: ArticleOrigin, at: Millis) -> StoredArticle {
     StoredArticle {
         id: article.id.clone(),
         title: article.title.clone(),
         source: source.to_owned(),
         origin,
         content_hash: hex::encode(Sha256::digest(source.as_bytes())),
-        updated_at: now_millis(),
+        updated_at: at,
     }
 }
 
@@ -134,7 +135,7 @@ impl Engine {
             .map_err(|e| Error::internal("reading the knowledge folder", e))?;
         let articles: Vec<StoredArticle> = loaded
             .iter()
-            .map(|(a, source)| stored(a, source, ArticleOrigin::File))
+            .map(|(a, source)| stored(a, source, ArticleOrigin::File, self.now()))
             .collect();
         for e in &errors {
             tracing::warn!(file = %e.source_name, line = ?e.line, reason = %e.reason, "article skipped");
@@ -262,7 +263,7 @@ impl Engine {
         }
         let result = self
             .store
-            .upsert_article(&stored(&article, text, ArticleOrigin::Api))
+            .upsert_article(&stored(&article, text, ArticleOrigin::Api, self.now()))
             .await?;
         let stats = if result == Upserted::Unchanged {
             None
@@ -283,7 +284,7 @@ impl Engine {
     pub async fn delete_article(&self, user: &User, id: &str) -> Result<()> {
         Self::require_author(user)?;
         let id = ArticleId::parse(id).map_err(|_| Error::NotFound("article"))?;
-        if !self.store.delete_article(&id, now_millis()).await? {
+        if !self.store.delete_article(&id, self.now()).await? {
             return Err(Error::NotFound("article"));
         }
         self.rebuild_index(Arc::new(|_, _| {})).await?;

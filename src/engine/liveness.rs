@@ -9,17 +9,18 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::Engine;
+use crate::domain::Millis;
 use crate::domain::ids::{ChatId, UserId};
 use crate::domain::message::AuthorRole;
-use crate::domain::now_millis;
 use crate::error::Result;
 use crate::events;
 
 pub struct Liveness {
-    started: Instant,
+    /// When this process started: someone not seen since counts from here.
+    started: Millis,
     state: Mutex<State>,
 }
 
@@ -32,26 +33,24 @@ struct State {
     /// Who is typing in which chat, as their typing frame names them.
     typing: HashMap<(ChatId, UserId), (AuthorRole, String)>,
     /// Each user's last request.
-    seen: HashMap<UserId, Instant>,
-}
-
-impl Default for Liveness {
-    fn default() -> Self {
-        Self {
-            started: Instant::now(),
-            state: Mutex::default(),
-        }
-    }
+    seen: HashMap<UserId, Millis>,
 }
 
 impl Liveness {
+    pub(super) fn new(started: Millis) -> Self {
+        Self {
+            started,
+            state: Mutex::default(),
+        }
+    }
+
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().expect("liveness lock")
     }
 
-    /// Notes a request by `user`.
-    pub(crate) fn seen(&self, user: UserId) {
-        self.state().seen.insert(user, Instant::now());
+    /// Notes a request by `user` at `at`.
+    pub(crate) fn seen(&self, user: UserId, at: Millis) {
+        self.state().seen.insert(user, at);
     }
 
     /// Notes that `user` is typing in `chat` (or stopped).
@@ -68,13 +67,13 @@ impl Liveness {
         self.state().feeds.contains_key(&(chat, user))
     }
 
-    /// True when `user` has no socket open and no request since `timeout` ago (counting
-    /// from this process's start for someone not seen since).
-    fn lapsed(&self, user: UserId, timeout: Duration) -> bool {
+    /// True when, at `now`, `user` has no socket open and no request since `timeout`
+    /// ago (counting from this process's start for someone not seen since).
+    fn lapsed(&self, user: UserId, timeout: Duration, now: Millis) -> bool {
         let state = self.state();
         let sockets = state.sockets.get(&user).copied().unwrap_or_default();
         let seen = state.seen.get(&user).copied().unwrap_or(self.started);
-        sockets == 0 && seen.elapsed() >= timeout
+        sockets == 0 && now - seen >= timeout.as_millis() as Millis
     }
 }
 
@@ -99,6 +98,26 @@ impl Engine {
         }
     }
 
+    /// Checks analysts' presence four times per `chat.presence_timeout_secs` on the
+    /// engine's clock, until the engine stops (see [`Engine::lapse_presence`]); nothing
+    /// with a timeout of 0.
+    pub fn start_presence_checks(&self) {
+        let timeout = Duration::from_secs(self.settings.chat.presence_timeout_secs);
+        if !timeout.is_zero() {
+            self.check_presence_in((timeout / 4).max(Duration::from_millis(250)));
+        }
+    }
+
+    fn check_presence_in(&self, every: Duration) {
+        let engine = self.clone();
+        self.after(every, async move {
+            if let Err(e) = engine.lapse_presence().await {
+                tracing::warn!(error = %e, "could not check analysts' presence");
+            }
+            engine.check_presence_in(every);
+        });
+    }
+
     /// Sets offline every online analyst whose presence has lapsed, and announces the
     /// desk when any did. Returns how many.
     #[tracing::instrument(skip_all, err(level = "debug"))]
@@ -106,8 +125,8 @@ impl Engine {
         let timeout = Duration::from_secs(self.settings.chat.presence_timeout_secs);
         let mut lapsed = 0;
         for analyst in self.store.online_analysts().await? {
-            if self.liveness.lapsed(analyst, timeout)
-                && self.store.lapse_presence(analyst, now_millis()).await?
+            if self.liveness.lapsed(analyst, timeout, self.now())
+                && self.store.lapse_presence(analyst, self.now()).await?
             {
                 tracing::info!(%analyst, "presence lapsed: no socket or request");
                 lapsed += 1;
@@ -154,14 +173,18 @@ mod tests {
 
     #[test]
     fn presence_lapses_without_a_socket_or_a_request() {
-        let l = Liveness::default();
+        let l = Liveness::new(0);
         let bob = UserId(7);
-        assert!(!l.lapsed(bob, Duration::from_secs(60)));
-        assert!(l.lapsed(bob, Duration::ZERO));
+        assert!(!l.lapsed(bob, Duration::from_secs(60), 0));
+        assert!(l.lapsed(bob, Duration::ZERO, 0));
         l.state().sockets.insert(bob, 1);
-        assert!(!l.lapsed(bob, Duration::ZERO), "a socket keeps them online");
+        assert!(
+            !l.lapsed(bob, Duration::ZERO, 0),
+            "a socket keeps them online"
+        );
         l.state().sockets.clear();
-        l.seen(bob);
-        assert!(!l.lapsed(bob, Duration::from_secs(60)));
+        l.seen(bob, 90_000);
+        assert!(!l.lapsed(bob, Duration::from_secs(60), 100_000));
+        assert!(l.lapsed(bob, Duration::from_secs(60), 150_000));
     }
 }

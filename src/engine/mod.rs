@@ -9,6 +9,7 @@ mod background;
 mod calls;
 mod canned;
 mod chats;
+pub mod clock;
 mod conversation;
 mod desk;
 mod device_cookies;
@@ -45,18 +46,23 @@ use crate::config::Settings;
 use crate::domain::call;
 use crate::domain::chat::{ChatStatus, ChatView, Party, Refusal};
 use crate::domain::ids::{ArticleId, ChatId, UserId};
-use crate::domain::rfc3339;
 use crate::domain::user::User;
 use crate::domain::wait::WaitEstimate;
+use crate::domain::{Millis, rfc3339};
 use crate::error::{Error, Result};
 use crate::events::Frame;
 use crate::knowledge::{RankRequest, Ranker, Suggestion};
 use crate::metrics::Metrics;
 use crate::store::{Appended, ChatRecord, DynStore, NewEvent};
+use clock::Clock;
 use throttle::Buckets;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Clone)]
 pub struct Engine {
+    clock: Arc<dyn Clock>,
+    /// Cancelled at shutdown: timers set on the clock do not run after it.
+    timers: CancellationToken,
     store: DynStore,
     bus: Arc<dyn EventBus>,
     ranker: Arc<dyn Ranker>,
@@ -121,11 +127,12 @@ impl Throttles {
 }
 
 impl Engine {
-    /// The engine over `store` and `bus`, ranking with `knowledge`.
+    /// The engine over `store` and `bus`, ranking with `knowledge`, on `clock`.
     ///
     /// # Errors
     /// The background ranking threads cannot be started.
     pub fn new(
+        clock: Arc<dyn Clock>,
         store: DynStore,
         bus: Arc<dyn EventBus>,
         knowledge: Knowledge,
@@ -138,6 +145,9 @@ impl Engine {
             settings.limits.assist_rankings,
         )?);
         Ok(Self {
+            liveness: Arc::new(liveness::Liveness::new(clock.now())),
+            clock,
+            timers: CancellationToken::new(),
             store,
             bus,
             ranker: knowledge.live.clone(),
@@ -145,7 +155,6 @@ impl Engine {
             files,
             metrics,
             windows: Default::default(),
-            liveness: Default::default(),
             question_vectors: Default::default(),
             conversations: Default::default(),
             assist_runs: Default::default(),
@@ -172,7 +181,20 @@ impl Engine {
     /// `limit` for what is in hand; returns whether it all finished. Call it when shutdown
     /// begins (what is queued is dropped, not run) and again before the process exits.
     pub async fn stop_background(&self, limit: std::time::Duration) -> bool {
+        self.timers.cancel();
         self.background.stop(limit).await
+    }
+
+    /// Now, on the engine's clock.
+    fn now(&self) -> Millis {
+        self.clock.now()
+    }
+
+    /// Runs `work` once `after` has passed on the engine's clock, unless the engine
+    /// stops first.
+    fn after(&self, after: std::time::Duration, work: impl Future<Output = ()> + Send + 'static) {
+        self.clock
+            .schedule(after, self.timers.clone(), Box::pin(work));
     }
 
     /// Loads a chat and works out which side `user` is on. Chats the user may not see are

@@ -4,8 +4,8 @@ use super::Engine;
 use crate::domain::chat::{ChatStatus, Party};
 use crate::domain::ids::ChatId;
 use crate::domain::rating::{self, Rating};
+use crate::domain::rfc3339;
 use crate::domain::user::User;
-use crate::domain::{now_millis, rfc3339};
 use crate::error::{Error, ErrorCode, Result};
 use crate::store::{NewRating, RatingRecord};
 
@@ -45,7 +45,7 @@ impl Engine {
             chat_id,
             score,
             comment,
-            at: now_millis(),
+            at: self.now(),
         };
         let stored = self
             .store

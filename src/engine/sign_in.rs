@@ -5,12 +5,10 @@
 //! bounded number at a time, so a burst of attempts cannot spike memory.
 
 use std::net::{IpAddr, Ipv6Addr};
-use std::time::Instant;
 
 use super::Engine;
 use super::accounts::{DUMMY_HASH, Token, verify_password};
 use super::device_cookies::{DeviceKey, KEY_NAME};
-use crate::domain::now_millis;
 use crate::domain::user::{TokenKind, User};
 use crate::error::{Error, Result};
 use crate::store::LoginRecord;
@@ -61,7 +59,7 @@ impl Engine {
             .get_or_try_init(|| async {
                 let stored = self
                     .store
-                    .shared_secret(KEY_NAME, &DeviceKey::generate_hex(), now_millis())
+                    .shared_secret(KEY_NAME, &DeviceKey::generate_hex(), self.now())
                     .await?;
                 DeviceKey::from_hex(&stored).ok_or_else(|| {
                     Error::Internal(anyhow::anyhow!(
@@ -99,7 +97,7 @@ impl Engine {
             .and_then(|cookie| key.verify(cookie, username))
             .map(str::to_owned);
         let address = attempt.from.map(address_key);
-        let now = Instant::now();
+        let now = self.now();
         let limits = &self.limits;
         // Taken before the password is checked, so parallel guesses count too. The address
         // first: a refused address adds no per-account key, so a flood of made-up names
@@ -153,10 +151,10 @@ impl Engine {
             None => limits.logins_by_account.forget(&account),
         }
         if let Some(ip) = address {
-            limits.logins_by_address.give_back(&ip, Instant::now());
+            limits.logins_by_address.give_back(&ip, self.now());
         }
         let hours = i64::from(self.settings.chat.session_hours);
-        let expires = now_millis() + hours * 3_600_000;
+        let expires = self.now() + hours * 3_600_000;
         let token = self
             .issue_token(&user, TokenKind::Session, Some(expires))
             .await?;

@@ -7,7 +7,6 @@ use crate::domain::chat::{ChatStatus, ChatView, Party, Transition};
 use crate::domain::event::ChatEvent;
 use crate::domain::ids::{ChatId, UserId};
 use crate::domain::message::Author;
-use crate::domain::now_millis;
 use crate::domain::user::{RESERVED_NAME, User, Username};
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::{self, Frame};
@@ -57,7 +56,7 @@ impl Engine {
                 client_id: None,
                 article: None,
             },
-            now: now_millis(),
+            now: self.now(),
         };
         let (moved, noted) = match self
             .store

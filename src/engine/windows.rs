@@ -18,9 +18,10 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::Engine;
+use crate::domain::Millis;
 use crate::domain::chat::{ChatStatus, Party, Transition};
 use crate::domain::ids::{ChatId, UserId};
 use crate::domain::message::{Author, AuthorRole};
@@ -44,7 +45,7 @@ pub const LEAVING_WINDOW: Duration = Duration::from_secs(2);
 pub struct Windows {
     chats: Mutex<HashMap<ChatId, ChatWindows>>,
     /// Each user's last page load (one entry per user who has loaded a page).
-    pages: Mutex<HashMap<UserId, Instant>>,
+    pages: Mutex<HashMap<UserId, Millis>>,
 }
 
 impl Windows {
@@ -90,14 +91,14 @@ impl Windows {
         chats.get(&chat_id).is_none_or(|w| w.open == 0)
     }
 
-    /// Notes that `user` loaded a page of the site.
-    pub(crate) fn page_loaded(&self, user: UserId) {
+    /// Notes that `user` loaded a page of the site at `at`.
+    pub(crate) fn page_loaded(&self, user: UserId, at: Millis) {
         let mut pages = self.pages.lock().expect("pages lock");
-        pages.insert(user, Instant::now());
+        pages.insert(user, at);
     }
 
     /// True when `user` loaded a page at `since` or later.
-    fn page_since(&self, user: UserId, since: Instant) -> bool {
+    fn page_since(&self, user: UserId, since: Millis) -> bool {
         let pages = self.pages.lock().expect("pages lock");
         pages.get(&user).is_some_and(|&at| at >= since)
     }
@@ -112,7 +113,7 @@ pub struct WindowGuard {
 impl Engine {
     /// Notes that `user` loaded a page of the site: a chat they were leaving goes on.
     pub fn page_loaded(&self, user: UserId) {
-        self.windows.page_loaded(user);
+        self.windows.page_loaded(user, self.now());
     }
 
     pub(crate) fn window_opened(&self, chat_id: ChatId) -> WindowGuard {
@@ -135,15 +136,12 @@ impl Engine {
         if chat.status == ChatStatus::Ended {
             return Ok(());
         }
-        let since = Instant::now()
-            .checked_sub(LEAVING_WINDOW)
-            .unwrap_or_else(Instant::now);
+        let since = self.now() - LEAVING_WINDOW.as_millis() as Millis;
         let opens = self.windows.opens(chat_id);
         let grace = Duration::from_secs(self.settings.chat.leave_grace_secs);
         let engine = self.clone();
         let user_id = user.id;
-        tokio::spawn(async move {
-            tokio::time::sleep(grace).await;
+        self.after(grace, async move {
             let back = engine.windows.page_since(user_id, since)
                 || engine.windows.opens(chat_id) != opens
                 || !engine.windows.none_open(chat_id);
@@ -156,9 +154,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Ends the chat if its user's windows stayed closed since `mark`, for `away`.
-    async fn end_if_away(self, chat_id: ChatId, mark: u64, away: Duration) {
-        tokio::time::sleep(away).await;
+    /// Ends the chat if its user's windows stayed closed since `mark`.
+    async fn end_if_away(self, chat_id: ChatId, mark: u64) {
         if self.windows.still_away(chat_id, mark) {
             self.end_for_absence(chat_id, "left and did not come back")
                 .await;
@@ -210,10 +207,13 @@ impl Drop for WindowGuard {
             self.engine.windows.still_away(self.chat_id, mark);
             return;
         }
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        // A guard dropped outside the runtime (at exit) has no timer to set.
+        if tokio::runtime::Handle::try_current().is_ok() {
             let engine = self.engine.clone();
-            let away = Duration::from_secs(secs);
-            runtime.spawn(engine.end_if_away(self.chat_id, mark, away));
+            self.engine.after(
+                Duration::from_secs(secs),
+                engine.end_if_away(self.chat_id, mark),
+            );
         }
     }
 }
@@ -242,11 +242,11 @@ mod tests {
     #[test]
     fn page_loads_are_kept_per_user() {
         let w = Windows::default();
-        let before = Instant::now();
+        let before = 1_000;
         assert!(!w.page_since(UserId(1), before));
-        w.page_loaded(UserId(1));
+        w.page_loaded(UserId(1), before);
         assert!(w.page_since(UserId(1), before));
-        assert!(!w.page_since(UserId(1), Instant::now() + Duration::from_secs(1)));
+        assert!(!w.page_since(UserId(1), before + 1));
         assert!(!w.page_since(UserId(2), before));
     }
 }

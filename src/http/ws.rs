@@ -276,6 +276,8 @@ async fn chat_session(
     };
 
     tokio::join!(writer, reader);
+    // The socket counts until its window on the chat has closed.
+    drop(feed);
     state.metrics.open_sockets.decrement(1.0);
 }
 

@@ -1,6 +1,7 @@
 //! Spawns chatdesk on a random port with a fresh database (a temporary SQLite file, or a
 //! new PostgreSQL database), and talks to it over real HTTP and WebSockets.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -14,6 +15,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use chatdesk::config::Settings;
 use chatdesk::domain::user::Role;
 use chatdesk::engine::Engine;
+use chatdesk::engine::clock::{Clock, ManualClock, SystemClock};
 use chatdesk::startup::Application;
 
 #[derive(Clone, Copy, Debug)]
@@ -30,9 +32,21 @@ pub struct TestApp {
     pub base: String,
     pub ws_base: String,
     pub engine: Engine,
+    /// The engine's clock, for apps spawned on one the test moves
+    /// ([`TestApp::spawn_on_clock`]).
+    pub clock: Option<Arc<ManualClock>>,
     pub http: reqwest::Client,
     _dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Timers not yet due hold the engine, which holds the clock: let both go.
+        if let Some(clock) = &self.clock {
+            clock.clear();
+        }
+    }
 }
 
 pub struct TestUser {
@@ -48,6 +62,31 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Self {
+        Self::spawn_on(backend, tweak, None).await
+    }
+
+    /// An app whose clock stands at `start` until the test moves it (`app.clock()`):
+    /// timers run when it is moved past them, instead of after real time.
+    pub async fn spawn_on_clock(
+        backend: Backend,
+        start: i64,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Self {
+        Self::spawn_on(backend, tweak, Some(Arc::new(ManualClock::new(start)))).await
+    }
+
+    /// The clock the test moves.
+    pub fn clock(&self) -> &ManualClock {
+        self.clock
+            .as_deref()
+            .expect("an app spawned on a manual clock")
+    }
+
+    async fn spawn_on(
+        backend: Backend,
+        tweak: impl FnOnce(&mut Settings),
+        clock: Option<Arc<ManualClock>>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let database_url = match backend {
             Backend::Sqlite => format!("sqlite://{}", dir.path().join("chatdesk.db").display()),
@@ -63,7 +102,13 @@ impl TestApp {
         settings.knowledge.vector_cache_dir =
             Some(concat!(env!("CARGO_TARGET_TMPDIR"), "/vector-cache").into());
         tweak(&mut settings);
-        let app = Application::build(settings).await.expect("app builds");
+        let engine_clock: Arc<dyn Clock> = match &clock {
+            Some(clock) => clock.clone(),
+            None => Arc::new(SystemClock),
+        };
+        let app = Application::build_on(settings, engine_clock)
+            .await
+            .expect("app builds");
         let addr = app.local_addr();
         let engine = app.engine().clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -74,10 +119,25 @@ impl TestApp {
             base: format!("http://{addr}/api/v1"),
             ws_base: format!("ws://{addr}/api/v1"),
             engine,
+            clock,
             http: reqwest::Client::new(),
             _dir: dir,
             shutdown: Some(tx),
         }
+    }
+
+    /// Waits until the server holds `n` chat sockets (its `chatdesk_open_websockets`
+    /// gauge): a socket the test closed is then closed on the server's side too, and its
+    /// window on the chat with it.
+    pub async fn chat_sockets_are(&self, n: usize) {
+        let expected = format!("chatdesk_open_websockets {n}\n");
+        for _ in 0..200 {
+            if self.metrics().await.contains(&expected) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the server still holds other than {n} chat sockets after 5 s");
     }
 
     /// Starts a graceful shutdown, as SIGTERM would.

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::helpers::{Backend, TestApp, TestUser, is_type};
 use crate::on_both_databases;
+use chatdesk::domain::now_millis;
 use chatdesk::engine::LEAVING_WINDOW;
 
 on_both_databases!(
@@ -25,7 +26,7 @@ async fn status_of(user: &TestUser, chat: i64) -> String {
 }
 
 async fn a_queued_chat_keeps_its_place_while_its_user_is_away(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |s| s.chat.leave_grace_secs = 1).await;
+    let app = TestApp::spawn_on_clock(backend, now_millis(), |s| s.chat.leave_grace_secs = 1).await;
     let alice = app.chat_user("alice").await;
     let pat = app.chat_user("pat").await;
     let chat = alice.queued_chat("my vpn keeps dropping").await;
@@ -33,9 +34,10 @@ async fn a_queued_chat_keeps_its_place_while_its_user_is_away(backend: Backend) 
 
     // Alice's window goes (a dropped connection, another page); nothing ends.
     alice.chat_ws(chat).await.close().await;
+    app.chat_sockets_are(0).await;
     let (status, _) = alice.get("/me").await;
     assert_eq!(status, StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.clock().advance(Duration::from_millis(1500)).await;
     assert_eq!(status_of(&alice, chat).await, "queued");
 
     // The portal lists it with its place, to return to; only her own.
@@ -60,7 +62,7 @@ async fn a_queued_chat_keeps_its_place_while_its_user_is_away(backend: Backend) 
 }
 
 async fn closing_the_tab_ends_the_chat_unless_the_user_comes_back(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |s| s.chat.leave_grace_secs = 1).await;
+    let app = TestApp::spawn_on_clock(backend, now_millis(), |s| s.chat.leave_grace_secs = 1).await;
     let alice = app.chat_user("alice").await;
     let mallory = app.chat_user("mallory").await;
     let leave = |chat: i64| format!("/chats/{chat}/leave");
@@ -72,7 +74,8 @@ async fn closing_the_tab_ends_the_chat_unless_the_user_comes_back(backend: Backe
     assert_eq!(status, StatusCode::ACCEPTED);
     window.close().await;
     let window = alice.chat_ws(chat).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.chat_sockets_are(1).await;
+    app.clock().advance(Duration::from_millis(1500)).await;
     assert_eq!(status_of(&alice, chat).await, "bot");
 
     // Another page of the site: its page is requested just before the old page unloads
@@ -80,14 +83,16 @@ async fn closing_the_tab_ends_the_chat_unless_the_user_comes_back(backend: Backe
     alice.text("/").await;
     alice.post(&leave(chat), json!({})).await;
     window.close().await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.chat_sockets_are(0).await;
+    app.clock().advance(Duration::from_millis(1500)).await;
     assert_eq!(status_of(&alice, chat).await, "bot");
     // A page loaded after the request counts too (the back button, a slow unload).
     let window = alice.chat_ws(chat).await;
     alice.post(&leave(chat), json!({})).await;
     window.close().await;
+    app.chat_sockets_are(0).await;
     alice.text("/").await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.clock().advance(Duration::from_millis(1500)).await;
     assert_eq!(status_of(&alice, chat).await, "bot");
 
     // Nobody else can make her leave.
@@ -97,12 +102,13 @@ async fn closing_the_tab_ends_the_chat_unless_the_user_comes_back(backend: Backe
     // The tab closed for good, while another tab keeps asking the API for the Chat
     // label: the chat ends, and the call stays open with the reason.
     let window = alice.chat_ws(chat).await;
-    tokio::time::sleep(LEAVING_WINDOW).await;
+    app.clock().advance(LEAVING_WINDOW).await;
     alice.post(&leave(chat), json!({})).await;
     window.close().await;
+    app.chat_sockets_are(0).await;
     for _ in 0..3 {
         alice.get("/chat/availability").await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        app.clock().advance(Duration::from_millis(500)).await;
     }
     let (_, shown) = alice.get(&format!("/chats/{chat}")).await;
     assert_eq!(shown["status"], "ended", "{shown}");
@@ -122,7 +128,7 @@ async fn closing_the_tab_ends_the_chat_unless_the_user_comes_back(backend: Backe
 }
 
 async fn a_user_away_too_long_ends_the_chat_and_the_call_stays_open(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |s| s.chat.away_end_secs = 1).await;
+    let app = TestApp::spawn_on_clock(backend, now_millis(), |s| s.chat.away_end_secs = 1).await;
     let bob = app.online_analyst("bob", 3).await;
     let alice = app.chat_user("alice").await;
     let pat = app.chat_user("pat").await;
@@ -137,11 +143,14 @@ async fn a_user_away_too_long_ends_the_chat_and_the_call_stays_open(backend: Bac
     // Away and back within the time: the chat goes on.
     alice.chat_ws(chat).await.close().await;
     let window = alice.chat_ws(chat).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.chat_sockets_are(2).await;
+    app.clock().advance(Duration::from_millis(1500)).await;
     assert_eq!(status_of(&alice, chat).await, "active");
 
     // Away for good: the chat ends, the analyst is told, the call stays open.
     window.close().await;
+    app.chat_sockets_are(1).await;
+    app.clock().advance(Duration::from_millis(1500)).await;
     let ended = analyst_ws.wait_for("ended", |f| is_type(f, "ended")).await;
     let call_id = ended["call"]["id"].as_i64().unwrap();
     let (_, call) = bob.get(&format!("/calls/{call_id}")).await;

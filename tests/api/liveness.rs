@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::helpers::{Backend, TestApp, is_type};
 use crate::on_both_databases;
+use chatdesk::domain::now_millis;
 use chatdesk::domain::user::Role;
 
 on_both_databases!(
@@ -17,7 +18,8 @@ on_both_databases!(
 );
 
 async fn presence_lapses_without_a_socket_or_a_request(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |s| s.chat.presence_timeout_secs = 1).await;
+    let app =
+        TestApp::spawn_on_clock(backend, now_millis(), |s| s.chat.presence_timeout_secs = 1).await;
     let alice = app.chat_user("alice").await;
     // Bob goes online and then closes his browser: no socket, no requests.
     let bob = app.user("bob", &[Role::Analyst]).await;
@@ -34,6 +36,7 @@ async fn presence_lapses_without_a_socket_or_a_request(backend: Backend) {
     let (_, avail) = alice.get("/chat/availability").await;
     assert_eq!(avail["online_analysts"], 2, "{avail}");
 
+    app.clock().advance(Duration::from_millis(1500)).await;
     let lapsed = desk
         .wait_for("the desk without bob", |f| {
             is_type(f, "queue") && f["availability"]["online_analysts"] == 1
@@ -46,7 +49,7 @@ async fn presence_lapses_without_a_socket_or_a_request(backend: Backend) {
     // Ann is still online well past the timeout; Bob stays offline until he says
     // otherwise, even if he makes a request now.
     bob.get("/me").await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.clock().advance(Duration::from_millis(1500)).await;
     let (_, avail) = alice.get("/chat/availability").await;
     assert_eq!(avail["online_analysts"], 1, "{avail}");
 }

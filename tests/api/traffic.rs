@@ -23,10 +23,23 @@ fn plan(seed: u64) -> Plan {
     }
 }
 
+/// The traffic's analysts make no requests of their own: their presence must not lapse
+/// as the clock moves through the month.
+fn no_presence_lapse(settings: &mut chatdesk::config::Settings) {
+    settings.chat.presence_timeout_secs = 0;
+}
+
 async fn traffic_is_reproducible_and_reads_as_a_desk(backend: Backend) {
-    let (first, second) = (TestApp::spawn(backend).await, TestApp::spawn(backend).await);
-    let made = fill(&first.engine, &plan(7), NOW).await.expect("filled");
-    fill(&second.engine, &plan(7), NOW).await.expect("filled");
+    let (first, second) = (
+        TestApp::spawn_on_clock(backend, 0, no_presence_lapse).await,
+        TestApp::spawn_on_clock(backend, 0, no_presence_lapse).await,
+    );
+    let made = fill(&first.engine, first.clock(), &plan(7), NOW)
+        .await
+        .expect("filled");
+    fill(&second.engine, second.clock(), &plan(7), NOW)
+        .await
+        .expect("filled");
     assert!(made.calls > 20, "{made:?}");
     assert_eq!(
         made.calls,
@@ -56,6 +69,6 @@ async fn traffic_is_reproducible_and_reads_as_a_desk(backend: Backend) {
     assert!(figures["rating"]["responses"].as_u64().unwrap() > 0);
 
     // Real history is never mixed with made-up traffic.
-    let again = fill(&first.engine, &plan(8), NOW).await;
+    let again = fill(&first.engine, first.clock(), &plan(8), NOW).await;
     assert!(again.is_err(), "a database with calls is refused");
 }
