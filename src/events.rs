@@ -18,7 +18,7 @@ use crate::domain::call::Call;
 use crate::domain::chat::{ChatView, QueueEntry};
 use crate::domain::event::ChatEvent;
 use crate::domain::ids::{ChatId, UserId};
-use crate::domain::message::{AttachmentInfo, Author, AuthorRole, Message, SharedArticle};
+use crate::domain::message::{AttachmentInfo, Author, AuthorRole, Message};
 use crate::domain::rfc3339;
 use crate::domain::user::User;
 use crate::error::ErrorCode;
@@ -222,16 +222,11 @@ impl Frame {
     pub fn of_event(e: &StoredEvent) -> Self {
         let audience = Audience::Chat(e.chat_id);
         let at = || rfc3339(e.created_at);
+        if let Some(m) = message_of(e) {
+            return Self::new(audience, &OutFrame::Message(&m));
+        }
         match &e.event {
-            ChatEvent::Message {
-                author,
-                text,
-                client_id,
-                article,
-            } => Self::new(
-                audience,
-                &OutFrame::Message(&message(e, author, text, client_id, article)),
-            ),
+            ChatEvent::Message { .. } => unreachable!("messages are framed above"),
             ChatEvent::Suggestions { items } => Self::new(
                 audience,
                 &OutFrame::Suggestions {
@@ -306,34 +301,25 @@ impl Frame {
 
 /// A stored message as clients see it; `None` for other events.
 pub fn message_of(e: &StoredEvent) -> Option<Message> {
-    match &e.event {
-        ChatEvent::Message {
-            author,
-            text,
-            client_id,
-            article,
-        } => Some(message(e, author, text, client_id, article)),
-        _ => None,
-    }
-}
-
-fn message(
-    e: &StoredEvent,
-    author: &Author,
-    text: &str,
-    client_id: &Option<String>,
-    article: &Option<SharedArticle>,
-) -> Message {
-    Message {
+    let ChatEvent::Message {
+        author,
+        text,
+        client_id,
+        article,
+    } = &e.event
+    else {
+        return None;
+    };
+    Some(Message {
         id: e.id,
         seq: e.seq,
         chat_id: e.chat_id,
         author: author.clone(),
-        text: text.to_owned(),
+        text: text.clone(),
         at: rfc3339(e.created_at),
         client_id: client_id.clone(),
         article: article.clone(),
-    }
+    })
 }
 
 /// A message as a frame for its chat.
