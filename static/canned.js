@@ -1,6 +1,6 @@
 // chatdesk/canned.js: the console's "Canned responses" card. Analysts add, edit and
 // delete the shared set here (GET/POST /api/v1/canned, PUT/DELETE /api/v1/canned/{id});
-// each chat's composer inserts them, filled in for that chat (chatpanel.js).
+// each chat's composer inserts them, filled in for that chat (chatpanel.mjs).
 //
 // Every title and text is put in with textContent, never as HTML.
 (() => {

@@ -1,5 +1,5 @@
 // chatdesk/chat.js: the chat window page (/chats/{id}). Reads what the server rendered into
-// the data-* attributes of #chat and mounts one chat panel there (see chatpanel.js), with
+// the data-* attributes of #chat and mounts one chat panel there (see chatpanel.mjs), with
 // the page's own element ids (#messages, #composer, #chat-status, ...).
 (() => {
   'use strict';

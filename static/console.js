@@ -8,7 +8,7 @@
 //   chats as "N waiting · ...": a visual cue without sound. Unread messages in a
 //   background browser tab come first, as "(N) ..." (common.js).
 // - Active chats: GET /api/v1/analyst/chats at load and after accepting; one tab per chat,
-//   each mounting a chat panel (chatpanel.js) plus "Link to call", "Transfer" and "End
+//   each mounting a chat panel (chatpanel.mjs) plus "Link to call", "Transfer" and "End
 //   chat" (ending asks first). A tab shows a dot when its chat has an unread message or
 //   the user is typing. A chat a colleague transfers here arrives as an `assigned` frame
 //   on the desk socket and opens in a new tab.

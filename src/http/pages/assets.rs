@@ -17,9 +17,19 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("common.js", JS, include_str!("../../../static/common.js")),
     ("portal.js", JS, include_str!("../../../static/portal.js")),
     (
-        "chatpanel.js",
+        "chatstate.mjs",
         JS,
-        include_str!("../../../static/chatpanel.js"),
+        include_str!("../../../static/chatstate.mjs"),
+    ),
+    (
+        "chatlink.mjs",
+        JS,
+        include_str!("../../../static/chatlink.mjs"),
+    ),
+    (
+        "chatpanel.mjs",
+        JS,
+        include_str!("../../../static/chatpanel.mjs"),
     ),
     ("chat.js", JS, include_str!("../../../static/chat.js")),
     ("console.js", JS, include_str!("../../../static/console.js")),
