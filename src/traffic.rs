@@ -295,7 +295,7 @@ impl Call<'_> {
         if !offered.is_empty() && rng.gen_bool(fixed) {
             let pick = if offered.len() > 1 && rng.gen_bool(0.3) {
                 engine
-                    .decline_suggestion(user, chat, offered[0].article_id.as_str())
+                    .decline_suggestion(user, chat, &offered[0].article_id)
                     .await?;
                 1
             } else {
@@ -304,16 +304,14 @@ impl Call<'_> {
             t += 30 * SECOND + exponential(rng, 90.0);
             self.clock.advance_to(t).await;
             engine
-                .accept_suggestion(user, chat, offered[pick].article_id.as_str())
+                .accept_suggestion(user, chat, &offered[pick].article_id)
                 .await?;
             made.bot_resolved += 1;
             return Ok(());
         }
         // The others decline some suggestions and ask for an analyst.
         for s in offered.iter().filter(|_| rng.gen_bool(0.5)) {
-            engine
-                .decline_suggestion(user, chat, s.article_id.as_str())
-                .await?;
+            engine.decline_suggestion(user, chat, &s.article_id).await?;
         }
         t += 20 * SECOND + exponential(rng, 40.0);
         self.clock.advance_to(t).await;

@@ -29,8 +29,21 @@ named_enum! {
 }
 
 /// Who resolved a call, when it is resolved.
-pub mod resolver {
-    pub const BOT: &str = "bot";
+/// Who resolved a call: the bot, when the user said a suggestion fixed it, or an analyst.
+/// Stored, and shown in a call's `resolved_by`, as `bot` or the analyst's username.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resolver<'a> {
+    Bot,
+    Analyst(&'a str),
+}
+
+impl Resolver<'_> {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Bot => "bot",
+            Self::Analyst(username) => username,
+        }
+    }
 }
 
 /// A person as other people see them.

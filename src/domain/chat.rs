@@ -6,8 +6,9 @@ use serde::Serialize;
 
 use super::call::Person;
 use super::ids::{CallId, ChatId};
+use super::user::{RESERVED_NAME, Username};
 use super::wait::WaitEstimate;
-use crate::error::ErrorCode;
+use crate::error::{Error, ErrorCode};
 
 named_enum! {
     /// Where a chat is in its life; stored and sent in lowercase (`"queued"`).
@@ -193,4 +194,36 @@ pub struct ChatView {
     pub wait_estimate: Option<WaitEstimate>,
     pub last_seq: i64,
     pub created_at: String,
+}
+
+/// Where an analyst sends a chat they are handling: back to the queue (`"queue"`) or to
+/// another analyst, by username. Parsed from the request's `to`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransferTarget {
+    Queue,
+    Analyst(Username),
+}
+
+impl TryFrom<&str> for TransferTarget {
+    type Error = Error;
+
+    /// # Errors
+    /// `invalid` (field `to`) for a name that is not a username.
+    fn try_from(to: &str) -> Result<Self, Error> {
+        if to == RESERVED_NAME {
+            return Ok(Self::Queue);
+        }
+        Username::parse(to)
+            .map(Self::Analyst)
+            .map_err(|m| Error::invalid("to", m))
+    }
+}
+
+impl std::fmt::Display for TransferTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Queue => f.write_str(RESERVED_NAME),
+            Self::Analyst(name) => f.write_str(name.as_str()),
+        }
+    }
 }

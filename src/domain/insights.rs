@@ -14,6 +14,7 @@ use serde::Serialize;
 use super::Millis;
 use super::chat::ChatStatus;
 use super::ids::CallId;
+use crate::error::Error;
 
 /// One call and the times of its chat (the first, when it had several), in milliseconds
 /// since the Unix epoch.
@@ -177,6 +178,86 @@ impl Insights {
 }
 
 const DAY: Millis = 24 * 60 * 60 * 1000;
+
+/// The range when none is given: the last 30 days.
+const DEFAULT_DAYS: i64 = 30;
+
+/// A period of calls as asked for, each end an RFC 3339 time (`2026-11-01T09:00:00Z`) or a
+/// date (`2026-11-01`, UTC), or left out. A date as `to` includes that whole day. Made by
+/// [`DateRange::parse`] where a request is read; [`DateRange::resolve`] gives the
+/// milliseconds once the time is known.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DateRange {
+    from: Option<Millis>,
+    to: Option<Millis>,
+}
+
+impl DateRange {
+    /// # Errors
+    /// `invalid` naming the field that is neither a time nor a date, or `from` when both
+    /// are given and `from` is not before `to`.
+    pub fn parse(from: Option<&str>, to: Option<&str>) -> Result<Self, Error> {
+        fn given(t: Option<&str>) -> Option<&str> {
+            t.map(str::trim).filter(|t| !t.is_empty())
+        }
+        let range = Self {
+            from: given(from)
+                .map(|t| parse_time("from", t, false))
+                .transpose()?,
+            to: given(to).map(|t| parse_time("to", t, true)).transpose()?,
+        };
+        if let (Some(from), Some(to)) = (range.from, range.to) {
+            check_order(from, to)?;
+        }
+        Ok(range)
+    }
+
+    /// `[from, to)` in milliseconds: without `to`, up to `now`; without `from`, 30 days
+    /// before `to`.
+    ///
+    /// # Errors
+    /// `invalid` (field `from`) when `from` is not before `to`.
+    pub fn resolve(self, now: Millis) -> Result<(Millis, Millis), Error> {
+        let to = self.to.unwrap_or(now);
+        let from = self.from.unwrap_or(to - DEFAULT_DAYS * DAY);
+        check_order(from, to)?;
+        Ok((from, to))
+    }
+}
+
+fn check_order(from: Millis, to: Millis) -> Result<(), Error> {
+    if from >= to {
+        return Err(Error::invalid("from", "it must be before `to`"));
+    }
+    Ok(())
+}
+
+fn parse_time(field: &'static str, text: &str, end_of_day: bool) -> Result<Millis, Error> {
+    use time::format_description::well_known::Rfc3339;
+    let bad = || {
+        Error::invalid(
+            field,
+            "use an RFC 3339 time (2026-11-01T09:00:00Z) or a date (2026-11-01)",
+        )
+    };
+    let at = match time::OffsetDateTime::parse(text, &Rfc3339) {
+        Ok(t) => t,
+        Err(_) => {
+            let date = time::Date::parse(
+                text,
+                time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .map_err(|_| bad())?;
+            let day = date.midnight().assume_utc();
+            if end_of_day {
+                day + time::Duration::DAY
+            } else {
+                day
+            }
+        }
+    };
+    Millis::try_from(at.unix_timestamp_nanos() / 1_000_000).map_err(|_| bad())
+}
 
 /// One UTC day of a range, for the reports' charts: its calls by outcome and the median
 /// wait and first response of the calls logged that day.

@@ -2,6 +2,7 @@
 //! whatever analysts and authors may.
 
 use super::ids::UserId;
+use crate::error::Error;
 
 named_enum! {
     /// What an account may do; written in kebab case (`chat-user`).
@@ -78,6 +79,19 @@ impl User {
         self.has(Role::Analyst) || self.has(Role::Supervisor) || self.has(Role::Admin)
     }
 
+    /// Proof that this person works the desk (analyst, supervisor or admin), for what only
+    /// analysts may do.
+    ///
+    /// # Errors
+    /// `forbidden`, with `why` as its message, for anyone else.
+    pub fn as_analyst(&self, why: &'static str) -> Result<Analyst<'_>, Error> {
+        if self.is_analyst() {
+            Ok(Analyst(self))
+        } else {
+            Err(Error::forbidden(why))
+        }
+    }
+
     /// May read the desk's insights (supervisors and admins).
     pub fn reads_insights(&self) -> bool {
         self.has(Role::Supervisor) || self.has(Role::Admin)
@@ -90,6 +104,19 @@ impl User {
 
     pub fn is_author(&self) -> bool {
         self.has(Role::Author) || self.has(Role::Admin)
+    }
+}
+
+/// A [`User`] known to work the desk: only [`User::as_analyst`] makes one, so a function
+/// taking it needs no role check of its own.
+#[derive(Clone, Copy, Debug)]
+pub struct Analyst<'a>(&'a User);
+
+impl std::ops::Deref for Analyst<'_> {
+    type Target = User;
+
+    fn deref(&self) -> &User {
+        self.0
     }
 }
 

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::Engine;
 use super::ratings::rating_view;
 use crate::domain::article::{Suggestion, first_offers};
-use crate::domain::call::{self, Call, CallStatus, Note, OfferOutcome, Offered};
+use crate::domain::call::{self, Call, CallStatus, Note, OfferOutcome, Offered, Resolver};
 use crate::domain::chat::ChatStatus;
 use crate::domain::ids::{CallId, ChatId, UserId};
 use crate::domain::message::{AttachmentInfo, Author, EventKind};
@@ -283,9 +283,7 @@ impl Engine {
         text: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Call>> {
-        if !user.is_analyst() {
-            return Err(Error::forbidden("only analysts list every call"));
-        }
+        user.as_analyst("only analysts list every call")?;
         let text = text.map(str::trim).filter(|t| !t.is_empty());
         let filter = CallFilter {
             status,
@@ -312,14 +310,17 @@ impl Engine {
         call_id: CallId,
         resolution: &str,
     ) -> Result<Call> {
-        if !user.is_analyst() {
-            return Err(Error::forbidden("only analysts resolve calls"));
-        }
+        let analyst = user.as_analyst("only analysts resolve calls")?;
         let resolution = call::checked_text("resolution", resolution)?;
         self.visible_call(user, call_id).await?;
         if !self
             .store
-            .resolve_call(call_id, &resolution, &user.username, self.now())
+            .resolve_call(
+                call_id,
+                &resolution,
+                Resolver::Analyst(&analyst.username),
+                self.now(),
+            )
             .await?
         {
             return Err(Error::conflict(
@@ -347,17 +348,15 @@ impl Engine {
     /// An analyst writes an internal note on a call; the call's user never sees it.
     #[tracing::instrument(skip_all, fields(call_id = %call_id, user = %user.id), err(level = "debug"))]
     pub async fn add_note(&self, user: &User, call_id: CallId, text: &str) -> Result<Note> {
-        if !user.is_analyst() {
-            return Err(Error::forbidden("only analysts write notes"));
-        }
+        let analyst = user.as_analyst("only analysts write notes")?;
         let text = call::checked_text("text", text)?;
         self.visible_call(user, call_id).await?;
         let at = self.now();
-        let id = self.store.add_note(call_id, user.id, &text, at).await?;
+        let id = self.store.add_note(call_id, analyst.id, &text, at).await?;
         Ok(note_view(NoteRecord {
             id,
             text,
-            author: user.username.clone(),
+            author: analyst.username.clone(),
             at,
         }))
     }
@@ -382,9 +381,7 @@ impl Engine {
         chat_id: ChatId,
         call_id: CallId,
     ) -> Result<Vec<Call>> {
-        if !user.is_analyst() {
-            return Err(Error::forbidden("only analysts can link chats to calls"));
-        }
+        let analyst = user.as_analyst("only analysts can link chats to calls")?;
         let (chat, _) = self.chat_for(user, chat_id).await?;
         if chat.call_id == call_id {
             return Err(Error::invalid(
@@ -397,7 +394,7 @@ impl Engine {
             .await?
             .ok_or(Error::NotFound("call"))?;
         self.store
-            .link_call(chat_id, call_id, user.id, self.now())
+            .link_call(chat_id, call_id, analyst.id, self.now())
             .await?;
         let mut linked = Vec::new();
         for id in self.store.linked_calls(chat_id).await? {

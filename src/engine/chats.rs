@@ -4,7 +4,7 @@
 use super::calls::call_view;
 use super::{Engine, refused};
 use crate::domain::Millis;
-use crate::domain::call::{Call, resolver};
+use crate::domain::call::{Call, Resolver};
 use crate::domain::chat::{ChatStatus, ChatView, Party, Transition, may_post};
 use crate::domain::event::ChatEvent;
 use crate::domain::ids::{ArticleId, ChatId};
@@ -13,9 +13,7 @@ use crate::domain::user::User;
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::{self, Frame, message_of};
 use crate::knowledge::Suggestion;
-use crate::store::{
-    AcceptOutcome, CallRecord, ChatRecord, EndChat, EndingText, NewEvent, StoredEvent,
-};
+use crate::store::{AcceptOutcome, ChatRecord, EndChat, NewEvent, StoredEvent};
 use crate::transcript::transcript_text;
 
 /// What starting a chat returns: the chat, the call it logged, and the bot's first ideas.
@@ -310,7 +308,7 @@ impl Engine {
         &self,
         user: &User,
         chat_id: ChatId,
-        article_id: &str,
+        article_id: &ArticleId,
     ) -> Result<Call> {
         let (chat, party) = self.chat_for(user, chat_id).await?;
         if party != Party::Owner {
@@ -329,8 +327,6 @@ impl Engine {
         let Some(title) = self.offered_title(chat_id, article_id).await? else {
             return Err(Error::NotFound("suggestion"));
         };
-        // An id the bot offered is a valid one.
-        let article_id = ArticleId::parse(article_id).map_err(|_| Error::NotFound("suggestion"))?;
         self.bot_says(
             chat_id,
             &format!("Great, I'm glad \u{201c}{title}\u{201d} fixed it. I've resolved your call."),
@@ -341,7 +337,7 @@ impl Engine {
                 &chat,
                 &[ChatStatus::Bot, ChatStatus::Queued],
                 AuthorRole::Bot,
-                Some(&article_id),
+                Some(article_id),
             )
             .await?;
         self.metrics.bot_resolutions.increment(1);
@@ -353,7 +349,7 @@ impl Engine {
         &self,
         user: &User,
         chat_id: ChatId,
-        article_id: &str,
+        article_id: &ArticleId,
     ) -> Result<()> {
         let (chat, party) = self.chat_for(user, chat_id).await?;
         if party != Party::Owner {
@@ -364,21 +360,22 @@ impl Engine {
         if chat.status == ChatStatus::Ended {
             return Err(refused(Transition::End.refusal(chat.status)));
         }
-        let offered = self.offered_title(chat_id, article_id).await?;
-        // An id the bot offered is a valid one.
-        let article_id = ArticleId::parse(article_id)
-            .ok()
-            .filter(|_| offered.is_some())
-            .ok_or(Error::NotFound("suggestion"))?;
-        self.store.decline_article(chat_id, &article_id).await
+        if self.offered_title(chat_id, article_id).await?.is_none() {
+            return Err(Error::NotFound("suggestion"));
+        }
+        self.store.decline_article(chat_id, article_id).await
     }
 
     /// The title of `article_id` when the bot has offered it in the chat.
-    async fn offered_title(&self, chat_id: ChatId, article_id: &str) -> Result<Option<String>> {
+    async fn offered_title(
+        &self,
+        chat_id: ChatId,
+        article_id: &ArticleId,
+    ) -> Result<Option<String>> {
         self.conversation(chat_id, |c| {
             c.offered
                 .iter()
-                .find(|(id, _)| id == article_id)
+                .find(|(id, _)| id == article_id.as_str())
                 .map(|(_, title)| title.clone())
         })
         .await
@@ -418,10 +415,8 @@ impl Engine {
     /// An analyst takes a chat from the queue, within their capacity.
     #[tracing::instrument(skip_all, fields(chat_id = %chat_id, analyst = %user.id), err(level = "debug"))]
     pub async fn accept_chat(&self, user: &User, chat_id: ChatId) -> Result<ChatView> {
-        if !user.is_analyst() {
-            return Err(Error::forbidden("only analysts can accept chats"));
-        }
-        let presence = self.store.presence(user.id).await?;
+        let analyst = user.as_analyst("only analysts can accept chats")?;
+        let presence = self.store.presence(analyst.id).await?;
         let Some(presence) = presence.filter(|p| p.online) else {
             return Err(Error::conflict(
                 ErrorCode::AnalystOffline,
@@ -440,7 +435,7 @@ impl Engine {
         let accepted_now = self.now();
         let chat = match self
             .store
-            .accept(chat_id, user.id, presence.max_chats, accepted_now)
+            .accept(chat_id, analyst.id, presence.max_chats, accepted_now)
             .await?
         {
             AcceptOutcome::Accepted(chat) => {
@@ -471,7 +466,7 @@ impl Engine {
         self.say(
             chat_id,
             &Author::system(),
-            &format!("{} joined the chat.", user.display_name),
+            &format!("{} joined the chat.", analyst.display_name),
         )
         .await?;
         let chat = self
@@ -512,27 +507,23 @@ impl Engine {
         accepted: Option<&ArticleId>,
     ) -> Result<Call> {
         let now = self.now();
-        let render =
-            move |chat: &ChatRecord, call: &CallRecord, history: &[StoredEvent]| EndingText {
-                transcript: transcript_text(chat, history, ended_by, now),
-                ended: ChatEvent::Ended {
-                    call: call_view(call),
-                    ended_by,
-                },
-            };
-        let ended = self
+        let ending = self
             .store
-            .end_chat(&EndChat {
+            .begin_ending(&EndChat {
                 chat_id: chat.id,
                 from,
                 ended_by,
-                resolved_by: accepted.map(|_| resolver::BOT),
+                resolved_by: accepted.map(|_| Resolver::Bot),
                 accepted_article: accepted,
                 now,
-                render: &render,
             })
             .await?
             .map_err(|s| refused(Transition::End.refusal(s)))?;
+        let transcript = transcript_text(ending.chat(), ending.history(), ended_by, now);
+        let call = call_view(ending.call());
+        let ended = ending
+            .commit(transcript, ChatEvent::Ended { call, ended_by })
+            .await?;
         if let Some(accepted) = ended.chat.accepted_at {
             self.metrics.handle.record(seconds_between(accepted, now));
         }

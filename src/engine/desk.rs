@@ -70,10 +70,8 @@ impl Engine {
         online: bool,
         max_chats: Option<u32>,
     ) -> Result<(bool, i64)> {
-        if !user.is_analyst() {
-            return Err(Error::forbidden("only analysts have a presence"));
-        }
-        let current = self.store.presence(user.id).await?;
+        let analyst = user.as_analyst("only analysts have a presence")?;
+        let current = self.store.presence(analyst.id).await?;
         let max = match max_chats {
             Some(0) | Some(51..) => {
                 return Err(Error::invalid("max_chats", "must be between 1 and 50"));
@@ -84,7 +82,7 @@ impl Engine {
             }),
         };
         self.store
-            .set_presence(user.id, online, max, self.now())
+            .set_presence(analyst.id, online, max, self.now())
             .await?;
         self.announce_desk().await?;
         Ok((online, max))
@@ -92,30 +90,24 @@ impl Engine {
 
     /// An analyst's presence: offline with the default capacity until they first go online.
     pub async fn presence(&self, user: &User) -> Result<(bool, i64)> {
-        if !user.is_analyst() {
-            return Err(Error::forbidden("only analysts have a presence"));
-        }
-        Ok(self.store.presence(user.id).await?.map_or(
+        let analyst = user.as_analyst("only analysts have a presence")?;
+        Ok(self.store.presence(analyst.id).await?.map_or(
             (false, i64::from(self.settings.chat.default_max_chats)),
             |p| (p.online, p.max_chats),
         ))
     }
 
     pub async fn queue(&self, user: &User) -> Result<Vec<QueueEntry>> {
-        if !user.is_analyst() {
-            return Err(Error::forbidden("only analysts see the queue"));
-        }
+        user.as_analyst("only analysts see the queue")?;
         Ok(entries(&self.store.queue().await?))
     }
 
     /// The analyst's active chats.
     pub async fn analyst_chats(&self, user: &User) -> Result<Vec<ChatView>> {
-        if !user.is_analyst() {
-            return Err(Error::forbidden("only analysts have chats to handle"));
-        }
+        let analyst = user.as_analyst("only analysts have chats to handle")?;
         Ok(self
             .store
-            .chats_of_analyst(user.id, ChatStatus::Active)
+            .chats_of_analyst(analyst.id, ChatStatus::Active)
             .await?
             .iter()
             .map(|c| view_of(c, None))
@@ -158,16 +150,14 @@ impl Engine {
     /// Opens an analyst's desk feed: the queue as it is now, then every change to it, and
     /// the chats transferred to them.
     pub async fn open_desk_feed(&self, user: &User) -> Result<DeskFeed> {
-        if !user.is_analyst() {
-            return Err(Error::forbidden("only analysts watch the queue"));
-        }
+        let analyst = user.as_analyst("only analysts watch the queue")?;
         // Subscribe before reading, so that a change in between is not missed.
         let desk = self.bus.subscribe(Topic::Desk);
-        let own = self.bus.subscribe(Topic::Analyst(user.id));
+        let own = self.bus.subscribe(Topic::Analyst(analyst.id));
         let snapshot = self.desk_snapshot().await?;
         Ok(DeskFeed {
             engine: self.clone(),
-            analyst: user.id,
+            analyst: analyst.id,
             desk,
             own,
             snapshot: Some(snapshot),

@@ -8,8 +8,8 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use super::Engine;
-use super::insights::parse_range;
 use crate::domain::article::first_offers;
+use crate::domain::insights::DateRange;
 use crate::domain::user::User;
 use crate::error::{Error, Result};
 use crate::knowledge::gaps::{self, MAX_DISTANCE};
@@ -138,22 +138,17 @@ fn miss(stage: BotStage) -> Option<Miss> {
 }
 
 impl Engine {
-    /// The calls logged in the range (see [`parse_range`]) that the bot could not help,
+    /// The calls logged in `range` that the bot could not help,
     /// grouped by meaning, largest group first; of the newest [`GAP_CALLS`] calls it did
     /// not resolve. `forbidden` unless `user` is a supervisor, an admin or a knowledge
     /// author.
-    pub async fn knowledge_gaps(
-        &self,
-        user: &User,
-        from: Option<&str>,
-        to: Option<&str>,
-    ) -> Result<KnowledgeGaps> {
+    pub async fn knowledge_gaps(&self, user: &User, range: DateRange) -> Result<KnowledgeGaps> {
         if !(user.reads_insights() || user.is_author()) {
             return Err(Error::forbidden(
                 "only supervisors, admins and knowledge authors read the knowledge gaps",
             ));
         }
-        let (from, to) = parse_range(from, to, self.now())?;
+        let (from, to) = range.resolve(self.now())?;
         let stages = self.store.unresolved_by_bot(from, to, GAP_CALLS).await?;
         let capped = stages.len() as i64 >= GAP_CALLS;
         let mut misses = Vec::new();

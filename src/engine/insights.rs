@@ -3,13 +3,11 @@
 
 use super::Engine;
 use crate::domain::call::reference;
-use crate::domain::insights::{CallHistory, Day, Insights, by_day, rating_counts};
+use crate::domain::insights::{CallHistory, DateRange, Day, Insights, by_day, rating_counts};
 use crate::domain::user::User;
 use crate::domain::{Millis, rfc3339};
 use crate::error::{Error, Result};
 
-/// The range when none is given: the last 30 days.
-const DEFAULT_DAYS: i64 = 30;
 const DAY: Millis = 24 * 60 * 60 * 1000;
 /// The longest range a report draws, a bar a day.
 const REPORT_DAYS_MAX: i64 = 366;
@@ -41,27 +39,17 @@ pub struct Report {
 }
 
 impl Engine {
-    /// The desk's figures over the calls logged in `[from, to)`; see [`parse_range`].
+    /// The desk's figures over the calls logged in `range`.
     /// `forbidden` unless `user` is a supervisor or an admin.
-    pub async fn insights(
-        &self,
-        user: &User,
-        from: Option<&str>,
-        to: Option<&str>,
-    ) -> Result<Insights> {
-        Ok(Insights::of(&self.history(user, from, to).await?.2))
+    pub async fn insights(&self, user: &User, range: DateRange) -> Result<Insights> {
+        Ok(Insights::of(&self.history(user, range).await?.2))
     }
 
     /// The Reports page's figures over the range; rights and range as [`Self::insights`],
     /// and `invalid` for a range over [`REPORT_DAYS_MAX`] days.
-    pub async fn report(
-        &self,
-        user: &User,
-        from: Option<&str>,
-        to: Option<&str>,
-    ) -> Result<Report> {
+    pub async fn report(&self, user: &User, range: DateRange) -> Result<Report> {
         require_insights(user)?;
-        let (from, to) = parse_range(from, to, self.now())?;
+        let (from, to) = range.resolve(self.now())?;
         if to - from > REPORT_DAYS_MAX * DAY {
             return Err(Error::invalid(
                 "from",
@@ -84,24 +72,18 @@ impl Engine {
 
     /// One CSV row per call logged in the range (header [`CSV_HEADER`]), oldest first:
     /// times in seconds, empty where a call has no such time.
-    pub async fn insights_csv(
-        &self,
-        user: &User,
-        from: Option<&str>,
-        to: Option<&str>,
-    ) -> Result<Vec<u8>> {
-        let (_, _, history) = self.history(user, from, to).await?;
+    pub async fn insights_csv(&self, user: &User, range: DateRange) -> Result<Vec<u8>> {
+        let (_, _, history) = self.history(user, range).await?;
         calls_csv(&history).map_err(|e| Error::internal("writing the calls CSV", e))
     }
 
     async fn history(
         &self,
         user: &User,
-        from: Option<&str>,
-        to: Option<&str>,
+        range: DateRange,
     ) -> Result<(Millis, Millis, Vec<CallHistory>)> {
         require_insights(user)?;
-        let (from, to) = parse_range(from, to, self.now())?;
+        let (from, to) = range.resolve(self.now())?;
         Ok((from, to, self.store.call_history(from, to).await?))
     }
 }
@@ -114,56 +96,6 @@ fn require_insights(user: &User) -> Result<()> {
             "only supervisors and admins read the desk's insights",
         ))
     }
-}
-
-/// `[from, to)` in milliseconds from optional RFC 3339 times (`2026-11-01T09:00:00Z`) or
-/// dates (`2026-11-01`, UTC). A date as `to` includes that whole day. Without `to`, up to
-/// `now`; without `from`, 30 days before `to`. `invalid` naming the field for anything
-/// else, or when `from` is not before `to`.
-pub(super) fn parse_range(
-    from: Option<&str>,
-    to: Option<&str>,
-    now: Millis,
-) -> Result<(Millis, Millis)> {
-    let to = match to.map(str::trim).filter(|t| !t.is_empty()) {
-        Some(text) => parse_time("to", text, true)?,
-        None => now,
-    };
-    let from = match from.map(str::trim).filter(|f| !f.is_empty()) {
-        Some(text) => parse_time("from", text, false)?,
-        None => to - DEFAULT_DAYS * DAY,
-    };
-    if from >= to {
-        return Err(Error::invalid("from", "it must be before `to`"));
-    }
-    Ok((from, to))
-}
-
-fn parse_time(field: &'static str, text: &str, end_of_day: bool) -> Result<Millis> {
-    use time::format_description::well_known::Rfc3339;
-    let bad = || {
-        Error::invalid(
-            field,
-            "use an RFC 3339 time (2026-11-01T09:00:00Z) or a date (2026-11-01)",
-        )
-    };
-    let at = match time::OffsetDateTime::parse(text, &Rfc3339) {
-        Ok(t) => t,
-        Err(_) => {
-            let date = time::Date::parse(
-                text,
-                time::macros::format_description!("[year]-[month]-[day]"),
-            )
-            .map_err(|_| bad())?;
-            let day = date.midnight().assume_utc();
-            if end_of_day {
-                day + time::Duration::DAY
-            } else {
-                day
-            }
-        }
-    };
-    Millis::try_from(at.unix_timestamp_nanos() / 1_000_000).map_err(|_| bad())
 }
 
 /// A cell that a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`,
@@ -203,18 +135,22 @@ mod tests {
 
     #[test]
     fn ranges_take_times_and_whole_days() {
-        let (from, to) = parse_range(Some("2026-11-01"), Some("2026-11-01"), 0).unwrap();
+        let range = |f, t| DateRange::parse(f, t).and_then(|r| r.resolve(0));
+        let (from, to) = range(Some("2026-11-01"), Some("2026-11-01")).unwrap();
         assert_eq!(to - from, DAY, "a date as `to` includes its day");
-        let (from, _) = parse_range(Some("2026-11-01T09:00:00Z"), None, from + 2 * DAY).unwrap();
+        let (from, _) = DateRange::parse(Some("2026-11-01T09:00:00Z"), None)
+            .unwrap()
+            .resolve(from + 2 * DAY)
+            .unwrap();
         assert_eq!(from % DAY, 9 * 60 * 60 * 1000);
-        let (from, to) = parse_range(None, None, 100 * DAY).unwrap();
+        let (from, to) = DateRange::default().resolve(100 * DAY).unwrap();
         assert_eq!((from, to), (70 * DAY, 100 * DAY));
         for (f, t) in [
             (Some("yesterday"), None),
             (Some("2026-11-02"), Some("2026-11-01")),
         ] {
             assert!(
-                matches!(parse_range(f, t, 0), Err(Error::Invalid { .. })),
+                matches!(range(f, t), Err(Error::Invalid { .. })),
                 "{f:?} {t:?}"
             );
         }

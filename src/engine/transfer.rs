@@ -3,27 +3,32 @@
 //! simply continues; a system message says who took over.
 
 use super::{Engine, refused};
-use crate::domain::chat::{ChatStatus, ChatView, Party, Transition};
+use crate::domain::chat::{ChatStatus, ChatView, Party, TransferTarget, Transition};
 use crate::domain::event::ChatEvent;
 use crate::domain::ids::{ChatId, UserId};
 use crate::domain::message::Author;
-use crate::domain::user::{RESERVED_NAME, User, Username};
+use crate::domain::user::{User, Username};
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::{self, Frame};
-use crate::store::{AnalystLoad, NewEvent, TransferOutcome, TransferTarget};
+use crate::store::{AnalystLoad, NewEvent, TransferOutcome, TransferTo};
 
 impl Engine {
-    /// Transfers the chat `user` is handling. `to` is an analyst's username or `queue`. Returns the chat as it is now.
+    /// Transfers the chat `user` is handling to `to`. Returns the chat as it is now.
     ///
     /// # Errors
     /// - `forbidden` unless `user` is the chat's analyst; `not_found` for a chat they
-    ///   cannot see or an unknown username; `invalid` (field `to`) for a malformed name,
-    ///   themselves, or someone who is not an analyst.
+    ///   cannot see or an unknown username; `invalid` (field `to`) for themselves, the
+    ///   chat's own user, or someone who is not an analyst.
     /// - 409 and nothing changes: `analyst_offline` when the target is not online,
     ///   `at_capacity` when they have no room, `chat_ended`/`invalid_state` when the chat is
     ///   no longer active with `user` (it ended, or was transferred meanwhile).
-    #[tracing::instrument(skip_all, fields(chat_id = %chat_id, analyst = %user.id, to = to), err(level = "debug"))]
-    pub async fn transfer_chat(&self, user: &User, chat_id: ChatId, to: &str) -> Result<ChatView> {
+    #[tracing::instrument(skip_all, fields(chat_id = %chat_id, analyst = %user.id, to = %to), err(level = "debug"))]
+    pub async fn transfer_chat(
+        &self,
+        user: &User,
+        chat_id: ChatId,
+        to: &TransferTarget,
+    ) -> Result<ChatView> {
         let (chat, party) = self.chat_for(user, chat_id).await?;
         if party != Party::AssignedAnalyst {
             return Err(Error::forbidden(
@@ -33,11 +38,12 @@ impl Engine {
         if chat.status != ChatStatus::Active {
             return Err(not_active(chat.status));
         }
-        let (target, target_user) = if to == RESERVED_NAME {
-            (TransferTarget::Queue, None)
-        } else {
-            let target = self.transfer_target(user, chat.user.id, to).await?;
-            (TransferTarget::Analyst(target.id), Some(target))
+        let (target, target_user) = match to {
+            TransferTarget::Queue => (TransferTo::Queue, None),
+            TransferTarget::Analyst(name) => {
+                let target = self.transfer_target(user, chat.user.id, name).await?;
+                (TransferTo::Analyst(target.id), Some(target))
+            }
         };
         let note = match &target_user {
             Some(target) => format!(
@@ -89,9 +95,13 @@ impl Engine {
         Ok(view)
     }
 
-    /// The analyst `to` names, checked to be someone a chat can go to.
-    async fn transfer_target(&self, user: &User, chat_user: UserId, to: &str) -> Result<User> {
-        let name = Username::parse(to).map_err(|m| Error::invalid("to", m))?;
+    /// The analyst `name` names, checked to be someone a chat can go to.
+    async fn transfer_target(
+        &self,
+        user: &User,
+        chat_user: UserId,
+        name: &Username,
+    ) -> Result<User> {
         let target = self
             .store
             .user_by_username(name.as_str())
@@ -106,7 +116,10 @@ impl Engine {
         if !target.is_analyst() {
             return Err(Error::invalid(
                 "to",
-                format!("{to} is not an analyst; chats go to analysts or the queue"),
+                format!(
+                    "{} is not an analyst; chats go to analysts or the queue",
+                    name.as_str()
+                ),
             ));
         }
         Ok(target)
@@ -115,9 +128,7 @@ impl Engine {
     /// Every analyst with a presence, their load and whether they are online: whom a chat
     /// can be transferred to.
     pub async fn analyst_loads(&self, user: &User) -> Result<Vec<AnalystLoad>> {
-        if !user.is_analyst() {
-            return Err(Error::forbidden("only analysts see the team"));
-        }
+        user.as_analyst("only analysts see the team")?;
         self.store.analyst_loads().await
     }
 }

@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use super::extract::{ApiPath, CurrentUser, JsonBody};
 use super::{ApiError, AppState};
 use crate::domain::call::parse_reference;
-use crate::domain::ids::{CallId, ChatId};
+use crate::domain::chat::TransferTarget;
+use crate::domain::ids::{ArticleId, CallId, ChatId};
 use crate::engine::Upload;
 use crate::error::Error;
 
@@ -105,6 +106,11 @@ async fn post_message(
     Ok((StatusCode::CREATED, Json(json!(message))))
 }
 
+/// The article a suggestion's path names; one that is no article id was never offered.
+fn suggested(article_id: &str) -> Result<ArticleId, Error> {
+    ArticleId::parse(article_id).map_err(|_| Error::NotFound("suggestion"))
+}
+
 async fn accept_suggestion(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -112,7 +118,7 @@ async fn accept_suggestion(
 ) -> Result<Json<Value>, ApiError> {
     let call = state
         .engine
-        .accept_suggestion(&user, id, &article_id)
+        .accept_suggestion(&user, id, &suggested(&article_id)?)
         .await?;
     Ok(Json(json!({"call": call})))
 }
@@ -124,7 +130,7 @@ async fn decline_suggestion(
 ) -> Result<Json<Value>, ApiError> {
     state
         .engine
-        .decline_suggestion(&user, id, &article_id)
+        .decline_suggestion(&user, id, &suggested(&article_id)?)
         .await?;
     Ok(Json(json!({"declined": article_id})))
 }
@@ -193,7 +199,10 @@ async fn transfer(
     JsonBody(body): JsonBody<Transfer>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!(
-        state.engine.transfer_chat(&user, id, &body.to).await?
+        state
+            .engine
+            .transfer_chat(&user, id, &TransferTarget::try_from(body.to.as_str())?)
+            .await?
     )))
 }
 

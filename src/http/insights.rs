@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 
 use super::extract::{ApiQuery, CurrentUser};
 use super::{ApiError, AppState};
+use crate::domain::insights::DateRange;
+use crate::error::Error;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -19,11 +21,19 @@ pub fn router() -> Router<AppState> {
         .route("/insights/knowledge-gaps", get(knowledge_gaps))
 }
 
-/// `from` and `to`: RFC 3339 times or dates (UTC); see `engine::insights::parse_range`.
+/// `from` and `to`: RFC 3339 times or dates (UTC); see [`DateRange`].
 #[derive(Deserialize)]
 struct Range {
     from: Option<String>,
     to: Option<String>,
+}
+
+impl TryFrom<Range> for DateRange {
+    type Error = Error;
+
+    fn try_from(range: Range) -> Result<Self, Error> {
+        Self::parse(range.from.as_deref(), range.to.as_deref())
+    }
 }
 
 async fn summary(
@@ -31,10 +41,7 @@ async fn summary(
     CurrentUser(user): CurrentUser,
     ApiQuery(range): ApiQuery<Range>,
 ) -> Result<Json<Value>, ApiError> {
-    let insights = state
-        .engine
-        .insights(&user, range.from.as_deref(), range.to.as_deref())
-        .await?;
+    let insights = state.engine.insights(&user, range.try_into()?).await?;
     Ok(Json(json!(insights)))
 }
 
@@ -45,7 +52,7 @@ async fn knowledge_gaps(
 ) -> Result<Json<Value>, ApiError> {
     let gaps = state
         .engine
-        .knowledge_gaps(&user, range.from.as_deref(), range.to.as_deref())
+        .knowledge_gaps(&user, range.try_into()?)
         .await?;
     Ok(Json(json!(gaps.groups)))
 }
@@ -55,10 +62,7 @@ async fn calls_csv(
     CurrentUser(user): CurrentUser,
     ApiQuery(range): ApiQuery<Range>,
 ) -> Result<Response, ApiError> {
-    let body = state
-        .engine
-        .insights_csv(&user, range.from.as_deref(), range.to.as_deref())
-        .await?;
+    let body = state.engine.insights_csv(&user, range.try_into()?).await?;
     Ok((
         [
             (CONTENT_TYPE, "text/csv; charset=utf-8"),

@@ -16,7 +16,9 @@ pub use records::*;
 pub use sql::{SqlStore, connect};
 
 use crate::domain::Millis;
+use crate::domain::call::Resolver;
 use crate::domain::chat::{ChatStatus, Transition};
+use crate::domain::event::ChatEvent;
 use crate::domain::ids::{ArticleId, AttachmentId, CallId, CannedId, ChatId, UserId};
 use crate::domain::insights::CallHistory;
 use crate::domain::user::{Role, TokenKind, User};
@@ -134,12 +136,18 @@ pub trait ChatStore: Send + Sync {
         &self,
         chat_id: ChatId,
         from: UserId,
-        to: TransferTarget,
+        to: TransferTo,
         note: &NewEvent,
     ) -> Result<TransferOutcome>;
-    /// Ends the chat, writes the final transcript to its call and appends the `ended`
-    /// event, in one transaction. `Err(current)` when the chat is not in `end.from`.
-    async fn end_chat(&self, end: &EndChat<'_>) -> Result<Result<Ended, ChatStatus>>;
+    /// Starts ending the chat: in one transaction, left open in the [`ChatEnding`]
+    /// returned, the chat is marked ended and its call resolved (`end.resolved_by`). The
+    /// caller writes the transcript and the `ended` event with [`ChatEnding::commit`], so
+    /// the transcript holds exactly the events committed before the end. `Err(current)`
+    /// when the chat is not in `end.from`; nothing changed.
+    async fn begin_ending(
+        &self,
+        end: &EndChat<'_>,
+    ) -> Result<Result<Box<dyn ChatEnding>, ChatStatus>>;
 
     /// Appends an event with the chat's next `seq` (concurrent appends get distinct,
     /// gapless seqs). A message repeating a `client_id` of the same author returns the
@@ -164,6 +172,22 @@ pub trait ChatStore: Send + Sync {
     async fn record_first_response(&self, chat_id: ChatId, at: Millis) -> Result<bool>;
 }
 
+/// A chat being ended, its transaction open: the chat is marked ended and its call
+/// updated, not yet committed. Dropping it without [`commit`](Self::commit) rolls all of
+/// it back.
+#[async_trait]
+pub trait ChatEnding: Send {
+    /// The chat as it will be committed (status `ended`).
+    fn chat(&self) -> &ChatRecord;
+    /// The call as it will be committed, before its transcript.
+    fn call(&self) -> &CallRecord;
+    /// Every event of the chat before the end, in `seq` order.
+    fn history(&self) -> &[StoredEvent];
+    /// Writes `transcript` to the call and appends `ended` (an [`ChatEvent::Ended`]) with
+    /// the chat's next `seq`, then commits.
+    async fn commit(self: Box<Self>, transcript: String, ended: ChatEvent) -> Result<Ended>;
+}
+
 /// Calls, the links between chats and calls, and the files on calls.
 #[async_trait]
 pub trait CallStore: Send + Sync {
@@ -177,7 +201,7 @@ pub trait CallStore: Send + Sync {
         &self,
         id: CallId,
         resolution: &str,
-        resolved_by: &str,
+        resolved_by: Resolver<'_>,
         now: Millis,
     ) -> Result<bool>;
     /// Opens a resolved call again, clearing its resolution; false when it was open.

@@ -3,7 +3,7 @@
 
 use crate::domain::Millis;
 use crate::domain::article::{ArticleOrigin, Suggestion};
-use crate::domain::call::{CallStatus, Person};
+use crate::domain::call::{CallStatus, Person, Resolver};
 use crate::domain::chat::ChatStatus;
 use crate::domain::event::ChatEvent;
 use crate::domain::ids::{ArticleId, AttachmentId, CallId, CannedId, ChatId, EventId, UserId};
@@ -108,7 +108,7 @@ pub enum AcceptOutcome {
 
 /// Where a transfer sends an active chat.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TransferTarget {
+pub enum TransferTo {
     /// Another analyst, who must be online with room for one more chat.
     Analyst(UserId),
     /// Back to the queue, at the place it first queued at.
@@ -175,19 +175,6 @@ pub struct Appended {
     pub duplicate: bool,
 }
 
-/// What a chat leaves behind as it ends, written in the same transaction: the call's
-/// final transcript and the `ended` event.
-pub struct EndingText {
-    pub transcript: String,
-    pub ended: ChatEvent,
-}
-
-/// Renders [`EndingText`] from the ended chat, its call (already updated) and every event
-/// before the end. Storage calls it inside the ending transaction, so that the transcript
-/// holds exactly what was committed; what the text looks like is decided by the caller.
-pub type RenderEnding =
-    dyn Fn(&ChatRecord, &CallRecord, &[StoredEvent]) -> EndingText + Send + Sync;
-
 pub struct EndChat<'a> {
     pub chat_id: ChatId,
     /// The states it may be ended from ("this fixed it" only before an analyst joins).
@@ -195,11 +182,10 @@ pub struct EndChat<'a> {
     /// Who ended it: `user`, `analyst`, or `bot` when a suggestion fixed it.
     pub ended_by: AuthorRole,
     /// Marks the call resolved by this resolver (e.g. the bot), if it is still open.
-    pub resolved_by: Option<&'a str>,
+    pub resolved_by: Option<Resolver<'a>>,
     /// The suggestion the user accepted, when that is what ends the chat.
     pub accepted_article: Option<&'a ArticleId>,
     pub now: Millis,
-    pub render: &'a RenderEnding,
 }
 
 pub struct Ended {

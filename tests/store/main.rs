@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chatdesk::domain::article::ArticleOrigin;
+use chatdesk::domain::call::Resolver;
 use chatdesk::domain::chat::{ChatStatus, Transition};
 use chatdesk::domain::event::ChatEvent;
 use chatdesk::domain::ids::{ArticleId, ChatId};
@@ -18,8 +19,8 @@ use chatdesk::domain::message::{Author, AuthorRole, EventKind};
 use chatdesk::domain::user::{Role, User, Username};
 use chatdesk::error::{Error, ErrorCode};
 use chatdesk::store::{
-    AcceptOutcome, DynStore, EndChat, EndingText, NewEvent, NewRating, NewUser, StoredArticle,
-    TransferOutcome, TransferTarget, Upserted,
+    AcceptOutcome, DynStore, EndChat, NewEvent, NewRating, NewUser, StoredArticle, TransferOutcome,
+    TransferTo, Upserted,
 };
 
 #[derive(Clone, Copy, Debug)]
@@ -400,26 +401,44 @@ async fn ending_a_chat_is_one_step(backend: Backend) {
     let who = author(&owner, AuthorRole::User);
     say(&store, chat, &who, "one", None).await.unwrap();
     say(&store, chat, &who, "two", Some("c2")).await.unwrap();
-    let render =
-        |_: &_, call: &chatdesk::store::CallRecord, events: &[chatdesk::store::StoredEvent]| {
-            EndingText {
-                transcript: format!("{} events for call {}", events.len(), call.id),
-                ended: ended(call),
-            }
-        };
-    let ended = store
-        .end_chat(&EndChat {
+    let abandoned = store
+        .begin_ending(&EndChat {
             chat_id: chat,
             from: Transition::End.allowed_from(),
             ended_by: AuthorRole::User,
-            resolved_by: Some("bot"),
+            resolved_by: Some(Resolver::Bot),
+            accepted_article: None,
+            now: 8,
+        })
+        .await
+        .unwrap()
+        .expect("ending");
+    assert_eq!(abandoned.history().len(), 2);
+    drop(abandoned);
+    assert_eq!(
+        store.chat(chat).await.unwrap().unwrap().status,
+        ChatStatus::Bot,
+        "{backend:?}: an ending dropped before its commit changes nothing"
+    );
+    let ending = store
+        .begin_ending(&EndChat {
+            chat_id: chat,
+            from: Transition::End.allowed_from(),
+            ended_by: AuthorRole::User,
+            resolved_by: Some(Resolver::Bot),
             accepted_article: None,
             now: 9,
-            render: &render,
         })
         .await
         .unwrap()
         .expect("ended");
+    let transcript = format!(
+        "{} events for call {}",
+        ending.history().len(),
+        ending.call().id
+    );
+    let ended_event = ended(ending.call());
+    let ended = ending.commit(transcript, ended_event).await.unwrap();
     assert_eq!(ended.event.seq, 3);
     assert_eq!(ended.event.kind(), EventKind::Ended);
     let call = store.call(ended.chat.call_id).await.unwrap().unwrap();
@@ -438,14 +457,13 @@ async fn ending_a_chat_is_one_step(backend: Backend) {
         "a retry still gets its first message after the end"
     );
     let again = store
-        .end_chat(&EndChat {
+        .begin_ending(&EndChat {
             chat_id: chat,
             from: Transition::End.allowed_from(),
             ended_by: AuthorRole::Analyst,
             resolved_by: None,
             accepted_article: None,
             now: 10,
-            render: &render,
         })
         .await
         .unwrap();
@@ -454,25 +472,20 @@ async fn ending_a_chat_is_one_step(backend: Backend) {
 
 /// Ends a chat at `now` from any open state, with an empty transcript.
 async fn end_at(store: &DynStore, chat: ChatId, now: i64, accepted: Option<&ArticleId>) {
-    let render = |_: &_, call: &chatdesk::store::CallRecord, _: &[chatdesk::store::StoredEvent]| {
-        EndingText {
-            transcript: String::new(),
-            ended: ended(call),
-        }
-    };
-    store
-        .end_chat(&EndChat {
+    let ending = store
+        .begin_ending(&EndChat {
             chat_id: chat,
             from: Transition::End.allowed_from(),
             ended_by: AuthorRole::User,
-            resolved_by: accepted.map(|_| "bot"),
+            resolved_by: accepted.map(|_| Resolver::Bot),
             accepted_article: accepted,
             now,
-            render: &render,
         })
         .await
         .unwrap()
         .expect("ended");
+    let ended_event = ended(ending.call());
+    ending.commit(String::new(), ended_event).await.unwrap();
 }
 
 /// A scripted desk with known times: the history keeps every clock, a transfer back to
@@ -544,7 +557,7 @@ async fn call_history_keeps_every_clock(backend: Backend) {
     };
     assert!(matches!(
         store
-            .transfer(helped.id, bob.id, TransferTarget::Queue, &note)
+            .transfer(helped.id, bob.id, TransferTo::Queue, &note)
             .await
             .unwrap(),
         TransferOutcome::Transferred(_)
@@ -563,7 +576,7 @@ async fn call_history_keeps_every_clock(backend: Backend) {
     end_at(&store, helped.id, 540 * S, None).await;
     assert!(
         store
-            .resolve_call(helped.call_id, "fixed", "erin", 600 * S)
+            .resolve_call(helped.call_id, "fixed", Resolver::Analyst("erin"), 600 * S)
             .await
             .unwrap()
     );

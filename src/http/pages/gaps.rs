@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::session::PageUser;
 use super::{PageError, render};
 use crate::domain::capitalised;
+use crate::domain::insights::DateRange;
 use crate::engine::{GAP_CALLS, GapKind, KnowledgeGap};
 use crate::error::Error;
 use crate::http::AppState;
@@ -27,6 +28,14 @@ pub struct RangeQuery {
 const DEFAULT_DAYS: i64 = 30;
 
 impl RangeQuery {
+    /// The range the form names.
+    ///
+    /// # Errors
+    /// `invalid` for dates that do not make a range (see [`DateRange::parse`]).
+    pub fn parse(&self) -> Result<DateRange, Error> {
+        DateRange::parse(self.from.as_deref(), self.to.as_deref())
+    }
+
     /// Without dates, the last 30 whole days (UTC), today included, written into the form
     /// so the page says what it shows; a chart's first bar is then a whole day.
     pub fn or_recent_days(self) -> Self {
@@ -111,11 +120,8 @@ pub async fn gaps_page(
     Query(range): Query<RangeQuery>,
 ) -> Result<Response, PageError> {
     let range = range.or_recent_days();
-    let gaps = match state
-        .engine
-        .knowledge_gaps(&page.user, range.from.as_deref(), range.to.as_deref())
-        .await
-    {
+    let asked = range.parse();
+    let gaps = match async { state.engine.knowledge_gaps(&page.user, asked?).await }.await {
         Ok(gaps) => gaps,
         Err(e) => {
             return range_error_page(

@@ -82,10 +82,15 @@ pub async fn reports_page(
 ) -> Result<Response, PageError> {
     let range = range.or_recent_days();
     let (from, to) = (range.from.as_deref(), range.to.as_deref());
-    let (report, gaps) = match tokio::try_join!(
-        state.engine.report(&page.user, from, to),
-        state.engine.knowledge_gaps(&page.user, from, to)
-    ) {
+    let (report, gaps) = match async {
+        let asked = range.parse()?;
+        tokio::try_join!(
+            state.engine.report(&page.user, asked),
+            state.engine.knowledge_gaps(&page.user, asked)
+        )
+    }
+    .await
+    {
         Ok(both) => both,
         Err(e) => return range_error_page(&state, &page, ("reports", "Reports"), &range, e),
     };

@@ -7,7 +7,7 @@ use super::SqlStore;
 use super::chats::{insert_event, next_seq};
 use super::rows::{self, ATTACHMENT_COLUMNS, CALL_SELECT};
 use crate::domain::Millis;
-use crate::domain::call::CallStatus;
+use crate::domain::call::{CallStatus, Resolver};
 use crate::domain::ids::{AttachmentId, CallId, ChatId, UserId};
 use crate::error::Result;
 use crate::store::{
@@ -73,7 +73,7 @@ impl CallStore for SqlStore {
         &self,
         id: CallId,
         resolution: &str,
-        resolved_by: &str,
+        resolved_by: Resolver<'_>,
         now: Millis,
     ) -> Result<bool> {
         let done = sqlx::query(
@@ -82,7 +82,7 @@ impl CallStore for SqlStore {
         )
         .bind(CallStatus::Resolved)
         .bind(resolution)
-        .bind(resolved_by)
+        .bind(resolved_by.as_str())
         .bind(now)
         .bind(id)
         .bind(CallStatus::Open)

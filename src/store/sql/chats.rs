@@ -13,13 +13,13 @@ use super::{Constraint, SqlStore, status_in, status_list};
 use crate::domain::Millis;
 use crate::domain::call::CallStatus;
 use crate::domain::chat::{ChatStatus, Transition};
-use crate::domain::event::StoredColumns;
+use crate::domain::event::{ChatEvent, StoredColumns};
 use crate::domain::ids::{ArticleId, CallId, ChatId, EventId, UserId};
 use crate::domain::wait::Acceptance;
 use crate::error::{Error, ErrorCode, Result};
 use crate::store::{
-    AcceptOutcome, Appended, ChatRecord, ChatStore, DeskCounts, EndChat, Ended, NewEvent,
-    StoredEvent, TransferOutcome, TransferTarget,
+    AcceptOutcome, Appended, CallRecord, ChatEnding, ChatRecord, ChatStore, DeskCounts, EndChat,
+    Ended, NewEvent, StoredEvent, TransferOutcome, TransferTo,
 };
 
 /// Appends an event to a chat that has not ended, with the chat's next `seq`, in one
@@ -350,14 +350,14 @@ impl ChatStore for SqlStore {
         &self,
         chat_id: ChatId,
         from: UserId,
-        to: TransferTarget,
+        to: TransferTo,
         note: &NewEvent,
     ) -> Result<TransferOutcome> {
         let now = note.now;
         let mut tx = self.begin().await?;
         let (status, analyst) = match to {
-            TransferTarget::Queue => (ChatStatus::Queued, None),
-            TransferTarget::Analyst(target) => {
+            TransferTo::Queue => (ChatStatus::Queued, None),
+            TransferTo::Analyst(target) => {
                 // Touching the target's presence row, as `accept` does, serializes this
                 // check with their own accepts and with their going offline.
                 let max_chats: Option<i64> = sqlx::query_scalar(
@@ -404,7 +404,10 @@ impl ChatStore for SqlStore {
         Ok(TransferOutcome::Transferred(Box::new((chat, event))))
     }
 
-    async fn end_chat(&self, end: &EndChat<'_>) -> Result<Result<Ended, ChatStatus>> {
+    async fn begin_ending(
+        &self,
+        end: &EndChat<'_>,
+    ) -> Result<Result<Box<dyn ChatEnding>, ChatStatus>> {
         let mut tx = self.begin().await?;
         let seq: Option<i64> = sqlx::query_scalar(&format!(
             "UPDATE chats SET status = 'ended', ended_from = status, ended_at = $1, \
@@ -432,7 +435,7 @@ impl ChatStore for SqlStore {
                 "UPDATE calls SET status = $1, resolved_by = $2 WHERE id = $3 AND status = $4",
             )
             .bind(CallStatus::Resolved)
-            .bind(by)
+            .bind(by.as_str())
             .bind(chat.call_id)
             .bind(CallStatus::Open)
             .execute(&mut *tx)
@@ -441,29 +444,17 @@ impl ChatStore for SqlStore {
         let mut call = call_in(&mut tx, chat.call_id)
             .await?
             .ok_or(Error::NotFound("call"))?;
-        // The renderer sees the call as it will be committed.
+        // As it will be committed.
         call.updated_at = end.now;
         let history = events_in(&mut tx, end.chat_id, 0).await?;
-        let text = (end.render)(&chat, &call, &history);
-        sqlx::query("UPDATE calls SET transcript = $1, updated_at = $2 WHERE id = $3")
-            .bind(&text.transcript)
-            .bind(end.now)
-            .bind(chat.call_id)
-            .execute(&mut *tx)
-            .await?;
-        call.transcript = Some(text.transcript);
-        let event = insert_event(
-            &mut tx,
-            end.chat_id,
+        Ok(Ok(Box::new(SqlEnding {
+            tx,
+            chat,
+            call,
+            history,
             seq,
-            &NewEvent {
-                event: text.ended,
-                now: end.now,
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Ok(Ended { chat, call, event }))
+            now: end.now,
+        })))
     }
 
     async fn append_event(&self, chat_id: ChatId, e: &NewEvent) -> Result<Appended> {
@@ -569,5 +560,52 @@ impl ChatStore for SqlStore {
         .bind(chat_id)
         .fetch_all(&self.pool)
         .await?)
+    }
+}
+
+/// [`ChatEnding`] on SQL: the transaction [`ChatStore::begin_ending`] opened.
+struct SqlEnding {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    chat: ChatRecord,
+    call: CallRecord,
+    history: Vec<StoredEvent>,
+    /// The `ended` event's, taken when the chat was marked ended.
+    seq: i64,
+    now: Millis,
+}
+
+#[async_trait]
+impl ChatEnding for SqlEnding {
+    fn chat(&self) -> &ChatRecord {
+        &self.chat
+    }
+
+    fn call(&self) -> &CallRecord {
+        &self.call
+    }
+
+    fn history(&self) -> &[StoredEvent] {
+        &self.history
+    }
+
+    async fn commit(self: Box<Self>, transcript: String, ended: ChatEvent) -> Result<Ended> {
+        let Self {
+            mut tx,
+            chat,
+            mut call,
+            seq,
+            now,
+            ..
+        } = *self;
+        sqlx::query("UPDATE calls SET transcript = $1, updated_at = $2 WHERE id = $3")
+            .bind(&transcript)
+            .bind(now)
+            .bind(chat.call_id)
+            .execute(&mut *tx)
+            .await?;
+        call.transcript = Some(transcript);
+        let event = insert_event(&mut tx, chat.id, seq, &NewEvent { event: ended, now }).await?;
+        tx.commit().await?;
+        Ok(Ended { chat, call, event })
     }
 }
