@@ -34,22 +34,30 @@ async fn live_chat(dir: &std::path::Path) -> Live {
         .await
         .unwrap();
     let (user, _) = engine
+        .accounts
         .create_user("una", None, None, &[Role::User, Role::ChatUser])
         .await
         .unwrap();
     let (analyst, _) = engine
+        .accounts
         .create_user("ann", None, None, &[Role::Analyst])
         .await
         .unwrap();
-    engine.set_presence(&analyst, true, Some(3)).await.unwrap();
+    engine
+        .desk
+        .set_presence(&analyst, true, Some(3))
+        .await
+        .unwrap();
     let started = engine
+        .chats
         .start_chat(&user, "my vpn keeps disconnecting")
         .await
         .unwrap();
     let chat_id = started.chat.id;
-    engine.handoff(&user, chat_id).await.unwrap();
-    let chat = engine.accept_chat(&analyst, chat_id).await.unwrap();
+    engine.chats.handoff(&user, chat_id).await.unwrap();
+    let chat = engine.desk.accept_chat(&analyst, chat_id).await.unwrap();
     let analyst_feed = engine
+        .chats
         .open_feed(&analyst, chat_id, chat.last_seq)
         .await
         .unwrap();
@@ -85,6 +93,7 @@ fn message_throughput(c: &mut Criterion) {
             } = &mut *live;
             for i in 0..BATCH {
                 let (message, _) = engine
+                    .chats
                     .post_message(user, *chat_id, &format!("message {i}"), None)
                     .await
                     .unwrap();

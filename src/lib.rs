@@ -13,7 +13,8 @@
 //!   plain-text record a call keeps.
 //! - [`bus`]: carries frames to sockets (and, later, to other instances).
 //! - [`config`]: settings from defaults, `chatdesk.toml` and `CHATDESK_*`.
-//! - [`engine`]: the product's behaviour, using all of the above; no HTTP in it.
+//! - [`engine`]: the product's behaviour, as services by capability (chat, desk, calls,
+//!   knowledge, reports, accounts) over a shared core; no HTTP in it.
 //! - [`http`]: the thin axum layer (REST, WebSocket, pages, health, metrics).
 //! - [`startup`]: wiring it together and running until shutdown; [`rank`]: the
 //!   `chatdesk rank` batch command used for evaluation; [`traffic`]: `chatdesk traffic`,
@@ -127,6 +128,73 @@ mod layering {
             }
         }
         found
+    }
+
+    /// The engine's services, each a folder or a file under `src/engine`.
+    const SERVICES: &[&str] = &["accounts", "calls", "chat", "desk", "knowledge", "reports"];
+
+    /// The modules of `engine` a file in `engine/<service>` names, however it names them:
+    /// `crate::engine::x`, or `super::x` from the service's own `mod.rs` (or file), or
+    /// `super::super::x` from a file inside its folder.
+    fn engine_uses(text: &str, in_folder: bool) -> BTreeSet<String> {
+        let up = if in_folder {
+            "super::super::"
+        } else {
+            "super::"
+        };
+        let text = text
+            .replace("crate::engine::", "ENGINE::")
+            .replace("crate::", "other::");
+        uses(&text.replace(up, "crate::").replace("ENGINE::", "crate::"))
+    }
+
+    #[test]
+    fn services_never_use_each_other() {
+        let engine = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/engine");
+        for service in SERVICES {
+            for file in sources(&engine, service) {
+                let in_folder = file.file_name().is_some_and(|n| n != "mod.rs")
+                    && file.parent() == Some(&engine.join(service));
+                let text = std::fs::read_to_string(&file).unwrap();
+                for used in engine_uses(&text, in_folder) {
+                    assert!(
+                        used == *service || !SERVICES.contains(&used.as_str()),
+                        "{} (service {service}) uses the {used} service; move what both \
+                         need into engine/core.rs",
+                        file.display()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_service_naming_another_is_caught() {
+        assert!(engine_uses("use super::desk::DeskService;", false).contains("desk"));
+        assert!(engine_uses("use super::super::calls::x;", true).contains("calls"));
+        assert!(engine_uses("use crate::engine::{core::Core, chat};", true).contains("chat"));
+        assert!(!engine_uses("use crate::knowledge::Ranker;", false).contains("knowledge"));
+        assert!(!engine_uses("use super::ChatService;", true).contains("ChatService"));
+    }
+
+    /// Handlers go through the services: only start-up, commands and tests reach for the
+    /// store itself with `Engine::store()`.
+    #[test]
+    fn only_startup_and_commands_use_the_store_accessor() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        for module in ORDER
+            .iter()
+            .filter(|m| !["startup", "traffic", "rank"].contains(m))
+        {
+            for file in sources(&src, module) {
+                let text = std::fs::read_to_string(&file).unwrap();
+                assert!(
+                    !text.contains(".store()"),
+                    "{} calls .store(); go through a service",
+                    file.display()
+                );
+            }
+        }
     }
 
     #[test]

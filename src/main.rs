@@ -143,6 +143,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 startup::build_engine(settings, Arc::new(Metrics::new()), Arc::new(SystemClock))
                     .await?;
             let report = engine
+                .knowledge
                 .reindex_with_progress(Arc::new(draw_progress))
                 .await?;
             eprintln!();
@@ -162,6 +163,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let engine =
                 startup::build_engine(settings, Arc::new(Metrics::new()), clock.clone()).await?;
             engine
+                .knowledge
                 .reindex_with_progress(Arc::new(draw_progress))
                 .await?;
             eprintln!();
@@ -212,6 +214,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 startup::build_engine(settings, Arc::new(Metrics::new()), Arc::new(SystemClock))
                     .await?;
             let (user, token) = engine
+                .accounts
                 .create_user(&name, display_name.as_deref(), password, &roles)
                 .await?;
             eprintln!("created user {} (id {})", user.username, user.id);
@@ -236,6 +239,7 @@ async fn create_demo_accounts(engine: &chatdesk::engine::Engine) -> anyhow::Resu
             continue;
         }
         engine
+            .accounts
             .create_user(name, Some(display), Some(DEMO_PASSWORD.to_owned()), roles)
             .await?;
         tracing::info!(

@@ -36,7 +36,7 @@ pub struct Application {
 }
 
 /// Opens the database (running migrations), loads the model and builds the engine on
-/// `clock`, with an empty knowledge index until [`Engine::reindex_with_progress`] fills it.
+/// `clock`, with an empty knowledge index until [`KnowledgeService::reindex_with_progress`](crate::engine::KnowledgeService::reindex_with_progress) fills it.
 pub async fn build_engine(
     settings: Settings,
     metrics: Arc<Metrics>,
@@ -65,7 +65,7 @@ async fn follow_knowledge(engine: Engine, cancel: CancellationToken) {
             () = tokio::time::sleep(every) => {}
             () = cancel.cancelled() => return,
         }
-        if let Err(e) = engine.refresh_knowledge().await {
+        if let Err(e) = engine.knowledge.refresh_knowledge().await {
             tracing::warn!(error = %e, "could not refresh the knowledge index");
         }
     }
@@ -78,7 +78,7 @@ const TOKEN_SWEEP: Duration = Duration::from_secs(3600);
 /// stop working at their expiry; this only keeps the table from growing.)
 async fn sweep_tokens(engine: Engine, cancel: CancellationToken) {
     loop {
-        match engine.sweep_expired_tokens().await {
+        match engine.accounts.sweep_expired_tokens().await {
             Ok(0) => {}
             Ok(swept) => tracing::info!(swept, "expired sessions and tokens deleted"),
             Err(e) => tracing::warn!(error = %e, "could not delete expired tokens"),
@@ -116,6 +116,7 @@ impl Application {
         let pages = Arc::new(http::Templates::load()?);
         let engine = build_engine(settings, metrics.clone(), clock).await?;
         let report = engine
+            .knowledge
             .reindex_with_progress(Arc::new(|_, _| {}))
             .await
             .context("indexing the knowledge base")?;
@@ -155,7 +156,7 @@ impl Application {
         let cancel = CancellationToken::new();
         tokio::spawn(follow_knowledge(self.engine.clone(), cancel.clone()));
         tokio::spawn(keep_metrics(self.metrics.clone(), cancel.clone()));
-        self.engine.start_presence_checks();
+        self.engine.desk.start_presence_checks();
         tokio::spawn(sweep_tokens(self.engine.clone(), cancel.clone()));
         let sockets = TaskTracker::new();
         let engine = self.engine.clone();

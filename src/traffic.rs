@@ -207,7 +207,10 @@ pub async fn fill(engine: &Engine, clock: &ManualClock, plan: &Plan, now: Millis
     let users = accounts(engine, "user", plan.users, &[Role::User, Role::ChatUser]).await?;
     let analysts = accounts(engine, "analyst", plan.analysts, &[Role::Analyst]).await?;
     for analyst in &analysts {
-        engine.set_presence(analyst, true, Some(MAX_CHATS)).await?;
+        engine
+            .desk
+            .set_presence(analyst, true, Some(MAX_CHATS))
+            .await?;
     }
     let mut made = Made::default();
     for day in 0..i64::from(plan.days) {
@@ -239,7 +242,7 @@ pub async fn fill(engine: &Engine, clock: &ManualClock, plan: &Plan, now: Millis
     }
     clock.advance_to(now).await;
     for analyst in &analysts {
-        engine.set_presence(analyst, false, None).await?;
+        engine.desk.set_presence(analyst, false, None).await?;
     }
     Ok(made)
 }
@@ -256,6 +259,7 @@ async fn accounts(engine: &Engine, prefix: &str, n: u32, roles: &[Role]) -> Resu
             None => {
                 let display = format!("{} {i}", capitalised(prefix));
                 engine
+                    .accounts
                     .create_user(&name, Some(&display), None, roles)
                     .await?
                     .0
@@ -287,7 +291,7 @@ impl Call<'_> {
         let (engine, user, analyst) = (self.engine, self.user, self.analyst);
         let mut t = at;
         self.clock.advance_to(t).await;
-        let started = engine.start_chat(user, problem).await?;
+        let started = engine.chats.start_chat(user, problem).await?;
         let (chat, offered) = (started.chat.id, started.suggestions);
         made.calls += 1;
 
@@ -295,6 +299,7 @@ impl Call<'_> {
         if !offered.is_empty() && rng.gen_bool(fixed) {
             let pick = if offered.len() > 1 && rng.gen_bool(0.3) {
                 engine
+                    .chats
                     .decline_suggestion(user, chat, &offered[0].article_id)
                     .await?;
                 1
@@ -304,6 +309,7 @@ impl Call<'_> {
             t += 30 * SECOND + exponential(rng, 90.0);
             self.clock.advance_to(t).await;
             engine
+                .chats
                 .accept_suggestion(user, chat, &offered[pick].article_id)
                 .await?;
             made.bot_resolved += 1;
@@ -311,22 +317,25 @@ impl Call<'_> {
         }
         // The others decline some suggestions and ask for an analyst.
         for s in offered.iter().filter(|_| rng.gen_bool(0.5)) {
-            engine.decline_suggestion(user, chat, &s.article_id).await?;
+            engine
+                .chats
+                .decline_suggestion(user, chat, &s.article_id)
+                .await?;
         }
         t += 20 * SECOND + exponential(rng, 40.0);
         self.clock.advance_to(t).await;
-        engine.handoff(user, chat).await?;
+        engine.chats.handoff(user, chat).await?;
         let wait = exponential(rng, 150.0);
         if rng.gen_bool(0.08) {
             // Gave up waiting.
             self.clock.advance_to(t + wait.max(30 * SECOND)).await;
-            engine.end_chat(user, chat).await?;
+            engine.chats.end_chat(user, chat).await?;
             made.abandoned += 1;
             return Ok(());
         }
         t += wait;
         self.clock.advance_to(t).await;
-        engine.accept_chat(analyst, chat).await?;
+        engine.desk.accept_chat(analyst, chat).await?;
         t += 5 * SECOND + exponential(rng, 25.0);
         self.say(analyst, chat, "Hello, I'm looking at your call now.", t)
             .await?;
@@ -340,12 +349,13 @@ impl Call<'_> {
         }
         t += exponential(rng, 120.0);
         self.clock.advance_to(t).await;
-        engine.end_chat(analyst, chat).await?;
+        engine.chats.end_chat(analyst, chat).await?;
         made.analyst_helped += 1;
         if rng.gen_bool(0.9) {
             t += exponential(rng, 300.0);
             self.clock.advance_to(t).await;
             engine
+                .calls
                 .resolve_call(analyst, started.call.id, "Fixed with the user in chat.")
                 .await?;
         }
@@ -360,14 +370,17 @@ impl Call<'_> {
                 })
                 .map_or(5, |(score, _)| *score);
             self.clock.advance_to(t + 60 * SECOND).await;
-            engine.rate_chat(user, chat, score, None).await?;
+            engine.chats.rate_chat(user, chat, score, None).await?;
         }
         Ok(())
     }
 
     async fn say(&self, who: &User, chat: ChatId, text: &str, at: Millis) -> Result<()> {
         self.clock.advance_to(at).await;
-        self.engine.post_message(who, chat, text, None).await?;
+        self.engine
+            .chats
+            .post_message(who, chat, text, None)
+            .await?;
         Ok(())
     }
 }

@@ -10,7 +10,9 @@ use std::time::Instant;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::Engine;
+use super::clock::Clock;
+use super::ranking::Ranking;
+use crate::config::Settings;
 use crate::domain::article::ArticleOrigin;
 use crate::domain::ids::ArticleId;
 use crate::domain::user::User;
@@ -20,6 +22,7 @@ use crate::knowledge::article::load_sources;
 use crate::knowledge::index::BuildStats;
 use crate::knowledge::live::{Indexer, LiveIndex};
 use crate::knowledge::{Article, ArticleError, RankRequest, Suggestion};
+use crate::store::DynStore;
 use crate::store::{Imported, StoredArticle, Upserted};
 
 /// The live index and what rebuilds it.
@@ -41,6 +44,17 @@ impl Knowledge {
             rebuilding: tokio::sync::Mutex::new(()),
         }
     }
+}
+
+/// The knowledge service: authors' articles, the folder import, reindexing without
+/// downtime, and searching; holds the store, the live index and the ranking threads.
+#[derive(Clone)]
+pub struct KnowledgeService {
+    store: DynStore,
+    clock: Arc<dyn Clock>,
+    settings: Arc<Settings>,
+    knowledge: Arc<Knowledge>,
+    ranking: Ranking,
 }
 
 /// What a reindex did, for the author and the `reindex` command.
@@ -114,7 +128,27 @@ fn stored(article: &Article, source: &str, origin: ArticleOrigin, at: Millis) ->
     }
 }
 
-impl Engine {
+impl KnowledgeService {
+    pub(super) fn new(
+        store: DynStore,
+        clock: Arc<dyn Clock>,
+        settings: Arc<Settings>,
+        knowledge: Arc<Knowledge>,
+        ranking: Ranking,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            settings,
+            knowledge,
+            ranking,
+        }
+    }
+
+    fn now(&self) -> Millis {
+        self.clock.now()
+    }
+
     fn require_author(user: &User) -> Result<()> {
         if user.is_author() {
             Ok(())
@@ -223,20 +257,21 @@ impl Engine {
         if text.is_empty() {
             return Err(Error::invalid("q", "must not be empty"));
         }
-        self.rank_with(RankRequest {
-            text: text.to_owned(),
-            k,
-            exclude: Vec::new(),
-            confident_only: false,
-            beside: false,
-        })
-        .await
+        self.ranking
+            .rank_with(RankRequest {
+                text: text.to_owned(),
+                k,
+                exclude: Vec::new(),
+                confident_only: false,
+                beside: false,
+            })
+            .await
     }
 
     /// What the bot would offer for `text` as a chat's description: at most
     /// `chat.suggestions`, and nothing when the best is below the confidence floor.
     pub async fn bot_suggestions(&self, text: &str) -> Result<Vec<Suggestion>> {
-        self.rank(text.to_owned(), Vec::new()).await
+        self.ranking.rank(text.to_owned(), Vec::new()).await
     }
 
     /// `POST /knowledge/reindex`.

@@ -6,16 +6,16 @@
 //!
 //! Sockets and requests are counted in this process; with several instances behind a
 //! load balancer, sticky sessions keep a user's requests and sockets on one instance.
+//! The sweeper that sets lapsed analysts offline is the desk's (`desk::presence`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::Engine;
+use super::core::Core;
 use crate::domain::Millis;
 use crate::domain::ids::{ChatId, UserId};
 use crate::domain::message::AuthorRole;
-use crate::error::Result;
 use crate::events;
 
 pub struct Liveness {
@@ -69,7 +69,7 @@ impl Liveness {
 
     /// True when, at `now`, `user` has no socket open and no request since `timeout`
     /// ago (counting from this process's start for someone not seen since).
-    fn lapsed(&self, user: UserId, timeout: Duration, now: Millis) -> bool {
+    pub(super) fn lapsed(&self, user: UserId, timeout: Duration, now: Millis) -> bool {
         let state = self.state();
         let sockets = state.sockets.get(&user).copied().unwrap_or_default();
         let seen = state.seen.get(&user).copied().unwrap_or(self.started);
@@ -79,12 +79,13 @@ impl Liveness {
 
 /// Held while a user's socket is open: on a chat (its feed) or on the analysts' desk.
 pub struct SocketGuard {
-    engine: Engine,
+    core: Core,
     user: UserId,
     chat: Option<ChatId>,
 }
 
-impl Engine {
+impl Core {
+    /// Counts a socket of `user` (on `chat`'s feed, or on the desk) until the guard drops.
     pub(crate) fn socket_opened(&self, user: UserId, chat: Option<ChatId>) -> SocketGuard {
         let mut state = self.liveness.state();
         *state.sockets.entry(user).or_default() += 1;
@@ -92,56 +93,16 @@ impl Engine {
             *state.feeds.entry((chat, user)).or_default() += 1;
         }
         SocketGuard {
-            engine: self.clone(),
+            core: self.clone(),
             user,
             chat,
         }
-    }
-
-    /// Checks analysts' presence four times per `chat.presence_timeout_secs` on the
-    /// engine's clock, until the engine stops (see [`Engine::lapse_presence`]); nothing
-    /// with a timeout of 0.
-    pub fn start_presence_checks(&self) {
-        let timeout = Duration::from_secs(self.settings.chat.presence_timeout_secs);
-        if !timeout.is_zero() {
-            self.check_presence_in((timeout / 4).max(Duration::from_millis(250)));
-        }
-    }
-
-    fn check_presence_in(&self, every: Duration) {
-        let engine = self.clone();
-        self.after(every, async move {
-            if let Err(e) = engine.lapse_presence().await {
-                tracing::warn!(error = %e, "could not check analysts' presence");
-            }
-            engine.check_presence_in(every);
-        });
-    }
-
-    /// Sets offline every online analyst whose presence has lapsed, and announces the
-    /// desk when any did. Returns how many.
-    #[tracing::instrument(skip_all, err(level = "debug"))]
-    pub async fn lapse_presence(&self) -> Result<usize> {
-        let timeout = Duration::from_secs(self.settings.chat.presence_timeout_secs);
-        let mut lapsed = 0;
-        for analyst in self.store.online_analysts().await? {
-            if self.liveness.lapsed(analyst, timeout, self.now())
-                && self.store.lapse_presence(analyst, self.now()).await?
-            {
-                tracing::info!(%analyst, "presence lapsed: no socket or request");
-                lapsed += 1;
-            }
-        }
-        if lapsed > 0 {
-            self.announce_desk().await?;
-        }
-        Ok(lapsed)
     }
 }
 
 impl Drop for SocketGuard {
     fn drop(&mut self) {
-        let mut state = self.engine.liveness.state();
+        let mut state = self.core.liveness.state();
         if let Some(n) = state.sockets.get_mut(&self.user) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -161,7 +122,7 @@ impl Drop for SocketGuard {
         // The typer's last socket on the chat: their typing ends with it.
         if let Some((role, name)) = state.typing.remove(&key) {
             drop(state);
-            self.engine
+            self.core
                 .publish(events::typing_frame(chat, role, &name, false));
         }
     }

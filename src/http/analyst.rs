@@ -30,7 +30,7 @@ async fn set_status(
     JsonBody(body): JsonBody<SetStatus>,
 ) -> Result<Json<Value>, ApiError> {
     let (online, max_chats) = state
-        .engine
+        .desk
         .set_presence(&user, body.status.is_online(), body.max_chats)
         .await?;
     let status = if online {
@@ -45,14 +45,14 @@ async fn queue(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(state.engine.queue(&user).await?)))
+    Ok(Json(json!(state.desk.queue(&user).await?)))
 }
 
 async fn my_chats(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(state.engine.analyst_chats(&user).await?)))
+    Ok(Json(json!(state.desk.analyst_chats(&user).await?)))
 }
 
 /// Every analyst with a presence: `[{"username","name","online","max_chats",
@@ -61,7 +61,7 @@ async fn team(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
 ) -> Result<Json<Value>, ApiError> {
-    let loads = state.engine.analyst_loads(&user).await?;
+    let loads = state.desk.analyst_loads(&user).await?;
     Ok(Json(Value::Array(
         loads
             .iter()

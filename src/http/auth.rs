@@ -41,10 +41,10 @@ async fn login(
         device_cookie: device.as_deref(),
     };
     let signed_in = state
-        .engine
+        .accounts
         .login(&body.username, &body.password, attempt)
         .await?;
-    let max_age = u64::from(state.engine.settings().chat.session_hours) * 3600;
+    let max_age = u64::from(state.settings.chat.session_hours) * 3600;
     let session = format!(
         "{SESSION_COOKIE}={}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}",
         signed_in.token.0
@@ -66,7 +66,7 @@ async fn logout(State(state): State<AppState>, parts: Parts) -> Result<Response,
         return Err(Error::forbidden("sign out from a chatdesk page").into());
     }
     if let Some(token) = request_token(&parts) {
-        state.engine.logout(&token).await?;
+        state.accounts.logout(&token).await?;
     }
     let clear = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0");
     Ok(([(SET_COOKIE, clear)], Json(json!({"signed_out": true}))).into_response())

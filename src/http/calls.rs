@@ -52,7 +52,7 @@ async fn list(
 ) -> Result<Json<Value>, ApiError> {
     if q.recent || !user.is_analyst() {
         let calls = state
-            .engine
+            .calls
             .recent_calls(&user, q.limit.unwrap_or(10))
             .await?;
         return Ok(Json(json!(calls)));
@@ -66,7 +66,7 @@ async fn list(
         ),
     };
     let calls = state
-        .engine
+        .calls
         .calls(
             &user,
             status,
@@ -90,7 +90,7 @@ async fn resolve(
     JsonBody(body): JsonBody<Resolve>,
 ) -> Result<Json<Value>, ApiError> {
     let call = state
-        .engine
+        .calls
         .resolve_call(&user, id, &body.resolution)
         .await?;
     Ok(Json(json!(call)))
@@ -101,7 +101,7 @@ async fn reopen(
     CurrentUser(user): CurrentUser,
     ApiPath(id): ApiPath<CallId>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(state.engine.reopen_call(&user, id).await?)))
+    Ok(Json(json!(state.calls.reopen_call(&user, id).await?)))
 }
 
 #[derive(Deserialize)]
@@ -115,7 +115,7 @@ async fn add_note(
     ApiPath(id): ApiPath<CallId>,
     JsonBody(body): JsonBody<NewNote>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let note = state.engine.add_note(&user, id, &body.text).await?;
+    let note = state.calls.add_note(&user, id, &body.text).await?;
     Ok((StatusCode::CREATED, Json(json!(note))))
 }
 
@@ -124,7 +124,7 @@ async fn show(
     CurrentUser(user): CurrentUser,
     ApiPath(id): ApiPath<CallId>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(state.engine.call_details(&user, id).await?)))
+    Ok(Json(json!(state.calls.call_details(&user, id).await?)))
 }
 
 /// `filename*=` with percent-encoding, so no name can break out of the header.
@@ -140,7 +140,7 @@ async fn download(
     CurrentUser(user): CurrentUser,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let file = state.engine.download(&user, &id).await?;
+    let file = state.chats.download(&user, &id).await?;
     let bytes = tokio::fs::read(&file.path)
         .await
         .map_err(|e| Error::internal("reading an attachment", e))?;

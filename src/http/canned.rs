@@ -35,7 +35,7 @@ async fn list(
     ApiQuery(q): ApiQuery<ListCanned>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!(
-        state.engine.canned_responses(&user, q.chat).await?
+        state.calls.canned_responses(&user, q.chat).await?
     )))
 }
 
@@ -45,7 +45,7 @@ async fn create(
     JsonBody(body): JsonBody<CannedBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let saved = state
-        .engine
+        .calls
         .create_canned(&user, &body.title, &body.text)
         .await?;
     Ok((StatusCode::CREATED, Json(json!(saved))))
@@ -58,7 +58,7 @@ async fn update(
     JsonBody(body): JsonBody<CannedBody>,
 ) -> Result<Json<Value>, ApiError> {
     let saved = state
-        .engine
+        .calls
         .update_canned(&user, id, &body.title, &body.text)
         .await?;
     Ok(Json(json!(saved)))
@@ -69,6 +69,6 @@ async fn remove(
     CurrentUser(user): CurrentUser,
     ApiPath(id): ApiPath<CannedId>,
 ) -> Result<Json<Value>, ApiError> {
-    state.engine.delete_canned(&user, id).await?;
+    state.calls.delete_canned(&user, id).await?;
     Ok(Json(json!({"deleted": id})))
 }

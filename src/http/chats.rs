@@ -52,7 +52,7 @@ async fn availability(
     State(state): State<AppState>,
     CurrentUser(_): CurrentUser,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(state.engine.availability().await?)))
+    Ok(Json(json!(state.desk.availability().await?)))
 }
 
 #[derive(Deserialize)]
@@ -65,7 +65,7 @@ async fn start(
     CurrentUser(user): CurrentUser,
     JsonBody(body): JsonBody<StartChat>,
 ) -> Result<Created, ApiError> {
-    let started = state.engine.start_chat(&user, &body.description).await?;
+    let started = state.chats.start_chat(&user, &body.description).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -81,7 +81,7 @@ async fn show(
     CurrentUser(user): CurrentUser,
     ApiPath(id): ApiPath<ChatId>,
 ) -> Result<Json<Value>, ApiError> {
-    let (chat, messages) = state.engine.chat(&user, id).await?;
+    let (chat, messages) = state.chats.chat(&user, id).await?;
     let mut body = json!(chat);
     body["messages"] = json!(messages);
     Ok(Json(body))
@@ -100,7 +100,7 @@ async fn post_message(
     JsonBody(body): JsonBody<PostMessage>,
 ) -> Result<Created, ApiError> {
     let (message, _) = state
-        .engine
+        .chats
         .post_message(&user, id, &body.text, body.client_id.as_deref())
         .await?;
     Ok((StatusCode::CREATED, Json(json!(message))))
@@ -117,7 +117,7 @@ async fn accept_suggestion(
     ApiPath((id, article_id)): ApiPath<(ChatId, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let call = state
-        .engine
+        .chats
         .accept_suggestion(&user, id, &suggested(&article_id)?)
         .await?;
     Ok(Json(json!({"call": call})))
@@ -129,7 +129,7 @@ async fn decline_suggestion(
     ApiPath((id, article_id)): ApiPath<(ChatId, String)>,
 ) -> Result<Json<Value>, ApiError> {
     state
-        .engine
+        .chats
         .decline_suggestion(&user, id, &suggested(&article_id)?)
         .await?;
     Ok(Json(json!({"declined": article_id})))
@@ -140,7 +140,7 @@ async fn assist(
     CurrentUser(user): CurrentUser,
     ApiPath(id): ApiPath<ChatId>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(state.engine.assist(&user, id).await?)))
+    Ok(Json(json!(state.chats.assist(&user, id).await?)))
 }
 
 #[derive(Deserialize)]
@@ -155,7 +155,7 @@ async fn share_article(
     JsonBody(body): JsonBody<ShareArticle>,
 ) -> Result<Created, ApiError> {
     let message = state
-        .engine
+        .chats
         .share_article(&user, id, &body.article_id)
         .await?;
     Ok((StatusCode::CREATED, Json(json!(message))))
@@ -166,7 +166,7 @@ async fn handoff(
     CurrentUser(user): CurrentUser,
     ApiPath(id): ApiPath<ChatId>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(state.engine.handoff(&user, id).await?)))
+    Ok(Json(json!(state.chats.handoff(&user, id).await?)))
 }
 
 async fn accept(
@@ -174,7 +174,7 @@ async fn accept(
     CurrentUser(user): CurrentUser,
     ApiPath(id): ApiPath<ChatId>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(state.engine.accept_chat(&user, id).await?)))
+    Ok(Json(json!(state.desk.accept_chat(&user, id).await?)))
 }
 
 async fn end(
@@ -182,7 +182,7 @@ async fn end(
     CurrentUser(user): CurrentUser,
     ApiPath(id): ApiPath<ChatId>,
 ) -> Result<Json<Value>, ApiError> {
-    let call = state.engine.end_chat(&user, id).await?;
+    let call = state.chats.end_chat(&user, id).await?;
     Ok(Json(json!({"call": call})))
 }
 
@@ -200,7 +200,7 @@ async fn transfer(
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!(
         state
-            .engine
+            .desk
             .transfer_chat(&user, id, &TransferTarget::try_from(body.to.as_str())?)
             .await?
     )))
@@ -227,7 +227,7 @@ async fn link(
         "call_id",
         "give a call id or a reference like CALL-000042",
     ))?;
-    let linked = state.engine.link_call(&user, id, call_id).await?;
+    let linked = state.calls.link_call(&user, id, call_id).await?;
     Ok(Json(json!({"chat_id": id, "linked_calls": linked})))
 }
 
@@ -244,7 +244,7 @@ async fn attach(
         let name = field.file_name().unwrap_or("attachment").to_owned();
         let bytes = field.bytes().await?.to_vec();
         let info = state
-            .engine
+            .chats
             .attach(&user, id, Upload { name, bytes })
             .await?;
         return Ok((StatusCode::CREATED, Json(json!(info))));
@@ -257,17 +257,17 @@ async fn in_progress(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(state.engine.chats_in_progress(&user).await?)))
+    Ok(Json(json!(state.chats.chats_in_progress(&user).await?)))
 }
 
 /// Sent by the chat window as its tab closes: the chat ends shortly unless the user is
-/// back (engine `windows`). `202`: it will happen, or not, later.
+/// back (the chat service's `windows`). `202`: it will happen, or not, later.
 async fn leave(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     ApiPath(id): ApiPath<ChatId>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    state.engine.leave(&user, id).await?;
+    state.chats.leave(&user, id).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"leaving": id}))))
 }
 
@@ -285,7 +285,7 @@ async fn rate(
     JsonBody(body): JsonBody<RateChat>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let rating = state
-        .engine
+        .chats
         .rate_chat(&user, id, body.score, body.comment.as_deref())
         .await?;
     Ok((StatusCode::CREATED, Json(json!(rating))))

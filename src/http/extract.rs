@@ -232,7 +232,7 @@ impl FromRequestParts<AppState> for Authenticated {
     ) -> Result<Self, Self::Rejection> {
         let credential = credential(parts).ok_or(Error::Unauthorized)?;
         let owner = state
-            .engine
+            .accounts
             .authenticate_session(credential.token())
             .await?;
         if let Credential::Cookie(session) = &credential {

@@ -29,7 +29,7 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
             ),
         );
     }
-    match state.engine.store().ping().await {
+    match state.health.database().await {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
         Err(e) => {
             tracing::warn!(error = %e.chain(), "not ready");

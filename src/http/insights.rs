@@ -41,7 +41,7 @@ async fn summary(
     CurrentUser(user): CurrentUser,
     ApiQuery(range): ApiQuery<Range>,
 ) -> Result<Json<Value>, ApiError> {
-    let insights = state.engine.insights(&user, range.try_into()?).await?;
+    let insights = state.reports.insights(&user, range.try_into()?).await?;
     Ok(Json(json!(insights)))
 }
 
@@ -51,7 +51,7 @@ async fn knowledge_gaps(
     ApiQuery(range): ApiQuery<Range>,
 ) -> Result<Json<Value>, ApiError> {
     let gaps = state
-        .engine
+        .reports
         .knowledge_gaps(&user, range.try_into()?)
         .await?;
     Ok(Json(json!(gaps.groups)))
@@ -62,7 +62,7 @@ async fn calls_csv(
     CurrentUser(user): CurrentUser,
     ApiQuery(range): ApiQuery<Range>,
 ) -> Result<Response, ApiError> {
-    let body = state.engine.insights_csv(&user, range.try_into()?).await?;
+    let body = state.reports.insights_csv(&user, range.try_into()?).await?;
     Ok((
         [
             (CONTENT_TYPE, "text/csv; charset=utf-8"),

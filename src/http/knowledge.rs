@@ -46,14 +46,14 @@ async fn search(
         return Err(Error::forbidden("only analysts and authors search the knowledge base").into());
     }
     let k = q.k.unwrap_or(10).clamp(1, 50);
-    Ok(Json(json!(state.engine.search(&q.q, k).await?)))
+    Ok(Json(json!(state.knowledge.search(&q.q, k).await?)))
 }
 
 async fn list(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(state.engine.list_articles(&user).await?)))
+    Ok(Json(json!(state.knowledge.list_articles(&user).await?)))
 }
 
 async fn source(
@@ -61,7 +61,7 @@ async fn source(
     CurrentUser(user): CurrentUser,
     ApiPath(id): ApiPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let text = state.engine.article_source(&user, &id).await?;
+    let text = state.knowledge.article_source(&user, &id).await?;
     Ok(([(CONTENT_TYPE, "text/markdown; charset=utf-8")], text))
 }
 
@@ -71,7 +71,7 @@ async fn view(
     CurrentUser(user): CurrentUser,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(state.engine.article_view(&user, &id).await?)))
+    Ok(Json(json!(state.knowledge.article_view(&user, &id).await?)))
 }
 
 async fn save(
@@ -83,7 +83,7 @@ async fn save(
     let text = std::str::from_utf8(&body)
         .map_err(|_| Error::invalid("article", "the article must be UTF-8 text"))?;
     Ok(Json(json!(
-        state.engine.put_article(&user, &id, text).await?
+        state.knowledge.put_article(&user, &id, text).await?
     )))
 }
 
@@ -92,7 +92,7 @@ async fn remove(
     CurrentUser(user): CurrentUser,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    state.engine.delete_article(&user, &id).await?;
+    state.knowledge.delete_article(&user, &id).await?;
     Ok(Json(json!({"deleted": id})))
 }
 
@@ -100,5 +100,5 @@ async fn reindex(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(state.engine.reindex(&user).await?)))
+    Ok(Json(json!(state.knowledge.reindex(&user).await?)))
 }

@@ -1,4 +1,5 @@
-//! The HTTP layer: thin handlers that extract, call the [`Engine`], and shape responses.
+//! The HTTP layer: thin handlers that extract, call one of the engine's services, and
+//! shape responses.
 //! Each module brings its own `router()`; they are merged here with the shared middleware
 //! (request spans named by route template, metrics, timeouts, body limits).
 
@@ -34,12 +35,23 @@ use tower_http::trace::TraceLayer;
 pub use error::ApiError;
 pub use pages::Templates;
 
-use crate::engine::Engine;
+use crate::config::Settings;
+use crate::engine::{
+    AccountService, CallService, ChatService, DeskService, Engine, Health, KnowledgeService,
+    ReportService,
+};
 use crate::metrics::Metrics;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub engine: Engine,
+    pub chats: ChatService,
+    pub desk: DeskService,
+    pub calls: CallService,
+    pub knowledge: KnowledgeService,
+    pub reports: ReportService,
+    pub accounts: AccountService,
+    pub settings: Arc<Settings>,
+    pub health: Health,
     pub metrics: Arc<Metrics>,
     /// The page templates, registered once at start-up.
     pub pages: Arc<Templates>,
@@ -58,7 +70,14 @@ impl AppState {
         sockets: TaskTracker,
     ) -> Self {
         Self {
-            engine,
+            settings: engine.settings().clone(),
+            health: engine.health,
+            chats: engine.chats,
+            desk: engine.desk,
+            calls: engine.calls,
+            knowledge: engine.knowledge,
+            reports: engine.reports,
+            accounts: engine.accounts,
             metrics,
             pages,
             shutdown,
@@ -68,7 +87,7 @@ impl AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    let limits = state.engine.settings().limits.clone();
+    let limits = state.settings.limits.clone();
     let api = Router::new()
         .merge(auth::router())
         .merge(chats::router(limits.attachment_max_bytes))

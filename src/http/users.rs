@@ -50,7 +50,7 @@ async fn create(
     }
     let roles = parse_roles(&body.roles)?;
     let (user, token) = state
-        .engine
+        .accounts
         .create_user(
             &body.username,
             body.display_name.as_deref(),
@@ -86,7 +86,7 @@ async fn update(
         disabled: body.disabled,
     };
     let user = state
-        .engine
+        .accounts
         .update_account(&admin, &username, &change)
         .await?;
     let mut body = json!({"user": user});
@@ -101,6 +101,6 @@ async fn revoke_tokens(
     CurrentUser(admin): CurrentUser,
     ApiPath(username): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let revoked = state.engine.revoke_tokens(&admin, &username).await?;
+    let revoked = state.accounts.revoke_tokens(&admin, &username).await?;
     Ok(Json(json!({"revoked": revoked})))
 }

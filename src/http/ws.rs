@@ -144,23 +144,23 @@ async fn chat_socket(
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let user = signed_in.owner.user.clone();
-    let Some(slot) = state.engine.socket_slot(user.id) else {
+    let Some(slot) = state.accounts.socket_slot(user.id) else {
         return Ok(
             upgrade(ws).on_upgrade(|socket| refuse(socket, POLICY_VIOLATION, TOO_MANY_SOCKETS))
         );
     };
     let feed = state
-        .engine
+        .chats
         .open_feed(&user, chat_id, resume.after.unwrap_or(0))
         .await?;
     // One watch for each half of the socket: the writer closes it, the reader checks
     // before storing.
     let access = (
         state
-            .engine
+            .accounts
             .watch_access(&signed_in.token, &signed_in.owner),
         state
-            .engine
+            .accounts
             .watch_access(&signed_in.token, &signed_in.owner),
     );
     // Counted from now: a shutdown between the upgrade and the session's start waits too.
@@ -380,7 +380,7 @@ async fn handle_frame(
     let outcome = match frame {
         ClientFrame::Message { text, client_id } => loop {
             match state
-                .engine
+                .chats
                 .post_message(user, chat_id, &text, client_id.as_deref())
                 .await
             {
@@ -400,7 +400,7 @@ async fn handle_frame(
             }
         },
         ClientFrame::Typing { typing } => state
-            .engine
+            .chats
             .typing(user, chat_id, typing)
             .await
             .map(|()| (None, None)),
@@ -424,20 +424,18 @@ async fn desk_socket(
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let user = &signed_in.owner.user;
-    let Some(slot) = state.engine.socket_slot(user.id) else {
+    let Some(slot) = state.accounts.socket_slot(user.id) else {
         return Ok(
             upgrade(ws).on_upgrade(|socket| refuse(socket, POLICY_VIOLATION, TOO_MANY_SOCKETS))
         );
     };
-    let feed = state.engine.open_desk_feed(user).await?;
+    let feed = state.desk.open_desk_feed(user).await?;
     let access = state
-        .engine
+        .accounts
         .watch_access(&signed_in.token, &signed_in.owner);
     let tracked = state.sockets.token();
-    let alive = state.engine.socket_opened(user.id, None);
     Ok(upgrade(ws).on_upgrade(move |socket| async move {
         desk_session(socket, state, feed, access).await;
-        drop(alive);
         drop(slot);
         drop(tracked);
     }))

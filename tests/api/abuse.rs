@@ -118,6 +118,7 @@ async fn failures_against_an_account_never_lock_out_its_own_browser(backend: Bac
     let app = TestApp::spawn(backend).await;
     for name in ["erin", "frank"] {
         app.engine
+            .accounts
             .create_user(name, None, Some(PASSWORD.into()), &[Role::Analyst])
             .await
             .unwrap();
@@ -269,6 +270,7 @@ async fn a_socket_closes_when_its_right_goes_and_keeps_nothing_sent_after(backen
     let app = TestApp::spawn(backend).await;
     let (_, api_token) = app
         .engine
+        .accounts
         .create_user(
             "alice",
             None,
@@ -348,6 +350,7 @@ async fn admins_disable_accounts_change_roles_and_revoke_tokens(backend: Backend
     let admin = app.user("root", &[Role::Admin]).await;
     let (_, token) = app
         .engine
+        .accounts
         .create_user(
             "erin",
             None,

@@ -159,6 +159,7 @@ async fn roles_decide_who_may_do_what(backend: Backend) {
 async fn signing_in_sets_a_session_cookie(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.engine
+        .accounts
         .create_user(
             "carol",
             Some("Carol"),

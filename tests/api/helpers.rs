@@ -162,6 +162,7 @@ impl TestApp {
         let display = format!("{} Test", capitalise(name));
         let (_, token) = self
             .engine
+            .accounts
             .create_user(name, Some(&display), None, roles)
             .await
             .expect("user created");

@@ -33,6 +33,7 @@ async fn sign_in_attempts_are_limited_per_account(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     for name in ["alice", "bob"] {
         app.engine
+            .accounts
             .create_user(name, None, Some("correct horse".into()), &[Role::User])
             .await
             .unwrap();

@@ -59,6 +59,7 @@ fn csrf_of(html: &str) -> String {
 impl Browser {
     async fn sign_in(app: &TestApp, name: &str, roles: &[Role]) -> Self {
         app.engine
+            .accounts
             .create_user(name, None, Some("a long enough password".into()), roles)
             .await
             .unwrap();
@@ -170,6 +171,7 @@ async fn pages_send_strangers_to_sign_in_and_carry_security_headers(backend: Bac
 
     // Sign-in never sends the browser to another site.
     app.engine
+        .accounts
         .create_user(
             "ann",
             None,
@@ -315,6 +317,7 @@ async fn hostile_account(app: &TestApp, name: &str, roles: &[Role]) -> (TestUser
     let display = format!("<script>alert('{name}')</script>");
     let (_, token) = app
         .engine
+        .accounts
         .create_user(
             name,
             Some(&display),

@@ -38,7 +38,7 @@ async fn list_context(
     q: Option<&str>,
 ) -> Result<Value, PageError> {
     let articles: Vec<Value> = state
-        .engine
+        .knowledge
         .list_articles(&page.user)
         .await?
         .into_iter()
@@ -52,7 +52,7 @@ async fn list_context(
     let results = match q {
         Some(q) => Some(
             state
-                .engine
+                .knowledge
                 .search(q, SEARCH_RESULTS)
                 .await?
                 .into_iter()
@@ -170,7 +170,7 @@ pub async fn edit(
     PagePath(id): PagePath<String>,
 ) -> Result<Response, PageError> {
     require_author(&page)?;
-    let source = state.engine.article_source(&page.user, &id).await?;
+    let source = state.knowledge.article_source(&page.user, &id).await?;
     edit_page(
         &state,
         &page,
@@ -208,7 +208,7 @@ pub async fn save(
     // Browsers send text areas with CRLF line ends; articles are stored as typed in files.
     let source = form.source.replace("\r\n", "\n");
     // A new article may not quietly replace an existing one that has the same id.
-    if form.is_new && state.engine.article_source(&page.user, id).await.is_ok() {
+    if form.is_new && state.knowledge.article_source(&page.user, id).await.is_ok() {
         return edit_page(
             &state,
             &page,
@@ -223,7 +223,7 @@ pub async fn save(
             }),
         );
     }
-    match state.engine.put_article(&page.user, id, &source).await {
+    match state.knowledge.put_article(&page.user, id, &source).await {
         Ok(saved) => edit_page(
             &state,
             &page,
@@ -266,7 +266,7 @@ pub async fn delete(
     PageForm(form): PageForm<DeleteForm>,
 ) -> Result<Response, PageError> {
     page.check_form(&form.csrf)?;
-    state.engine.delete_article(&page.user, &form.id).await?;
+    state.knowledge.delete_article(&page.user, &form.id).await?;
     Ok(Redirect::to("/knowledge").into_response())
 }
 
@@ -282,7 +282,7 @@ pub async fn reindex(
     PageForm(form): PageForm<ReindexForm>,
 ) -> Result<Response, PageError> {
     page.check_form(&form.csrf)?;
-    let report = state.engine.reindex(&page.user).await?;
+    let report = state.knowledge.reindex(&page.user).await?;
     let mut context = list_context(&state, &page, None).await?;
     context["reindex"] = json!({
         "articles": report.articles,

@@ -15,7 +15,7 @@ pub async fn console(State(state): State<AppState>, page: PageUser) -> Result<Re
     if !page.user.is_analyst() {
         return Err(Error::forbidden("the console is for analysts").into());
     }
-    let (online, max_chats) = state.engine.presence(&page.user).await?;
+    let (online, max_chats) = state.desk.presence(&page.user).await?;
     let status = if online { "online" } else { "offline" };
     render(
         &state,

@@ -46,7 +46,7 @@ pub async fn calls_page(
         })?),
     };
     let calls = state
-        .engine
+        .calls
         .calls(
             &page.user,
             status,
@@ -92,7 +92,7 @@ pub async fn resolve_from_form(
 ) -> Result<Response, PageError> {
     page.check_form(&form.csrf)?;
     state
-        .engine
+        .calls
         .resolve_call(&page.user, call_id, &form.resolution)
         .await?;
     Ok(Redirect::to(&format!("/calls/{call_id}")).into_response())
@@ -111,7 +111,7 @@ pub async fn reopen_from_form(
     PageForm(form): PageForm<PlainForm>,
 ) -> Result<Response, PageError> {
     page.check_form(&form.csrf)?;
-    state.engine.reopen_call(&page.user, call_id).await?;
+    state.calls.reopen_call(&page.user, call_id).await?;
     Ok(Redirect::to(&format!("/calls/{call_id}")).into_response())
 }
 
@@ -131,7 +131,7 @@ pub async fn note_from_form(
 ) -> Result<Response, PageError> {
     page.check_form(&form.csrf)?;
     state
-        .engine
+        .calls
         .add_note(&page.user, call_id, &form.text)
         .await?;
     Ok(Redirect::to(&format!("/calls/{call_id}#notes")).into_response())

@@ -121,7 +121,7 @@ pub async fn gaps_page(
 ) -> Result<Response, PageError> {
     let range = range.or_recent_days();
     let asked = range.parse();
-    let gaps = match async { state.engine.knowledge_gaps(&page.user, asked?).await }.await {
+    let gaps = match async { state.reports.knowledge_gaps(&page.user, asked?).await }.await {
         Ok(gaps) => gaps,
         Err(e) => {
             return range_error_page(

@@ -85,8 +85,8 @@ pub async fn reports_page(
     let (report, gaps) = match async {
         let asked = range.parse()?;
         tokio::try_join!(
-            state.engine.report(&page.user, asked),
-            state.engine.knowledge_gaps(&page.user, asked)
+            state.reports.report(&page.user, asked),
+            state.reports.knowledge_gaps(&page.user, asked)
         )
     }
     .await

@@ -48,11 +48,11 @@ fn size_text(bytes: i64) -> String {
 }
 
 pub async fn portal(State(state): State<AppState>, page: PageUser) -> Result<Response, PageError> {
-    let availability = state.engine.availability().await?;
-    let calls = state.engine.recent_calls(&page.user, RECENT_CALLS).await?;
+    let availability = state.desk.availability().await?;
+    let calls = state.calls.recent_calls(&page.user, RECENT_CALLS).await?;
     let recent: Vec<Value> = calls.iter().map(call_view).collect();
     let in_progress: Vec<Value> = state
-        .engine
+        .chats
         .chats_in_progress(&page.user)
         .await?
         .iter()
@@ -87,14 +87,14 @@ async fn request_context(
     description: &str,
     error: Option<String>,
 ) -> Result<Value, PageError> {
-    let availability = state.engine.availability().await?;
+    let availability = state.desk.availability().await?;
     let offline = availability.status == AvailabilityStatus::Offline;
-    let disabled = offline && !state.engine.settings().chat.allow_when_offline;
+    let disabled = offline && !state.settings.chat.allow_when_offline;
     Ok(json!({
         "availability": availability,
         "offline": offline,
         "disabled": disabled,
-        "allow_when_offline": state.engine.settings().chat.allow_when_offline,
+        "allow_when_offline": state.settings.chat.allow_when_offline,
         "description": description,
         "error": error,
     }))
@@ -133,7 +133,7 @@ pub async fn request_chat(
     PageForm(form): PageForm<RequestForm>,
 ) -> Result<Response, PageError> {
     page.check_form(&form.csrf)?;
-    match state.engine.start_chat(&page.user, &form.description).await {
+    match state.chats.start_chat(&page.user, &form.description).await {
         Ok(started) => Ok(Redirect::to(&format!("/chats/{}", started.chat.id)).into_response()),
         Err(e @ (Error::Invalid { .. } | Error::Conflict { .. } | Error::TooLarge(_))) => {
             let api = crate::http::ApiError::from(e);
@@ -157,9 +157,9 @@ pub async fn chat_window(
     page: PageUser,
     PagePath(chat_id): PagePath<ChatId>,
 ) -> Result<Response, PageError> {
-    let (chat, _) = state.engine.chat(&page.user, chat_id).await?;
+    let (chat, _) = state.chats.chat(&page.user, chat_id).await?;
     let call = state
-        .engine
+        .calls
         .call_details(&page.user, chat.call_id)
         .await?
         .call;
@@ -183,7 +183,7 @@ pub async fn call_page(
     page: PageUser,
     PagePath(call_id): PagePath<CallId>,
 ) -> Result<Response, PageError> {
-    let details = state.engine.call_details(&page.user, call_id).await?;
+    let details = state.calls.call_details(&page.user, call_id).await?;
     let transcript: Vec<Value> = details
         .transcript
         .iter()
@@ -305,7 +305,7 @@ pub async fn rate_from_form(
 ) -> Result<Response, PageError> {
     page.check_form(&form.csrf)?;
     state
-        .engine
+        .chats
         .rate_chat(&page.user, form.chat_id, form.score, Some(&form.comment))
         .await?;
     Ok(Redirect::to(&format!("/calls/{call_id}#rating")).into_response())

@@ -85,9 +85,9 @@ impl FromRequestParts<AppState> for PageUser {
         let Some(token) = request_token(parts) else {
             return Err(to_login());
         };
-        match state.engine.authenticate(&token).await {
+        match state.accounts.authenticate(&token).await {
             Ok(user) => {
-                state.engine.page_loaded(user.id);
+                state.chats.page_loaded(user.id);
                 Ok(Self {
                     user,
                     csrf: csrf_token(&token),
@@ -174,12 +174,12 @@ pub async fn login(
         )
     };
     match state
-        .engine
+        .accounts
         .login(&form.username, &form.password, attempt)
         .await
     {
         Ok(signed_in) => {
-            let max_age = u64::from(state.engine.settings().chat.session_hours) * 3600;
+            let max_age = u64::from(state.settings.chat.session_hours) * 3600;
             let session = format!(
                 "{SESSION_COOKIE}={}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}",
                 signed_in.token.0
@@ -235,7 +235,7 @@ pub async fn logout(
 ) -> Result<Response, PageError> {
     page.check_form(&form.csrf)?;
     if let Some(token) = request_token(&parts) {
-        state.engine.logout(&token).await?;
+        state.accounts.logout(&token).await?;
     }
     let clear = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0");
     Ok(([(SET_COOKIE, clear)], Redirect::to("/login")).into_response())

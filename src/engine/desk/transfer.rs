@@ -2,17 +2,18 @@
 //! room, or puts it back in the queue at the place it first queued at. The transcript
 //! simply continues; a system message says who took over.
 
-use super::{Engine, refused};
+use super::DeskService;
 use crate::domain::chat::{ChatStatus, ChatView, Party, TransferTarget, Transition};
 use crate::domain::event::ChatEvent;
 use crate::domain::ids::{ChatId, UserId};
 use crate::domain::message::Author;
 use crate::domain::user::{User, Username};
+use crate::engine::core::refused;
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::{self, Frame};
 use crate::store::{AnalystLoad, NewEvent, TransferOutcome, TransferTo};
 
-impl Engine {
+impl DeskService {
     /// Transfers the chat `user` is handling to `to`. Returns the chat as it is now.
     ///
     /// # Errors
@@ -29,7 +30,7 @@ impl Engine {
         chat_id: ChatId,
         to: &TransferTarget,
     ) -> Result<ChatView> {
-        let (chat, party) = self.chat_for(user, chat_id).await?;
+        let (chat, party) = self.core.chat_for(user, chat_id).await?;
         if party != Party::AssignedAnalyst {
             return Err(Error::forbidden(
                 "only the analyst handling this chat can transfer it",
@@ -62,9 +63,10 @@ impl Engine {
                 client_id: None,
                 article: None,
             },
-            now: self.now(),
+            now: self.core.now(),
         };
         let (moved, noted) = match self
+            .core
             .store
             .transfer(chat_id, user.id, target, &event)
             .await?
@@ -84,14 +86,15 @@ impl Engine {
             }
             TransferOutcome::NotTheirs(status) => return Err(not_active(status)),
         };
-        self.metrics.transfers.increment(1);
-        self.publish(Frame::live(&noted));
-        let view = self.view(&moved).await?;
-        self.publish(events::status_frame(&view));
+        self.core.metrics.transfers.increment(1);
+        self.core.publish(Frame::live(&noted));
+        let view = self.core.view(&moved).await?;
+        self.core.publish(events::status_frame(&view));
         if let Some(target) = &target_user {
-            self.publish(events::assigned_frame(target.id, &view, user));
+            self.core
+                .publish(events::assigned_frame(target.id, &view, user));
         }
-        self.announce_desk().await?;
+        self.core.announce_desk().await?;
         Ok(view)
     }
 
@@ -103,6 +106,7 @@ impl Engine {
         name: &Username,
     ) -> Result<User> {
         let target = self
+            .core
             .store
             .user_by_username(name.as_str())
             .await?
@@ -129,7 +133,7 @@ impl Engine {
     /// can be transferred to.
     pub async fn analyst_loads(&self, user: &User) -> Result<Vec<AnalystLoad>> {
         user.as_analyst("only analysts see the team")?;
-        self.store.analyst_loads().await
+        self.core.store.analyst_loads().await
     }
 }
 

@@ -1,23 +1,15 @@
 //! Ratings: the user rates a chat once, after it has ended, and its call shows it.
 
-use super::Engine;
+use super::ChatService;
 use crate::domain::chat::{ChatStatus, Party};
 use crate::domain::ids::ChatId;
 use crate::domain::rating::{self, Rating};
-use crate::domain::rfc3339;
 use crate::domain::user::User;
+use crate::engine::core::rating_view;
 use crate::error::{Error, ErrorCode, Result};
 use crate::store::{NewRating, RatingRecord};
 
-pub(super) fn rating_view(r: &RatingRecord) -> Rating {
-    Rating {
-        score: r.score,
-        comment: r.comment.clone(),
-        at: rfc3339(r.at),
-    }
-}
-
-impl Engine {
+impl ChatService {
     /// The chat's user rates it, once, after it has ended. Errors: `forbidden` for anyone
     /// else who can see the chat; `invalid_state` (409) while it is still open;
     /// `already_exists` (409) for a second rating; `invalid` for a score outside 1 to 5 or
@@ -30,7 +22,7 @@ impl Engine {
         score: i64,
         comment: Option<&str>,
     ) -> Result<Rating> {
-        let (chat, party) = self.chat_for(user, chat_id).await?;
+        let (chat, party) = self.core.chat_for(user, chat_id).await?;
         if party != Party::Owner {
             return Err(Error::forbidden("only the chat's user can rate it"));
         }
@@ -45,9 +37,10 @@ impl Engine {
             chat_id,
             score,
             comment,
-            at: self.now(),
+            at: self.core.now(),
         };
         let stored = self
+            .core
             .store
             .rate_chat(&NewRating {
                 chat_id,

@@ -6,7 +6,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use super::Engine;
+use super::AccountService;
 use crate::domain::ids::UserId;
 use crate::domain::now_millis;
 use crate::domain::user::{Role, TokenKind, User, Username, format_roles, parse_roles};
@@ -62,7 +62,7 @@ pub(super) fn verify_password(password: &str, hash: &str) -> bool {
 /// as long as a wrong password.
 pub(super) const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0jB1pxYvLDyMPGZ8vH1JMaYxWzGMyE8BtOyyHQn9Q9k";
 
-impl Engine {
+impl AccountService {
     /// Creates an account and its first API token (valid for `chat.api_token_days`).
     #[tracing::instrument(skip_all, fields(username = %username), err(level = "debug"))]
     pub async fn create_user(
@@ -107,6 +107,7 @@ impl Engine {
             None => None,
         };
         let user = self
+            .core
             .store
             .create_user(
                 &NewUser {
@@ -115,11 +116,11 @@ impl Engine {
                     password_hash,
                     roles: roles.to_vec(),
                 },
-                self.now(),
+                self.core.now(),
             )
             .await?;
-        let days = i64::from(self.settings.chat.api_token_days);
-        let expires = (days > 0).then(|| self.now() + days * 86_400_000);
+        let days = i64::from(self.core.settings.chat.api_token_days);
+        let expires = (days > 0).then(|| self.core.now() + days * 86_400_000);
         let token = self.issue_token(&user, TokenKind::Api, expires).await?;
         Ok((user, token))
     }
@@ -131,12 +132,13 @@ impl Engine {
         expires_at: Option<i64>,
     ) -> Result<Token> {
         let (token, hash) = new_token();
-        self.store
+        self.core
+            .store
             .insert_token(&NewToken {
                 token_hash: &hash,
                 user_id: user.id,
                 kind,
-                now: self.now(),
+                now: self.core.now(),
                 expires_at,
             })
             .await?;
@@ -156,17 +158,18 @@ impl Engine {
     /// stay open until it.
     pub async fn authenticate_session(&self, token: &str) -> Result<TokenOwner> {
         let owner = self
+            .core
             .store
-            .user_by_token(&hash_token(token), self.now())
+            .user_by_token(&hash_token(token), self.core.now())
             .await?
             .ok_or(Error::Unauthorized)?;
-        self.liveness.seen(owner.user.id, self.now());
+        self.core.liveness.seen(owner.user.id, self.core.now());
         Ok(owner)
     }
 
     /// Signs one session out (deletes its token) and closes the sockets opened with it.
     pub async fn logout(&self, token: &str) -> Result<()> {
-        if let Some(user_id) = self.store.delete_token(&hash_token(token)).await? {
+        if let Some(user_id) = self.core.store.delete_token(&hash_token(token)).await? {
             self.announce_account_change(user_id);
         }
         Ok(())
@@ -175,7 +178,7 @@ impl Engine {
     /// Tells the sockets of `user_id` to check whether they may stay open (see
     /// [`AccessWatch`](super::AccessWatch)). Called after the change has committed.
     pub(super) fn announce_account_change(&self, user_id: UserId) {
-        self.publish(events::account_changed_frame(user_id));
+        self.core.publish(events::account_changed_frame(user_id));
     }
 
     /// The account an admin manages, by name.
@@ -183,7 +186,8 @@ impl Engine {
         if !admin.has(Role::Admin) {
             return Err(Error::forbidden("only admins manage accounts"));
         }
-        self.store
+        self.core
+            .store
             .user_by_username(username)
             .await?
             .ok_or(Error::NotFound("user"))
@@ -227,15 +231,17 @@ impl Engine {
         }
         let written = async {
             if let Some(roles) = &change.roles {
-                self.store.set_roles(user.id, roles).await?;
+                self.core.store.set_roles(user.id, roles).await?;
                 user.roles = parse_roles(&format_roles(roles));
             }
             if let Some(disabled) = change.disabled {
-                self.store
+                self.core
+                    .store
                     .set_disabled(user.id, disabled.then(now_millis))
                     .await?;
                 if disabled {
-                    self.store
+                    self.core
+                        .store
                         .delete_tokens_of(user.id, Some(TokenKind::Session))
                         .await?;
                 }
@@ -255,7 +261,7 @@ impl Engine {
     /// `Forbidden` unless `admin` is an admin; `NotFound` for an unknown username.
     pub async fn revoke_tokens(&self, admin: &User, username: &str) -> Result<u64> {
         let user = self.managed_account(admin, username).await?;
-        let revoked = self.store.delete_tokens_of(user.id, None).await?;
+        let revoked = self.core.store.delete_tokens_of(user.id, None).await?;
         tracing::info!(username = %user.username, by = %admin.username, revoked, "tokens revoked");
         self.announce_account_change(user.id);
         Ok(revoked)
@@ -264,7 +270,7 @@ impl Engine {
     /// Deletes expired sessions and tokens; returns how many. Run now and then by the
     /// service (see `startup`).
     pub async fn sweep_expired_tokens(&self) -> Result<u64> {
-        self.store.delete_expired_tokens(self.now()).await
+        self.core.store.delete_expired_tokens(self.core.now()).await
     }
 }
 

@@ -1,7 +1,7 @@
 //! Insights for supervisors: the desk's figures over the calls logged in a date range,
 //! as a summary ([`Insights`]) and as one CSV row per call.
 
-use super::Engine;
+use super::ReportService;
 use crate::domain::call::reference;
 use crate::domain::insights::{CallHistory, DateRange, Day, Insights, by_day, rating_counts};
 use crate::domain::user::User;
@@ -38,7 +38,7 @@ pub struct Report {
     pub handle_secs: Vec<f64>,
 }
 
-impl Engine {
+impl ReportService {
     /// The desk's figures over the calls logged in `range`.
     /// `forbidden` unless `user` is a supervisor or an admin.
     pub async fn insights(&self, user: &User, range: DateRange) -> Result<Insights> {

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::Engine;
+use super::ChatService;
 use crate::domain::Millis;
 use crate::domain::chat::{ChatStatus, Party, Transition};
 use crate::domain::ids::{ChatId, UserId};
@@ -106,20 +106,20 @@ impl Windows {
 
 /// Held while a user's window on a chat is open.
 pub struct WindowGuard {
-    engine: Engine,
+    chats: ChatService,
     chat_id: ChatId,
 }
 
-impl Engine {
+impl ChatService {
     /// Notes that `user` loaded a page of the site: a chat they were leaving goes on.
     pub fn page_loaded(&self, user: UserId) {
-        self.windows.page_loaded(user, self.now());
+        self.windows.page_loaded(user, self.core.now());
     }
 
     pub(crate) fn window_opened(&self, chat_id: ChatId) -> WindowGuard {
         self.windows.opened(chat_id);
         WindowGuard {
-            engine: self.clone(),
+            chats: self.clone(),
             chat_id,
         }
     }
@@ -129,24 +129,24 @@ impl Engine {
     /// say so (`forbidden` otherwise); for an ended chat it does nothing.
     #[tracing::instrument(skip_all, fields(chat_id = %chat_id, user = %user.id), err(level = "debug"))]
     pub async fn leave(&self, user: &User, chat_id: ChatId) -> Result<()> {
-        let (chat, party) = self.chat_for(user, chat_id).await?;
+        let (chat, party) = self.core.chat_for(user, chat_id).await?;
         if party != Party::Owner {
             return Err(Error::forbidden("only the chat's user can leave it"));
         }
         if chat.status == ChatStatus::Ended {
             return Ok(());
         }
-        let since = self.now() - LEAVING_WINDOW.as_millis() as Millis;
+        let since = self.core.now() - LEAVING_WINDOW.as_millis() as Millis;
         let opens = self.windows.opens(chat_id);
-        let grace = Duration::from_secs(self.settings.chat.leave_grace_secs);
-        let engine = self.clone();
+        let grace = Duration::from_secs(self.core.settings.chat.leave_grace_secs);
+        let chats = self.clone();
         let user_id = user.id;
-        self.after(grace, async move {
-            let back = engine.windows.page_since(user_id, since)
-                || engine.windows.opens(chat_id) != opens
-                || !engine.windows.none_open(chat_id);
+        self.core.after(grace, async move {
+            let back = chats.windows.page_since(user_id, since)
+                || chats.windows.opens(chat_id) != opens
+                || !chats.windows.none_open(chat_id);
             if !back {
-                engine
+                chats
                     .end_for_absence(chat_id, "closed the chat window")
                     .await;
             }
@@ -165,7 +165,7 @@ impl Engine {
     /// Ends a chat with the bot or an analyst as its user, with a system note "{user}
     /// {why}."; a queued chat keeps its place, an ended one is left alone.
     async fn end_for_absence(&self, chat_id: ChatId, why: &str) {
-        let chat = match self.store.chat(chat_id).await {
+        let chat = match self.core.store.chat(chat_id).await {
             Ok(Some(chat)) if matches!(chat.status, ChatStatus::Bot | ChatStatus::Active) => chat,
             Ok(_) => return,
             Err(e) => {
@@ -175,7 +175,7 @@ impl Engine {
         };
         let note = format!("{} {why}.", chat.user.name);
         let outcome = async {
-            self.say(chat_id, &Author::system(), &note).await?;
+            self.core.say(chat_id, &Author::system(), &note).await?;
             self.finish(
                 &chat,
                 Transition::End.allowed_from(),
@@ -198,21 +198,21 @@ impl Engine {
 
 impl Drop for WindowGuard {
     fn drop(&mut self) {
-        let secs = self.engine.settings.chat.away_end_secs;
-        let Some(mark) = self.engine.windows.closed(self.chat_id) else {
+        let secs = self.chats.core.settings.chat.away_end_secs;
+        let Some(mark) = self.chats.windows.closed(self.chat_id) else {
             return;
         };
         if secs == 0 {
             // No timer to come: forget the chat's windows now.
-            self.engine.windows.still_away(self.chat_id, mark);
+            self.chats.windows.still_away(self.chat_id, mark);
             return;
         }
         // A guard dropped outside the runtime (at exit) has no timer to set.
         if tokio::runtime::Handle::try_current().is_ok() {
-            let engine = self.engine.clone();
-            self.engine.after(
+            let chats = self.chats.clone();
+            self.chats.core.after(
                 Duration::from_secs(secs),
-                engine.end_if_away(self.chat_id, mark),
+                chats.end_if_away(self.chat_id, mark),
             );
         }
     }

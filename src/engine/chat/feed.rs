@@ -8,18 +8,18 @@ use std::collections::VecDeque;
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::Engine;
-use super::liveness::SocketGuard;
+use super::ChatService;
 use super::windows::WindowGuard;
 use crate::bus::{Topic, unsubscribe};
 use crate::domain::chat::Party;
 use crate::domain::ids::ChatId;
 use crate::domain::user::User;
+use crate::engine::liveness::SocketGuard;
 use crate::error::{Error, Result};
 use crate::events::{self, Audience, Frame, FrameKind};
 
 pub struct ChatFeed {
-    engine: Engine,
+    chats: ChatService,
     chat_id: ChatId,
     rx: Receiver<Frame>,
     last_seq: i64,
@@ -44,14 +44,14 @@ pub struct ChatFeed {
     assigned_analyst: bool,
 }
 
-impl Engine {
+impl ChatService {
     /// Opens a feed for someone allowed to see the chat, replaying events after `after`.
     ///
     /// # Errors
     /// `invalid` when `after` is beyond the chat's last event: no client can have seen
     /// it, and a feed that waited for it would stay silent.
     pub async fn open_feed(&self, user: &User, chat_id: ChatId, after: i64) -> Result<ChatFeed> {
-        let (chat, party) = self.chat_for(user, chat_id).await?;
+        let (chat, party) = self.core.chat_for(user, chat_id).await?;
         if after > chat.last_seq {
             return Err(Error::invalid(
                 "after",
@@ -63,16 +63,16 @@ impl Engine {
             ));
         }
         // Subscribe before reading, so an event committed in between is not missed.
-        let rx = self.bus.subscribe(Topic::Chat(chat_id));
+        let rx = self.core.bus.subscribe(Topic::Chat(chat_id));
         let mut feed = ChatFeed {
-            engine: self.clone(),
+            chats: self.clone(),
             chat_id,
             rx,
             last_seq: after.max(0),
             pending: VecDeque::new(),
             behind: false,
             _window: (party == Party::Owner).then(|| self.window_opened(chat_id)),
-            _socket: self.socket_opened(user.id, Some(chat_id)),
+            _socket: self.core.socket_opened(user.id, Some(chat_id)),
             assigned_analyst: party == Party::AssignedAnalyst,
             viewer: (party != Party::Owner).then(|| user.clone()),
             gone: false,
@@ -131,7 +131,7 @@ impl ChatFeed {
         let Some(user) = &self.viewer else {
             return Ok(true);
         };
-        match self.engine.chat_for(user, self.chat_id).await {
+        match self.chats.core.chat_for(user, self.chat_id).await {
             Ok((_, party)) => {
                 self.assigned_analyst = party == Party::AssignedAnalyst;
                 Ok(true)
@@ -155,13 +155,13 @@ impl ChatFeed {
             self.gone = true;
             return Ok(());
         }
-        let store = self.engine.store();
+        let store = &self.chats.core.store;
         let events = store.events_after(self.chat_id, self.last_seq).await?;
         let chat = store
             .chat(self.chat_id)
             .await?
             .ok_or(Error::NotFound("chat"))?;
-        let status = events::status_frame(&self.engine.view(&chat).await?);
+        let status = events::status_frame(&self.chats.core.view(&chat).await?);
         for e in &events {
             self.pending.push_back(Frame::of_event(e));
             self.last_seq = e.seq;
@@ -173,6 +173,10 @@ impl ChatFeed {
 
 impl Drop for ChatFeed {
     fn drop(&mut self) {
-        unsubscribe(&*self.engine.bus, Topic::Chat(self.chat_id), &mut self.rx);
+        unsubscribe(
+            &*self.chats.core.bus,
+            Topic::Chat(self.chat_id),
+            &mut self.rx,
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use super::Engine;
+use super::ReportService;
 use crate::domain::article::first_offers;
 use crate::domain::insights::DateRange;
 use crate::domain::user::User;
@@ -137,7 +137,7 @@ fn miss(stage: BotStage) -> Option<Miss> {
     })
 }
 
-impl Engine {
+impl ReportService {
     /// The calls logged in `range` that the bot could not help,
     /// grouped by meaning, largest group first; of the newest [`GAP_CALLS`] calls it did
     /// not resolve. `forbidden` unless `user` is a supervisor, an admin or a knowledge

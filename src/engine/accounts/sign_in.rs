@@ -6,9 +6,9 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use super::Engine;
-use super::accounts::{DUMMY_HASH, Token, verify_password};
+use super::AccountService;
 use super::device_cookies::{DeviceKey, KEY_NAME};
+use super::users::{DUMMY_HASH, Token, verify_password};
 use crate::domain::user::{TokenKind, User};
 use crate::error::{Error, Result};
 use crate::store::LoginRecord;
@@ -51,15 +51,16 @@ pub fn address_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-impl Engine {
+impl AccountService {
     /// The key that signs device cookies, read from (or, on a new database, created in)
     /// the store on first use.
     async fn device_key(&self) -> Result<&DeviceKey> {
         self.device_key
             .get_or_try_init(|| async {
                 let stored = self
+                    .core
                     .store
-                    .shared_secret(KEY_NAME, &DeviceKey::generate_hex(), self.now())
+                    .shared_secret(KEY_NAME, &DeviceKey::generate_hex(), self.core.now())
                     .await?;
                 DeviceKey::from_hex(&stored).ok_or_else(|| {
                     Error::Internal(anyhow::anyhow!(
@@ -97,15 +98,15 @@ impl Engine {
             .and_then(|cookie| key.verify(cookie, username))
             .map(str::to_owned);
         let address = attempt.from.map(address_key);
-        let now = self.now();
+        let now = self.core.now();
         let limits = &self.limits;
         // Taken before the password is checked, so parallel guesses count too. The address
         // first: a refused address adds no per-account key, so a flood of made-up names
         // from one place cannot crowd real accounts' buckets out of memory.
-        let by_address = address.map_or(Ok(()), |ip| limits.logins_by_address.take(&ip, now));
+        let by_address = address.map_or(Ok(()), |ip| limits.by_address.take(&ip, now));
         let by_client = by_address.and_then(|()| match &device {
-            Some(nonce) => limits.logins_by_device.take(nonce, now),
-            None => limits.logins_by_account.take(&account, now),
+            Some(nonce) => limits.by_device.take(nonce, now),
+            None => limits.by_account.take(&account, now),
         });
         if let Err(wait) = by_client {
             tracing::warn!(username = %account, from = ?attempt.from, trusted_device = device.is_some(),
@@ -115,7 +116,7 @@ impl Engine {
                 wait,
             ));
         }
-        let record = self.store.login_record(username).await?;
+        let record = self.core.store.login_record(username).await?;
         // A name without an account (or without a password) is checked against a dummy
         // hash, so that it takes as long as a wrong password.
         let (found, hash) = match record {
@@ -147,14 +148,14 @@ impl Engine {
             ));
         }
         match &device {
-            Some(nonce) => limits.logins_by_device.forget(nonce),
-            None => limits.logins_by_account.forget(&account),
+            Some(nonce) => limits.by_device.forget(nonce),
+            None => limits.by_account.forget(&account),
         }
         if let Some(ip) = address {
-            limits.logins_by_address.give_back(&ip, self.now());
+            limits.by_address.give_back(&ip, self.core.now());
         }
-        let hours = i64::from(self.settings.chat.session_hours);
-        let expires = self.now() + hours * 3_600_000;
+        let hours = i64::from(self.core.settings.chat.session_hours);
+        let expires = self.core.now() + hours * 3_600_000;
         let token = self
             .issue_token(&user, TokenKind::Session, Some(expires))
             .await?;

@@ -13,13 +13,13 @@ use std::time::Duration;
 
 use tokio::sync::broadcast::{self, error::TryRecvError};
 
-use super::Engine;
-use super::accounts::hash_token;
-use super::clock::Clock;
+use super::AccountService;
+use super::users::hash_token;
 use crate::bus::{self, EventBus, Topic};
 use crate::domain::Millis;
 use crate::domain::ids::UserId;
 use crate::domain::user::Role;
+use crate::engine::clock::Clock;
 use crate::events::Frame;
 use crate::store::{DynStore, TokenOwner};
 
@@ -61,18 +61,18 @@ pub struct AccessWatch {
     stale: bool,
 }
 
-impl Engine {
+impl AccountService {
     /// Starts watching the right of a socket opened with `token`, which signs in `owner`.
     pub fn watch_access(&self, token: &str, owner: &TokenOwner) -> AccessWatch {
         AccessWatch {
-            clock: self.clock.clone(),
-            store: self.store.clone(),
-            bus: self.bus.clone(),
+            clock: self.core.clock.clone(),
+            store: self.core.store.clone(),
+            bus: self.core.bus.clone(),
             token_hash: hash_token(token),
             user_id: owner.user.id,
             roles: owner.user.roles.clone(),
             expires_at: owner.expires_at,
-            changes: self.bus.subscribe(Topic::Account(owner.user.id)),
+            changes: self.core.bus.subscribe(Topic::Account(owner.user.id)),
             stale: true,
         }
     }
@@ -82,7 +82,7 @@ impl Engine {
     pub fn socket_slot(&self, user: UserId) -> Option<SocketSlot> {
         let mut open = self.open_sockets.0.lock().expect("sockets lock");
         let count = open.entry(user).or_default();
-        if *count >= self.settings.limits.sockets_per_user {
+        if *count >= self.core.settings.limits.sockets_per_user {
             if *count == 0 {
                 open.remove(&user);
             }

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::Mutex;
 
-use super::Engine;
-use super::chats::stored_message;
+use super::ChatService;
+use super::lifecycle::stored_message;
 use crate::domain::article::{Assist, AssistItem};
 use crate::domain::chat::{ChatStatus, Party, may_post};
 use crate::domain::event::ChatEvent;
@@ -79,11 +79,11 @@ impl AssistRuns {
     }
 }
 
-impl Engine {
+impl ChatService {
     /// The articles for the chat's analyst, best first. Errors: `not_found` for a chat
     /// `user` may not see; `forbidden` unless `user` is the chat's analyst.
     pub async fn assist(&self, user: &User, chat_id: ChatId) -> Result<Assist> {
-        let (chat, party) = self.chat_for(user, chat_id).await?;
+        let (chat, party) = self.core.chat_for(user, chat_id).await?;
         if party != Party::AssignedAnalyst {
             return Err(Error::forbidden(
                 "only the chat's analyst gets the bot's suggestions for it",
@@ -110,7 +110,7 @@ impl Engine {
             })
             .await?;
         let text = format!("{}\n{said}", chat.description);
-        let declined = self.store.declined_articles(chat.id).await?;
+        let declined = self.core.store.declined_articles(chat.id).await?;
         let request = RankRequest {
             text,
             k: ASSIST_ARTICLES,
@@ -119,8 +119,8 @@ impl Engine {
             beside: matches!(priority, Priority::Beside),
         };
         let ranked = match priority {
-            Priority::Asked => self.rank_with(request).await?,
-            Priority::Beside => match self.rank_beside(request).await? {
+            Priority::Asked => self.ranking.rank_with(request).await?,
+            Priority::Beside => match self.ranking.rank_beside(request).await? {
                 Some(ranked) => ranked,
                 None => return Ok(None),
             },
@@ -157,27 +157,27 @@ impl Engine {
         if !self.assist_runs.request(chat.id) {
             return;
         }
-        let engine = self.clone();
+        let chats = self.clone();
         let chat_id = chat.id;
-        self.background.spawn(async move {
+        self.ranking.background.spawn(async move {
             loop {
                 let started = tokio::time::Instant::now();
                 tokio::select! {
                     biased;
-                    () = engine.background.stopping() => break,
-                    () = engine.assist_once(chat_id) => {}
+                    () = chats.ranking.background.stopping() => break,
+                    () = chats.assist_once(chat_id) => {}
                 }
-                if !engine.assist_runs.next_run(chat_id) {
+                if !chats.assist_runs.next_run(chat_id) {
                     return;
                 }
                 // Messages until then are folded into the next run.
                 tokio::select! {
                     biased;
-                    () = engine.background.stopping() => break,
+                    () = chats.ranking.background.stopping() => break,
                     () = tokio::time::sleep_until(started + ASSIST_EVERY) => {}
                 }
             }
-            engine.assist_runs.forget(chat_id);
+            chats.assist_runs.forget(chat_id);
         });
     }
 
@@ -185,7 +185,7 @@ impl Engine {
     fn analyst_watching(&self, chat: &ChatRecord) -> bool {
         chat.analyst
             .as_ref()
-            .is_some_and(|a| self.liveness.has_feed(chat.id, a.id))
+            .is_some_and(|a| self.core.liveness.has_feed(chat.id, a.id))
     }
 
     /// One assist run: reads the chat as it is now and, while its analyst still watches
@@ -193,11 +193,11 @@ impl Engine {
     async fn assist_once(&self, chat_id: ChatId) {
         // Reads and ranking both wait for a low-priority turn: a thousand chats asking at
         // once read the database one run at a time, not a thousand runs at once.
-        let Some(_turn) = self.background.turn().await else {
+        let Some(_turn) = self.ranking.background.turn().await else {
             return;
         };
         let outcome = async {
-            let chat = self.store.chat(chat_id).await?;
+            let chat = self.core.store.chat(chat_id).await?;
             let Some(chat) = chat.filter(|c| c.status == ChatStatus::Active) else {
                 return Ok(None);
             };
@@ -208,7 +208,7 @@ impl Engine {
         }
         .await;
         match outcome {
-            Ok(Some(assist)) => self.publish(events::assist_frame(chat_id, &assist)),
+            Ok(Some(assist)) => self.core.publish(events::assist_frame(chat_id, &assist)),
             Ok(None) => {}
             Err(e) => tracing::warn!(%chat_id, error = %e, "agent assist failed"),
         }
@@ -224,7 +224,7 @@ impl Engine {
         chat_id: ChatId,
         article_id: &str,
     ) -> Result<Message> {
-        let (chat, party) = self.chat_for(user, chat_id).await?;
+        let (chat, party) = self.core.chat_for(user, chat_id).await?;
         if party != Party::AssignedAnalyst {
             return Err(Error::forbidden(
                 "only the chat's analyst can send it an article",
@@ -232,9 +232,10 @@ impl Engine {
         }
         // An article is a message: the sender's message rate applies.
         self.take_message_turn(user, chat_id)?;
-        may_post(party, chat.status).map_err(super::refused)?;
+        may_post(party, chat.status).map_err(crate::engine::core::refused)?;
         let id = ArticleId::parse(article_id).map_err(|_| Error::NotFound("article"))?;
         let title = self
+            .core
             .store
             .article(&id)
             .await?
@@ -247,6 +248,7 @@ impl Engine {
             id: Some(user.id),
         };
         let appended = self
+            .core
             .append(
                 chat_id,
                 &NewEvent {
@@ -259,11 +261,11 @@ impl Engine {
                             title,
                         }),
                     },
-                    now: self.now(),
+                    now: self.core.now(),
                 },
             )
             .await?;
-        self.metrics.messages.increment(1);
+        self.core.metrics.messages.increment(1);
         if chat.first_response_at.is_none() {
             self.first_response(&chat, appended.event.created_at)
                 .await?;

@@ -8,12 +8,13 @@ use chardetng::{Iso2022JpDetection, Utf8Detection};
 use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE};
 use sha2::{Digest, Sha256};
 
-use super::{Engine, refused};
+use super::ChatService;
 use crate::domain::chat::{Party, may_post};
 use crate::domain::event::ChatEvent;
 use crate::domain::ids::{AttachmentId, ChatId};
 use crate::domain::message::{AttachmentInfo, Author, AuthorRole};
 use crate::domain::user::User;
+use crate::engine::core::refused;
 use crate::error::{Error, Result};
 use crate::events::Frame;
 use crate::store::{AttachmentRecord, NewEvent};
@@ -183,7 +184,7 @@ fn check_name_matches(name: &str, detected: &str) -> Result<()> {
     }
 }
 
-impl Engine {
+impl ChatService {
     /// Stores a file sent in a chat and adds it to the call.
     #[tracing::instrument(skip_all, fields(chat_id = %chat_id, size = upload.bytes.len()), err(level = "debug"))]
     pub async fn attach(
@@ -192,12 +193,12 @@ impl Engine {
         chat_id: ChatId,
         upload: Upload,
     ) -> Result<AttachmentInfo> {
-        let (chat, party) = self.chat_for(user, chat_id).await?;
+        let (chat, party) = self.core.chat_for(user, chat_id).await?;
         may_post(party, chat.status).map_err(refused)?;
         if upload.bytes.is_empty() {
             return Err(Error::invalid("file", "the file is empty"));
         }
-        let limit = self.settings.limits.attachment_max_bytes;
+        let limit = self.core.settings.limits.attachment_max_bytes;
         if upload.bytes.len() > limit {
             return Err(Error::TooLarge(
                 format!("files may be at most {limit} bytes").into(),
@@ -212,7 +213,7 @@ impl Engine {
         let content_type = content_type?;
         check_name_matches(&name, &content_type)?;
         let size = upload.bytes.len();
-        let per_day = self.settings.limits.upload_bytes_per_day;
+        let per_day = self.core.settings.limits.upload_bytes_per_day;
         if size as u64 > per_day {
             return Err(Error::TooLarge(
                 format!(
@@ -224,7 +225,7 @@ impl Engine {
         if let Err(wait) = self
             .limits
             .upload_bytes
-            .take_n(&user.id, size as f64, self.now())
+            .take_n(&user.id, size as f64, self.core.now())
         {
             return Err(Error::quota_exceeded(
                 format!(
@@ -239,7 +240,7 @@ impl Engine {
             .save(&id, &upload.bytes)
             .await
             .map_err(|e| Error::internal("saving an attachment", e))?;
-        let now = self.now();
+        let now = self.core.now();
         let info = AttachmentInfo {
             id: id.clone(),
             name: name.clone(),
@@ -267,6 +268,7 @@ impl Engine {
             created_at: now,
         };
         let stored = self
+            .core
             .store
             .add_attachment(
                 &record,
@@ -281,7 +283,7 @@ impl Engine {
             .await;
         match stored {
             Ok(appended) => {
-                self.publish(Frame::of_event(&appended.event));
+                self.core.publish(Frame::of_event(&appended.event));
                 Ok(info)
             }
             Err(e) => {
@@ -296,11 +298,13 @@ impl Engine {
         let attachment_id =
             AttachmentId::parse(attachment_id).map_err(|_| Error::NotFound("attachment"))?;
         let a = self
+            .core
             .store
             .attachment(&attachment_id)
             .await?
             .ok_or(Error::NotFound("attachment"))?;
         let call = self
+            .core
             .store
             .call(a.call_id)
             .await?

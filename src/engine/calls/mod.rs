@@ -1,10 +1,11 @@
 //! Calls as people look them up: the call page with its transcript, files and linked
 //! chats, the user's recently logged calls, and analysts linking a chat to more calls.
 
+mod canned;
+
 use serde::Serialize;
 
-use super::Engine;
-use super::ratings::rating_view;
+use super::core::{Core, call_view, rating_view};
 use crate::domain::article::{Suggestion, first_offers};
 use crate::domain::call::{self, Call, CallStatus, Note, OfferOutcome, Offered, Resolver};
 use crate::domain::chat::ChatStatus;
@@ -16,22 +17,6 @@ use crate::domain::user::User;
 use crate::error::{Error, ErrorCode, Result};
 use crate::store::{CallFilter, CallRecord, ChatRecord, NoteRecord, StoredEvent};
 use crate::transcript::describe;
-
-/// A call as its user and analysts see it.
-pub fn call_view(call: &CallRecord) -> Call {
-    Call {
-        id: call.id,
-        reference: call::reference(call.id),
-        status: call.status,
-        source: call.source.clone(),
-        description: call.description.clone(),
-        user: call.user.clone(),
-        resolved_by: call.resolved_by.clone(),
-        resolution: call.resolution.clone(),
-        created_at: rfc3339(call.created_at),
-        updated_at: rfc3339(call.updated_at),
-    }
-}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct TranscriptEntry {
@@ -115,9 +100,22 @@ fn entry(e: &StoredEvent) -> TranscriptEntry {
     }
 }
 
-impl Engine {
+/// The calls service: the call page (transcript, files, linked chats, notes, offers),
+/// resolving and reopening, internal notes, links between chats and calls, and canned
+/// responses. Holds only the shared core.
+#[derive(Clone)]
+pub struct CallService {
+    core: Core,
+}
+
+impl CallService {
+    pub(super) fn new(core: Core) -> Self {
+        Self { core }
+    }
+
     async fn visible_call(&self, user: &User, call_id: CallId) -> Result<CallRecord> {
         let call = self
+            .core
             .store
             .call(call_id)
             .await?
@@ -130,6 +128,7 @@ impl Engine {
 
     async fn transcript(&self, chat_id: ChatId) -> Result<Vec<TranscriptEntry>> {
         Ok(self
+            .core
             .store
             .events_after(chat_id, 0)
             .await?
@@ -140,7 +139,7 @@ impl Engine {
 
     pub async fn call_details(&self, user: &User, call_id: CallId) -> Result<CallDetails> {
         let call = self.visible_call(user, call_id).await?;
-        let chats = self.store.chats_of_call(call_id).await?;
+        let chats = self.core.store.chats_of_call(call_id).await?;
         // The desk's side of the call: analysts looking at someone else's call. Notes
         // never reach the call's own user, even one who is also an analyst.
         let desk = user.is_analyst() && call.user.id != user.id;
@@ -148,13 +147,13 @@ impl Engine {
         let mut offered = Vec::new();
         let mut linked_calls = Vec::new();
         for chat in &chats {
-            let events = self.store.events_after(chat.id, 0).await?;
+            let events = self.core.store.events_after(chat.id, 0).await?;
             transcript.extend(events.iter().map(entry));
             if desk {
                 self.add_offers(chat, &events, &mut offered).await?;
             }
-            for linked in self.store.linked_calls(chat.id).await? {
-                if let Some(other) = self.store.call(linked).await?
+            for linked in self.core.store.linked_calls(chat.id).await? {
+                if let Some(other) = self.core.store.call(linked).await?
                     && (user.is_analyst() || other.user.id == user.id)
                 {
                     linked_calls.push(call_view(&other));
@@ -162,6 +161,7 @@ impl Engine {
             }
         }
         let attachments = self
+            .core
             .store
             .attachments_of_call(call_id)
             .await?
@@ -180,8 +180,8 @@ impl Engine {
             })
             .collect();
         let mut linked_chats = Vec::new();
-        for chat_id in self.store.linked_chats(call_id).await? {
-            let Some(chat) = self.store.chat(chat_id).await? else {
+        for chat_id in self.core.store.linked_chats(call_id).await? {
+            let Some(chat) = self.core.store.chat(chat_id).await? else {
                 continue;
             };
             // Someone else's conversation linked to this call stays private to analysts.
@@ -196,7 +196,7 @@ impl Engine {
                 transcript: self.transcript(chat_id).await?,
             });
         }
-        let ratings = self.store.ratings_of_call(call_id).await?;
+        let ratings = self.core.store.ratings_of_call(call_id).await?;
         let ratable_chat = chats
             .iter()
             .rev()
@@ -207,8 +207,8 @@ impl Engine {
             })
             .map(|c| c.id);
         let (notes, user_calls) = if desk {
-            let notes = self.store.notes_of_call(call_id).await?;
-            let others = self.store.recent_calls(call.user.id, 20).await?;
+            let notes = self.core.store.notes_of_call(call_id).await?;
+            let others = self.core.store.recent_calls(call.user.id, 20).await?;
             (
                 Some(notes.into_iter().map(note_view).collect()),
                 Some(
@@ -248,7 +248,7 @@ impl Engine {
         offered: &mut Vec<Offered>,
     ) -> Result<()> {
         let found = first_offers(events.iter().flat_map(|e| e.event.offered()));
-        let declined = self.store.declined_articles(chat.id).await?;
+        let declined = self.core.store.declined_articles(chat.id).await?;
         for Suggestion {
             article_id, title, ..
         } in found.into_iter().cloned()
@@ -293,6 +293,7 @@ impl Engine {
             limit: limit.clamp(1, 200),
         };
         Ok(self
+            .core
             .store
             .find_calls(&filter)
             .await?
@@ -314,12 +315,13 @@ impl Engine {
         let resolution = call::checked_text("resolution", resolution)?;
         self.visible_call(user, call_id).await?;
         if !self
+            .core
             .store
             .resolve_call(
                 call_id,
                 &resolution,
                 Resolver::Analyst(&analyst.username),
-                self.now(),
+                self.core.now(),
             )
             .await?
         {
@@ -336,7 +338,12 @@ impl Engine {
     #[tracing::instrument(skip_all, fields(call_id = %call_id, user = %user.id), err(level = "debug"))]
     pub async fn reopen_call(&self, user: &User, call_id: CallId) -> Result<Call> {
         self.visible_call(user, call_id).await?;
-        if !self.store.reopen_call(call_id, self.now()).await? {
+        if !self
+            .core
+            .store
+            .reopen_call(call_id, self.core.now())
+            .await?
+        {
             return Err(Error::conflict(
                 ErrorCode::InvalidState,
                 "the call is already open",
@@ -351,8 +358,12 @@ impl Engine {
         let analyst = user.as_analyst("only analysts write notes")?;
         let text = call::checked_text("text", text)?;
         self.visible_call(user, call_id).await?;
-        let at = self.now();
-        let id = self.store.add_note(call_id, analyst.id, &text, at).await?;
+        let at = self.core.now();
+        let id = self
+            .core
+            .store
+            .add_note(call_id, analyst.id, &text, at)
+            .await?;
         Ok(note_view(NoteRecord {
             id,
             text,
@@ -365,6 +376,7 @@ impl Engine {
     pub async fn recent_calls(&self, user: &User, limit: i64) -> Result<Vec<Call>> {
         let limit = limit.clamp(1, 100);
         Ok(self
+            .core
             .store
             .recent_calls(user.id, limit)
             .await?
@@ -382,23 +394,25 @@ impl Engine {
         call_id: CallId,
     ) -> Result<Vec<Call>> {
         let analyst = user.as_analyst("only analysts can link chats to calls")?;
-        let (chat, _) = self.chat_for(user, chat_id).await?;
+        let (chat, _) = self.core.chat_for(user, chat_id).await?;
         if chat.call_id == call_id {
             return Err(Error::invalid(
                 "call_id",
                 "the chat already belongs to that call",
             ));
         }
-        self.store
+        self.core
+            .store
             .call(call_id)
             .await?
             .ok_or(Error::NotFound("call"))?;
-        self.store
-            .link_call(chat_id, call_id, analyst.id, self.now())
+        self.core
+            .store
+            .link_call(chat_id, call_id, analyst.id, self.core.now())
             .await?;
         let mut linked = Vec::new();
-        for id in self.store.linked_calls(chat_id).await? {
-            if let Some(c) = self.store.call(id).await? {
+        for id in self.core.store.linked_calls(chat_id).await? {
+            if let Some(c) = self.core.store.call(id).await? {
                 linked.push(call_view(&c));
             }
         }

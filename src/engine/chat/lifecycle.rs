@@ -1,8 +1,7 @@
 //! The life of a chat: started with a description (the call is logged at once), helped by
-//! the bot, handed off to the queue, accepted by an analyst, ended by either side.
+//! the bot, handed off to the queue, ended by either side (accepting is the desk's).
 
-use super::calls::call_view;
-use super::{Engine, refused};
+use super::ChatService;
 use crate::domain::Millis;
 use crate::domain::call::{Call, Resolver};
 use crate::domain::chat::{ChatStatus, ChatView, Party, Transition, may_post};
@@ -10,10 +9,11 @@ use crate::domain::event::ChatEvent;
 use crate::domain::ids::{ArticleId, ChatId};
 use crate::domain::message::{Author, AuthorRole, Message, clean_text, validate_client_id};
 use crate::domain::user::User;
+use crate::engine::core::{call_view, refused, seconds_between};
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::{self, Frame, message_of};
 use crate::knowledge::Suggestion;
-use crate::store::{AcceptOutcome, ChatRecord, EndChat, NewEvent, StoredEvent};
+use crate::store::{ChatRecord, EndChat, NewEvent, StoredEvent};
 use crate::transcript::transcript_text;
 
 /// What starting a chat returns: the chat, the call it logged, and the bot's first ideas.
@@ -39,7 +39,7 @@ fn author_of(user: &User, party: Party) -> Author {
     }
 }
 
-impl Engine {
+impl ChatService {
     /// Logs a call for the description and starts the bot stage.
     #[tracing::instrument(skip_all, fields(user = %user.id), err(level = "debug"))]
     pub async fn start_chat(&self, user: &User, description: &str) -> Result<Started> {
@@ -48,32 +48,34 @@ impl Engine {
                 "your account does not have the chat-user permission",
             ));
         }
-        let description = clean_text(description, self.settings.limits.description_max_chars)
+        let description = clean_text(description, self.core.settings.limits.description_max_chars)
             .map_err(|m| Error::invalid("description", m))?;
-        if !self.settings.chat.allow_when_offline
-            && self.store.desk_counts().await?.online_analysts == 0
+        if !self.core.settings.chat.allow_when_offline
+            && self.core.store.desk_counts().await?.online_analysts == 0
         {
             return Err(Error::conflict(
                 ErrorCode::NoAnalystsOnline,
                 "no analysts are online right now; please try again later",
             ));
         }
-        if let Err(wait) = self.limits.chats_started.take(&user.id, self.now()) {
-            let per_hour = self.settings.limits.chats_per_hour;
+        if let Err(wait) = self.limits.chats_started.take(&user.id, self.core.now()) {
+            let per_hour = self.core.settings.limits.chats_per_hour;
             return Err(Error::quota_exceeded(
                 format!("you have started {per_hour} chats in the last hour; try again later"),
                 wait,
             ));
         }
         // Rank first: a failure here must not leave a half-started chat behind.
-        let suggestions = self.rank(description.clone(), Vec::new()).await?;
+        let suggestions = self.ranking.rank(description.clone(), Vec::new()).await?;
         let chat = self
+            .core
             .store
-            .create_chat(user.id, &description, self.now())
+            .create_chat(user.id, &description, self.core.now())
             .await?;
-        self.metrics.chats_started.increment(1);
+        self.core.metrics.chats_started.increment(1);
         let call = call_view(
             &self
+                .core
                 .store
                 .call(chat.call_id)
                 .await?
@@ -97,56 +99,35 @@ impl Engine {
         self.bot_says(chat.id, &greeting).await?;
         self.offer(chat.id, &suggestions).await?;
         let chat = self
+            .core
             .store
             .chat(chat.id)
             .await?
             .ok_or(Error::NotFound("chat"))?;
         Ok(Started {
-            chat: self.view(&chat).await?,
+            chat: self.core.view(&chat).await?,
             call,
             suggestions,
         })
     }
 
     async fn bot_says(&self, chat_id: ChatId, text: &str) -> Result<StoredEvent> {
-        self.say(chat_id, &Author::bot(), text).await
-    }
-
-    pub(super) async fn say(
-        &self,
-        chat_id: ChatId,
-        author: &Author,
-        text: &str,
-    ) -> Result<StoredEvent> {
-        let appended = self
-            .append(
-                chat_id,
-                &NewEvent {
-                    event: ChatEvent::Message {
-                        author: author.clone(),
-                        text: text.to_owned(),
-                        client_id: None,
-                        article: None,
-                    },
-                    now: self.now(),
-                },
-            )
-            .await?;
-        Ok(appended.event)
+        self.core.say(chat_id, &Author::bot(), text).await
     }
 
     /// Persists the suggestions as an event of the chat.
     async fn offer(&self, chat_id: ChatId, suggestions: &[Suggestion]) -> Result<()> {
-        self.append(
-            chat_id,
-            &NewEvent {
-                event: ChatEvent::Suggestions {
-                    items: suggestions.to_vec(),
+        self.core
+            .append(
+                chat_id,
+                &NewEvent {
+                    event: ChatEvent::Suggestions {
+                        items: suggestions.to_vec(),
+                    },
+                    now: self.core.now(),
                 },
-                now: self.now(),
-            },
-        )
-        .await?;
+            )
+            .await?;
         Ok(())
     }
 
@@ -154,23 +135,24 @@ impl Engine {
     /// return to.
     pub async fn chats_in_progress(&self, user: &User) -> Result<Vec<ChatView>> {
         let mut views = Vec::new();
-        for chat in self.store.open_chats_of_user(user.id).await? {
-            views.push(self.view(&chat).await?);
+        for chat in self.core.store.open_chats_of_user(user.id).await? {
+            views.push(self.core.view(&chat).await?);
         }
         Ok(views)
     }
 
     /// The chat with every message so far.
     pub async fn chat(&self, user: &User, chat_id: ChatId) -> Result<(ChatView, Vec<Message>)> {
-        let (chat, _) = self.chat_for(user, chat_id).await?;
+        let (chat, _) = self.core.chat_for(user, chat_id).await?;
         let messages = self
+            .core
             .store
             .events_after(chat_id, 0)
             .await?
             .iter()
             .filter_map(message_of)
             .collect();
-        Ok((self.view(&chat).await?, messages))
+        Ok((self.core.view(&chat).await?, messages))
     }
 
     /// Posts a message; `true` beside it when a retry repeated an earlier `client_id` (the
@@ -186,7 +168,7 @@ impl Engine {
         client_id: Option<&str>,
     ) -> Result<(Message, bool)> {
         self.take_message_turn(user, chat_id)?;
-        let (chat, party) = self.chat_for(user, chat_id).await?;
+        let (chat, party) = self.core.chat_for(user, chat_id).await?;
         if let Err(refusal) = may_post(party, chat.status) {
             // A retry gets its first message back, even if the chat has ended since. (While
             // the chat is open, the append itself recognises a repeated `client_id`.)
@@ -194,13 +176,14 @@ impl Engine {
                 .first_message(user, chat_id, client_id, refused(refusal))
                 .await;
         }
-        let text = clean_text(text, self.settings.limits.message_max_chars)
+        let text = clean_text(text, self.core.settings.limits.message_max_chars)
             .map_err(|m| Error::invalid("text", m))?;
         if let Some(id) = client_id {
             validate_client_id(id).map_err(|m| Error::invalid("client_id", m))?;
         }
         let author = author_of(user, party);
         let appended = self
+            .core
             .append(
                 chat_id,
                 &NewEvent {
@@ -210,7 +193,7 @@ impl Engine {
                         client_id: client_id.map(str::to_owned),
                         article: None,
                     },
-                    now: self.now(),
+                    now: self.core.now(),
                 },
             )
             .await;
@@ -224,7 +207,7 @@ impl Engine {
         if appended.duplicate {
             return Ok((stored_message(&appended.event)?, true));
         }
-        self.metrics.messages.increment(1);
+        self.core.metrics.messages.increment(1);
         if party == Party::AssignedAnalyst && chat.first_response_at.is_none() {
             self.first_response(&chat, appended.event.created_at)
                 .await?;
@@ -242,7 +225,7 @@ impl Engine {
     pub(super) fn take_message_turn(&self, user: &User, chat_id: ChatId) -> Result<()> {
         self.limits
             .messages
-            .take(&(user.id, chat_id), self.now())
+            .take(&(user.id, chat_id), self.core.now())
             .map_err(|wait| {
                 Error::too_many("you are sending messages too quickly; slow down", wait)
             })
@@ -251,10 +234,11 @@ impl Engine {
     /// The analyst's first message in an active chat: kept for insights (once; a racing
     /// second message or a transfer does not move it) and timed.
     pub(super) async fn first_response(&self, chat: &ChatRecord, at: Millis) -> Result<()> {
-        if self.store.record_first_response(chat.id, at).await?
+        if self.core.store.record_first_response(chat.id, at).await?
             && let Some(accepted) = chat.accepted_at
         {
-            self.metrics
+            self.core
+                .metrics
                 .first_response
                 .record(seconds_between(accepted, at));
         }
@@ -273,6 +257,7 @@ impl Engine {
             return Err(refusal);
         };
         match self
+            .core
             .store
             .message_by_client_id(chat_id, user.id, id)
             .await?
@@ -290,8 +275,8 @@ impl Engine {
             .conversation(chat.id, |c| c.user_words.joined())
             .await?;
         let text = format!("{}\n{said}", chat.description);
-        let declined = self.store.declined_articles(chat.id).await?;
-        let suggestions = self.rank(text, declined).await?;
+        let declined = self.core.store.declined_articles(chat.id).await?;
+        let suggestions = self.ranking.rank(text, declined).await?;
         let reply = if suggestions.is_empty() {
             "I couldn't find anything more that matches. Choose \u{201c}Talk to an analyst\u{201d} \
              and someone will help you."
@@ -310,7 +295,7 @@ impl Engine {
         chat_id: ChatId,
         article_id: &ArticleId,
     ) -> Result<Call> {
-        let (chat, party) = self.chat_for(user, chat_id).await?;
+        let (chat, party) = self.core.chat_for(user, chat_id).await?;
         if party != Party::Owner {
             return Err(Error::forbidden("only the user who asked can accept a fix"));
         }
@@ -340,7 +325,7 @@ impl Engine {
                 Some(article_id),
             )
             .await?;
-        self.metrics.bot_resolutions.increment(1);
+        self.core.metrics.bot_resolutions.increment(1);
         Ok(call)
     }
 
@@ -351,7 +336,7 @@ impl Engine {
         chat_id: ChatId,
         article_id: &ArticleId,
     ) -> Result<()> {
-        let (chat, party) = self.chat_for(user, chat_id).await?;
+        let (chat, party) = self.core.chat_for(user, chat_id).await?;
         if party != Party::Owner {
             return Err(Error::forbidden(
                 "only the user who asked can decline a fix",
@@ -363,7 +348,7 @@ impl Engine {
         if self.offered_title(chat_id, article_id).await?.is_none() {
             return Err(Error::NotFound("suggestion"));
         }
-        self.store.decline_article(chat_id, article_id).await
+        self.core.store.decline_article(chat_id, article_id).await
     }
 
     /// The title of `article_id` when the bot has offered it in the chat.
@@ -384,106 +369,40 @@ impl Engine {
     /// The user declines the bot's help: the chat joins the queue.
     #[tracing::instrument(skip_all, fields(chat_id = %chat_id), err(level = "debug"))]
     pub async fn handoff(&self, user: &User, chat_id: ChatId) -> Result<ChatView> {
-        let (_, party) = self.chat_for(user, chat_id).await?;
+        let (_, party) = self.core.chat_for(user, chat_id).await?;
         if party != Party::Owner {
             return Err(Error::forbidden(
                 "only the user who asked can request an analyst",
             ));
         }
-        self.store
-            .transition(chat_id, Transition::Handoff, self.now())
+        self.core
+            .store
+            .transition(chat_id, Transition::Handoff, self.core.now())
             .await?
             .map_err(|s| refused(Transition::Handoff.refusal(s)))?;
-        self.metrics.handoffs.increment(1);
-        let availability = self.availability().await?;
+        self.core.metrics.handoffs.increment(1);
+        let availability = self.core.availability().await?;
         let note = if availability.online_analysts == 0 {
             "You're in the queue. No analysts are online right now; your call stays logged \
              and an analyst will pick it up."
         } else {
             "You're in the queue for an analyst. You'll see your place update here."
         };
-        self.say(chat_id, &Author::system(), note).await?;
-        self.announce_desk().await?;
+        self.core.say(chat_id, &Author::system(), note).await?;
+        self.core.announce_desk().await?;
         let chat = self
+            .core
             .store
             .chat(chat_id)
             .await?
             .ok_or(Error::NotFound("chat"))?;
-        self.view(&chat).await
-    }
-
-    /// An analyst takes a chat from the queue, within their capacity.
-    #[tracing::instrument(skip_all, fields(chat_id = %chat_id, analyst = %user.id), err(level = "debug"))]
-    pub async fn accept_chat(&self, user: &User, chat_id: ChatId) -> Result<ChatView> {
-        let analyst = user.as_analyst("only analysts can accept chats")?;
-        let presence = self.store.presence(analyst.id).await?;
-        let Some(presence) = presence.filter(|p| p.online) else {
-            return Err(Error::conflict(
-                ErrorCode::AnalystOffline,
-                "set your status to online before accepting chats",
-            ));
-        };
-        // Analysts may see any chat's state here: they can all see the queue it was in.
-        let current = self
-            .store
-            .chat(chat_id)
-            .await?
-            .ok_or(Error::NotFound("chat"))?;
-        if current.status != ChatStatus::Queued {
-            return Err(refused(Transition::Accept.refusal(current.status)));
-        }
-        let accepted_now = self.now();
-        let chat = match self
-            .store
-            .accept(chat_id, analyst.id, presence.max_chats, accepted_now)
-            .await?
-        {
-            AcceptOutcome::Accepted(chat) => {
-                // Timed on the first acceptance only: a chat put back in the queue by a
-                // transfer keeps its first wait.
-                if let (Some(queued), Some(accepted)) = (chat.queued_at, chat.accepted_at)
-                    && accepted == accepted_now
-                {
-                    self.metrics
-                        .queue_wait
-                        .record(seconds_between(queued, accepted));
-                }
-                chat
-            }
-            AcceptOutcome::AtCapacity => {
-                return Err(Error::conflict(
-                    ErrorCode::AtCapacity,
-                    format!(
-                        "you already have {} active chats; end one or raise max_chats",
-                        presence.max_chats
-                    ),
-                ));
-            }
-            AcceptOutcome::NotQueued(status) => {
-                return Err(refused(Transition::Accept.refusal(status)));
-            }
-        };
-        self.say(
-            chat_id,
-            &Author::system(),
-            &format!("{} joined the chat.", analyst.display_name),
-        )
-        .await?;
-        let chat = self
-            .store
-            .chat(chat.id)
-            .await?
-            .ok_or(Error::NotFound("chat"))?;
-        let view = self.view(&chat).await?;
-        self.publish(events::status_frame(&view));
-        self.announce_desk().await?;
-        Ok(view)
+        self.core.view(&chat).await
     }
 
     /// Either side ends the chat; the call keeps the transcript.
     #[tracing::instrument(skip_all, fields(chat_id = %chat_id), err(level = "debug"))]
     pub async fn end_chat(&self, user: &User, chat_id: ChatId) -> Result<Call> {
-        let (chat, party) = self.chat_for(user, chat_id).await?;
+        let (chat, party) = self.core.chat_for(user, chat_id).await?;
         let role = match party {
             Party::Owner => AuthorRole::User,
             Party::AssignedAnalyst => AuthorRole::Analyst,
@@ -506,8 +425,9 @@ impl Engine {
         ended_by: AuthorRole,
         accepted: Option<&ArticleId>,
     ) -> Result<Call> {
-        let now = self.now();
+        let now = self.core.now();
         let ending = self
+            .core
             .store
             .begin_ending(&EndChat {
                 chat_id: chat.id,
@@ -525,32 +445,35 @@ impl Engine {
             .commit(transcript, ChatEvent::Ended { call, ended_by })
             .await?;
         if let Some(accepted) = ended.chat.accepted_at {
-            self.metrics.handle.record(seconds_between(accepted, now));
+            self.core
+                .metrics
+                .handle
+                .record(seconds_between(accepted, now));
         }
         self.conversations.forget(chat.id);
-        self.publish(Frame::of_event(&ended.event));
-        let view = self.view(&ended.chat).await?;
-        self.publish(events::status_frame(&view));
+        self.core.publish(Frame::of_event(&ended.event));
+        let view = self.core.view(&ended.chat).await?;
+        self.core.publish(events::status_frame(&view));
         if matches!(chat.status, ChatStatus::Queued | ChatStatus::Active) {
-            self.announce_desk().await?;
+            self.core.announce_desk().await?;
         }
         Ok(call_view(&ended.call))
     }
 
     /// Shows the other side that someone is typing. Not stored.
     pub async fn typing(&self, user: &User, chat_id: ChatId, typing: bool) -> Result<()> {
-        if let Err(wait) = self.limits.typing.take(&user.id, self.now()) {
+        if let Err(wait) = self.limits.typing.take(&user.id, self.core.now()) {
             return Err(Error::too_many(
                 "typing frames are coming too fast; they are not shown",
                 wait,
             ));
         }
-        let (chat, party) = self.chat_for(user, chat_id).await?;
+        let (chat, party) = self.core.chat_for(user, chat_id).await?;
         may_post(party, chat.status).map_err(refused)?;
         let role = author_of(user, party).role;
         let typer = typing.then(|| (role, user.display_name.clone()));
-        self.liveness.typing(chat_id, user.id, typer);
-        self.publish(events::typing_frame(
+        self.core.liveness.typing(chat_id, user.id, typer);
+        self.core.publish(events::typing_frame(
             chat_id,
             role,
             &user.display_name,
@@ -570,9 +493,4 @@ pub(super) fn stored_message(e: &StoredEvent) -> Result<Message> {
             e.kind()
         ))
     })
-}
-
-/// Seconds from `from` to `to` (milliseconds), never negative.
-fn seconds_between(from: Millis, to: Millis) -> f64 {
-    (to - from).max(0) as f64 / 1000.0
 }

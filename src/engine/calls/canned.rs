@@ -1,7 +1,7 @@
 //! Canned responses: analysts manage one shared set and insert them into chats, with
 //! `{user}` and `{call}` filled in from the chat at hand.
 
-use super::Engine;
+use super::CallService;
 use crate::domain::call;
 use crate::domain::canned::{self, CannedResponse};
 use crate::domain::chat::Party;
@@ -30,7 +30,7 @@ fn require_analyst(user: &User) -> Result<()> {
     }
 }
 
-impl Engine {
+impl CallService {
     /// Every canned response, by title. With `chat`, each also carries its text filled in
     /// for that chat; the chat must be one the analyst may act on (else `not_found`).
     pub async fn canned_responses(
@@ -41,7 +41,7 @@ impl Engine {
         require_analyst(user)?;
         let target = match chat {
             Some(chat_id) => {
-                let (chat, party) = self.chat_for(user, chat_id).await?;
+                let (chat, party) = self.core.chat_for(user, chat_id).await?;
                 if party == Party::Owner {
                     return Err(Error::NotFound("chat"));
                 }
@@ -50,6 +50,7 @@ impl Engine {
             None => None,
         };
         Ok(self
+            .core
             .store
             .canned_responses()
             .await?
@@ -73,8 +74,9 @@ impl Engine {
         require_analyst(user)?;
         let (title, text) = canned::validated(title, text)?;
         let record = self
+            .core
             .store
-            .create_canned(&title, &text, user.id, self.now())
+            .create_canned(&title, &text, user.id, self.core.now())
             .await?;
         Ok(view(record, None))
     }
@@ -90,8 +92,9 @@ impl Engine {
         require_analyst(user)?;
         let (title, text) = canned::validated(title, text)?;
         let record = self
+            .core
             .store
-            .update_canned(id, &title, &text, user.id, self.now())
+            .update_canned(id, &title, &text, user.id, self.core.now())
             .await?
             .ok_or(Error::NotFound("canned response"))?;
         Ok(view(record, None))
@@ -100,7 +103,7 @@ impl Engine {
     /// Deletes a canned response; `not_found` when there is none.
     pub async fn delete_canned(&self, user: &User, id: CannedId) -> Result<()> {
         require_analyst(user)?;
-        if self.store.delete_canned(id).await? {
+        if self.core.store.delete_canned(id).await? {
             Ok(())
         } else {
             Err(Error::NotFound("canned response"))

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
 
-use super::Engine;
+use super::ChatService;
 use crate::domain::event::ChatEvent;
 use crate::domain::ids::{ArticleId, ChatId};
 use crate::domain::message::AuthorRole;
@@ -152,7 +152,7 @@ impl Conversations {
     }
 }
 
-impl Engine {
+impl ChatService {
     /// The chat's conversation up to its latest stored event, handed to `read`. Reads
     /// only the events stored since the last call for this chat.
     pub(super) async fn conversation<T>(
@@ -163,6 +163,7 @@ impl Engine {
         let entry = self.conversations.entry(chat_id);
         let mut conversation = entry.lock().await;
         let events = self
+            .core
             .store
             .events_after(chat_id, conversation.through_seq)
             .await?;

@@ -1,0 +1,299 @@
+//! What every service shares: the store, the bus, the clock and the settings, who is
+//! connected (`liveness`), and the chat helpers more than one service needs: finding a
+//! chat for a user, its view with its place in the queue, appending and announcing an
+//! event, and telling the desk and the waiting users when the queue changes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::clock::Clock;
+use super::liveness::Liveness;
+use crate::bus::EventBus;
+use crate::config::Settings;
+use crate::domain::availability::Availability;
+use crate::domain::call::{self, Call};
+use crate::domain::chat::{ChatStatus, ChatView, Party, QueueEntry, Refusal};
+use crate::domain::event::ChatEvent;
+use crate::domain::ids::ChatId;
+use crate::domain::message::Author;
+use crate::domain::rating::Rating;
+use crate::domain::user::User;
+use crate::domain::wait::{Pace, WaitEstimate};
+use crate::domain::{Millis, rfc3339};
+use crate::error::{Error, Result};
+use crate::events::{self, Frame};
+use crate::metrics::Metrics;
+use crate::store::{
+    Appended, CallRecord, ChatRecord, DynStore, NewEvent, RatingRecord, StoredEvent,
+};
+
+/// The most acceptances the pace is read from: the recent pace, not the day's.
+const PACE_ACCEPTS: i64 = 10;
+
+/// The parts every service holds; cheap to clone (all shared).
+#[derive(Clone)]
+pub(super) struct Core {
+    pub(super) clock: Arc<dyn Clock>,
+    /// Cancelled at shutdown: timers set on the clock do not run after it.
+    pub(super) timers: CancellationToken,
+    pub(super) store: DynStore,
+    pub(super) bus: Arc<dyn EventBus>,
+    pub(super) settings: Arc<Settings>,
+    pub(super) metrics: Arc<Metrics>,
+    /// Who has a socket or was seen lately, and who is typing.
+    pub(super) liveness: Arc<Liveness>,
+}
+
+impl Core {
+    /// Now, on the engine's clock.
+    pub(super) fn now(&self) -> Millis {
+        self.clock.now()
+    }
+
+    /// Runs `work` once `after` has passed on the engine's clock, unless the engine
+    /// stops first.
+    pub(super) fn after(&self, after: Duration, work: impl Future<Output = ()> + Send + 'static) {
+        self.clock
+            .schedule(after, self.timers.clone(), Box::pin(work));
+    }
+
+    /// Loads a chat and works out which side `user` is on. Chats the user may not see are
+    /// reported as unknown, so that ids cannot be probed.
+    pub(super) async fn chat_for(
+        &self,
+        user: &User,
+        chat_id: ChatId,
+    ) -> Result<(ChatRecord, Party)> {
+        let chat = self
+            .store
+            .chat(chat_id)
+            .await?
+            .ok_or(Error::NotFound("chat"))?;
+        let party = if chat.user.id == user.id {
+            Party::Owner
+        } else if chat.analyst.as_ref().is_some_and(|a| a.id == user.id) {
+            Party::AssignedAnalyst
+        } else if user.is_analyst()
+            && (chat.status == ChatStatus::Queued || user.watches_any_chat())
+        {
+            Party::OtherAnalyst
+        } else {
+            return Err(Error::NotFound("chat"));
+        };
+        Ok((chat, party))
+    }
+
+    /// The chat as its participants see it, with its place, the free analysts and the
+    /// wait estimate while queued.
+    pub(super) async fn view(&self, chat: &ChatRecord) -> Result<ChatView> {
+        if chat.status != ChatStatus::Queued {
+            return Ok(view_of(chat, None));
+        }
+        let queue = self.store.queue().await?;
+        let counts = self.store.desk_counts().await?;
+        let pace = self.pace(&queue, counts.online_analysts).await?;
+        let place = queue
+            .iter()
+            .position(|c| c.id == chat.id)
+            .map(|p| p as i64 + 1);
+        Ok(view_of(
+            chat,
+            place.map(|position| Place {
+                position,
+                available_analysts: counts.available_analysts,
+                wait: pace.map(|p| p.estimate(position)),
+            }),
+        ))
+    }
+
+    /// Appends an event and, unless it repeats an earlier one, announces it.
+    pub(super) async fn append(&self, chat_id: ChatId, event: &NewEvent) -> Result<Appended> {
+        let appended = self.store.append_event(chat_id, event).await?;
+        if !appended.duplicate {
+            self.publish(Frame::live(&appended.event));
+        }
+        Ok(appended)
+    }
+
+    /// Announces `frame` to its audience.
+    pub(super) fn publish(&self, frame: Frame) {
+        self.bus.publish(frame);
+    }
+
+    /// Appends a message by `author` (the bot or the system) and announces it.
+    pub(super) async fn say(
+        &self,
+        chat_id: ChatId,
+        author: &Author,
+        text: &str,
+    ) -> Result<StoredEvent> {
+        let appended = self
+            .append(
+                chat_id,
+                &NewEvent {
+                    event: ChatEvent::Message {
+                        author: author.clone(),
+                        text: text.to_owned(),
+                        client_id: None,
+                        article: None,
+                    },
+                    now: self.now(),
+                },
+            )
+            .await?;
+        Ok(appended.event)
+    }
+
+    /// How many analysts are online and free, and how long the queue is.
+    pub(super) async fn availability(&self) -> Result<Availability> {
+        let c = self.store.desk_counts().await?;
+        Ok(Availability::new(
+            c.online_analysts,
+            c.available_analysts,
+            c.queue_length,
+        ))
+    }
+
+    /// The desk's recent pace of taking queued chats, with the `queue` as it is and
+    /// `online` analysts now; `None` with too little history
+    /// (`chat.wait_estimate_min_accepts`).
+    pub(super) async fn pace(&self, queue: &[ChatRecord], online: i64) -> Result<Option<Pace>> {
+        let chat = &self.settings.chat;
+        let now = self.now();
+        let window = i64::try_from(chat.wait_estimate_window_secs)
+            .unwrap_or(i64::MAX / 1000)
+            .saturating_mul(1000);
+        let accepts = self
+            .store
+            .recent_acceptances(now.saturating_sub(window), PACE_ACCEPTS)
+            .await?;
+        // A chat put back in the queue by a transfer keeps its first `queued_at`; it has
+        // been waiting again only since after its first acceptance.
+        let waiting: Vec<_> = queue
+            .iter()
+            .map(|c| {
+                let queued = c.queued_at.unwrap_or(c.created_at);
+                c.accepted_at
+                    .map_or(queued, |accepted| accepted.max(queued))
+            })
+            .collect();
+        Ok(Pace::from_history(
+            &accepts,
+            &waiting,
+            online,
+            now,
+            chat.wait_estimate_min_accepts as usize,
+        ))
+    }
+
+    /// Tells each waiting user their place and the free analysts, and analysts the queue.
+    /// Called after every change to the queue or to analyst capacity.
+    pub(super) async fn announce_desk(&self) -> Result<()> {
+        let queue = self.store.queue().await?;
+        let availability = self.availability().await?;
+        let pace = if queue.is_empty() {
+            None
+        } else {
+            self.pace(&queue, availability.online_analysts).await?
+        };
+        for (i, chat) in queue.iter().enumerate() {
+            let position = i as i64 + 1;
+            let view = view_of(
+                chat,
+                Some(Place {
+                    position,
+                    available_analysts: availability.available_analysts,
+                    wait: pace.map(|p| p.estimate(position)),
+                }),
+            );
+            self.publish(events::status_frame(&view));
+        }
+        self.publish(events::desk_frame(&entries(&queue), &availability));
+        Ok(())
+    }
+
+    /// The desk's current picture as a frame.
+    pub(super) async fn desk_snapshot(&self) -> Result<events::Frame> {
+        let queue = self.store.queue().await?;
+        let availability = self.availability().await?;
+        Ok(events::desk_frame(&entries(&queue), &availability))
+    }
+}
+
+/// A refusal from the chat rules, as a 409.
+pub(super) fn refused((code, message): Refusal) -> Error {
+    Error::conflict(code, message)
+}
+
+/// Where a queued chat stands.
+pub(super) struct Place {
+    /// 1 for the next chat an analyst will take.
+    pub(super) position: i64,
+    pub(super) available_analysts: i64,
+    pub(super) wait: Option<WaitEstimate>,
+}
+
+pub(super) fn view_of(chat: &ChatRecord, place: Option<Place>) -> ChatView {
+    ChatView {
+        id: chat.id,
+        call_id: chat.call_id,
+        call_reference: call::reference(chat.call_id),
+        status: chat.status,
+        description: chat.description.clone(),
+        user: chat.user.clone(),
+        analyst: chat.analyst.clone(),
+        queue_position: place.as_ref().map(|p| p.position),
+        available_analysts: place.as_ref().map(|p| p.available_analysts),
+        wait_estimate: place.and_then(|p| p.wait),
+        last_seq: chat.last_seq,
+        created_at: rfc3339(chat.created_at),
+    }
+}
+
+pub(super) fn entries(queue: &[ChatRecord]) -> Vec<QueueEntry> {
+    queue
+        .iter()
+        .enumerate()
+        .map(|(i, c)| QueueEntry {
+            chat_id: c.id,
+            call_id: c.call_id,
+            call_reference: call::reference(c.call_id),
+            description: c.description.clone(),
+            user: c.user.clone(),
+            waiting_since: rfc3339(c.queued_at.unwrap_or(c.created_at)),
+            position: i as i64 + 1,
+        })
+        .collect()
+}
+
+/// Seconds from `from` to `to` (milliseconds), never negative.
+pub(super) fn seconds_between(from: Millis, to: Millis) -> f64 {
+    (to - from).max(0) as f64 / 1000.0
+}
+
+/// A call as its user and analysts see it.
+pub fn call_view(call: &CallRecord) -> Call {
+    Call {
+        id: call.id,
+        reference: call::reference(call.id),
+        status: call.status,
+        source: call.source.clone(),
+        description: call.description.clone(),
+        user: call.user.clone(),
+        resolved_by: call.resolved_by.clone(),
+        resolution: call.resolution.clone(),
+        created_at: rfc3339(call.created_at),
+        updated_at: rfc3339(call.updated_at),
+    }
+}
+
+/// A rating as its call shows it.
+pub(super) fn rating_view(r: &RatingRecord) -> Rating {
+    Rating {
+        score: r.score,
+        comment: r.comment.clone(),
+        at: rfc3339(r.at),
+    }
+}
