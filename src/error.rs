@@ -105,10 +105,12 @@ pub enum Error {
     },
     #[error("{0}")]
     UnsupportedMedia(Cow<'static, str>),
+    /// The database is out of reach now; the same request may succeed shortly.
     #[error("the database is unavailable, try again shortly")]
-    Unavailable(#[source] sqlx::Error),
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Storage failed; the cause is for the log.
     #[error("database error")]
-    Database(#[source] sqlx::Error),
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -190,7 +192,7 @@ impl Error {
         let mut text = self.to_string();
         let mut cause = std::error::Error::source(self);
         while let Some(e) = cause {
-            // sqlx repeats its source in its own message: say each thing once.
+            // Some errors repeat their source in their own message: say each thing once.
             let said = e.to_string();
             if !text.contains(&said) {
                 text.push_str(": ");
@@ -202,50 +204,9 @@ impl Error {
     }
 }
 
-/// Database error codes that mean "not now" rather than "never": SQLite busy or locked
-/// (5, 6, and their extended codes) past the busy timeout; PostgreSQL connection failures
-/// (class 08), shutdowns (57P01 to 57P03) and too many connections (53300).
-fn out_of_reach(code: &str) -> bool {
-    if code.len() == 5 {
-        // A SQLSTATE (SQLite's codes have at most four digits).
-        return code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300");
-    }
-    code.parse::<i32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6))
-}
-
-impl From<sqlx::Error> for Error {
-    /// Unique-key violations become `already_exists`; operations that can race on a key
-    /// recognise their own constraint first (see `store::sql::Constraint`).
-    fn from(e: sqlx::Error) -> Self {
-        match &e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                Self::conflict(ErrorCode::AlreadyExists, "that already exists")
-            }
-            sqlx::Error::Database(db) if db.code().as_deref().is_some_and(out_of_reach) => {
-                Self::Unavailable(e)
-            }
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::WorkerCrashed => Self::Unavailable(e),
-            _ => Self::Database(e),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn busy_and_disconnected_databases_are_unavailable() {
-        for code in ["5", "6", "517", "262", "08006", "57P01", "53300"] {
-            assert!(out_of_reach(code), "{code}");
-        }
-        for code in ["19", "2067", "23505", "42P01", "55P03"] {
-            assert!(!out_of_reach(code), "{code}");
-        }
-    }
 
     #[test]
     fn codes_read_as_the_contract_writes_them() {
@@ -263,7 +224,7 @@ mod tests {
     #[test]
     fn the_log_keeps_every_cause() {
         let io = std::io::Error::other("disk on fire");
-        let e = Error::Database(sqlx::Error::Io(io));
+        let e = Error::Database(Box::new(io));
         let chain = e.chain();
         assert!(chain.starts_with("database error: "), "{chain}");
         assert!(chain.contains("disk on fire"), "{chain}");

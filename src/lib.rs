@@ -197,6 +197,23 @@ mod layering {
         }
     }
 
+    /// Errors stay in their layer: only storage (and start-up, which opens it) names sqlx;
+    /// the engine sees `StoreError`, and `http` sees the engine's `Error`.
+    #[test]
+    fn only_storage_knows_sqlx() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        for module in ORDER.iter().filter(|m| !["store", "startup"].contains(m)) {
+            for file in sources(&src, module) {
+                let text = std::fs::read_to_string(&file).unwrap();
+                assert!(
+                    !text.contains("sqlx::"),
+                    "{} names sqlx; storage errors reach it as StoreError",
+                    file.display()
+                );
+            }
+        }
+    }
+
     #[test]
     fn grouped_imports_count_too() {
         let used = uses("use crate::{domain::ids::ChatId, store::{A, B}, error};");

@@ -22,11 +22,12 @@ use crate::domain::rating::Rating;
 use crate::domain::user::User;
 use crate::domain::wait::{Pace, WaitEstimate};
 use crate::domain::{Millis, rfc3339};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::events::{self, Frame};
 use crate::metrics::Metrics;
 use crate::store::{
-    Appended, CallRecord, ChatRecord, DynStore, NewEvent, RatingRecord, StoredEvent,
+    Appended, CallRecord, ChatRecord, Constraint, DynStore, NewEvent, RatingRecord, StoreError,
+    StoredEvent,
 };
 
 /// The most acceptances the pace is read from: the recent pace, not the day's.
@@ -222,7 +223,7 @@ impl Core {
     }
 }
 
-/// A refusal from the chat rules, as a 409.
+/// A refusal from the chat rules, as a conflict.
 pub(super) fn refused((code, message): Refusal) -> Error {
     Error::conflict(code, message)
 }
@@ -295,5 +296,24 @@ pub(super) fn rating_view(r: &RatingRecord) -> Rating {
         score: r.score,
         comment: r.comment.clone(),
         at: rfc3339(r.at),
+    }
+}
+
+/// What a storage failure means to the person asking: a record they named does not
+/// exist, a rule refused the change (a username is taken, the chat has ended), or the
+/// database could not answer.
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => Self::NotFound(what),
+            StoreError::Conflict(Constraint::ChatNotEnded) => {
+                Self::conflict(ErrorCode::ChatEnded, "this chat has already ended")
+            }
+            StoreError::Conflict(Constraint::Unique | Constraint::UniqueUsername) => {
+                Self::conflict(ErrorCode::AlreadyExists, "that already exists")
+            }
+            StoreError::Unavailable(e) => Self::Unavailable(Box::new(e)),
+            StoreError::Failed(e) => Self::Database(e),
+        }
     }
 }

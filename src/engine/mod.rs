@@ -146,6 +146,6 @@ impl Health {
     /// # Errors
     /// The database does not answer.
     pub async fn database(&self) -> Result<()> {
-        self.store.ping().await
+        Ok(self.store.ping().await?)
     }
 }

@@ -5,6 +5,7 @@
 //! Every operation that changes what a user was told (a message shown, a call logged, a
 //! chat ended) is one transaction, committed before the engine announces it.
 
+mod error;
 mod records;
 mod sql;
 
@@ -12,6 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use error::{BoxError, Constraint, Result, StoreError};
 pub use records::*;
 pub use sql::{SqlStore, connect};
 
@@ -23,7 +25,6 @@ use crate::domain::ids::{ArticleId, AttachmentId, CallId, CannedId, ChatId, User
 use crate::domain::insights::CallHistory;
 use crate::domain::user::{Role, TokenKind, User};
 use crate::domain::wait::Acceptance;
-use crate::error::Result;
 
 pub type DynStore = Arc<dyn Store>;
 

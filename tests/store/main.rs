@@ -17,10 +17,9 @@ use chatdesk::domain::ids::{ArticleId, ChatId};
 use chatdesk::domain::insights::{CallHistory, Insights, Outcome};
 use chatdesk::domain::message::{Author, AuthorRole, EventKind};
 use chatdesk::domain::user::{Role, User, Username};
-use chatdesk::error::{Error, ErrorCode};
 use chatdesk::store::{
-    AcceptOutcome, DynStore, EndChat, NewEvent, NewRating, NewUser, StoredArticle, TransferOutcome,
-    TransferTo, Upserted,
+    AcceptOutcome, Constraint, DynStore, EndChat, NewEvent, NewRating, NewUser, StoreError,
+    StoredArticle, TransferOutcome, TransferTo, Upserted,
 };
 
 #[derive(Clone, Copy, Debug)]
@@ -69,7 +68,7 @@ async fn say(
     who: &Author,
     text: &str,
     client_id: Option<&str>,
-) -> chatdesk::error::Result<chatdesk::store::Appended> {
+) -> chatdesk::store::Result<chatdesk::store::Appended> {
     store
         .append_event(
             chat,
@@ -314,7 +313,7 @@ async fn a_username_race_makes_one_account(backend: Backend) {
     for t in tasks {
         match t.await.unwrap() {
             Ok(_) => made += 1,
-            Err(Error::Conflict { code, .. }) => assert_eq!(code, ErrorCode::UsernameTaken),
+            Err(StoreError::Conflict(Constraint::UniqueUsername)) => {}
             Err(e) => panic!("{backend:?}: {e}"),
         }
     }
@@ -448,7 +447,7 @@ async fn ending_a_chat_is_one_step(backend: Backend) {
     );
     assert_eq!(call.resolved_by.as_deref(), Some("bot"));
     match say(&store, chat, &who, "three", None).await {
-        Err(Error::Conflict { code, .. }) => assert_eq!(code, ErrorCode::ChatEnded),
+        Err(StoreError::Conflict(Constraint::ChatNotEnded)) => {}
         other => panic!("{backend:?}: {:?}", other.map(|a| a.event)),
     }
     let retry = say(&store, chat, &who, "two", Some("c2")).await.unwrap();

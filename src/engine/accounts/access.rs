@@ -20,6 +20,7 @@ use crate::domain::Millis;
 use crate::domain::ids::UserId;
 use crate::domain::user::Role;
 use crate::engine::clock::Clock;
+use crate::error::Error;
 use crate::events::Frame;
 use crate::store::{DynStore, TokenOwner};
 
@@ -129,7 +130,7 @@ impl AccessWatch {
             }
             Ok(None) => Err(Revoked::SignedOut),
             Err(e) => {
-                tracing::warn!(user_id = %self.user_id, error = %e.chain(), "could not re-check a socket's access");
+                tracing::warn!(user_id = %self.user_id, error = %Error::from(e).chain(), "could not re-check a socket's access");
                 Ok(())
             }
         }

@@ -10,9 +10,9 @@ use super::AccountService;
 use crate::domain::ids::UserId;
 use crate::domain::now_millis;
 use crate::domain::user::{Role, TokenKind, User, Username, format_roles, parse_roles};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::events;
-use crate::store::{NewToken, NewUser, TokenOwner};
+use crate::store::{Constraint, NewToken, NewUser, StoreError, TokenOwner};
 
 /// What an admin changes of an account; `None` leaves it as it is.
 #[derive(Clone, Debug, Default)]
@@ -106,6 +106,7 @@ impl AccountService {
             }
             None => None,
         };
+        let taken = format!("the username {:?} is already taken", username.as_str());
         let user = self
             .core
             .store
@@ -118,7 +119,13 @@ impl AccountService {
                 },
                 self.core.now(),
             )
-            .await?;
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(Constraint::UniqueUsername) => {
+                    Error::conflict(ErrorCode::UsernameTaken, taken)
+                }
+                e => e.into(),
+            })?;
         let days = i64::from(self.core.settings.chat.api_token_days);
         let expires = (days > 0).then(|| self.core.now() + days * 86_400_000);
         let token = self.issue_token(&user, TokenKind::Api, expires).await?;
@@ -270,7 +277,11 @@ impl AccountService {
     /// Deletes expired sessions and tokens; returns how many. Run now and then by the
     /// service (see `startup`).
     pub async fn sweep_expired_tokens(&self) -> Result<u64> {
-        self.core.store.delete_expired_tokens(self.core.now()).await
+        Ok(self
+            .core
+            .store
+            .delete_expired_tokens(self.core.now())
+            .await?)
     }
 }
 

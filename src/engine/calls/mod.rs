@@ -302,7 +302,7 @@ impl CallService {
             .collect())
     }
 
-    /// An analyst resolves an open call with how it was resolved; `invalid_state` (409)
+    /// An analyst resolves an open call with how it was resolved; `invalid_state`
     /// when it is already resolved.
     #[tracing::instrument(skip_all, fields(call_id = %call_id, user = %user.id), err(level = "debug"))]
     pub async fn resolve_call(
@@ -333,7 +333,7 @@ impl CallService {
         Ok(call_view(&self.visible_call(user, call_id).await?))
     }
 
-    /// Its user or an analyst opens a resolved call again; `invalid_state` (409) when it
+    /// Its user or an analyst opens a resolved call again; `invalid_state` when it
     /// is open.
     #[tracing::instrument(skip_all, fields(call_id = %call_id, user = %user.id), err(level = "debug"))]
     pub async fn reopen_call(&self, user: &User, call_id: CallId) -> Result<Call> {

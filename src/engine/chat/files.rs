@@ -288,7 +288,7 @@ impl ChatService {
             }
             Err(e) => {
                 self.files.remove(&id).await;
-                Err(e)
+                Err(e.into())
             }
         }
     }

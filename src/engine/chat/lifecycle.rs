@@ -348,7 +348,7 @@ impl ChatService {
         if self.offered_title(chat_id, article_id).await?.is_none() {
             return Err(Error::NotFound("suggestion"));
         }
-        self.core.store.decline_article(chat_id, article_id).await
+        Ok(self.core.store.decline_article(chat_id, article_id).await?)
     }
 
     /// The title of `article_id` when the bot has offered it in the chat.

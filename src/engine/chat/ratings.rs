@@ -11,8 +11,8 @@ use crate::store::{NewRating, RatingRecord};
 
 impl ChatService {
     /// The chat's user rates it, once, after it has ended. Errors: `forbidden` for anyone
-    /// else who can see the chat; `invalid_state` (409) while it is still open;
-    /// `already_exists` (409) for a second rating; `invalid` for a score outside 1 to 5 or
+    /// else who can see the chat; `invalid_state` while it is still open;
+    /// `already_exists` for a second rating; `invalid` for a score outside 1 to 5 or
     /// an overlong comment.
     #[tracing::instrument(skip_all, fields(chat_id = %chat_id, user = %user.id), err(level = "debug"))]
     pub async fn rate_chat(

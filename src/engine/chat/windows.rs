@@ -169,7 +169,7 @@ impl ChatService {
             Ok(Some(chat)) if matches!(chat.status, ChatStatus::Bot | ChatStatus::Active) => chat,
             Ok(_) => return,
             Err(e) => {
-                tracing::warn!(%chat_id, error = %e.chain(), "could not check a chat whose user left");
+                tracing::warn!(%chat_id, error = %Error::from(e).chain(), "could not check a chat whose user left");
                 return;
             }
         };

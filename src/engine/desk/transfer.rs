@@ -20,7 +20,7 @@ impl DeskService {
     /// - `forbidden` unless `user` is the chat's analyst; `not_found` for a chat they
     ///   cannot see or an unknown username; `invalid` (field `to`) for themselves, the
     ///   chat's own user, or someone who is not an analyst.
-    /// - 409 and nothing changes: `analyst_offline` when the target is not online,
+    /// - a conflict, and nothing changes: `analyst_offline` when the target is not online,
     ///   `at_capacity` when they have no room, `chat_ended`/`invalid_state` when the chat is
     ///   no longer active with `user` (it ended, or was transferred meanwhile).
     #[tracing::instrument(skip_all, fields(chat_id = %chat_id, analyst = %user.id, to = %to), err(level = "debug"))]
@@ -133,7 +133,7 @@ impl DeskService {
     /// can be transferred to.
     pub async fn analyst_loads(&self, user: &User) -> Result<Vec<AnalystLoad>> {
         user.as_analyst("only analysts see the team")?;
-        self.core.store.analyst_loads().await
+        Ok(self.core.store.analyst_loads().await?)
     }
 }
 

@@ -9,10 +9,10 @@ use crate::domain::Millis;
 use crate::domain::availability::PresenceStatus;
 use crate::domain::ids::UserId;
 use crate::domain::user::{Role, TokenKind, User, format_roles, parse_roles};
-use crate::error::{Error, ErrorCode, Result};
 use crate::store::{
     AccountStore, AnalystLoad, LoginRecord, NewToken, NewUser, Presence, TokenOwner,
 };
+use crate::store::{Constraint, Result, StoreError};
 
 #[async_trait]
 impl AccountStore for SqlStore {
@@ -30,12 +30,7 @@ impl AccountStore for SqlStore {
         .bind(now)
         .fetch_optional(&self.writer)
         .await?;
-        let id = id.ok_or_else(|| {
-            Error::conflict(
-                ErrorCode::UsernameTaken,
-                format!("the username {:?} is already taken", user.username.as_str()),
-            )
-        })?;
+        let id = id.ok_or(StoreError::Conflict(Constraint::UniqueUsername))?;
         Ok(User {
             id,
             username: user.username.to_string(),

@@ -11,7 +11,7 @@ use super::rows::ARTICLE_COLUMNS;
 use crate::domain::Millis;
 use crate::domain::article::ArticleOrigin;
 use crate::domain::ids::ArticleId;
-use crate::error::Result;
+use crate::store::Result;
 use crate::store::{ArticleStore, Imported, StoredArticle, Upserted};
 
 async fn bump_generation(conn: &mut AnyConnection) -> Result<()> {

@@ -9,7 +9,7 @@ use super::rows::{self, ATTACHMENT_COLUMNS, CALL_SELECT};
 use crate::domain::Millis;
 use crate::domain::call::{CallStatus, Resolver};
 use crate::domain::ids::{AttachmentId, CallId, ChatId, UserId};
-use crate::error::Result;
+use crate::store::Result;
 use crate::store::{
     Appended, AttachmentRecord, CallFilter, CallRecord, CallStore, NewEvent, NoteRecord,
 };

@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use super::SqlStore;
 use crate::domain::Millis;
 use crate::domain::ids::{CannedId, UserId};
-use crate::error::Result;
+use crate::store::Result;
 use crate::store::{CannedRecord, CannedStore};
 
 const SELECT: &str = "SELECT c.id, c.title, c.body, u.username AS author, c.updated_at \

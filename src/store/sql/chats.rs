@@ -9,18 +9,18 @@ use sqlx::{Any, AnyConnection, Row};
 use super::calls::call_in;
 use super::group_commit::Inserted;
 use super::rows::{self, CHAT_SELECT, EVENT_COLUMNS};
-use super::{Constraint, SqlStore, status_in, status_list};
+use super::{RacedKey, SqlStore, status_in, status_list};
 use crate::domain::Millis;
 use crate::domain::call::CallStatus;
 use crate::domain::chat::{ChatStatus, Transition};
 use crate::domain::event::{ChatEvent, StoredColumns};
 use crate::domain::ids::{ArticleId, CallId, ChatId, EventId, UserId};
 use crate::domain::wait::Acceptance;
-use crate::error::{Error, ErrorCode, Result};
 use crate::store::{
     AcceptOutcome, Appended, CallRecord, ChatEnding, ChatRecord, ChatStore, DeskCounts, EndChat,
     Ended, NewEvent, StoredEvent, TransferOutcome, TransferTo,
 };
+use crate::store::{Constraint, Result, StoreError};
 
 /// Appends an event to a chat that has not ended, with the chat's next `seq`, in one
 /// statement: updating the chat row claims the `seq` (and locks the row until commit).
@@ -30,8 +30,8 @@ const PG_APPEND: &str = "WITH claimed AS (UPDATE chats SET last_seq = last_seq +
      client_id, payload, created_at) \
      SELECT id, last_seq, $2, $3, $4, $5, $6, $7, $8, $9 FROM claimed RETURNING id, seq";
 
-fn chat_ended() -> Error {
-    Error::conflict(ErrorCode::ChatEnded, "this chat has already ended")
+fn chat_ended() -> StoreError {
+    StoreError::Conflict(Constraint::ChatNotEnded)
 }
 
 pub(super) async fn chat_in(conn: &mut AnyConnection, id: ChatId) -> Result<Option<ChatRecord>> {
@@ -169,7 +169,7 @@ impl SqlStore {
         Ok(match row {
             Ok(Some(row)) => Ok(Some((row.try_get("id")?, row.try_get("seq")?))),
             Ok(None) => Ok(None),
-            Err(e) if Constraint::violated_by(&e) == Some(Constraint::MessageClientId) => Err(e),
+            Err(e) if RacedKey::violated_by(&e) == Some(RacedKey::MessageClientId) => Err(e),
             Err(e) => return Err(e.into()),
         })
     }
@@ -224,7 +224,7 @@ impl ChatStore for SqlStore {
         .await?;
         let chat = chat_in(&mut tx, chat_id)
             .await?
-            .ok_or(Error::NotFound("chat"))?;
+            .ok_or(StoreError::NotFound("chat"))?;
         tx.commit().await?;
         Ok(chat)
     }
@@ -341,7 +341,7 @@ impl ChatStore for SqlStore {
         }
         let chat = chat_in(&mut tx, chat_id)
             .await?
-            .ok_or(Error::NotFound("chat"))?;
+            .ok_or(StoreError::NotFound("chat"))?;
         tx.commit().await?;
         Ok(AcceptOutcome::Accepted(Box::new(chat)))
     }
@@ -399,7 +399,7 @@ impl ChatStore for SqlStore {
         let event = insert_event(&mut tx, chat_id, seq, note).await?;
         let chat = chat_in(&mut tx, chat_id)
             .await?
-            .ok_or(Error::NotFound("chat"))?;
+            .ok_or(StoreError::NotFound("chat"))?;
         tx.commit().await?;
         Ok(TransferOutcome::Transferred(Box::new((chat, event))))
     }
@@ -428,7 +428,7 @@ impl ChatStore for SqlStore {
         };
         let chat = chat_in(&mut tx, end.chat_id)
             .await?
-            .ok_or(Error::NotFound("chat"))?;
+            .ok_or(StoreError::NotFound("chat"))?;
         if let Some(by) = end.resolved_by {
             // A call an analyst resolved meanwhile keeps its resolver.
             sqlx::query(
@@ -443,7 +443,7 @@ impl ChatStore for SqlStore {
         }
         let mut call = call_in(&mut tx, chat.call_id)
             .await?
-            .ok_or(Error::NotFound("call"))?;
+            .ok_or(StoreError::NotFound("call"))?;
         // As it will be committed.
         call.updated_at = end.now;
         let history = events_in(&mut tx, end.chat_id, 0).await?;

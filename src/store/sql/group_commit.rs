@@ -12,8 +12,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::ids::{ChatId, EventId, UserId};
 use crate::domain::message::{AuthorRole, EventKind};
-use crate::error::{Error, Result};
 use crate::store::NewEvent;
+use crate::store::{Result, StoreError};
 
 /// Events per statement: 9 parameters each, far below SQLite's limit of 32,766.
 const MAX_BATCH: usize = 256;
@@ -64,7 +64,7 @@ impl GroupCommit {
             payload: columns.payload,
             now: e.now,
         };
-        let stopped = || Error::Internal(anyhow::anyhow!("the database writer has stopped"));
+        let stopped = || StoreError::Failed("the database writer has stopped".into());
         self.queue
             .send(Pending {
                 chat_id,
@@ -141,7 +141,7 @@ async fn write(writer: &AnyPool, mut batch: Vec<Pending>) -> Outcome {
             }
             Outcome::Written
         }
-        Err(Error::Unavailable(_)) => {
+        Err(StoreError::Unavailable(_)) => {
             for p in batch {
                 let _ = p.reply.send(Err(unavailable()));
             }
@@ -167,8 +167,8 @@ async fn write(writer: &AnyPool, mut batch: Vec<Pending>) -> Outcome {
 }
 
 /// The database is out of reach (busy past its timeout, or gone).
-fn unavailable() -> Error {
-    Error::Unavailable(sqlx::Error::PoolTimedOut)
+fn unavailable() -> StoreError {
+    StoreError::Unavailable(sqlx::Error::PoolTimedOut)
 }
 
 async fn insert(writer: &AnyPool, batch: &[Pending]) -> Result<HashMap<ChatId, (EventId, i64)>> {
@@ -196,7 +196,7 @@ async fn insert(writer: &AnyPool, batch: &[Pending]) -> Result<HashMap<ChatId, (
             ))
         })
         .collect::<sqlx::Result<_>>()
-        .map_err(Error::from)
+        .map_err(StoreError::from)
 }
 
 /// `INSERT ... SELECT` of `n` events, each given the next `seq` of its (open) chat; the

@@ -14,7 +14,7 @@ use crate::domain::event::ChatEvent;
 use crate::domain::ids::{ArticleId, CallId, ChatId};
 use crate::domain::insights::CallHistory;
 use crate::domain::message::EventKind;
-use crate::error::Result;
+use crate::store::Result;
 use crate::store::{BotStage, InsightStore};
 
 const HISTORY: &str = "SELECT k.id AS call_id, k.created_at, k.status, \

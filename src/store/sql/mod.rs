@@ -31,7 +31,7 @@ use self::group_commit::GroupCommit;
 use super::Store;
 use crate::domain::chat::ChatStatus;
 use crate::domain::ids::ChatId;
-use crate::error::{Error, Result};
+use crate::store::{Result, StoreError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dialect {
@@ -174,12 +174,12 @@ impl Store for SqlStore {
 /// (SQLite writes through one connection and its statements check these keys before
 /// inserting, so there the race cannot happen; SQLite does not name constraints.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Constraint {
+enum RacedKey {
     /// `chat_events (chat_id, author_id, client_id)`: a retried message.
     MessageClientId,
 }
 
-impl Constraint {
+impl RacedKey {
     /// The constraint a failed statement violated, when it is one of ours.
     fn violated_by(e: &sqlx::Error) -> Option<Self> {
         let sqlx::Error::Database(db) = e else {
@@ -201,7 +201,7 @@ async fn status_in(conn: &mut AnyConnection, chat_id: ChatId) -> Result<ChatStat
         .bind(chat_id)
         .fetch_optional(conn)
         .await?;
-    status.ok_or(Error::NotFound("chat"))
+    status.ok_or(StoreError::NotFound("chat"))
 }
 
 /// `'bot', 'queued'`: statuses for an `IN (...)` list. They come from the enum, never

@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::SqlStore;
 use crate::domain::ids::CallId;
-use crate::error::Result;
+use crate::store::Result;
 use crate::store::{NewRating, RatingRecord, RatingStore};
 
 #[async_trait]
