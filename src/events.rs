@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::Timestamp;
 use crate::domain::article::{Assist, Suggestion};
 use crate::domain::availability::Availability;
 use crate::domain::call::Call;
@@ -19,7 +20,6 @@ use crate::domain::chat::{ChatView, QueueEntry};
 use crate::domain::event::ChatEvent;
 use crate::domain::ids::{ChatId, UserId};
 use crate::domain::message::{AttachmentInfo, Author, AuthorRole, Message};
-use crate::domain::rfc3339;
 use crate::domain::user::User;
 use crate::error::ErrorCode;
 use crate::store::StoredEvent;
@@ -75,14 +75,14 @@ pub enum OutFrame<'a> {
     Suggestions {
         seq: i64,
         items: &'a [Suggestion],
-        at: String,
+        at: Timestamp,
     },
     /// A file someone attached.
     Attachment {
         seq: i64,
         attachment: &'a AttachmentInfo,
         author: &'a Author,
-        at: String,
+        at: Timestamp,
     },
     /// The chat ended; the call as the end left it.
     Ended {
@@ -221,7 +221,7 @@ impl Frame {
     /// The frame a stored event is sent as, on replay.
     pub fn of_event(e: &StoredEvent) -> Self {
         let audience = Audience::Chat(e.chat_id);
-        let at = || rfc3339(e.created_at);
+        let at = || Timestamp(e.created_at);
         if let Some(m) = message_of(e) {
             return Self::new(audience, &OutFrame::Message(&m));
         }
@@ -316,7 +316,7 @@ pub fn message_of(e: &StoredEvent) -> Option<Message> {
         chat_id: e.chat_id,
         author: author.clone(),
         text: text.clone(),
-        at: rfc3339(e.created_at),
+        at: Timestamp(e.created_at),
         client_id: client_id.clone(),
         article: article.clone(),
     })

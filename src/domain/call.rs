@@ -1,6 +1,7 @@
 //! Calls: the tickets chats are logged as. A call outlives its chat and carries the
 //! final transcript and every exchanged file.
 
+use crate::domain::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::ids::{ArticleId, CallId, UserId};
@@ -67,8 +68,8 @@ pub struct Call {
     /// How an analyst resolved it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolution: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 /// An internal note on a call: analysts read it, the call's user never does.
@@ -78,8 +79,7 @@ pub struct Note {
     pub text: String,
     /// Username of its author.
     pub author: String,
-    /// RFC 3339.
-    pub at: String,
+    pub at: Timestamp,
 }
 
 /// How the user took an article the bot offered; ordered from weakest to strongest, so

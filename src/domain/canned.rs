@@ -1,6 +1,7 @@
 //! Canned responses: replies analysts save once and insert into any chat, with `{user}`
 //! and `{call}` filled in from the chat they are used in.
 
+use crate::domain::Timestamp;
 use serde::Serialize;
 
 use super::ids::CannedId;
@@ -20,8 +21,7 @@ pub struct CannedResponse {
     pub text: String,
     /// Username of whoever saved it last.
     pub author: String,
-    /// RFC 3339.
-    pub updated_at: String,
+    pub updated_at: Timestamp,
     /// `text` with `{user}` and `{call}` filled in, when listed for a chat.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filled: Option<String>,

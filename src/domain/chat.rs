@@ -2,6 +2,7 @@
 //! each state. Storage applies a transition only if the chat is still in an allowed state,
 //! so two racing requests cannot both win.
 
+use crate::domain::Timestamp;
 use serde::Serialize;
 
 use super::call::Person;
@@ -169,7 +170,7 @@ pub struct QueueEntry {
     pub call_reference: String,
     pub description: String,
     pub user: Person,
-    pub waiting_since: String,
+    pub waiting_since: Timestamp,
     pub position: i64,
 }
 
@@ -193,7 +194,7 @@ pub struct ChatView {
     /// little recent history to say.
     pub wait_estimate: Option<WaitEstimate>,
     pub last_seq: i64,
-    pub created_at: String,
+    pub created_at: Timestamp,
 }
 
 /// Where an analyst sends a chat they are handling: back to the queue (`"queue"`) or to

@@ -253,6 +253,7 @@ fn bot() -> &'static Author {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Timestamp;
     use crate::domain::call::{CallStatus, Person};
     use crate::domain::ids::{ArticleId, AttachmentId, CallId, UserId};
 
@@ -322,8 +323,8 @@ mod tests {
                     user: person(),
                     resolved_by: Some("bot".into()),
                     resolution: None,
-                    created_at: "1970-01-01T00:00:00Z".into(),
-                    updated_at: "1970-01-01T00:00:01Z".into(),
+                    created_at: Timestamp(0),
+                    updated_at: Timestamp(1_000),
                 },
                 ended_by: AuthorRole::Bot,
             },
@@ -335,7 +336,7 @@ mod tests {
 
     #[test]
     fn rows_from_before_the_version_still_read() {
-        let old = r#"{"type":"ended","call":{"id":3,"reference":"CALL-000003","status":"open","source":"chat","description":"d","user":{"id":7,"username":"alice","name":"Alice"},"created_at":"x","updated_at":"y"},"ended_by":"user"}"#;
+        let old = r#"{"type":"ended","call":{"id":3,"reference":"CALL-000003","status":"open","source":"chat","description":"d","user":{"id":7,"username":"alice","name":"Alice"},"created_at":"2026-11-01T09:00:00Z","updated_at":"2026-11-01T09:05:00.5Z"},"ended_by":"user"}"#;
         let event = ChatEvent::from_stored(EventKind::Ended, None, None, None, Some(old)).unwrap();
         assert!(matches!(
             event,

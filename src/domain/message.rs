@@ -1,5 +1,6 @@
 //! Chat messages, the events a chat is made of, and the text rules they follow.
 
+use crate::domain::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::ids::{ArticleId, AttachmentId, ChatId, EventId, UserId};
@@ -59,7 +60,7 @@ pub struct Message {
     pub chat_id: ChatId,
     pub author: Author,
     pub text: String,
-    pub at: String,
+    pub at: Timestamp,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
     /// An article the analyst sent with the message (see [`SharedArticle`]).

@@ -82,6 +82,49 @@ pub fn capitalised(text: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A moment to the millisecond, as views carry it until a page or a body formats it. Its
+/// text form (`Display`, `FromStr`, and so serde) is RFC 3339 in UTC
+/// (`2026-11-24T01:40:12.5Z`; RFC 3339, section 5.6), the form every API body and every
+/// stored payload has always used.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde_with::SerializeDisplay,
+    serde_with::DeserializeFromStr,
+)]
+pub struct Timestamp(pub Millis);
+
+impl Timestamp {
+    /// The moment in UTC, for formatting.
+    pub fn utc(self) -> time::OffsetDateTime {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+    }
+}
+
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&rfc3339(self.0))
+    }
+}
+
+impl std::str::FromStr for Timestamp {
+    type Err = time::error::Parse;
+
+    /// An RFC 3339 time, in any offset; kept to the millisecond.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)?;
+        Ok(Self((at.unix_timestamp_nanos() / 1_000_000) as Millis))
+    }
+}
+
+/// `ms` as RFC 3339 in UTC (`1970-01-01T00:00:01.5Z`).
 pub fn rfc3339(ms: Millis) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
@@ -95,5 +138,21 @@ mod tests {
     fn rfc3339_renders_utc() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(super::rfc3339(1_500), "1970-01-01T00:00:01.5Z");
+    }
+
+    #[test]
+    fn timestamps_read_and_write_rfc_3339_to_the_millisecond() {
+        use super::Timestamp;
+        for ms in [0, 1_500, 1_764_000_000_123] {
+            let json = serde_json::to_string(&Timestamp(ms)).unwrap();
+            assert_eq!(json, format!("\"{}\"", super::rfc3339(ms)));
+            assert_eq!(
+                serde_json::from_str::<Timestamp>(&json).unwrap(),
+                Timestamp(ms)
+            );
+        }
+        let at: Timestamp = "2026-11-24T02:40:12.5+01:00".parse().unwrap();
+        assert_eq!(at.to_string(), "2026-11-24T01:40:12.5Z");
+        assert!("yesterday".parse::<Timestamp>().is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! A user's rating of a chat: 1 to 5, with an optional comment, given once after the chat
 //! has ended, and shown on its call.
 
+use crate::domain::Timestamp;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -13,8 +14,7 @@ pub struct Rating {
     /// 1 (poor) to 5 (excellent).
     pub score: i64,
     pub comment: Option<String>,
-    /// RFC 3339.
-    pub at: String,
+    pub at: Timestamp,
 }
 
 /// A score checked and a comment trimmed (an empty one is none); `invalid` naming the

@@ -12,6 +12,8 @@ use super::clock::Clock;
 use super::liveness::Liveness;
 use crate::bus::EventBus;
 use crate::config::Settings;
+use crate::domain::Millis;
+use crate::domain::Timestamp;
 use crate::domain::availability::Availability;
 use crate::domain::call::{self, Call};
 use crate::domain::chat::{ChatStatus, ChatView, Party, QueueEntry, Refusal};
@@ -21,7 +23,6 @@ use crate::domain::message::Author;
 use crate::domain::rating::Rating;
 use crate::domain::user::User;
 use crate::domain::wait::{Pace, WaitEstimate};
-use crate::domain::{Millis, rfc3339};
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::{self, Frame};
 use crate::metrics::Metrics;
@@ -249,7 +250,7 @@ pub(super) fn view_of(chat: &ChatRecord, place: Option<Place>) -> ChatView {
         available_analysts: place.as_ref().map(|p| p.available_analysts),
         wait_estimate: place.and_then(|p| p.wait),
         last_seq: chat.last_seq,
-        created_at: rfc3339(chat.created_at),
+        created_at: Timestamp(chat.created_at),
     }
 }
 
@@ -263,7 +264,7 @@ pub(super) fn entries(queue: &[ChatRecord]) -> Vec<QueueEntry> {
             call_reference: call::reference(c.call_id),
             description: c.description.clone(),
             user: c.user.clone(),
-            waiting_since: rfc3339(c.queued_at.unwrap_or(c.created_at)),
+            waiting_since: Timestamp(c.queued_at.unwrap_or(c.created_at)),
             position: i as i64 + 1,
         })
         .collect()
@@ -285,8 +286,8 @@ pub fn call_view(call: &CallRecord) -> Call {
         user: call.user.clone(),
         resolved_by: call.resolved_by.clone(),
         resolution: call.resolution.clone(),
-        created_at: rfc3339(call.created_at),
-        updated_at: rfc3339(call.updated_at),
+        created_at: Timestamp(call.created_at),
+        updated_at: Timestamp(call.updated_at),
     }
 }
 
@@ -295,7 +296,7 @@ pub(super) fn rating_view(r: &RatingRecord) -> Rating {
     Rating {
         score: r.score,
         comment: r.comment.clone(),
-        at: rfc3339(r.at),
+        at: Timestamp(r.at),
     }
 }
 

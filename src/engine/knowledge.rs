@@ -3,6 +3,7 @@
 //! swapped in whole. Every edit bumps a generation number in the database, and each
 //! instance rebuilds when it sees a new one, so edits reach every instance.
 
+use crate::domain::Timestamp;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Instant;
@@ -13,10 +14,10 @@ use sha2::{Digest, Sha256};
 use super::clock::Clock;
 use super::ranking::Ranking;
 use crate::config::Settings;
+use crate::domain::Millis;
 use crate::domain::article::ArticleOrigin;
 use crate::domain::ids::ArticleId;
 use crate::domain::user::User;
-use crate::domain::{Millis, rfc3339};
 use crate::error::{Error, Result};
 use crate::knowledge::article::load_sources;
 use crate::knowledge::index::BuildStats;
@@ -94,7 +95,7 @@ pub struct ArticleSummary {
     /// From the article's front matter.
     pub tags: Vec<String>,
     pub origin: ArticleOrigin,
-    pub updated_at: String,
+    pub updated_at: Timestamp,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -346,7 +347,7 @@ impl KnowledgeService {
                 id: a.id,
                 title: a.title,
                 origin: a.origin,
-                updated_at: rfc3339(a.updated_at),
+                updated_at: Timestamp(a.updated_at),
             })
             .collect())
     }

@@ -2,11 +2,11 @@
 //! `{user}` and `{call}` filled in from the chat at hand.
 
 use super::CallService;
+use crate::domain::Timestamp;
 use crate::domain::call;
 use crate::domain::canned::{self, CannedResponse};
 use crate::domain::chat::Party;
 use crate::domain::ids::{CannedId, ChatId};
-use crate::domain::rfc3339;
 use crate::domain::user::User;
 use crate::error::{Error, Result};
 use crate::store::CannedRecord;
@@ -17,7 +17,7 @@ fn view(record: CannedRecord, filled: Option<String>) -> CannedResponse {
         title: record.title,
         text: record.text,
         author: record.author,
-        updated_at: rfc3339(record.updated_at),
+        updated_at: Timestamp(record.updated_at),
         filled,
     }
 }

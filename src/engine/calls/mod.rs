@@ -3,6 +3,7 @@
 
 mod canned;
 
+use crate::domain::Timestamp;
 use serde::Serialize;
 
 use super::core::{Core, call_view, rating_view};
@@ -12,7 +13,6 @@ use crate::domain::chat::ChatStatus;
 use crate::domain::ids::{CallId, ChatId, UserId};
 use crate::domain::message::{AttachmentInfo, Author, EventKind};
 use crate::domain::rating::Rating;
-use crate::domain::rfc3339;
 use crate::domain::user::User;
 use crate::error::{Error, ErrorCode, Result};
 use crate::store::{CallFilter, CallRecord, ChatRecord, NoteRecord, StoredEvent};
@@ -23,7 +23,7 @@ pub struct TranscriptEntry {
     pub chat_id: ChatId,
     pub seq: i64,
     pub kind: EventKind,
-    pub at: String,
+    pub at: Timestamp,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub author: Option<Author>,
     pub text: String,
@@ -45,7 +45,7 @@ pub struct AttachmentView {
     pub info: AttachmentInfo,
     pub chat_id: ChatId,
     pub uploaded_by: UserId,
-    pub at: String,
+    pub at: Timestamp,
     pub url: String,
 }
 
@@ -85,7 +85,7 @@ fn note_view(n: NoteRecord) -> Note {
         id: n.id,
         text: n.text,
         author: n.author,
-        at: rfc3339(n.at),
+        at: Timestamp(n.at),
     }
 }
 
@@ -94,7 +94,7 @@ fn entry(e: &StoredEvent) -> TranscriptEntry {
         chat_id: e.chat_id,
         seq: e.seq,
         kind: e.kind(),
-        at: rfc3339(e.created_at),
+        at: Timestamp(e.created_at),
         author: e.event.author().cloned(),
         text: describe(e),
     }
@@ -176,7 +176,7 @@ impl CallService {
                 },
                 chat_id: a.chat_id,
                 uploaded_by: a.uploader_id,
-                at: rfc3339(a.created_at),
+                at: Timestamp(a.created_at),
             })
             .collect();
         let mut linked_chats = Vec::new();

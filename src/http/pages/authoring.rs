@@ -44,7 +44,7 @@ async fn list_context(
         .into_iter()
         .map(|a| {
             let mut v = json!(a);
-            v["updated_text"] = json!(super::self_service::readable(&a.updated_at));
+            v["updated_text"] = json!(super::self_service::readable(a.updated_at));
             v
         })
         .collect();

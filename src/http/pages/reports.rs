@@ -40,8 +40,7 @@ fn duration(secs: Option<f64>) -> String {
 
 /// "2026-11-01 09:00" (UTC), the range's ends as the page states them.
 fn readable_utc(at: crate::domain::Millis) -> String {
-    let text = crate::domain::rfc3339(at);
-    text.get(..16).unwrap_or(&text).replace('T', " ")
+    super::self_service::to_the_minute(crate::domain::Timestamp(at))
 }
 
 /// A chart as a `data:` URL for an `<img>`: the page's templates never insert markup

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::extract::{PageForm, PagePath};
 use super::session::PageUser;
 use super::{PageError, render};
+use crate::domain::Timestamp;
 use crate::domain::availability::AvailabilityStatus;
 use crate::domain::call::{Call, CallStatus, reference};
 use crate::domain::chat::ChatStatus;
@@ -24,18 +25,21 @@ const RECENT_CALLS: i64 = 10;
 
 /// `2026-11-24T01:40:12.5Z` as `2026-11-24 01:40 UTC`: what a page says in a `<time>`
 /// element before `common.js` rewrites it in the viewer's zone (and without scripts).
-pub(super) fn readable(rfc3339: &str) -> String {
-    match rfc3339.get(..16) {
-        Some(minutes) => format!("{} UTC", minutes.replacen('T', " ", 1)),
-        None => rfc3339.to_owned(),
-    }
+pub(super) fn readable(at: Timestamp) -> String {
+    format!("{} UTC", to_the_minute(at))
+}
+
+/// `2026-11-24 01:40`, in UTC.
+pub(super) fn to_the_minute(at: Timestamp) -> String {
+    let minute = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+    at.utc().format(&minute).unwrap_or_else(|_| at.to_string())
 }
 
 /// A call for a page: its fields, with `logged_at` for a `<time>` element.
 pub(super) fn call_view(call: &Call) -> Value {
     let mut v = json!(call);
     v["logged_at"] = json!(call.created_at);
-    v["logged_at_text"] = json!(readable(&call.created_at));
+    v["logged_at_text"] = json!(readable(call.created_at));
     v
 }
 
@@ -204,7 +208,7 @@ pub async fn call_page(
                 .unwrap_or(&e.text);
             json!({
                 "at": e.at,
-                "at_text": readable(&e.at),
+                "at_text": readable(e.at),
                 "speaker": e.author.as_ref().map_or("chatdesk", |a| a.name.as_str()),
                 "role": e.author.as_ref().map_or("system".to_owned(), |a| a.role.to_string()),
                 // Later lines indented, so none can pass for a record of its own.
@@ -220,7 +224,7 @@ pub async fn call_page(
             v["size_text"] = json!(size_text(a.info.size));
             v["url"] = json!(a.url);
             v["at"] = json!(a.at);
-            v["at_text"] = json!(readable(&a.at));
+            v["at_text"] = json!(readable(a.at));
             v
         })
         .collect();
@@ -229,16 +233,12 @@ pub async fn call_page(
         .iter()
         .map(|l| json!({"chat_id": l.chat_id, "call_id": l.call_id, "call_reference": l.call_reference, "status": l.status}))
         .collect();
-    let at_text = |v: &mut Value| {
-        let at = v["at"].as_str().map(readable);
-        v["at_text"] = json!(at);
-    };
     let notes: Option<Vec<Value>> = details.notes.as_ref().map(|notes| {
         notes
             .iter()
             .map(|n| {
                 let mut v = json!(n);
-                at_text(&mut v);
+                v["at_text"] = json!(readable(n.at));
                 v
             })
             .collect()
@@ -271,7 +271,7 @@ pub async fn call_page(
                 "comment": r.comment,
                 "word": SCORE_WORDS[(r.score.clamp(1, 5) - 1) as usize],
                 "at": r.at,
-                "at_text": readable(&r.at),
+                "at_text": readable(r.at),
             })),
             "ratable_chat": details.ratable_chat,
             "scores": SCORE_WORDS
@@ -317,7 +317,10 @@ mod tests {
 
     #[test]
     fn times_and_sizes_read_well() {
-        assert_eq!(readable("2026-11-24T01:40:12.5Z"), "2026-11-24 01:40 UTC");
+        assert_eq!(
+            readable("2026-11-24T01:40:12.5Z".parse().unwrap()),
+            "2026-11-24 01:40 UTC"
+        );
         assert_eq!(size_text(900), "900 bytes");
         assert_eq!(size_text(2048), "2.0 KB");
         assert_eq!(size_text(3 * 1024 * 1024), "3.0 MB");
