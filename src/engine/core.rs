@@ -61,6 +61,19 @@ impl Core {
             .schedule(after, self.timers.clone(), Box::pin(work));
     }
 
+    /// The chat as stored now; `not_found` when there is no such chat.
+    pub(super) async fn chat(&self, chat_id: ChatId) -> Result<ChatRecord> {
+        self.store
+            .chat(chat_id)
+            .await?
+            .ok_or(Error::NotFound("chat"))
+    }
+
+    /// The chat as stored now, as its participants see it (see [`Core::view`]).
+    pub(super) async fn current_view(&self, chat_id: ChatId) -> Result<ChatView> {
+        self.view(&self.chat(chat_id).await?).await
+    }
+
     /// Loads a chat and works out which side `user` is on. Chats the user may not see are
     /// reported as unknown, so that ids cannot be probed.
     pub(super) async fn chat_for(
@@ -68,11 +81,7 @@ impl Core {
         user: &User,
         chat_id: ChatId,
     ) -> Result<(ChatRecord, Party)> {
-        let chat = self
-            .store
-            .chat(chat_id)
-            .await?
-            .ok_or(Error::NotFound("chat"))?;
+        let chat = self.chat(chat_id).await?;
         let party = if chat.user.id == user.id {
             Party::Owner
         } else if chat.analyst.as_ref().is_some_and(|a| a.id == user.id) {

@@ -155,13 +155,9 @@ impl ChatFeed {
             self.gone = true;
             return Ok(());
         }
-        let store = &self.chats.core.store;
-        let events = store.events_after(self.chat_id, self.last_seq).await?;
-        let chat = store
-            .chat(self.chat_id)
-            .await?
-            .ok_or(Error::NotFound("chat"))?;
-        let status = events::status_frame(&self.chats.core.view(&chat).await?);
+        let core = &self.chats.core;
+        let events = core.store.events_after(self.chat_id, self.last_seq).await?;
+        let status = events::status_frame(&core.current_view(self.chat_id).await?);
         for e in &events {
             self.pending.push_back(Frame::of_event(e));
             self.last_seq = e.seq;

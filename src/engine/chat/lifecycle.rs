@@ -98,14 +98,8 @@ impl ChatService {
         };
         self.bot_says(chat.id, &greeting).await?;
         self.offer(chat.id, &suggestions).await?;
-        let chat = self
-            .core
-            .store
-            .chat(chat.id)
-            .await?
-            .ok_or(Error::NotFound("chat"))?;
         Ok(Started {
-            chat: self.core.view(&chat).await?,
+            chat: self.core.current_view(chat.id).await?,
             call,
             suggestions,
         })
@@ -390,13 +384,7 @@ impl ChatService {
         };
         self.core.say(chat_id, &Author::system(), note).await?;
         self.core.announce_desk().await?;
-        let chat = self
-            .core
-            .store
-            .chat(chat_id)
-            .await?
-            .ok_or(Error::NotFound("chat"))?;
-        self.core.view(&chat).await
+        self.core.current_view(chat_id).await
     }
 
     /// Either side ends the chat; the call keeps the transcript.

@@ -24,12 +24,7 @@ impl DeskService {
             ));
         };
         // Analysts may see any chat's state here: they can all see the queue it was in.
-        let current = self
-            .core
-            .store
-            .chat(chat_id)
-            .await?
-            .ok_or(Error::NotFound("chat"))?;
+        let current = self.core.chat(chat_id).await?;
         if current.status != ChatStatus::Queued {
             return Err(refused(Transition::Accept.refusal(current.status)));
         }
@@ -73,13 +68,7 @@ impl DeskService {
                 &format!("{} joined the chat.", analyst.display_name),
             )
             .await?;
-        let chat = self
-            .core
-            .store
-            .chat(chat.id)
-            .await?
-            .ok_or(Error::NotFound("chat"))?;
-        let view = self.core.view(&chat).await?;
+        let view = self.core.current_view(chat.id).await?;
         self.core.publish(events::status_frame(&view));
         self.core.announce_desk().await?;
         Ok(view)
