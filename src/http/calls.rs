@@ -16,7 +16,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use super::extract::{ApiPath, ApiQuery, CurrentUser, JsonBody};
 use super::{ApiError, AppState};
 use crate::domain::call::CallStatus;
-use crate::domain::ids::CallId;
+use crate::domain::ids::{AttachmentId, CallId};
 use crate::error::Error;
 
 /// RFC 5987 `attr-char`s kept as they are in `filename*=`; everything else is encoded.
@@ -124,7 +124,19 @@ async fn show(
     CurrentUser(user): CurrentUser,
     ApiPath(id): ApiPath<CallId>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(state.calls.call_details(&user, id).await?)))
+    let details = state.calls.call_details(&user, id).await?;
+    let mut body = json!(details);
+    if let Some(files) = body["attachments"].as_array_mut() {
+        for (file, a) in files.iter_mut().zip(&details.attachments) {
+            file["url"] = json!(attachment_url(&a.info.id));
+        }
+    }
+    Ok(Json(body))
+}
+
+/// Where a file on a call is downloaded (`GET`, this module's route).
+pub(super) fn attachment_url(id: &AttachmentId) -> String {
+    format!("/api/v1/attachments/{id}")
 }
 
 /// `filename*=` with percent-encoding, so no name can break out of the header.

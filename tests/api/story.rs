@@ -177,6 +177,11 @@ async fn the_whole_story_ends_on_the_call(backend: Backend) {
     );
     assert_eq!(call["attachments"][0]["name"], "vpn.log");
     let attachment_id = call["attachments"][0]["id"].as_str().unwrap();
+    assert_eq!(
+        call["attachments"][0]["url"],
+        format!("/api/v1/attachments/{attachment_id}"),
+        "the call says where its file is downloaded"
+    );
     let (status, bytes) = alice.download(attachment_id).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(bytes, log);

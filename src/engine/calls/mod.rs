@@ -46,7 +46,6 @@ pub struct AttachmentView {
     pub chat_id: ChatId,
     pub uploaded_by: UserId,
     pub at: Timestamp,
-    pub url: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -167,7 +166,6 @@ impl CallService {
             .await?
             .into_iter()
             .map(|a| AttachmentView {
-                url: format!("/api/v1/attachments/{}", a.id),
                 info: AttachmentInfo {
                     id: a.id,
                     name: a.name,

@@ -222,7 +222,7 @@ pub async fn call_page(
         .map(|a| {
             let mut v = json!(a.info);
             v["size_text"] = json!(size_text(a.info.size));
-            v["url"] = json!(a.url);
+            v["url"] = json!(crate::http::calls::attachment_url(&a.info.id));
             v["at"] = json!(a.at);
             v["at_text"] = json!(readable(a.at));
             v
