@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use axum::routing::get;
-use futures_util::stream::SplitStream;
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::sync::mpsc;
@@ -252,24 +252,7 @@ async fn chat_session(
             delivered(&state, &user, &frame);
         }
         if shutdown.is_cancelled() {
-            let drained = async {
-                loop {
-                    let behind = feed.last_seq() < stored.load(Ordering::Acquire);
-                    let next = if behind {
-                        feed.next().await
-                    } else {
-                        match tokio::time::timeout(DRAIN_QUIET, feed.next()).await {
-                            Ok(next) => next,
-                            Err(_) => return,
-                        }
-                    };
-                    let Ok(Some(frame)) = next else { return };
-                    if sink.send(text(&frame)).await.is_err() {
-                        return;
-                    }
-                    delivered(&state, &user, &frame);
-                }
-            };
+            let drained = drain(&mut sink, &mut feed, &stored, &state, &user);
             let _ = tokio::time::timeout(DRAIN_SOCKET_LIMIT, drained).await;
             let _ = sink.send(going_away()).await;
         }
@@ -279,6 +262,34 @@ async fn chat_session(
     // The socket counts until its window on the chat has closed.
     drop(feed);
     state.metrics.open_sockets.decrement(1.0);
+}
+
+/// At shutdown, sends what the feed holds: at least up to `stored` (the reader's last
+/// stored message, so its acknowledgement goes out), then until it is quiet for
+/// `DRAIN_QUIET`.
+async fn drain(
+    sink: &mut SplitSink<WebSocket, Message>,
+    feed: &mut ChatFeed,
+    stored: &AtomicI64,
+    state: &AppState,
+    user: &User,
+) {
+    loop {
+        let behind = feed.last_seq() < stored.load(Ordering::Acquire);
+        let next = if behind {
+            feed.next().await
+        } else {
+            match tokio::time::timeout(DRAIN_QUIET, feed.next()).await {
+                Ok(next) => next,
+                Err(_) => return,
+            }
+        };
+        let Ok(Some(frame)) = next else { return };
+        if sink.send(text(&frame)).await.is_err() {
+            return;
+        }
+        delivered(state, user, &frame);
+    }
 }
 
 /// Records how long a live message took from its commit to this socket, when this

@@ -9,10 +9,11 @@ use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE};
 use sha2::{Digest, Sha256};
 
 use super::ChatService;
-use crate::domain::chat::{Party, may_post};
+use super::lifecycle::author_of;
+use crate::domain::chat::may_post;
 use crate::domain::event::ChatEvent;
 use crate::domain::ids::{AttachmentId, ChatId};
-use crate::domain::message::{AttachmentInfo, Author, AuthorRole};
+use crate::domain::message::AttachmentInfo;
 use crate::domain::user::User;
 use crate::engine::core::refused;
 use crate::error::{Error, Result};
@@ -195,6 +196,62 @@ impl ChatService {
     ) -> Result<AttachmentInfo> {
         let (chat, party) = self.core.chat_for(user, chat_id).await?;
         may_post(party, chat.status).map_err(refused)?;
+        let (name, content_type, upload) = self.checked(user, upload).await?;
+        let id = AttachmentId::random();
+        let sha256 = self
+            .files
+            .save(&id, &upload.bytes)
+            .await
+            .map_err(|e| Error::internal("saving an attachment", e))?;
+        let now = self.core.now();
+        let info = AttachmentInfo {
+            id: id.clone(),
+            name: name.clone(),
+            size: upload.bytes.len() as i64,
+            content_type: content_type.clone(),
+        };
+        let author = author_of(user, party);
+        let record = AttachmentRecord {
+            id: id.clone(),
+            call_id: chat.call_id,
+            chat_id,
+            uploader_id: user.id,
+            name,
+            content_type,
+            size: info.size,
+            sha256,
+            created_at: now,
+        };
+        let stored = self
+            .core
+            .store
+            .add_attachment(
+                &record,
+                &NewEvent {
+                    event: ChatEvent::Attachment {
+                        attachment: info.clone(),
+                        author,
+                    },
+                    now,
+                },
+            )
+            .await;
+        match stored {
+            Ok(appended) => {
+                self.core.publish(Frame::of_event(&appended.event));
+                Ok(info)
+            }
+            Err(e) => {
+                self.files.remove(&id).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// The upload with its safe name and its detected content type, once it is not empty,
+    /// within the size limit, what its name says it is, and within `user`'s daily quota
+    /// (which it then uses up).
+    async fn checked(&self, user: &User, upload: Upload) -> Result<(String, String, Upload)> {
         if upload.bytes.is_empty() {
             return Err(Error::invalid("file", "the file is empty"));
         }
@@ -234,63 +291,7 @@ impl ChatService {
                 wait,
             ));
         }
-        let id = AttachmentId::random();
-        let sha256 = self
-            .files
-            .save(&id, &upload.bytes)
-            .await
-            .map_err(|e| Error::internal("saving an attachment", e))?;
-        let now = self.core.now();
-        let info = AttachmentInfo {
-            id: id.clone(),
-            name: name.clone(),
-            size: upload.bytes.len() as i64,
-            content_type: content_type.clone(),
-        };
-        let author = Author {
-            role: if party == Party::Owner {
-                AuthorRole::User
-            } else {
-                AuthorRole::Analyst
-            },
-            name: user.display_name.clone(),
-            id: Some(user.id),
-        };
-        let record = AttachmentRecord {
-            id: id.clone(),
-            call_id: chat.call_id,
-            chat_id,
-            uploader_id: user.id,
-            name,
-            content_type,
-            size: info.size,
-            sha256,
-            created_at: now,
-        };
-        let stored = self
-            .core
-            .store
-            .add_attachment(
-                &record,
-                &NewEvent {
-                    event: ChatEvent::Attachment {
-                        attachment: info.clone(),
-                        author,
-                    },
-                    now,
-                },
-            )
-            .await;
-        match stored {
-            Ok(appended) => {
-                self.core.publish(Frame::of_event(&appended.event));
-                Ok(info)
-            }
-            Err(e) => {
-                self.files.remove(&id).await;
-                Err(e.into())
-            }
-        }
+        Ok((name, content_type, upload))
     }
 
     /// A file for someone who may see its call: the call's user or an analyst.

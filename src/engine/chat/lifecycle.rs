@@ -27,7 +27,8 @@ fn first_name(name: &str) -> &str {
     name.split_whitespace().next().unwrap_or(name)
 }
 
-fn author_of(user: &User, party: Party) -> Author {
+/// `user` as the author of what they post in a chat where they are `party`.
+pub(super) fn author_of(user: &User, party: Party) -> Author {
     let role = match party {
         Party::Owner => AuthorRole::User,
         Party::AssignedAnalyst | Party::OtherAnalyst => AuthorRole::Analyst,
