@@ -14,6 +14,7 @@ use chatdesk::domain::ids::ArticleId;
 use chatdesk::domain::user::Role;
 use chatdesk::engine::clock::{ManualClock, SystemClock};
 use chatdesk::knowledge::index::Mode;
+use chatdesk::knowledge::memo::Memo;
 use chatdesk::metrics::Metrics;
 use chatdesk::startup::{self, Application};
 
@@ -160,8 +161,13 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             // The month is made on a clock moved from its first day to now.
             let now = chatdesk::domain::now_millis();
             let clock = Arc::new(ManualClock::new(now - i64::from(days) * 86_400_000));
-            let engine =
-                startup::build_engine(settings, Arc::new(Metrics::new()), clock.clone()).await?;
+            let engine = startup::build_engine_ranking_through(
+                settings,
+                Arc::new(Metrics::new()),
+                clock.clone(),
+                |live| Arc::new(Memo::new(live)),
+            )
+            .await?;
             engine
                 .knowledge
                 .reindex_with_progress(Arc::new(draw_progress))

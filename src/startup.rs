@@ -17,6 +17,7 @@ use crate::engine::Engine;
 use crate::engine::Knowledge;
 use crate::engine::clock::{Clock, SystemClock};
 use crate::http;
+use crate::knowledge::Ranker;
 use crate::knowledge::live::{Indexer, LiveIndex};
 use crate::metrics::Metrics;
 use crate::store;
@@ -42,10 +43,23 @@ pub async fn build_engine(
     metrics: Arc<Metrics>,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Engine> {
+    build_engine_ranking_through(settings, metrics, clock, |live| live).await
+}
+
+/// [`build_engine`], with the services ranking through `front(live index)`: for
+/// `chatdesk traffic`, a [`Memo`](crate::knowledge::memo::Memo) over an index that does
+/// not change while it runs.
+pub async fn build_engine_ranking_through(
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    clock: Arc<dyn Clock>,
+    front: impl FnOnce(Arc<dyn Ranker>) -> Arc<dyn Ranker>,
+) -> anyhow::Result<Engine> {
     let store = store::connect(settings.database_url.expose()).await?;
     let indexer = Indexer::new(settings.indexer(settings.knowledge.mode))?;
     let (empty, _) = indexer.build(Vec::new(), &|_| {})?;
-    let knowledge = Knowledge::new(Arc::new(LiveIndex::new(empty)), Arc::new(indexer));
+    let knowledge =
+        Knowledge::new(Arc::new(LiveIndex::new(empty)), Arc::new(indexer)).ranked_through(front);
     Engine::new(
         clock,
         Arc::new(store),

@@ -22,13 +22,15 @@ use crate::error::{Error, Result};
 use crate::knowledge::article::load_sources;
 use crate::knowledge::index::BuildStats;
 use crate::knowledge::live::{Indexer, LiveIndex};
-use crate::knowledge::{Article, ArticleError, RankRequest, Suggestion};
+use crate::knowledge::{Article, ArticleError, RankRequest, Ranker, Suggestion};
 use crate::store::DynStore;
 use crate::store::{Imported, StoredArticle, Upserted};
 
 /// The live index and what rebuilds it.
 pub struct Knowledge {
-    pub(super) live: Arc<LiveIndex>,
+    live: Arc<LiveIndex>,
+    /// What the services rank with: the live index, or something in front of it.
+    pub(super) ranker: Arc<dyn Ranker>,
     indexer: Arc<Indexer>,
     /// The generation the live index was built from.
     generation: AtomicI64,
@@ -39,11 +41,22 @@ pub struct Knowledge {
 impl Knowledge {
     pub fn new(live: Arc<LiveIndex>, indexer: Arc<Indexer>) -> Self {
         Self {
+            ranker: live.clone(),
             live,
             indexer,
             generation: AtomicI64::new(-1),
             rebuilding: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// The same, with the services ranking through `front(live index)` (see
+    /// [`crate::knowledge::memo`]).
+    pub fn ranked_through(
+        mut self,
+        front: impl FnOnce(Arc<dyn Ranker>) -> Arc<dyn Ranker>,
+    ) -> Self {
+        self.ranker = front(self.ranker);
+        self
     }
 }
 

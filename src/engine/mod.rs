@@ -76,7 +76,7 @@ impl Engine {
             settings.limits.assist_rankings,
         )?);
         let ranking = ranking::Ranking::new(
-            knowledge.live.clone(),
+            knowledge.ranker.clone(),
             background,
             metrics.clone(),
             settings.chat.suggestions,

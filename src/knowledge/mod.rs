@@ -7,6 +7,7 @@ pub mod embed;
 pub mod gaps;
 pub mod index;
 pub mod live;
+pub mod memo;
 pub mod passages;
 mod quantized;
 mod query_encoder;
@@ -21,7 +22,7 @@ pub use article::{Article, ArticleError, load_dir};
 use crate::domain::ids::ArticleId;
 
 /// What to rank for: the user's words so far, how many results, and articles not to offer.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct RankRequest {
     pub text: String,
     pub k: usize,
