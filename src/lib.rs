@@ -177,41 +177,32 @@ mod layering {
         assert!(!engine_uses("use super::ChatService;", true).contains("ChatService"));
     }
 
+    /// Fails naming each file of the modules in [`ORDER`] other than `except` whose text
+    /// contains `needle`, with `why`.
+    fn nowhere_but(except: &[&str], needle: &str, why: &str) {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        for module in ORDER.iter().filter(|m| !except.contains(m)) {
+            for file in sources(&src, module) {
+                let text = std::fs::read_to_string(&file).unwrap();
+                assert!(!text.contains(needle), "{}: {why}", file.display());
+            }
+        }
+    }
+
     /// Handlers go through the services: only start-up, commands and tests reach for the
     /// store itself with `Engine::store()`.
     #[test]
     fn only_startup_and_commands_use_the_store_accessor() {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        for module in ORDER
-            .iter()
-            .filter(|m| !["startup", "traffic", "rank"].contains(m))
-        {
-            for file in sources(&src, module) {
-                let text = std::fs::read_to_string(&file).unwrap();
-                assert!(
-                    !text.contains(".store()"),
-                    "{} calls .store(); go through a service",
-                    file.display()
-                );
-            }
-        }
+        let why = "calls .store(); go through a service";
+        nowhere_but(&["startup", "traffic", "rank"], ".store()", why);
     }
 
     /// Errors stay in their layer: only storage (and start-up, which opens it) names sqlx;
     /// the engine sees `StoreError`, and `http` sees the engine's `Error`.
     #[test]
     fn only_storage_knows_sqlx() {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        for module in ORDER.iter().filter(|m| !["store", "startup"].contains(m)) {
-            for file in sources(&src, module) {
-                let text = std::fs::read_to_string(&file).unwrap();
-                assert!(
-                    !text.contains("sqlx::"),
-                    "{} names sqlx; storage errors reach it as StoreError",
-                    file.display()
-                );
-            }
-        }
+        let why = "names sqlx; storage errors reach it as StoreError";
+        nowhere_but(&["store", "startup"], "sqlx::", why);
     }
 
     #[test]
