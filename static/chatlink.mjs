@@ -130,7 +130,11 @@ export function connectChat(options) {
     timers.clearTimeout(entry.timer);
     try {
       const message = await api('POST', `/api/v1/chats/${chatId}/messages`, { text: entry.text, client_id: clientId });
-      if (pending.has(clientId)) receive({ ...message, type: 'message' });
+      // Its answer confirms it even after the link closed (the chat ended meanwhile).
+      if (pending.has(clientId)) {
+        settle(clientId);
+        onFrame({ ...message, type: 'message' });
+      }
     } catch (err) {
       entry.posting = false;
       if (!pending.has(clientId)) return;

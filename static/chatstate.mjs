@@ -138,6 +138,8 @@ export function applyChat(state, chat) {
     userName: (chat.user && chat.user.name) || prev.userName,
   };
   let after = { ...state, chat: next };
+  // The other side types only in an active chat: a transfer or a requeue ends it too.
+  if (next.status !== 'active' && after.peerTyping) after = { ...after, peerTyping: null };
   if (next.status === 'ended') after = markEnded(after);
   return { state: after, effects: [{ type: 'status', chat }] };
 }

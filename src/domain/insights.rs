@@ -200,12 +200,12 @@ impl DateRange {
         fn given(t: Option<&str>) -> Option<&str> {
             t.map(str::trim).filter(|t| !t.is_empty())
         }
-        let range = Self {
-            from: given(from)
-                .map(|t| parse_time("from", t, false))
-                .transpose()?,
-            to: given(to).map(|t| parse_time("to", t, true)).transpose()?,
-        };
+        // `to` first: with both wrong, the error names `to`, as it always has.
+        let to = given(to).map(|t| parse_time("to", t, true)).transpose()?;
+        let from = given(from)
+            .map(|t| parse_time("from", t, false))
+            .transpose()?;
+        let range = Self { from, to };
         if let (Some(from), Some(to)) = (range.from, range.to) {
             check_order(from, to)?;
         }

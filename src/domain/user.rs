@@ -97,6 +97,35 @@ impl User {
         self.has(Role::Supervisor) || self.has(Role::Admin)
     }
 
+    /// Proof that this person reads the desk's insights, checked before anything else a
+    /// request carries is looked at.
+    ///
+    /// # Errors
+    /// `forbidden` for anyone but supervisors and admins.
+    pub fn as_insights_reader(&self) -> Result<InsightsReader, Error> {
+        if self.reads_insights() {
+            Ok(InsightsReader(()))
+        } else {
+            Err(Error::forbidden(
+                "only supervisors and admins read the desk's insights",
+            ))
+        }
+    }
+
+    /// Proof that this person reads the knowledge gaps.
+    ///
+    /// # Errors
+    /// `forbidden` for anyone but supervisors, admins and knowledge authors.
+    pub fn as_gaps_reader(&self) -> Result<GapsReader, Error> {
+        if self.reads_insights() || self.is_author() {
+            Ok(GapsReader(()))
+        } else {
+            Err(Error::forbidden(
+                "only supervisors, admins and knowledge authors read the knowledge gaps",
+            ))
+        }
+    }
+
     /// May open any chat, whoever handles it, to watch (supervisors and admins).
     pub fn watches_any_chat(&self) -> bool {
         self.has(Role::Supervisor) || self.has(Role::Admin)
@@ -117,6 +146,21 @@ impl std::ops::Deref for Analyst<'_> {
 
     fn deref(&self) -> &User {
         self.0
+    }
+}
+
+/// Made only by [`User::as_insights_reader`]: whoever holds one may read the insights.
+#[derive(Clone, Copy, Debug)]
+pub struct InsightsReader(());
+
+/// Made only by [`User::as_gaps_reader`] (or from an [`InsightsReader`]): whoever holds
+/// one may read the knowledge gaps.
+#[derive(Clone, Copy, Debug)]
+pub struct GapsReader(());
+
+impl From<InsightsReader> for GapsReader {
+    fn from(_: InsightsReader) -> Self {
+        Self(())
     }
 }
 

@@ -3,15 +3,15 @@
 use axum::extract::State;
 use axum::http::header::SET_COOKIE;
 use axum::http::request::Parts;
-use axum::response::{AppendHeaders, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::extract::{
-    CurrentUser, JsonBody, SESSION_COOKIE, client_ip, cookie, device_cookie_header, request_token,
-    same_origin,
+    CurrentUser, JsonBody, SESSION_COOKIE, client_ip, cookie, request_token, same_origin,
+    signed_in_cookies,
 };
 use super::{ApiError, AppState};
 use crate::engine::{Attempt, DEVICE_COOKIE};
@@ -44,16 +44,8 @@ async fn login(
         .accounts
         .login(&body.username, &body.password, attempt)
         .await?;
-    let max_age = u64::from(state.settings.chat.session_hours) * 3600;
-    let session = format!(
-        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}",
-        signed_in.token.0
-    );
     Ok((
-        AppendHeaders([
-            (SET_COOKIE, session),
-            (SET_COOKIE, device_cookie_header(&signed_in.device_cookie)),
-        ]),
+        signed_in_cookies(&state.settings, &signed_in),
         Json(json!({"token": signed_in.token.0, "user": signed_in.user})),
     )
         .into_response())

@@ -7,15 +7,18 @@
 //! field of a page form), and a WebSocket upgrade must come from a page of this origin.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header::{AUTHORIZATION, COOKIE, HOST, ORIGIN, UPGRADE};
+use axum::http::HeaderName;
+use axum::http::header::{AUTHORIZATION, COOKIE, HOST, ORIGIN, SET_COOKIE, UPGRADE};
 use axum::http::request::Parts;
+use axum::response::AppendHeaders;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{ApiError, AppState};
+use crate::config::Settings;
 use crate::domain::user::User;
-use crate::engine::{DEVICE_COOKIE, DEVICE_COOKIE_MAX_AGE_SECS};
+use crate::engine::{DEVICE_COOKIE, DEVICE_COOKIE_MAX_AGE_SECS, SignedIn};
 use crate::error::Error;
 use crate::store::TokenOwner;
 
@@ -124,6 +127,23 @@ pub fn cookie(parts: &Parts, name: &str) -> Option<String> {
         .find(|(n, _)| *n == name)
         .map(|(_, value)| value.to_owned())
         .filter(|v| !v.is_empty())
+}
+
+/// The two `Set-Cookie` headers of a sign-in, by the API or the sign-in page: the session
+/// (HttpOnly, for `chat.session_hours`) and the browser's device cookie.
+pub fn signed_in_cookies(
+    settings: &Settings,
+    signed_in: &SignedIn,
+) -> AppendHeaders<[(HeaderName, String); 2]> {
+    let max_age = u64::from(settings.chat.session_hours) * 3600;
+    let session = format!(
+        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}",
+        signed_in.token.0
+    );
+    AppendHeaders([
+        (SET_COOKIE, session),
+        (SET_COOKIE, device_cookie_header(&signed_in.device_cookie)),
+    ])
 }
 
 /// The `Set-Cookie` value that keeps a browser's device cookie (see

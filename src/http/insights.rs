@@ -41,7 +41,10 @@ async fn summary(
     CurrentUser(user): CurrentUser,
     ApiQuery(range): ApiQuery<Range>,
 ) -> Result<Json<Value>, ApiError> {
-    let insights = state.reports.insights(&user, range.try_into()?).await?;
+    let insights = state
+        .reports
+        .insights(user.as_insights_reader()?, range.try_into()?)
+        .await?;
     Ok(Json(json!(insights)))
 }
 
@@ -52,7 +55,7 @@ async fn knowledge_gaps(
 ) -> Result<Json<Value>, ApiError> {
     let gaps = state
         .reports
-        .knowledge_gaps(&user, range.try_into()?)
+        .knowledge_gaps(user.as_gaps_reader()?, range.try_into()?)
         .await?;
     Ok(Json(json!(gaps.groups)))
 }
@@ -62,7 +65,10 @@ async fn calls_csv(
     CurrentUser(user): CurrentUser,
     ApiQuery(range): ApiQuery<Range>,
 ) -> Result<Response, ApiError> {
-    let body = state.reports.insights_csv(&user, range.try_into()?).await?;
+    let body = state
+        .reports
+        .insights_csv(user.as_insights_reader()?, range.try_into()?)
+        .await?;
     Ok((
         [
             (CONTENT_TYPE, "text/csv; charset=utf-8"),

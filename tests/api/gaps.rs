@@ -124,5 +124,7 @@ async fn the_calls_the_bot_could_not_help_are_grouped_by_meaning(backend: Backen
     for who in [&bob, &alice] {
         let (status, body) = who.get("/insights/knowledge-gaps").await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        let (status, body) = who.get("/insights/knowledge-gaps?to=someday").await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "rights before dates: {body}");
     }
 }

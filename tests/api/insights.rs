@@ -135,6 +135,9 @@ async fn a_scripted_desk_gives_exact_figures_and_rows(backend: Backend) {
         let (status, _) = who.get("/insights").await;
         assert_eq!(status, StatusCode::FORBIDDEN);
         assert_eq!(csv_of(who, "").await.0, StatusCode::FORBIDDEN);
+        // Rights come first: bad dates from someone without them are not looked at.
+        let (status, _) = who.get("/insights?from=last-week").await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
     }
 
     // The same times, as they happened, in /metrics.

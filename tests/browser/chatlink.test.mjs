@@ -207,3 +207,17 @@ test('typing goes over the socket only while it is open', () => {
   assert.equal(link.typing(true), true);
   assert.deepEqual(socket.sent, [{ type: 'typing', typing: true }]);
 });
+
+test('a POST answer that comes after the link closed still confirms its message', async () => {
+  let answer;
+  const { link, socket, timers, seen } = setup(
+    (method, path, body) => new Promise((resolve) => { answer = () => resolve({ seq: 9, text: body.text, client_id: body.client_id }); }),
+  );
+  socket.connect();
+  link.send('last words', 'm-9');
+  timers.fireAll();
+  link.close();
+  answer();
+  await settle();
+  assert.deepEqual(seen.frames, [{ type: 'message', seq: 9, text: 'last words', client_id: 'm-9' }]);
+});

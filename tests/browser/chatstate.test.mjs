@@ -159,3 +159,11 @@ test('frames of unknown types and non-objects change nothing', () => {
     assert.deepEqual(out.effects, []);
   }
 });
+
+test('a chat that leaves active (requeued, transferred away, ended) stops showing typing', () => {
+  let state = chat.initialState({ viewer: 'user', initial: { status: 'active' } });
+  state = chat.applyFrame(state, { type: 'typing', role: 'analyst', name: 'Bob', typing: true }).state;
+  assert.ok(state.peerTyping);
+  const out = chat.applyFrame(state, { type: 'status', status: 'queued', queue_position: 1 });
+  assert.equal(out.state.peerTyping, null);
+});

@@ -22,13 +22,8 @@ fn view(record: CannedRecord, filled: Option<String>) -> CannedResponse {
     }
 }
 
-fn require_analyst(user: &User) -> Result<()> {
-    if user.is_analyst() {
-        Ok(())
-    } else {
-        Err(Error::forbidden("only analysts use canned responses"))
-    }
-}
+/// Why anyone else is refused.
+const ANALYSTS_ONLY: &str = "only analysts use canned responses";
 
 impl CallService {
     /// Every canned response, by title. With `chat`, each also carries its text filled in
@@ -38,7 +33,7 @@ impl CallService {
         user: &User,
         chat: Option<ChatId>,
     ) -> Result<Vec<CannedResponse>> {
-        require_analyst(user)?;
+        user.as_analyst(ANALYSTS_ONLY)?;
         let target = match chat {
             Some(chat_id) => {
                 let (chat, party) = self.core.chat_for(user, chat_id).await?;
@@ -71,7 +66,7 @@ impl CallService {
         title: &str,
         text: &str,
     ) -> Result<CannedResponse> {
-        require_analyst(user)?;
+        user.as_analyst(ANALYSTS_ONLY)?;
         let (title, text) = canned::validated(title, text)?;
         let record = self
             .core
@@ -89,7 +84,7 @@ impl CallService {
         title: &str,
         text: &str,
     ) -> Result<CannedResponse> {
-        require_analyst(user)?;
+        user.as_analyst(ANALYSTS_ONLY)?;
         let (title, text) = canned::validated(title, text)?;
         let record = self
             .core
@@ -102,7 +97,7 @@ impl CallService {
 
     /// Deletes a canned response; `not_found` when there is none.
     pub async fn delete_canned(&self, user: &User, id: CannedId) -> Result<()> {
-        require_analyst(user)?;
+        user.as_analyst(ANALYSTS_ONLY)?;
         if self.core.store.delete_canned(id).await? {
             Ok(())
         } else {

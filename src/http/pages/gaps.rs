@@ -119,9 +119,10 @@ pub async fn gaps_page(
     page: PageUser,
     Query(range): Query<RangeQuery>,
 ) -> Result<Response, PageError> {
+    let reader = page.user.as_gaps_reader()?;
     let range = range.or_recent_days();
     let asked = range.parse();
-    let gaps = match async { state.reports.knowledge_gaps(&page.user, asked?).await }.await {
+    let gaps = match async { state.reports.knowledge_gaps(reader, asked?).await }.await {
         Ok(gaps) => gaps,
         Err(e) => {
             return range_error_page(

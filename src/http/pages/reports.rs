@@ -79,13 +79,14 @@ pub async fn reports_page(
     page: PageUser,
     Query(range): Query<RangeQuery>,
 ) -> Result<Response, PageError> {
+    let reader = page.user.as_insights_reader()?;
     let range = range.or_recent_days();
     let (from, to) = (range.from.as_deref(), range.to.as_deref());
     let (report, gaps) = match async {
         let asked = range.parse()?;
         tokio::try_join!(
-            state.reports.report(&page.user, asked),
-            state.reports.knowledge_gaps(&page.user, asked)
+            state.reports.report(reader, asked),
+            state.reports.knowledge_gaps(reader.into(), asked)
         )
     }
     .await

@@ -5,7 +5,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::header::{RETRY_AFTER, SET_COOKIE};
 use axum::http::request::Parts;
-use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -19,8 +19,8 @@ use crate::engine::{Attempt, DEVICE_COOKIE};
 use crate::error::Error;
 use crate::http::AppState;
 use crate::http::extract::{
-    SESSION_COOKIE, client_ip, cookie, csrf_token, device_cookie_header, request_token,
-    same_origin, same_secret,
+    SESSION_COOKIE, client_ip, cookie, csrf_token, request_token, same_origin, same_secret,
+    signed_in_cookies,
 };
 
 /// Characters a path keeps in a query value: RFC 3986 unreserved, and `/`.
@@ -178,21 +178,11 @@ pub async fn login(
         .login(&form.username, &form.password, attempt)
         .await
     {
-        Ok(signed_in) => {
-            let max_age = u64::from(state.settings.chat.session_hours) * 3600;
-            let session = format!(
-                "{SESSION_COOKIE}={}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}",
-                signed_in.token.0
-            );
-            Ok((
-                AppendHeaders([
-                    (SET_COOKIE, session),
-                    (SET_COOKIE, device_cookie_header(&signed_in.device_cookie)),
-                ]),
-                Redirect::to(next),
-            )
-                .into_response())
-        }
+        Ok(signed_in) => Ok((
+            signed_in_cookies(&state.settings, &signed_in),
+            Redirect::to(next),
+        )
+            .into_response()),
         Err(Error::Unauthorized) => failed(
             StatusCode::UNAUTHORIZED,
             "That user name and password do not match.".to_owned(),
