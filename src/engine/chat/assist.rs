@@ -9,13 +9,14 @@ use std::collections::hash_map::Entry;
 use std::sync::Mutex;
 
 use super::ChatService;
-use super::lifecycle::stored_message;
+use super::lifecycle::{author_of, stored_message};
 use crate::domain::article::{Assist, AssistItem};
 use crate::domain::chat::{ChatStatus, Party, may_post};
 use crate::domain::event::ChatEvent;
 use crate::domain::ids::{ArticleId, ChatId};
-use crate::domain::message::{Author, AuthorRole, Message, SharedArticle};
+use crate::domain::message::{Message, SharedArticle};
 use crate::domain::user::User;
+use crate::engine::core::refused;
 use crate::error::{Error, Result};
 use crate::events;
 use crate::knowledge::RankRequest;
@@ -232,7 +233,7 @@ impl ChatService {
         }
         // An article is a message: the sender's message rate applies.
         self.take_message_turn(user, chat_id)?;
-        may_post(party, chat.status).map_err(crate::engine::core::refused)?;
+        may_post(party, chat.status).map_err(refused)?;
         let id = ArticleId::parse(article_id).map_err(|_| Error::NotFound("article"))?;
         let title = self
             .core
@@ -242,11 +243,7 @@ impl ChatService {
             .ok_or(Error::NotFound("article"))?
             .title;
         let text = format!("Here is an article that should help: \u{201c}{title}\u{201d}");
-        let author = Author {
-            role: AuthorRole::Analyst,
-            name: user.display_name.clone(),
-            id: Some(user.id),
-        };
+        let author = author_of(user, party);
         let appended = self
             .core
             .append(
