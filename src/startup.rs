@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::bus::LocalBus;
+use crate::bus::{ClusterBus, EventBus, LocalBus};
 use crate::config::Settings;
 use crate::engine::Engine;
 use crate::engine::Knowledge;
@@ -55,19 +55,40 @@ pub async fn build_engine_ranking_through(
     clock: Arc<dyn Clock>,
     front: impl FnOnce(Arc<dyn Ranker>) -> Arc<dyn Ranker>,
 ) -> anyhow::Result<Engine> {
-    let store = store::connect(settings.database_url.expose()).await?;
+    let url = settings.database_url.expose().to_owned();
+    let store = store::connect(&url).await?;
     let indexer = Indexer::new(settings.indexer(settings.knowledge.mode))?;
     let (empty, _) = indexer.build(Vec::new(), &|_| {})?;
     let knowledge =
         Knowledge::new(Arc::new(LiveIndex::new(empty)), Arc::new(indexer)).ranked_through(front);
-    Engine::new(
+    // Instances on one PostgreSQL database tell each other what changed (see `bus`).
+    let cluster = if store.shared() {
+        let (notifier, listener) = store::hints::connect(&url)
+            .await
+            .context("listening for other instances' changes")?;
+        Some((
+            Arc::new(ClusterBus::new(LocalBus::default(), notifier)),
+            listener,
+        ))
+    } else {
+        None
+    };
+    let bus: Arc<dyn EventBus> = match &cluster {
+        Some((bus, _)) => bus.clone(),
+        None => Arc::new(LocalBus::default()),
+    };
+    let engine = Engine::new(
         clock,
         Arc::new(store),
-        Arc::new(LocalBus::default()),
+        bus,
         knowledge,
         Arc::new(settings),
         metrics,
-    )
+    )?;
+    if let Some((bus, listener)) = cluster {
+        engine.start_relay(bus, listener);
+    }
+    Ok(engine)
 }
 
 /// Keeps the index in step with the articles in the database (edits made on another

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::clock::Clock;
 use super::liveness::Liveness;
-use crate::bus::EventBus;
+use crate::bus::{EventBus, Topic};
 use crate::config::Settings;
 use crate::domain::Millis;
 use crate::domain::Timestamp;
@@ -199,18 +199,33 @@ impl Core {
         ))
     }
 
-    /// Tells each waiting user their place and the free analysts, and analysts the queue.
-    /// Called after every change to the queue or to analyst capacity.
+    /// Tells each waiting user their place and the free analysts, and analysts the queue,
+    /// on every instance. Called after every change to the queue or to analyst capacity.
     pub(super) async fn announce_desk(&self) -> Result<()> {
+        self.bus.desk_changed();
+        self.announce_desk_here().await
+    }
+
+    /// [`Core::announce_desk`] for this process's sockets. Reads only what someone here
+    /// listens for: nothing past the queue when no desk console and no waiting user's
+    /// socket is open (as in `chatdesk traffic`).
+    pub(super) async fn announce_desk_here(&self) -> Result<()> {
         let queue = self.store.queue().await?;
+        let desk = self.bus.listened(Topic::Desk);
+        let waiting: Vec<(i64, &ChatRecord)> = (1..)
+            .zip(&queue)
+            .filter(|(_, chat)| self.bus.listened(Topic::Chat(chat.id)))
+            .collect();
+        if !desk && waiting.is_empty() {
+            return Ok(());
+        }
         let availability = self.availability().await?;
-        let pace = if queue.is_empty() {
+        let pace = if waiting.is_empty() {
             None
         } else {
             self.pace(&queue, availability.online_analysts).await?
         };
-        for (i, chat) in queue.iter().enumerate() {
-            let position = i as i64 + 1;
+        for (position, chat) in waiting {
             let view = view_of(
                 chat,
                 Some(Place {
@@ -219,9 +234,12 @@ impl Core {
                     wait: pace.map(|p| p.estimate(position)),
                 }),
             );
-            self.publish(events::status_frame(&view));
+            self.bus.publish_here(events::status_frame(&view));
         }
-        self.publish(events::desk_frame(&entries(&queue), &availability));
+        if desk {
+            self.bus
+                .publish_here(events::desk_frame(&entries(&queue), &availability));
+        }
         Ok(())
     }
 

@@ -4,9 +4,10 @@
 //! the chat closes. Both are announced like any other change: a desk frame, a typing
 //! frame. A timeout of 0 turns the presence lapse off.
 //!
-//! Sockets and requests are counted in this process; with several instances behind a
-//! load balancer, sticky sessions keep a user's requests and sockets on one instance.
-//! The sweeper that sets lapsed analysts offline is the desk's (`desk::presence`).
+//! Sockets and requests are counted in this process, and each instance notes in the
+//! database when it last saw each online analyst, so that with several instances an
+//! analyst stays online while any of them sees them. The sweeper that sets lapsed
+//! analysts offline is the desk's (`desk::presence`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -67,13 +68,20 @@ impl Liveness {
         self.state().feeds.contains_key(&(chat, user))
     }
 
-    /// True when, at `now`, `user` has no socket open and no request since `timeout`
-    /// ago (counting from this process's start for someone not seen since).
-    pub(super) fn lapsed(&self, user: UserId, timeout: Duration, now: Millis) -> bool {
+    /// When `user` was last seen here, as of `now`: `now` while they have a socket open,
+    /// else their last request; `None` when neither.
+    pub(super) fn last_seen(&self, user: UserId, now: Millis) -> Option<Millis> {
         let state = self.state();
-        let sockets = state.sockets.get(&user).copied().unwrap_or_default();
-        let seen = state.seen.get(&user).copied().unwrap_or(self.started);
-        sockets == 0 && now - seen >= timeout.as_millis() as Millis
+        if state.sockets.get(&user).copied().unwrap_or_default() > 0 {
+            return Some(now);
+        }
+        state.seen.get(&user).copied()
+    }
+
+    /// Whether, at `now`, this process has run for `timeout`: before then, analysts whose
+    /// sockets it held before a restart may not have reconnected yet.
+    pub(super) fn settled(&self, timeout: Duration, now: Millis) -> bool {
+        now - self.started >= timeout.as_millis() as Millis
     }
 }
 
@@ -133,19 +141,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn presence_lapses_without_a_socket_or_a_request() {
+    fn an_analyst_is_seen_while_a_socket_is_open_and_at_their_last_request() {
         let l = Liveness::new(0);
         let bob = UserId(7);
-        assert!(!l.lapsed(bob, Duration::from_secs(60), 0));
-        assert!(l.lapsed(bob, Duration::ZERO, 0));
-        l.state().sockets.insert(bob, 1);
-        assert!(
-            !l.lapsed(bob, Duration::ZERO, 0),
-            "a socket keeps them online"
-        );
-        l.state().sockets.clear();
+        assert_eq!(l.last_seen(bob, 5_000), None);
         l.seen(bob, 90_000);
-        assert!(!l.lapsed(bob, Duration::from_secs(60), 100_000));
-        assert!(l.lapsed(bob, Duration::from_secs(60), 150_000));
+        assert_eq!(l.last_seen(bob, 100_000), Some(90_000));
+        l.state().sockets.insert(bob, 1);
+        assert_eq!(
+            l.last_seen(bob, 100_000),
+            Some(100_000),
+            "a socket is seen now"
+        );
+        assert!(!l.settled(Duration::from_secs(60), 59_999));
+        assert!(l.settled(Duration::from_secs(60), 60_000));
     }
 }

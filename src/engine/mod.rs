@@ -18,6 +18,7 @@ mod desk;
 mod knowledge;
 mod liveness;
 mod ranking;
+mod relay;
 mod reports;
 mod throttle;
 

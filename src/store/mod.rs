@@ -6,6 +6,7 @@
 //! chat ended) is one transaction, committed before the engine announces it.
 
 mod error;
+pub mod hints;
 mod records;
 mod sql;
 
@@ -81,11 +82,15 @@ pub trait AccountStore: Send + Sync {
     async fn presence(&self, analyst_id: UserId) -> Result<Option<Presence>>;
     /// Every analyst whose presence is online.
     async fn online_analysts(&self) -> Result<Vec<UserId>>;
+    /// Notes that an instance saw the online analyst at `at` (a socket open, a request);
+    /// an earlier note than the one stored changes nothing.
+    async fn presence_seen(&self, analyst_id: UserId, at: Millis) -> Result<()>;
     /// Every analyst who has ever set a presence, with their active chats, by name.
     async fn analyst_loads(&self) -> Result<Vec<AnalystLoad>>;
-    /// Sets an online analyst offline, keeping their capacity; false when they were not
-    /// online (they went offline meanwhile).
-    async fn lapse_presence(&self, analyst_id: UserId, now: Millis) -> Result<bool>;
+    /// Sets offline, keeping their capacity, every online analyst no instance has seen
+    /// since `before` (nor set online since); returns who. Each is returned once, also
+    /// when instances sweep at the same time.
+    async fn lapse_unseen(&self, before: Millis, now: Millis) -> Result<Vec<UserId>>;
 }
 
 /// Chats, the queue, and each chat's events in `seq` order.
@@ -156,6 +161,8 @@ pub trait ChatStore: Send + Sync {
     /// the chat has ended. Anything else fails with `chat_ended` once the chat has ended.
     async fn append_event(&self, chat_id: ChatId, event: &NewEvent) -> Result<Appended>;
     async fn events_after(&self, chat_id: ChatId, after_seq: i64) -> Result<Vec<StoredEvent>>;
+    /// Each of `chats` that exists, with the `seq` of its last event, in no set order.
+    async fn last_seqs(&self, chats: &[ChatId]) -> Result<Vec<(ChatId, i64)>>;
     /// The message an author sent with this `client_id`, if any.
     async fn message_by_client_id(
         &self,

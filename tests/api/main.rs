@@ -10,6 +10,7 @@ mod assist;
 mod bad_input;
 mod calls_desk;
 mod canned;
+mod cluster;
 mod crash;
 mod faults;
 mod gaps;

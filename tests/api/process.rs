@@ -39,53 +39,43 @@ impl ServerProcess {
             Backend::Sqlite => format!("sqlite://{}", dir.path().join("chatdesk.db").display()),
             Backend::Postgres => fresh_pg_database().await,
         };
-        let port = free_port();
-        let root = env!("CARGO_MANIFEST_DIR");
-        let env = [
-            (
-                "CHATDESK_CONFIG",
-                dir.path().join("none.toml").display().to_string(),
-            ),
-            ("CHATDESK_DATABASE_URL", database_url),
-            ("CHATDESK_BIND", format!("127.0.0.1:{port}")),
-            (
-                "CHATDESK_DATA_DIR",
-                dir.path().join("data").display().to_string(),
-            ),
-            ("CHATDESK_KNOWLEDGE_DIR", format!("{root}/knowledge")),
-            (
-                "CHATDESK_MODEL_DIR",
-                format!("{root}/models/all-MiniLM-L6-v2"),
-            ),
-            (
-                "CHATDESK_KNOWLEDGE__VECTOR_CACHE_DIR",
-                concat!(env!("CARGO_TARGET_TMPDIR"), "/vector-cache").to_owned(),
-            ),
-            ("CHATDESK_LOG", level.to_owned()),
-            // These tests send as fast as they can on purpose.
-            ("CHATDESK_LIMITS__MESSAGES_PER_SEC", "100000".to_owned()),
-            ("CHATDESK_LIMITS__MESSAGE_BURST", "100000".to_owned()),
-        ]
-        .map(|(k, v)| (k.to_owned(), v))
-        .to_vec();
-        let out = Command::new(BIN)
-            .args(["user", "add", "admin", "--role", "admin"])
-            .envs(env.iter().cloned())
-            .output()
-            .expect("chatdesk user add runs");
-        assert!(
-            out.status.success(),
-            "user add: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let admin_token = String::from_utf8(out.stdout)
-            .expect("UTF-8")
-            .lines()
-            .last()
-            .expect("a token")
-            .to_owned();
+        let env = server_env(&database_url, &dir, level);
+        let admin_token = add_admin(&env);
+        Self::spawn_with(env, dir, admin_token).await
+    }
+
+    /// `n` instances on one fresh PostgreSQL database, each with its own port and data
+    /// folder and `extra` settings (`CHATDESK_*` variables); the same admin on all.
+    pub async fn cluster(n: usize, extra: &[(&str, &str)]) -> Vec<Self> {
+        let database_url = fresh_pg_database().await;
+        let mut admin_token = None;
+        let mut servers = Vec::new();
+        for _ in 0..n {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let mut env = server_env(&database_url, &dir, "info");
+            env.extend(
+                extra
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+            );
+            let token = admin_token.get_or_insert_with(|| add_admin(&env)).clone();
+            servers.push(Self::spawn_with(env, dir, token).await);
+        }
+        servers
+    }
+
+    async fn spawn_with(
+        env: Vec<(String, String)>,
+        dir: tempfile::TempDir,
+        admin_token: String,
+    ) -> Self {
+        let bind = env
+            .iter()
+            .find(|(k, _)| k == "CHATDESK_BIND")
+            .map(|(_, v)| v.clone())
+            .expect("a bind address");
         let mut server = Self {
-            root: format!("http://127.0.0.1:{port}"),
+            root: format!("http://{bind}"),
             http: reqwest::Client::new(),
             env,
             child: None,
@@ -200,6 +190,59 @@ impl ServerProcess {
             self.http.clone(),
         )
     }
+}
+
+/// The settings of a server on `database_url` with its data in `dir`, on a free port.
+fn server_env(database_url: &str, dir: &tempfile::TempDir, level: &str) -> Vec<(String, String)> {
+    let port = free_port();
+    let root = env!("CARGO_MANIFEST_DIR");
+    [
+        (
+            "CHATDESK_CONFIG",
+            dir.path().join("none.toml").display().to_string(),
+        ),
+        ("CHATDESK_DATABASE_URL", database_url.to_owned()),
+        ("CHATDESK_BIND", format!("127.0.0.1:{port}")),
+        (
+            "CHATDESK_DATA_DIR",
+            dir.path().join("data").display().to_string(),
+        ),
+        ("CHATDESK_KNOWLEDGE_DIR", format!("{root}/knowledge")),
+        (
+            "CHATDESK_MODEL_DIR",
+            format!("{root}/models/all-MiniLM-L6-v2"),
+        ),
+        (
+            "CHATDESK_KNOWLEDGE__VECTOR_CACHE_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/vector-cache").to_owned(),
+        ),
+        ("CHATDESK_LOG", level.to_owned()),
+        // These tests send as fast as they can on purpose.
+        ("CHATDESK_LIMITS__MESSAGES_PER_SEC", "100000".to_owned()),
+        ("CHATDESK_LIMITS__MESSAGE_BURST", "100000".to_owned()),
+    ]
+    .map(|(k, v)| (k.to_owned(), v))
+    .to_vec()
+}
+
+/// Adds the admin account with the CLI; returns its token.
+fn add_admin(env: &[(String, String)]) -> String {
+    let out = Command::new(BIN)
+        .args(["user", "add", "admin", "--role", "admin"])
+        .envs(env.iter().cloned())
+        .output()
+        .expect("chatdesk user add runs");
+    assert!(
+        out.status.success(),
+        "user add: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("UTF-8")
+        .lines()
+        .last()
+        .expect("a token")
+        .to_owned()
 }
 
 impl Drop for ServerProcess {

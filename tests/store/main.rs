@@ -634,6 +634,24 @@ async fn call_history_keeps_every_clock(backend: Backend) {
     assert_eq!(figures.rating.mean, Some(4.0));
 }
 
+/// The relay's reconcile tick reads many chats' last `seq` at once; unknown ids are left
+/// out, and more ids than one statement takes are read in parts.
+async fn last_seqs_are_read_for_many_chats(backend: Backend) {
+    let (store, _dir) = open(backend).await;
+    let owner = user(&store, "ann", &[Role::User, Role::ChatUser]).await;
+    let who = author(&owner, AuthorRole::User);
+    let quiet = store.create_chat(owner.id, "quiet", 1).await.unwrap().id;
+    let busy = store.create_chat(owner.id, "busy", 1).await.unwrap().id;
+    for text in ["one", "two", "three"] {
+        say(&store, busy, &who, text, None).await.unwrap();
+    }
+    let mut asked: Vec<ChatId> = (1_000_000..1_000_600).map(ChatId).collect();
+    asked.extend([quiet, busy]);
+    let mut found = store.last_seqs(&asked).await.unwrap();
+    found.sort_by_key(|(chat, _)| chat.0);
+    assert_eq!(found, [(quiet, 0), (busy, 3)]);
+}
+
 macro_rules! on_both_databases {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -663,4 +681,5 @@ on_both_databases!(
     deleted_articles_stay_deleted,
     ending_a_chat_is_one_step,
     call_history_keeps_every_clock,
+    last_seqs_are_read_for_many_chats,
 );

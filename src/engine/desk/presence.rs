@@ -1,10 +1,11 @@
 //! Analysts' presence: online or offline with a capacity, set by the analyst, and lapsed
-//! by a sweeper when they have had no socket and made no request for
+//! by a sweeper when no instance has seen a socket or a request of theirs for
 //! `chat.presence_timeout_secs` (see [`crate::engine`]'s liveness).
 
 use std::time::Duration;
 
 use super::DeskService;
+use crate::domain::Millis;
 use crate::error::Result;
 
 impl DeskService {
@@ -28,27 +29,30 @@ impl DeskService {
         });
     }
 
-    /// Sets offline every online analyst whose presence has lapsed, and announces the
-    /// desk when any did. Returns how many.
+    /// Notes in the database when this instance last saw each online analyst, then sets
+    /// offline every online analyst no instance has seen for `chat.presence_timeout_secs`
+    /// (none in this process's first timeout, while consoles reconnect after a restart),
+    /// and announces the desk when any lapsed. Returns how many.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn lapse_presence(&self) -> Result<usize> {
         let timeout = Duration::from_secs(self.core.settings.chat.presence_timeout_secs);
-        let mut lapsed = 0;
+        let now = self.core.now();
         for analyst in self.core.store.online_analysts().await? {
-            if self.core.liveness.lapsed(analyst, timeout, self.core.now())
-                && self
-                    .core
-                    .store
-                    .lapse_presence(analyst, self.core.now())
-                    .await?
-            {
-                tracing::info!(%analyst, "presence lapsed: no socket or request");
-                lapsed += 1;
+            if let Some(at) = self.core.liveness.last_seen(analyst, now) {
+                self.core.store.presence_seen(analyst, at).await?;
             }
         }
-        if lapsed > 0 {
+        if !self.core.liveness.settled(timeout, now) {
+            return Ok(0);
+        }
+        let cutoff = now - Millis::try_from(timeout.as_millis()).unwrap_or(Millis::MAX);
+        let lapsed = self.core.store.lapse_unseen(cutoff, now).await?;
+        for analyst in &lapsed {
+            tracing::info!(%analyst, "presence lapsed: no socket or request on any instance");
+        }
+        if !lapsed.is_empty() {
             self.core.announce_desk().await?;
         }
-        Ok(lapsed)
+        Ok(lapsed.len())
     }
 }

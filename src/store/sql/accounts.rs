@@ -191,10 +191,10 @@ impl AccountStore for SqlStore {
             PresenceStatus::Offline
         };
         sqlx::query(
-            "INSERT INTO analyst_presence (user_id, status, max_chats, updated_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO UPDATE \
+            "INSERT INTO analyst_presence (user_id, status, max_chats, updated_at, seen_at) \
+             VALUES ($1, $2, $3, $4, $4) ON CONFLICT (user_id) DO UPDATE \
              SET status = excluded.status, max_chats = excluded.max_chats, \
-             updated_at = excluded.updated_at",
+             updated_at = excluded.updated_at, seen_at = excluded.seen_at",
         )
         .bind(analyst_id)
         .bind(status)
@@ -228,18 +228,32 @@ impl AccountStore for SqlStore {
         Ok(rows::all(&found, rows::analyst_load)?)
     }
 
-    async fn lapse_presence(&self, analyst_id: UserId, now: Millis) -> Result<bool> {
-        let updated = sqlx::query(
-            "UPDATE analyst_presence SET status = $1, updated_at = $2 \
-             WHERE user_id = $3 AND status = $4",
+    async fn presence_seen(&self, analyst_id: UserId, at: Millis) -> Result<()> {
+        sqlx::query(
+            "UPDATE analyst_presence SET seen_at = $1 \
+             WHERE user_id = $2 AND status = $3 AND (seen_at IS NULL OR seen_at < $1)",
         )
-        .bind(PresenceStatus::Offline)
-        .bind(now)
+        .bind(at)
         .bind(analyst_id)
         .bind(PresenceStatus::Online)
         .execute(&self.writer)
         .await?;
-        Ok(updated.rows_affected() > 0)
+        Ok(())
+    }
+
+    async fn lapse_unseen(&self, before: Millis, now: Millis) -> Result<Vec<UserId>> {
+        // One statement: of two instances sweeping at once, the second finds the rows
+        // already offline.
+        Ok(sqlx::query_scalar(
+            "UPDATE analyst_presence SET status = $1, updated_at = $2 \
+             WHERE status = $3 AND COALESCE(seen_at, updated_at) < $4 RETURNING user_id",
+        )
+        .bind(PresenceStatus::Offline)
+        .bind(now)
+        .bind(PresenceStatus::Online)
+        .bind(before)
+        .fetch_all(&self.writer)
+        .await?)
     }
 
     async fn presence(&self, analyst_id: UserId) -> Result<Option<Presence>> {

@@ -490,6 +490,26 @@ impl ChatStore for SqlStore {
         events_in(&mut *self.conn().await?, chat_id, after_seq).await
     }
 
+    async fn last_seqs(&self, chats: &[ChatId]) -> Result<Vec<(ChatId, i64)>> {
+        let mut found = Vec::with_capacity(chats.len());
+        // Far below either database's limit on parameters.
+        for some in chats.chunks(500) {
+            let params = (1..=some.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!("SELECT id, last_seq FROM chats WHERE id IN ({params})");
+            let mut query = sqlx::query(&sql);
+            for chat in some {
+                query = query.bind(*chat);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                found.push((row.try_get("id")?, row.try_get("last_seq")?));
+            }
+        }
+        Ok(found)
+    }
+
     async fn message_by_client_id(
         &self,
         chat_id: ChatId,

@@ -112,6 +112,10 @@ fn pool_options(dialect: Dialect, max: u32) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(Duration::from_secs(5))
+        // A pool pings each idle connection it hands out, by default: for SQLite that is a
+        // round trip to the connection's thread before every statement, and a file does
+        // not go stale the way a network connection does.
+        .test_before_acquire(dialect != Dialect::Sqlite)
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 if dialect == Dialect::Sqlite {
@@ -153,6 +157,12 @@ fn sqlite_url(rest: &str) -> anyhow::Result<String> {
 }
 
 impl SqlStore {
+    /// Whether other instances may share this database (PostgreSQL), so that changes
+    /// must be told to them; an embedded SQLite file has one instance.
+    pub fn shared(&self) -> bool {
+        self.dialect == Dialect::Postgres
+    }
+
     async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
         Ok(self.writer.begin_with(self.dialect.begin()).await?)
     }

@@ -1,7 +1,12 @@
 //! The event bus: where the engine announces what happened and sockets listen. One
-//! interface, so that a PostgreSQL LISTEN/NOTIFY bus can carry frames across instances
-//! without the engine changing. Frames are serialised once, with their audience, for
-//! that reason; the audience decides the topic.
+//! interface with two buses: [`LocalBus`] for one process, and [`ClusterBus`], which
+//! also tells the other instances on one PostgreSQL database (contract, "Additions:
+//! several instances on one PostgreSQL"). Frames are serialised once, with their
+//! audience; the audience decides the topic.
+
+mod cluster;
+
+pub use cluster::{ClusterBus, Hint, HintEnvelope};
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -50,14 +55,32 @@ impl Topic {
 }
 
 pub trait EventBus: Send + Sync + 'static {
-    /// Sends `frame` to the subscribers of its audience's topic ([`Topic::of`]); a frame
-    /// for one socket only ([`Audience::Sender`]) goes nowhere.
+    /// Sends `frame` to the subscribers of its audience's topic ([`Topic::of`]) on this
+    /// process and, on a bus that spans instances, tells the others; a frame for one
+    /// socket only ([`Audience::Sender`]) goes nowhere.
     fn publish(&self, frame: Frame);
+    /// Sends `frame` to this process's subscribers only: what was read or worked out
+    /// here after another instance's hint, or what each instance works out for itself
+    /// (the queue as its own sockets see it).
+    fn publish_here(&self, frame: Frame);
+    /// Tells the other instances (if any) that the queue or analysts' capacity changed,
+    /// so each announces the desk to its own sockets.
+    fn desk_changed(&self);
     /// Subscribe before reading the state you will show, so nothing falls in between.
     fn subscribe(&self, topic: Topic) -> broadcast::Receiver<Frame>;
     /// Called after a subscriber has dropped its receiver: frees the topic when nobody
     /// listens any more.
     fn release(&self, topic: Topic);
+    /// Whether a subscriber on this process listens on `topic` now, so a publisher can
+    /// skip reading and building what nobody would receive. One that subscribes later
+    /// reads the state itself after subscribing, so it misses nothing.
+    fn listened(&self, topic: Topic) -> bool;
+    /// The chats with a subscriber on this process, each with the highest `seq` sent to
+    /// them here (0 when none yet).
+    fn listened_chats(&self) -> Vec<(ChatId, i64)>;
+    /// The highest `seq` sent to the chat's subscribers on this process (0 when none
+    /// yet); `None` when it has none.
+    fn listened_chat(&self, chat: ChatId) -> Option<i64>;
 }
 
 /// Drops a subscriber's receiver, then lets the bus free `topic` if nobody else listens
@@ -72,7 +95,7 @@ pub fn unsubscribe(bus: &dyn EventBus, topic: Topic, rx: &mut broadcast::Receive
 /// the last subscriber has gone.
 pub struct LocalBus {
     capacity: usize,
-    topics: Mutex<HashMap<Topic, broadcast::Sender<Frame>>>,
+    topics: Mutex<HashMap<Topic, Channel>>,
 }
 
 impl LocalBus {
@@ -95,26 +118,44 @@ impl Default for LocalBus {
     }
 }
 
+/// One topic's channel, and the highest `seq` sent on it.
+struct Channel {
+    tx: broadcast::Sender<Frame>,
+    seq: i64,
+}
+
 impl EventBus for LocalBus {
     fn publish(&self, frame: Frame) {
+        self.publish_here(frame);
+    }
+
+    fn publish_here(&self, frame: Frame) {
         let Some(topic) = Topic::of(frame.audience) else {
             tracing::warn!(kind = %frame.kind, "a frame for one socket was published; dropped");
             return;
         };
         let mut topics = self.topics.lock().expect("bus lock");
-        if let Some(tx) = topics.get(&topic)
-            && tx.send(frame).is_err()
-        {
+        let Some(channel) = topics.get_mut(&topic) else {
+            return;
+        };
+        channel.seq = channel.seq.max(frame.seq.unwrap_or_default());
+        if channel.tx.send(frame).is_err() {
             // Nobody listens any more.
             topics.remove(&topic);
         }
     }
 
+    fn desk_changed(&self) {}
+
     fn subscribe(&self, topic: Topic) -> broadcast::Receiver<Frame> {
         let mut topics = self.topics.lock().expect("bus lock");
         topics
             .entry(topic)
-            .or_insert_with(|| broadcast::channel(topic.capacity(self.capacity)).0)
+            .or_insert_with(|| Channel {
+                tx: broadcast::channel(topic.capacity(self.capacity)).0,
+                seq: 0,
+            })
+            .tx
             .subscribe()
     }
 
@@ -122,10 +163,36 @@ impl EventBus for LocalBus {
         let mut topics = self.topics.lock().expect("bus lock");
         if topics
             .get(&topic)
-            .is_some_and(|tx| tx.receiver_count() == 0)
+            .is_some_and(|c| c.tx.receiver_count() == 0)
         {
             topics.remove(&topic);
         }
+    }
+
+    fn listened(&self, topic: Topic) -> bool {
+        let topics = self.topics.lock().expect("bus lock");
+        topics
+            .get(&topic)
+            .is_some_and(|c| c.tx.receiver_count() > 0)
+    }
+
+    fn listened_chat(&self, chat: ChatId) -> Option<i64> {
+        let topics = self.topics.lock().expect("bus lock");
+        topics
+            .get(&Topic::Chat(chat))
+            .filter(|c| c.tx.receiver_count() > 0)
+            .map(|c| c.seq)
+    }
+
+    fn listened_chats(&self) -> Vec<(ChatId, i64)> {
+        let topics = self.topics.lock().expect("bus lock");
+        topics
+            .iter()
+            .filter_map(|(topic, c)| match topic {
+                Topic::Chat(chat) if c.tx.receiver_count() > 0 => Some((*chat, c.seq)),
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -160,6 +227,20 @@ mod tests {
         drop(b);
         bus.release(Topic::Chat(ChatId(1)));
         assert_eq!(bus.active_topics(), 0);
+    }
+
+    #[test]
+    fn a_topic_is_listened_while_a_receiver_lives() {
+        let bus = LocalBus::default();
+        assert!(!bus.listened(Topic::Desk));
+        let rx = bus.subscribe(Topic::Desk);
+        assert!(bus.listened(Topic::Desk));
+        assert!(!bus.listened(Topic::Chat(ChatId(1))));
+        drop(rx);
+        assert!(
+            !bus.listened(Topic::Desk),
+            "a dropped receiver no longer listens"
+        );
     }
 
     #[test]

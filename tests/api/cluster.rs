@@ -1,0 +1,286 @@
+//! Several instances on one PostgreSQL (contract, "Additions: several instances on one
+//! PostgreSQL"): three `chatdesk serve` processes on one database, and people whose
+//! requests and sockets land on any of them. After each scenario every socket has had
+//! the chat's stored events, each `seq` once, in order.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Socket, TestUser, is_type};
+use crate::process::ServerProcess;
+
+/// One person, signed in once, with a client for each instance.
+struct Person {
+    on: Vec<TestUser>,
+}
+
+impl Person {
+    async fn new(servers: &[ServerProcess], name: &str, roles: &[&str]) -> Self {
+        let first = servers[0].account(name, roles).await;
+        Self {
+            on: servers
+                .iter()
+                .map(|s| TestUser::at(&s.root, first.token.clone(), s.http.clone()))
+                .collect(),
+        }
+    }
+
+    /// The person's client on instance `i`.
+    fn at(&self, i: usize) -> &TestUser {
+        &self.on[i]
+    }
+}
+
+/// Frames until one matches `last` (included); panics after 10 s without one.
+async fn frames_until(
+    socket: &mut Socket,
+    what: &str,
+    last: impl Fn(&Value) -> bool,
+) -> Vec<Value> {
+    let mut frames = Vec::new();
+    loop {
+        let frame = socket
+            .next()
+            .await
+            .unwrap_or_else(|| panic!("socket closed while waiting for {what}: {frames:?}"));
+        let done = last(&frame);
+        frames.push(frame);
+        if done {
+            return frames;
+        }
+    }
+}
+
+/// The `seq` of each stored event among `frames`, in the order they came.
+fn seqs(frames: &[Value]) -> Vec<i64> {
+    frames.iter().filter_map(|f| f["seq"].as_i64()).collect()
+}
+
+/// The chat's stored events, as a socket opened now with `after=0` replays them.
+async fn stored_seqs(person: &TestUser, chat: i64) -> Vec<i64> {
+    let mut socket = person.chat_ws(chat).await;
+    let frames = frames_until(&mut socket, "the replay's ended event", |f| {
+        is_type(f, "ended")
+    })
+    .await;
+    seqs(&frames)
+}
+
+fn message_saying(text: &str) -> impl Fn(&Value) -> bool + '_ {
+    move |f| is_type(f, "message") && f["text"] == text
+}
+
+#[tokio::test]
+async fn a_chat_crosses_three_instances() {
+    let servers = ServerProcess::cluster(3, &[]).await;
+    let (a, b, c) = (0, 1, 2);
+    let alice = Person::new(&servers, "alice", &["user", "chat-user"]).await;
+    let bob = Person::new(&servers, "bob", &["analyst"]).await;
+    let (status, body) = bob
+        .at(b)
+        .put(
+            "/analyst/status",
+            json!({"status": "online", "max_chats": 3}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut desk = bob.at(b).ws("/analyst/ws").await.expect("desk opens on B");
+
+    // Alice starts on C and watches on A; she asks for an analyst through C.
+    let (chat, _) = alice.at(c).start_chat("my vpn keeps dropping").await;
+    let mut alice_ws = alice.at(a).chat_ws(chat).await;
+    let (status, body) = alice
+        .at(c)
+        .post(&format!("/chats/{chat}/handoff"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    desk.wait_for("the chat queued on C, on B's desk", |f| {
+        is_type(f, "queue")
+            && f["items"]
+                .as_array()
+                .is_some_and(|q| q.iter().any(|i| i["chat_id"] == chat))
+    })
+    .await;
+
+    // Bob accepts through C; Alice's socket on A hears it.
+    let (status, body) = bob
+        .at(c)
+        .post(&format!("/chats/{chat}/accept"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut bob_ws = bob.at(b).chat_ws(chat).await;
+    let mut alice_frames = frames_until(&mut alice_ws, "the chat accepted on C", |f| {
+        is_type(f, "status") && f["status"] == "active"
+    })
+    .await;
+
+    // Bob writes through C; Alice reads on A. Alice writes on A; Bob reads on B.
+    let (status, body) = bob
+        .at(c)
+        .post(
+            &format!("/chats/{chat}/messages"),
+            json!({"text": "Which VPN client do you use?"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    alice_frames.extend(
+        frames_until(
+            &mut alice_ws,
+            "Bob's message from C",
+            message_saying("Which VPN client do you use?"),
+        )
+        .await,
+    );
+    alice_ws
+        .send(json!({"type": "typing", "typing": true}))
+        .await;
+    alice_ws
+        .send(json!({"type": "message", "text": "The one from IT", "client_id": "x-1"}))
+        .await;
+    let mut bob_frames = frames_until(&mut bob_ws, "Alice typing on A", |f| {
+        is_type(f, "typing") && f["typing"] == true
+    })
+    .await;
+    bob_frames.extend(
+        frames_until(
+            &mut bob_ws,
+            "Alice's message from A",
+            message_saying("The one from IT"),
+        )
+        .await,
+    );
+
+    // Bob ends the chat on B; both sockets hear it, and their events are the stored ones.
+    let (status, body) = bob
+        .at(b)
+        .post(&format!("/chats/{chat}/end"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    alice_frames.extend(frames_until(&mut alice_ws, "the end", |f| is_type(f, "ended")).await);
+    bob_frames.extend(frames_until(&mut bob_ws, "the end", |f| is_type(f, "ended")).await);
+    let stored = stored_seqs(alice.at(c), chat).await;
+    assert_eq!(stored, (1..=stored.len() as i64).collect::<Vec<_>>());
+    assert_eq!(seqs(&alice_frames), stored, "Alice's socket on A");
+    assert_eq!(seqs(&bob_frames), stored, "Bob's socket on B");
+}
+
+#[tokio::test]
+async fn a_socket_resumes_on_another_instance_with_after() {
+    let servers = ServerProcess::cluster(3, &[]).await;
+    let (a, b, c) = (0, 1, 2);
+    let alice = Person::new(&servers, "alice", &["user", "chat-user"]).await;
+    let bob = Person::new(&servers, "bob", &["analyst"]).await;
+    let (status, body) = bob
+        .at(a)
+        .put(
+            "/analyst/status",
+            json!({"status": "online", "max_chats": 3}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let chat = alice.at(b).queued_chat("outlook will not open").await;
+    let (status, body) = bob
+        .at(a)
+        .post(&format!("/chats/{chat}/accept"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Alice's socket on A has everything so far, then closes.
+    let mut first = alice.at(a).chat_ws(chat).await;
+    let mut frames = frames_until(&mut first, "the accept", |f| {
+        is_type(f, "status") && f["status"] == "active"
+    })
+    .await;
+    let seen = *seqs(&frames).last().expect("events before the accept");
+    first.close().await;
+
+    // Bob writes twice through C while she is away; she comes back on B after `seen`.
+    for text in ["Try restarting it", "Then sign in again"] {
+        let (status, body) = bob
+            .at(c)
+            .post(&format!("/chats/{chat}/messages"), json!({"text": text}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let mut again = alice
+        .at(b)
+        .ws(&format!("/chats/{chat}/ws?after={seen}"))
+        .await
+        .expect("socket opens on B");
+    frames.extend(
+        frames_until(
+            &mut again,
+            "what was missed",
+            message_saying("Then sign in again"),
+        )
+        .await,
+    );
+    // And live from there, from an instance she is not on.
+    let (status, body) = bob
+        .at(a)
+        .post(
+            &format!("/chats/{chat}/messages"),
+            json!({"text": "Did that work?"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    frames.extend(
+        frames_until(
+            &mut again,
+            "Bob's next message",
+            message_saying("Did that work?"),
+        )
+        .await,
+    );
+    let (status, body) = alice
+        .at(c)
+        .post(&format!("/chats/{chat}/end"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    frames.extend(frames_until(&mut again, "the end", |f| is_type(f, "ended")).await);
+    assert_eq!(seqs(&frames), stored_seqs(alice.at(a), chat).await);
+}
+
+/// Presence is kept in the database: an analyst whose only socket is on B stays online
+/// while A and C sweep, and one with no socket and no request lapses, on every instance.
+/// (The instances run on the system clock: this test waits for it.)
+#[tokio::test]
+async fn an_idle_analyst_stays_online_while_other_instances_sweep() {
+    let servers = ServerProcess::cluster(3, &[("CHATDESK_CHAT__PRESENCE_TIMEOUT_SECS", "1")]).await;
+    let (a, b, c) = (0, 1, 2);
+    let alice = Person::new(&servers, "alice", &["user", "chat-user"]).await;
+    let bob = Person::new(&servers, "bob", &["analyst"]).await;
+    let carl = Person::new(&servers, "carl", &["analyst"]).await;
+    for analyst in [&bob, &carl] {
+        let (status, body) = analyst
+            .at(a)
+            .put(
+                "/analyst/status",
+                json!({"status": "online", "max_chats": 2}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    // Bob's console is on B, and he does nothing else; Carl has gone home.
+    let mut desk = bob.at(b).ws("/analyst/ws").await.expect("desk opens on B");
+    desk.wait_for("Carl's lapse, on B", |f| {
+        is_type(f, "queue") && f["availability"]["online_analysts"] == 1
+    })
+    .await;
+    // Three timeouts later Bob is still online, whichever instance is asked.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    for i in [a, b, c] {
+        let (status, avail) = alice.at(i).get("/chat/availability").await;
+        assert_eq!(status, StatusCode::OK, "{avail}");
+        assert_eq!(avail["online_analysts"], 1, "instance {i}: {avail}");
+    }
+    let (status, team) = bob.at(c).get("/analyst/team").await;
+    assert_eq!(status, StatusCode::OK, "{team}");
+    let online = |name: &str| {
+        team.as_array()
+            .and_then(|t| t.iter().find(|a| a["username"] == name))
+            .map(|a| a["online"].clone())
+    };
+    assert_eq!(online("bob"), Some(json!(true)), "{team}");
+    assert_eq!(online("carl"), Some(json!(false)), "{team}");
+}
