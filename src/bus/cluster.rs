@@ -9,6 +9,8 @@
 //! sockets see it. Frames that are stored nowhere (typing, status, an analyst's news, an
 //! account change) travel whole, in the frame's wire form ([`Frame::to_wire`]).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
@@ -32,12 +34,16 @@ pub enum Hint {
     Frame { frame: String },
 }
 
-/// A hint as sent: `{"v": 1, "from": <instance>, "hint": {"kind": ..., ...}}`.
+/// A hint as sent: `{"v": 1, "from": <instance>, "n": <count>, "hint": {"kind": ...}}`.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 pub struct HintEnvelope {
     pub v: u16,
     /// The sending instance, so that it can skip its own hints.
     pub from: u64,
+    /// This instance's count of hints sent: PostgreSQL delivers one copy of identical
+    /// payloads sent in one transaction, and a typing frame's "on, off, on" must all
+    /// arrive.
+    pub n: u64,
     pub hint: Hint,
 }
 
@@ -46,6 +52,7 @@ pub struct ClusterBus {
     notifier: Notifier,
     /// This process's name among the instances: random at start.
     instance: u64,
+    sent: AtomicU64,
 }
 
 impl ClusterBus {
@@ -54,6 +61,7 @@ impl ClusterBus {
             local,
             notifier,
             instance: rand::random(),
+            sent: AtomicU64::new(0),
         }
     }
 
@@ -78,6 +86,7 @@ impl ClusterBus {
         let envelope = HintEnvelope {
             v: HINT_VERSION,
             from: self.instance,
+            n: self.sent.fetch_add(1, Ordering::Relaxed),
             hint,
         };
         self.notifier
@@ -173,6 +182,7 @@ mod tests {
         let e = HintEnvelope {
             v: HINT_VERSION,
             from: 42,
+            n: 5,
             hint: Hint::Event {
                 chat: ChatId(3),
                 seq: 9,
@@ -181,7 +191,7 @@ mod tests {
         let text = serde_json::to_string(&e).unwrap();
         assert_eq!(
             text,
-            r#"{"v":1,"from":42,"hint":{"kind":"event","chat":3,"seq":9}}"#
+            r#"{"v":1,"from":42,"n":5,"hint":{"kind":"event","chat":3,"seq":9}}"#
         );
         assert_eq!(serde_json::from_str::<HintEnvelope>(&text).unwrap(), e);
         assert_eq!(

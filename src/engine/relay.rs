@@ -85,25 +85,35 @@ impl Relay {
         }
     }
 
-    /// Acts on a batch of what was heard, in order; the desk is worked out once, last.
+    /// Acts on a batch of what was heard, in order; the desk is worked out once, last. A
+    /// hint that fails is logged and the rest still run.
     async fn act(&self, heard: impl Iterator<Item = Heard>) -> Result<()> {
         let mut desk = false;
         for heard in heard {
-            match heard {
+            let done = match heard {
                 Heard::Reconnected => {
                     tracing::info!("listening for hints again; catching up");
-                    self.catch_up_all().await?;
                     desk = true;
+                    self.catch_up_all().await
                 }
                 Heard::Hint(payload) => match self.bus.read(&payload) {
-                    Some(Hint::Event { chat, seq }) => self.events(chat, seq).await?,
-                    Some(Hint::Desk) => desk = true,
-                    Some(Hint::Frame { frame }) => match Frame::from_wire(&frame) {
-                        Ok(frame) => self.bus.publish_here(frame),
-                        Err(e) => tracing::warn!(error = %e, "a relayed frame was skipped"),
-                    },
-                    None => {}
+                    Some(Hint::Event { chat, seq }) => self.events(chat, seq).await,
+                    Some(Hint::Desk) => {
+                        desk = true;
+                        Ok(())
+                    }
+                    Some(Hint::Frame { frame }) => {
+                        match Frame::from_wire(&frame) {
+                            Ok(frame) => self.bus.publish_here(frame),
+                            Err(e) => tracing::warn!(error = %e, "a relayed frame was skipped"),
+                        }
+                        Ok(())
+                    }
+                    None => Ok(()),
                 },
+            };
+            if let Err(e) = done {
+                tracing::warn!(error = %e, "relaying a hint failed");
             }
         }
         if desk {

@@ -24,7 +24,8 @@ pub const HINTS_PER_TRANSACTION: usize = 20;
 pub const MAX_HINT_BYTES: usize = 7_999;
 
 /// Hints waiting to be sent; past this, new ones are dropped with a warning (the
-/// receivers' reconcile tick still finds what they named).
+/// receivers' reconcile tick still finds the stored events they named; a frame that is
+/// stored nowhere, such as typing, is lost).
 const BACKLOG: usize = 10_000;
 
 /// Sends hints from one task, in order, batched ([`HINTS_PER_TRANSACTION`]).
@@ -72,21 +73,22 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// The next hint, or [`Heard::Reconnected`] after the connection came back. While
-    /// the database cannot be reached it retries every second, logging each failure.
+    /// The next hint, or [`Heard::Reconnected`] once the connection is back after it was
+    /// lost. While the database cannot be reached it retries every second, logging each
+    /// failure.
     pub async fn next(&mut self) -> Heard {
-        let mut lost = false;
+        match self.inner.try_recv().await {
+            Ok(Some(n)) => return Heard::Hint(n.payload().to_owned()),
+            // sqlx has already reconnected and listens again.
+            Ok(None) => return Heard::Reconnected,
+            Err(e) => tracing::warn!(error = %e, "listening for hints failed; reconnecting"),
+        }
         loop {
-            match self.inner.try_recv().await {
-                // sqlx has already reconnected and listens again.
-                Ok(None) => return Heard::Reconnected,
-                Ok(Some(_)) if lost => return Heard::Reconnected,
-                Ok(Some(n)) => return Heard::Hint(n.payload().to_owned()),
-                Err(e) => {
-                    tracing::warn!(error = %e, "listening for hints failed; retrying");
-                    lost = true;
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            // Any statement on the listener connects it again and repeats its LISTEN.
+            match sqlx::query("SELECT 1").execute(&mut self.inner).await {
+                Ok(_) => return Heard::Reconnected,
+                Err(e) => tracing::warn!(error = %e, "listening for hints failed; retrying"),
             }
         }
     }

@@ -31,7 +31,7 @@ impl Person {
     }
 }
 
-/// Frames until one matches `last` (included); panics after 10 s without one.
+/// Frames until one matches `last` (included); panics when 10 s pass without a frame.
 async fn frames_until(
     socket: &mut Socket,
     what: &str,
@@ -49,6 +49,26 @@ async fn frames_until(
             return frames;
         }
     }
+}
+
+/// Frames until each of `wanted` has matched one, in any order (a relayed frame and one
+/// the reconcile tick brings may pass each other); panics when 10 s pass without a frame.
+async fn frames_until_all(
+    socket: &mut Socket,
+    what: &str,
+    wanted: &[&dyn Fn(&Value) -> bool],
+) -> Vec<Value> {
+    let mut frames = Vec::new();
+    let mut missing: Vec<_> = wanted.iter().collect();
+    while !missing.is_empty() {
+        let frame = socket
+            .next()
+            .await
+            .unwrap_or_else(|| panic!("socket closed while waiting for {what}: {frames:?}"));
+        missing.retain(|w| !w(&frame));
+        frames.push(frame);
+    }
+    frames
 }
 
 /// The `seq` of each stored event among `frames`, in the order they came.
@@ -109,9 +129,15 @@ async fn a_chat_crosses_three_instances() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let mut bob_ws = bob.at(b).chat_ws(chat).await;
-    let mut alice_frames = frames_until(&mut alice_ws, "the chat accepted on C", |f| {
-        is_type(f, "status") && f["status"] == "active"
-    })
+    let mut alice_frames = frames_until_all(
+        &mut alice_ws,
+        "the chat accepted on C",
+        &[&|f| is_type(f, "status") && f["status"] == "active", &|f| {
+            f["text"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("joined the chat."))
+        }],
+    )
     .await;
 
     // Bob writes through C; Alice reads on A. Alice writes on A; Bob reads on B.
@@ -137,18 +163,15 @@ async fn a_chat_crosses_three_instances() {
     alice_ws
         .send(json!({"type": "message", "text": "The one from IT", "client_id": "x-1"}))
         .await;
-    let mut bob_frames = frames_until(&mut bob_ws, "Alice typing on A", |f| {
-        is_type(f, "typing") && f["typing"] == true
-    })
+    let mut bob_frames = frames_until_all(
+        &mut bob_ws,
+        "Alice typing and writing on A",
+        &[
+            &|f| is_type(f, "typing") && f["typing"] == true,
+            &message_saying("The one from IT"),
+        ],
+    )
     .await;
-    bob_frames.extend(
-        frames_until(
-            &mut bob_ws,
-            "Alice's message from A",
-            message_saying("The one from IT"),
-        )
-        .await,
-    );
 
     // Bob ends the chat on B; both sockets hear it, and their events are the stored ones.
     let (status, body) = bob
@@ -246,7 +269,7 @@ async fn a_socket_resumes_on_another_instance_with_after() {
 /// (The instances run on the system clock: this test waits for it.)
 #[tokio::test]
 async fn an_idle_analyst_stays_online_while_other_instances_sweep() {
-    let servers = ServerProcess::cluster(3, &[("CHATDESK_CHAT__PRESENCE_TIMEOUT_SECS", "1")]).await;
+    let servers = ServerProcess::cluster(3, &[("CHATDESK_CHAT__PRESENCE_TIMEOUT_SECS", "2")]).await;
     let (a, b, c) = (0, 1, 2);
     let alice = Person::new(&servers, "alice", &["user", "chat-user"]).await;
     let bob = Person::new(&servers, "bob", &["analyst"]).await;
@@ -267,8 +290,8 @@ async fn an_idle_analyst_stays_online_while_other_instances_sweep() {
         is_type(f, "queue") && f["availability"]["online_analysts"] == 1
     })
     .await;
-    // Three timeouts later Bob is still online, whichever instance is asked.
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    // Two timeouts later Bob is still online, whichever instance is asked.
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
     for i in [a, b, c] {
         let (status, avail) = alice.at(i).get("/chat/availability").await;
         assert_eq!(status, StatusCode::OK, "{avail}");
@@ -283,4 +306,67 @@ async fn an_idle_analyst_stays_online_while_other_instances_sweep() {
     };
     assert_eq!(online("bob"), Some(json!(true)), "{team}");
     assert_eq!(online("carl"), Some(json!(false)), "{team}");
+}
+
+/// The connection an instance listens for hints on is killed in the middle of a stream
+/// of messages: its sockets still get every message, once, in order.
+#[tokio::test]
+async fn a_killed_listener_connection_loses_nothing() {
+    use sqlx::Connection;
+    let servers = ServerProcess::cluster(2, &[]).await;
+    let (a, b) = (0, 1);
+    let alice = Person::new(&servers, "alice", &["user", "chat-user"]).await;
+    let bob = Person::new(&servers, "bob", &["analyst"]).await;
+    let (status, body) = bob
+        .at(a)
+        .put(
+            "/analyst/status",
+            json!({"status": "online", "max_chats": 3}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let chat = alice.at(a).queued_chat("printer offline").await;
+    let (status, body) = bob
+        .at(a)
+        .post(&format!("/chats/{chat}/accept"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut alice_ws = alice.at(b).chat_ws(chat).await;
+
+    let mut db = sqlx::PgConnection::connect(servers[0].database_url())
+        .await
+        .expect("the test database");
+    for i in 1..=20 {
+        if i == 5 {
+            let killed: Vec<i32> = sqlx::query_scalar(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+                 AND pid <> pg_backend_pid() AND query LIKE 'LISTEN%' \
+                 AND pg_terminate_backend(pid)",
+            )
+            .fetch_all(&mut db)
+            .await
+            .expect("listeners terminated");
+            assert_eq!(killed.len(), 2, "one listener per instance");
+        }
+        let (status, body) = bob
+            .at(a)
+            .post(
+                &format!("/chats/{chat}/messages"),
+                json!({"text": format!("step {i}")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let mut frames = frames_until(&mut alice_ws, "the last step", message_saying("step 20")).await;
+    let (status, body) = bob
+        .at(a)
+        .post(&format!("/chats/{chat}/end"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    frames.extend(frames_until(&mut alice_ws, "the end", |f| is_type(f, "ended")).await);
+    assert_eq!(seqs(&frames), stored_seqs(alice.at(a), chat).await);
+    assert!(
+        servers[1].log().contains("listening for hints again"),
+        "B saw its listener reconnect"
+    );
 }

@@ -165,6 +165,15 @@ impl ServerProcess {
         }
     }
 
+    /// The database the server runs on.
+    pub fn database_url(&self) -> &str {
+        self.env
+            .iter()
+            .find(|(k, _)| k == "CHATDESK_DATABASE_URL")
+            .map(|(_, v)| v.as_str())
+            .expect("a database URL")
+    }
+
     pub fn admin_token(&self) -> String {
         self.admin_token.clone()
     }

@@ -38,8 +38,11 @@ impl DeskService {
         let timeout = Duration::from_secs(self.core.settings.chat.presence_timeout_secs);
         let now = self.core.now();
         for analyst in self.core.store.online_analysts().await? {
-            if let Some(at) = self.core.liveness.last_seen(analyst, now) {
-                self.core.store.presence_seen(analyst, at).await?;
+            if let Some(at) = self.core.liveness.last_seen(analyst, now)
+                && let Err(e) = self.core.store.presence_seen(analyst, at).await
+            {
+                // The others are still noted; this one is noted at the next check.
+                tracing::warn!(%analyst, error = %e, "could not note an analyst as seen");
             }
         }
         if !self.core.liveness.settled(timeout, now) {
