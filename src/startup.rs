@@ -31,6 +31,8 @@ const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
 pub struct Application {
     listener: TcpListener,
+    /// Held while serving an SQLite database, so that a second `serve` on it refuses.
+    _sqlite_claim: Option<std::fs::File>,
     engine: Engine,
     metrics: Arc<Metrics>,
     pages: Arc<http::Templates>,
@@ -144,6 +146,7 @@ impl Application {
 
     /// The service on `clock` (tests give one they move).
     pub async fn build_on(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let sqlite_claim = store::claim_sqlite(settings.database_url.expose())?;
         let listener = TcpListener::bind(&settings.bind)
             .await
             .with_context(|| format!("binding {}", settings.bind))?;
@@ -166,6 +169,7 @@ impl Application {
         );
         Ok(Self {
             listener,
+            _sqlite_claim: sqlite_claim,
             engine,
             metrics,
             pages,

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 
 pub use error::{BoxError, Constraint, Result, StoreError};
 pub use records::*;
-pub use sql::{SqlStore, connect};
+pub use sql::{SqlStore, claim_sqlite, connect};
 
 use crate::domain::Millis;
 use crate::domain::call::Resolver;

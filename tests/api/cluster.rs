@@ -370,3 +370,25 @@ async fn a_killed_listener_connection_loses_nothing() {
         "B saw its listener reconnect"
     );
 }
+
+/// With SQLite chatdesk is one instance: a second `serve` on the same file exits at once
+/// with an error that says so, and the first goes on serving; commands still run beside.
+#[tokio::test]
+async fn a_second_server_on_one_sqlite_file_refuses_to_start() {
+    let server = ServerProcess::start(crate::helpers::Backend::Sqlite).await;
+    let second = server.run_beside(&["serve"]);
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "{said}");
+    assert!(
+        said.contains("another chatdesk serve is running") && said.contains("PostgreSQL"),
+        "{said}"
+    );
+    let added = server.run_beside(&["user", "add", "dora", "--role", "user"]);
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let (status, _) = server.admin().get("/me").await;
+    assert_eq!(status, StatusCode::OK, "the first server still serves");
+}

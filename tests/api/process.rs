@@ -165,6 +165,24 @@ impl ServerProcess {
         }
     }
 
+    /// Runs `chatdesk ARGS` beside the server, with its settings but another port, to
+    /// the end.
+    pub fn run_beside(&self, args: &[&str]) -> std::process::Output {
+        let port = free_port();
+        Command::new(BIN)
+            .args(args)
+            .envs(self.env.iter().cloned().map(|(k, v)| {
+                let v = if k == "CHATDESK_BIND" {
+                    format!("127.0.0.1:{port}")
+                } else {
+                    v
+                };
+                (k, v)
+            }))
+            .output()
+            .expect("chatdesk runs")
+    }
+
     /// The database the server runs on.
     pub fn database_url(&self) -> &str {
         self.env

@@ -130,6 +130,45 @@ fn pool_options(dialect: Dialect, max: u32) -> AnyPoolOptions {
         })
 }
 
+/// Claims the SQLite database at `url` for this process's `serve`, for as long as the
+/// returned file stays open; `None` for PostgreSQL, which any number of instances share.
+/// Commands (`user add`, `reindex`) do not claim it and run beside a server.
+///
+/// # Errors
+/// Another `chatdesk serve` holds the claim (contract: "a second `serve` on the same
+/// SQLite file exits with an error that says so"), or the lock file cannot be made.
+pub fn claim_sqlite(url: &str) -> anyhow::Result<Option<std::fs::File>> {
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return Ok(None);
+    };
+    let rest = rest.trim_start_matches("//");
+    let path = rest.split_once('?').map_or(rest, |(path, _)| path);
+    let lock = format!("{path}.serve-lock");
+    if let Some(parent) = Path::new(&lock)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .with_context(|| format!("opening {lock}"))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another chatdesk serve is running on {path}: an SQLite database serves one \
+             instance; for several, use PostgreSQL (docs/deployment.md)"
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(anyhow::Error::new(e).context(format!("locking {lock}")))
+        }
+    }
+}
+
 /// `sqlite://data/x.db` → a URL that creates the file, after creating its folder.
 fn sqlite_url(rest: &str) -> anyhow::Result<String> {
     let rest = rest.trim_start_matches("//");
