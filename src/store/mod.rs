@@ -124,8 +124,9 @@ pub trait ChatStore: Send + Sync {
         transition: Transition,
         now: Millis,
     ) -> Result<Result<(), ChatStatus>>;
-    /// Takes a queued chat for `analyst_id` if they have capacity left. Of analysts racing
-    /// for one chat exactly one wins; one analyst's racing accepts stay within capacity.
+    /// Takes a queued chat for `analyst_id` if they are online and have capacity left. Of
+    /// analysts racing for one chat exactly one wins; one analyst's racing accepts stay
+    /// within capacity.
     async fn accept(
         &self,
         chat_id: ChatId,

@@ -102,6 +102,8 @@ pub enum AcceptOutcome {
     Accepted(Box<ChatRecord>),
     /// The analyst already has `max_chats` active chats.
     AtCapacity,
+    /// The analyst is not online (a sweeper may have lapsed them a moment ago).
+    Offline,
     /// The chat is not waiting any more (someone else took it, or it ended).
     NotQueued(ChatStatus),
 }

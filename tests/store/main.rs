@@ -255,6 +255,7 @@ async fn accept_races_have_one_winner(backend: Backend) {
             AcceptOutcome::Accepted(c) => winners.push(c.analyst.expect("an analyst").id),
             AcceptOutcome::NotQueued(status) => assert_eq!(status, ChatStatus::Active),
             AcceptOutcome::AtCapacity => panic!("nobody was at capacity"),
+            AcceptOutcome::Offline => panic!("everyone was online"),
         }
     }
     assert_eq!(winners.len(), 1, "{backend:?}");
@@ -280,8 +281,20 @@ async fn accept_races_have_one_winner(backend: Backend) {
             AcceptOutcome::Accepted(_) => accepted += 1,
             AcceptOutcome::AtCapacity => {}
             AcceptOutcome::NotQueued(s) => panic!("{s} chats are not raced for"),
+            AcceptOutcome::Offline => panic!("the analyst was online"),
         }
     }
+    // Gone offline (a sweeper on another instance, say) after the engine's check: the
+    // accept itself refuses and the chat stays queued.
+    let late = queued_chat(&store, &owner).await;
+    let idle = &analysts[7];
+    store.set_presence(idle.id, false, 3, 5).await.unwrap();
+    assert!(matches!(
+        store.accept(late, idle.id, 3, 6).await.unwrap(),
+        AcceptOutcome::Offline
+    ));
+    let stored = store.chat(late).await.unwrap().unwrap();
+    assert_eq!(stored.status, ChatStatus::Queued, "{backend:?}");
     assert_eq!(
         accepted + already,
         2,

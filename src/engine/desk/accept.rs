@@ -18,10 +18,7 @@ impl DeskService {
         let analyst = user.as_analyst("only analysts can accept chats")?;
         let presence = self.core.store.presence(analyst.id).await?;
         let Some(presence) = presence.filter(|p| p.online) else {
-            return Err(Error::conflict(
-                ErrorCode::AnalystOffline,
-                "set your status to online before accepting chats",
-            ));
+            return Err(offline());
         };
         // Analysts may see any chat's state here: they can all see the queue it was in.
         let current = self.core.chat(chat_id).await?;
@@ -48,6 +45,7 @@ impl DeskService {
                 }
                 chat
             }
+            AcceptOutcome::Offline => return Err(offline()),
             AcceptOutcome::AtCapacity => {
                 return Err(Error::conflict(
                     ErrorCode::AtCapacity,
@@ -73,4 +71,11 @@ impl DeskService {
         self.core.announce_desk().await?;
         Ok(view)
     }
+}
+
+fn offline() -> Error {
+    Error::conflict(
+        ErrorCode::AnalystOffline,
+        "set your status to online before accepting chats",
+    )
 }

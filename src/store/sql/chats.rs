@@ -314,12 +314,20 @@ impl ChatStore for SqlStore {
     ) -> Result<AcceptOutcome> {
         let mut tx = self.begin().await?;
         // Touching the analyst's presence row serializes their own concurrent accepts, so
-        // the capacity check below cannot be raced past.
-        sqlx::query("UPDATE analyst_presence SET updated_at = $1 WHERE user_id = $2")
-            .bind(now)
-            .bind(analyst_id)
-            .execute(&mut *tx)
-            .await?;
+        // the capacity check below cannot be raced past, and their going offline (on this
+        // instance or another) lands wholly before or after.
+        let online = sqlx::query(
+            "UPDATE analyst_presence SET updated_at = $1 WHERE user_id = $2 AND status = 'online'",
+        )
+        .bind(now)
+        .bind(analyst_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if online == 0 {
+            tx.rollback().await?;
+            return Ok(AcceptOutcome::Offline);
+        }
         if active_chats(&mut tx, analyst_id).await? >= max_chats {
             tx.rollback().await?;
             return Ok(AcceptOutcome::AtCapacity);
