@@ -29,6 +29,40 @@ impl Person {
     fn at(&self, i: usize) -> &TestUser {
         &self.on[i]
     }
+
+    /// An analyst goes online, with room for three chats, through instance `i`.
+    async fn go_online(&self, i: usize) {
+        let (status, body) = self
+            .at(i)
+            .put(
+                "/analyst/status",
+                json!({"status": "online", "max_chats": 3}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    /// `POST path` through instance `i`, which must answer `expected`.
+    async fn post(&self, i: usize, path: &str, body: Value, expected: StatusCode) {
+        let (status, answer) = self.at(i).post(path, body).await;
+        assert_eq!(status, expected, "POST {path} on instance {i}: {answer}");
+    }
+
+    async fn accept(&self, i: usize, chat: i64) {
+        let path = format!("/chats/{chat}/accept");
+        self.post(i, &path, json!({}), StatusCode::OK).await;
+    }
+
+    async fn say(&self, i: usize, chat: i64, text: &str) {
+        let path = format!("/chats/{chat}/messages");
+        self.post(i, &path, json!({"text": text}), StatusCode::CREATED)
+            .await;
+    }
+
+    async fn end(&self, i: usize, chat: i64) {
+        let path = format!("/chats/{chat}/end");
+        self.post(i, &path, json!({}), StatusCode::OK).await;
+    }
 }
 
 /// Frames until one matches `last` (included); panics when 10 s pass without a frame.
@@ -96,24 +130,14 @@ async fn a_chat_crosses_three_instances() {
     let (a, b, c) = (0, 1, 2);
     let alice = Person::new(&servers, "alice", &["user", "chat-user"]).await;
     let bob = Person::new(&servers, "bob", &["analyst"]).await;
-    let (status, body) = bob
-        .at(b)
-        .put(
-            "/analyst/status",
-            json!({"status": "online", "max_chats": 3}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    bob.go_online(b).await;
     let mut desk = bob.at(b).ws("/analyst/ws").await.expect("desk opens on B");
 
     // Alice starts on C and watches on A; she asks for an analyst through C.
     let (chat, _) = alice.at(c).start_chat("my vpn keeps dropping").await;
     let mut alice_ws = alice.at(a).chat_ws(chat).await;
-    let (status, body) = alice
-        .at(c)
-        .post(&format!("/chats/{chat}/handoff"), json!({}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let handoff = format!("/chats/{chat}/handoff");
+    alice.post(c, &handoff, json!({}), StatusCode::OK).await;
     desk.wait_for("the chat queued on C, on B's desk", |f| {
         is_type(f, "queue")
             && f["items"]
@@ -123,11 +147,7 @@ async fn a_chat_crosses_three_instances() {
     .await;
 
     // Bob accepts through C; Alice's socket on A hears it.
-    let (status, body) = bob
-        .at(c)
-        .post(&format!("/chats/{chat}/accept"), json!({}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    bob.accept(c, chat).await;
     let mut bob_ws = bob.at(b).chat_ws(chat).await;
     let mut alice_frames = frames_until_all(
         &mut alice_ws,
@@ -141,14 +161,7 @@ async fn a_chat_crosses_three_instances() {
     .await;
 
     // Bob writes through C; Alice reads on A. Alice writes on A; Bob reads on B.
-    let (status, body) = bob
-        .at(c)
-        .post(
-            &format!("/chats/{chat}/messages"),
-            json!({"text": "Which VPN client do you use?"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    bob.say(c, chat, "Which VPN client do you use?").await;
     alice_frames.extend(
         frames_until(
             &mut alice_ws,
@@ -174,11 +187,7 @@ async fn a_chat_crosses_three_instances() {
     .await;
 
     // Bob ends the chat on B; both sockets hear it, and their events are the stored ones.
-    let (status, body) = bob
-        .at(b)
-        .post(&format!("/chats/{chat}/end"), json!({}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    bob.end(b, chat).await;
     alice_frames.extend(frames_until(&mut alice_ws, "the end", |f| is_type(f, "ended")).await);
     bob_frames.extend(frames_until(&mut bob_ws, "the end", |f| is_type(f, "ended")).await);
     let stored = stored_seqs(alice.at(c), chat).await;
@@ -193,20 +202,9 @@ async fn a_socket_resumes_on_another_instance_with_after() {
     let (a, b, c) = (0, 1, 2);
     let alice = Person::new(&servers, "alice", &["user", "chat-user"]).await;
     let bob = Person::new(&servers, "bob", &["analyst"]).await;
-    let (status, body) = bob
-        .at(a)
-        .put(
-            "/analyst/status",
-            json!({"status": "online", "max_chats": 3}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    bob.go_online(a).await;
     let chat = alice.at(b).queued_chat("outlook will not open").await;
-    let (status, body) = bob
-        .at(a)
-        .post(&format!("/chats/{chat}/accept"), json!({}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    bob.accept(a, chat).await;
 
     // Alice's socket on A has everything so far, then closes.
     let mut first = alice.at(a).chat_ws(chat).await;
@@ -219,11 +217,7 @@ async fn a_socket_resumes_on_another_instance_with_after() {
 
     // Bob writes twice through C while she is away; she comes back on B after `seen`.
     for text in ["Try restarting it", "Then sign in again"] {
-        let (status, body) = bob
-            .at(c)
-            .post(&format!("/chats/{chat}/messages"), json!({"text": text}))
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
+        bob.say(c, chat, text).await;
     }
     let mut again = alice
         .at(b)
@@ -239,14 +233,7 @@ async fn a_socket_resumes_on_another_instance_with_after() {
         .await,
     );
     // And live from there, from an instance she is not on.
-    let (status, body) = bob
-        .at(a)
-        .post(
-            &format!("/chats/{chat}/messages"),
-            json!({"text": "Did that work?"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    bob.say(a, chat, "Did that work?").await;
     frames.extend(
         frames_until(
             &mut again,
@@ -255,11 +242,7 @@ async fn a_socket_resumes_on_another_instance_with_after() {
         )
         .await,
     );
-    let (status, body) = alice
-        .at(c)
-        .post(&format!("/chats/{chat}/end"), json!({}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    alice.end(c, chat).await;
     frames.extend(frames_until(&mut again, "the end", |f| is_type(f, "ended")).await);
     assert_eq!(seqs(&frames), stored_seqs(alice.at(a), chat).await);
 }
@@ -275,14 +258,7 @@ async fn an_idle_analyst_stays_online_while_other_instances_sweep() {
     let bob = Person::new(&servers, "bob", &["analyst"]).await;
     let carl = Person::new(&servers, "carl", &["analyst"]).await;
     for analyst in [&bob, &carl] {
-        let (status, body) = analyst
-            .at(a)
-            .put(
-                "/analyst/status",
-                json!({"status": "online", "max_chats": 2}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
+        analyst.go_online(a).await;
     }
     // Bob's console is on B, and he does nothing else; Carl has gone home.
     let mut desk = bob.at(b).ws("/analyst/ws").await.expect("desk opens on B");
@@ -317,20 +293,9 @@ async fn a_killed_listener_connection_loses_nothing() {
     let (a, b) = (0, 1);
     let alice = Person::new(&servers, "alice", &["user", "chat-user"]).await;
     let bob = Person::new(&servers, "bob", &["analyst"]).await;
-    let (status, body) = bob
-        .at(a)
-        .put(
-            "/analyst/status",
-            json!({"status": "online", "max_chats": 3}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    bob.go_online(a).await;
     let chat = alice.at(a).queued_chat("printer offline").await;
-    let (status, body) = bob
-        .at(a)
-        .post(&format!("/chats/{chat}/accept"), json!({}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    bob.accept(a, chat).await;
     let mut alice_ws = alice.at(b).chat_ws(chat).await;
 
     let mut db = sqlx::PgConnection::connect(servers[0].database_url())
@@ -348,21 +313,10 @@ async fn a_killed_listener_connection_loses_nothing() {
             .expect("listeners terminated");
             assert_eq!(killed.len(), 2, "one listener per instance");
         }
-        let (status, body) = bob
-            .at(a)
-            .post(
-                &format!("/chats/{chat}/messages"),
-                json!({"text": format!("step {i}")}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
+        bob.say(a, chat, &format!("step {i}")).await;
     }
     let mut frames = frames_until(&mut alice_ws, "the last step", message_saying("step 20")).await;
-    let (status, body) = bob
-        .at(a)
-        .post(&format!("/chats/{chat}/end"), json!({}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    bob.end(a, chat).await;
     frames.extend(frames_until(&mut alice_ws, "the end", |f| is_type(f, "ended")).await);
     assert_eq!(seqs(&frames), stored_seqs(alice.at(a), chat).await);
     assert!(
