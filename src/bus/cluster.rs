@@ -145,6 +145,10 @@ impl EventBus for ClusterBus {
     fn listened_chat(&self, chat: ChatId) -> Option<i64> {
         self.local.listened_chat(chat)
     }
+
+    fn listened_topics(&self) -> Vec<Topic> {
+        self.local.listened_topics()
+    }
 }
 
 #[cfg(test)]

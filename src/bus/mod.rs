@@ -81,6 +81,8 @@ pub trait EventBus: Send + Sync + 'static {
     /// The highest `seq` sent to the chat's subscribers on this process (0 when none
     /// yet); `None` when it has none.
     fn listened_chat(&self, chat: ChatId) -> Option<i64>;
+    /// Every topic with a subscriber on this process.
+    fn listened_topics(&self) -> Vec<Topic>;
 }
 
 /// Drops a subscriber's receiver, then lets the bus free `topic` if nobody else listens
@@ -182,6 +184,15 @@ impl EventBus for LocalBus {
             .get(&Topic::Chat(chat))
             .filter(|c| c.tx.receiver_count() > 0)
             .map(|c| c.seq)
+    }
+
+    fn listened_topics(&self) -> Vec<Topic> {
+        let topics = self.topics.lock().expect("bus lock");
+        topics
+            .iter()
+            .filter(|(_, c)| c.tx.receiver_count() > 0)
+            .map(|(topic, _)| *topic)
+            .collect()
     }
 
     fn listened_chats(&self) -> Vec<(ChatId, i64)> {

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Engine;
 use super::core::Core;
-use crate::bus::{ClusterBus, EventBus, Hint};
+use crate::bus::{ClusterBus, EventBus, Hint, Topic};
 use crate::domain::ids::ChatId;
 use crate::error::Result;
 use crate::events::{self, Frame};
@@ -157,12 +157,21 @@ impl Relay {
     }
 
     /// After hints were lost: every chat with a socket here gets what it missed and its
-    /// status as it is now.
+    /// status as it is now; every account with a socket here is checked again (a sign-out
+    /// or a changed role elsewhere), and every analyst's console reads its chats again
+    /// (a transfer to them elsewhere).
     async fn catch_up_all(&self) -> Result<()> {
         self.reconcile().await?;
-        for (chat, _) in self.bus.listened_chats() {
-            let view = self.core.current_view(chat).await?;
-            self.bus.publish_here(events::status_frame(&view));
+        for topic in self.bus.listened_topics() {
+            match topic {
+                Topic::Chat(chat) => {
+                    let view = self.core.current_view(chat).await?;
+                    self.bus.publish_here(events::status_frame(&view));
+                }
+                Topic::Account(user) => self.bus.publish_here(events::account_changed_frame(user)),
+                Topic::Analyst(user) => self.bus.publish_here(events::chats_changed_frame(user)),
+                Topic::Desk => {}
+            }
         }
         Ok(())
     }
