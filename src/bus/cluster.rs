@@ -134,20 +134,12 @@ impl EventBus for ClusterBus {
         self.local.release(topic);
     }
 
-    fn listened(&self, topic: Topic) -> bool {
+    fn listened(&self, topic: Topic) -> Option<i64> {
         self.local.listened(topic)
     }
 
-    fn listened_chats(&self) -> Vec<(ChatId, i64)> {
-        self.local.listened_chats()
-    }
-
-    fn listened_chat(&self, chat: ChatId) -> Option<i64> {
-        self.local.listened_chat(chat)
-    }
-
-    fn listened_topics(&self) -> Vec<Topic> {
-        self.local.listened_topics()
+    fn listeners(&self) -> Vec<(Topic, i64)> {
+        self.local.listeners()
     }
 }
 

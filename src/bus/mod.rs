@@ -71,18 +71,13 @@ pub trait EventBus: Send + Sync + 'static {
     /// Called after a subscriber has dropped its receiver: frees the topic when nobody
     /// listens any more.
     fn release(&self, topic: Topic);
-    /// Whether a subscriber on this process listens on `topic` now, so a publisher can
-    /// skip reading and building what nobody would receive. One that subscribes later
-    /// reads the state itself after subscribing, so it misses nothing.
-    fn listened(&self, topic: Topic) -> bool;
-    /// The chats with a subscriber on this process, each with the highest `seq` sent to
-    /// them here (0 when none yet).
-    fn listened_chats(&self) -> Vec<(ChatId, i64)>;
-    /// The highest `seq` sent to the chat's subscribers on this process (0 when none
-    /// yet); `None` when it has none.
-    fn listened_chat(&self, chat: ChatId) -> Option<i64>;
-    /// Every topic with a subscriber on this process.
-    fn listened_topics(&self) -> Vec<Topic>;
+    /// While a subscriber on this process listens on `topic`, the highest `seq` sent on
+    /// it here (0 when none yet); `None` when nobody here listens. A publisher can skip
+    /// reading and building what nobody would receive: one that subscribes later reads
+    /// the state itself after subscribing, so it misses nothing.
+    fn listened(&self, topic: Topic) -> Option<i64>;
+    /// Every topic with a subscriber on this process, with [`EventBus::listened`]'s `seq`.
+    fn listeners(&self) -> Vec<(Topic, i64)>;
 }
 
 /// Drops a subscriber's receiver, then lets the bus free `topic` if nobody else listens
@@ -171,38 +166,20 @@ impl EventBus for LocalBus {
         }
     }
 
-    fn listened(&self, topic: Topic) -> bool {
+    fn listened(&self, topic: Topic) -> Option<i64> {
         let topics = self.topics.lock().expect("bus lock");
         topics
             .get(&topic)
-            .is_some_and(|c| c.tx.receiver_count() > 0)
-    }
-
-    fn listened_chat(&self, chat: ChatId) -> Option<i64> {
-        let topics = self.topics.lock().expect("bus lock");
-        topics
-            .get(&Topic::Chat(chat))
             .filter(|c| c.tx.receiver_count() > 0)
             .map(|c| c.seq)
     }
 
-    fn listened_topics(&self) -> Vec<Topic> {
+    fn listeners(&self) -> Vec<(Topic, i64)> {
         let topics = self.topics.lock().expect("bus lock");
         topics
             .iter()
             .filter(|(_, c)| c.tx.receiver_count() > 0)
-            .map(|(topic, _)| *topic)
-            .collect()
-    }
-
-    fn listened_chats(&self) -> Vec<(ChatId, i64)> {
-        let topics = self.topics.lock().expect("bus lock");
-        topics
-            .iter()
-            .filter_map(|(topic, c)| match topic {
-                Topic::Chat(chat) if c.tx.receiver_count() > 0 => Some((*chat, c.seq)),
-                _ => None,
-            })
+            .map(|(topic, c)| (*topic, c.seq))
             .collect()
     }
 }
@@ -243,15 +220,27 @@ mod tests {
     #[test]
     fn a_topic_is_listened_while_a_receiver_lives() {
         let bus = LocalBus::default();
-        assert!(!bus.listened(Topic::Desk));
+        assert!(bus.listened(Topic::Desk).is_none());
         let rx = bus.subscribe(Topic::Desk);
-        assert!(bus.listened(Topic::Desk));
-        assert!(!bus.listened(Topic::Chat(ChatId(1))));
+        assert!(bus.listened(Topic::Desk).is_some());
+        assert!(bus.listened(Topic::Chat(ChatId(1))).is_none());
         drop(rx);
         assert!(
-            !bus.listened(Topic::Desk),
+            bus.listened(Topic::Desk).is_none(),
             "a dropped receiver no longer listens"
         );
+    }
+
+    #[test]
+    fn listeners_carry_the_highest_seq_sent_here() {
+        let bus = LocalBus::default();
+        let _rx = bus.subscribe(Topic::Chat(ChatId(2)));
+        let mut stored = frame(2, "x");
+        stored.seq = Some(7);
+        bus.publish(stored);
+        bus.publish(frame(2, "typing, no seq"));
+        assert_eq!(bus.listened(Topic::Chat(ChatId(2))), Some(7));
+        assert_eq!(bus.listeners(), [(Topic::Chat(ChatId(2)), 7)]);
     }
 
     #[test]

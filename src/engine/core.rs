@@ -211,10 +211,10 @@ impl Core {
     /// socket is open (as in `chatdesk traffic`).
     pub(super) async fn announce_desk_here(&self) -> Result<()> {
         let queue = self.store.queue().await?;
-        let desk = self.bus.listened(Topic::Desk);
+        let desk = self.bus.listened(Topic::Desk).is_some();
         let waiting: Vec<(i64, &ChatRecord)> = (1..)
             .zip(&queue)
-            .filter(|(_, chat)| self.bus.listened(Topic::Chat(chat.id)))
+            .filter(|(_, chat)| self.bus.listened(Topic::Chat(chat.id)).is_some())
             .collect();
         if !desk && waiting.is_empty() {
             return Ok(());

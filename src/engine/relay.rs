@@ -9,6 +9,7 @@
 //! the listening connection comes back, every such chat's status and the desk are sent
 //! again too.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -124,7 +125,7 @@ impl Relay {
 
     /// Sends the chat's events up to `seq` that its sockets here have not been sent.
     async fn events(&self, chat: ChatId, seq: i64) -> Result<()> {
-        match self.bus.listened_chat(chat) {
+        match self.bus.listened(Topic::Chat(chat)) {
             Some(sent) if seq > sent => self.send_after(chat, resume_after(sent, seq)).await,
             _ => Ok(()),
         }
@@ -139,16 +140,21 @@ impl Relay {
 
     /// Sends every chat with a socket here the events no hint announced.
     async fn reconcile(&self) -> Result<()> {
-        let listened = self.bus.listened_chats();
-        if listened.is_empty() {
+        let sent: HashMap<ChatId, i64> = self
+            .bus
+            .listeners()
+            .into_iter()
+            .filter_map(|(topic, seq)| match topic {
+                Topic::Chat(chat) => Some((chat, seq)),
+                _ => None,
+            })
+            .collect();
+        if sent.is_empty() {
             return Ok(());
         }
-        let ids: Vec<ChatId> = listened.iter().map(|(c, _)| *c).collect();
+        let ids: Vec<ChatId> = sent.keys().copied().collect();
         for (chat, last) in self.core.store.last_seqs(&ids).await? {
-            let sent = listened
-                .iter()
-                .find_map(|(c, seq)| (*c == chat).then_some(*seq))
-                .unwrap_or_default();
+            let sent = sent.get(&chat).copied().unwrap_or_default();
             if last > sent {
                 self.send_after(chat, resume_after(sent, last)).await?;
             }
@@ -162,7 +168,7 @@ impl Relay {
     /// (a transfer to them elsewhere).
     async fn catch_up_all(&self) -> Result<()> {
         self.reconcile().await?;
-        for topic in self.bus.listened_topics() {
+        for (topic, _) in self.bus.listeners() {
             match topic {
                 Topic::Chat(chat) => {
                     let view = self.core.current_view(chat).await?;

@@ -70,6 +70,25 @@ async fn active_chats(conn: &mut AnyConnection, analyst_id: UserId) -> Result<i6
     )
 }
 
+/// Touches an online analyst's presence row inside a transaction that gives them a chat
+/// (accept, transfer), and returns their `max_chats`; `None` when they are not online.
+/// The touch serializes the capacity check that follows with their other accepts and
+/// with their going offline, on this instance or another.
+async fn touch_online(
+    conn: &mut AnyConnection,
+    analyst_id: UserId,
+    now: Millis,
+) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar(
+        "UPDATE analyst_presence SET updated_at = $1 \
+         WHERE user_id = $2 AND status = 'online' RETURNING max_chats",
+    )
+    .bind(now)
+    .bind(analyst_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
 /// Claims the chat's next `seq`, refusing chats that have ended.
 pub(super) async fn next_seq(conn: &mut AnyConnection, chat_id: ChatId) -> Result<i64> {
     let seq: Option<i64> = sqlx::query_scalar(
@@ -313,18 +332,7 @@ impl ChatStore for SqlStore {
         now: Millis,
     ) -> Result<AcceptOutcome> {
         let mut tx = self.begin().await?;
-        // Touching the analyst's presence row serializes their own concurrent accepts, so
-        // the capacity check below cannot be raced past, and their going offline (on this
-        // instance or another) lands wholly before or after.
-        let online = sqlx::query(
-            "UPDATE analyst_presence SET updated_at = $1 WHERE user_id = $2 AND status = 'online'",
-        )
-        .bind(now)
-        .bind(analyst_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if online == 0 {
+        if touch_online(&mut tx, analyst_id, now).await?.is_none() {
             tx.rollback().await?;
             return Ok(AcceptOutcome::Offline);
         }
@@ -366,16 +374,7 @@ impl ChatStore for SqlStore {
         let (status, analyst) = match to {
             TransferTo::Queue => (ChatStatus::Queued, None),
             TransferTo::Analyst(target) => {
-                // Touching the target's presence row, as `accept` does, serializes this
-                // check with their own accepts and with their going offline.
-                let max_chats: Option<i64> = sqlx::query_scalar(
-                    "UPDATE analyst_presence SET updated_at = $1 \
-                     WHERE user_id = $2 AND status = 'online' RETURNING max_chats",
-                )
-                .bind(now)
-                .bind(target)
-                .fetch_optional(&mut *tx)
-                .await?;
+                let max_chats = touch_online(&mut tx, target, now).await?;
                 let Some(max_chats) = max_chats else {
                     tx.rollback().await?;
                     return Ok(TransferOutcome::TargetOffline);

@@ -141,16 +141,9 @@ pub fn claim_sqlite(url: &str) -> anyhow::Result<Option<std::fs::File>> {
     let Some(rest) = url.strip_prefix("sqlite:") else {
         return Ok(None);
     };
-    let rest = rest.trim_start_matches("//");
-    let path = rest.split_once('?').map_or(rest, |(path, _)| path);
+    let (path, _) = sqlite_parts(rest);
+    create_parent(path)?;
     let lock = format!("{path}.serve-lock");
-    if let Some(parent) = Path::new(&lock)
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
-    }
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -171,20 +164,13 @@ pub fn claim_sqlite(url: &str) -> anyhow::Result<Option<std::fs::File>> {
 
 /// `sqlite://data/x.db` → a URL that creates the file, after creating its folder.
 fn sqlite_url(rest: &str) -> anyhow::Result<String> {
-    let rest = rest.trim_start_matches("//");
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (path, query) = sqlite_parts(rest);
     if path == ":memory:" || query.contains("mode=memory") {
         // Reads and writes go through separate connections, and each would get its own
         // empty database.
         anyhow::bail!("an in-memory SQLite database is not supported: use a file path");
     }
-    if let Some(parent) = Path::new(path)
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
-    }
+    create_parent(path)?;
     let query = if query.contains("mode=") {
         query.to_owned()
     } else if query.is_empty() {
@@ -193,6 +179,24 @@ fn sqlite_url(rest: &str) -> anyhow::Result<String> {
         format!("{query}&mode=rwc")
     };
     Ok(format!("sqlite://{path}?{query}"))
+}
+
+/// `//data/x.db?mode=rwc` (what follows `sqlite:`) → (`data/x.db`, `mode=rwc`).
+fn sqlite_parts(rest: &str) -> (&str, &str) {
+    let rest = rest.trim_start_matches("//");
+    rest.split_once('?').unwrap_or((rest, ""))
+}
+
+/// Creates the folder that will hold the file at `path`, if it names one.
+fn create_parent(path: &str) -> anyhow::Result<()> {
+    if let Some(parent) = Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    Ok(())
 }
 
 impl SqlStore {
