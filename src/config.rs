@@ -15,6 +15,7 @@ const ENV_PREFIX: &str = "CHATDESK_";
 /// `CHATDESK_*` variables read elsewhere: the settings file's path and the log filter.
 const NOT_SETTINGS: &[&str] = &["CONFIG", "LOG"];
 
+#[serde_with::serde_as]
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
@@ -26,6 +27,20 @@ pub struct Settings {
     pub chat: ChatSettings,
     pub knowledge: KnowledgeSettings,
     pub limits: Limits,
+    pub cluster: ClusterSettings,
+    /// Where attachments live: `file:///DIR` or `s3://BUCKET[/PREFIX]` (then the standard
+    /// `AWS_*` variables configure the bucket); default `{data_dir}/attachments`. Several
+    /// instances need one they all reach.
+    pub attachments_url: Option<String>,
+    /// Proxies whose `X-Forwarded-For` is believed, as addresses or CIDR ranges separated
+    /// by commas (`127.0.0.1, 10.0.0.0/8`). A request from one of them is taken to come
+    /// from the rightmost address in that header that is not itself a trusted proxy;
+    /// requests from anywhere else are taken to come from their peer, whatever they send.
+    /// Empty (the default): the header is never believed.
+    #[serde_as(
+        as = "serde_with::StringWithSeparator::<serde_with::formats::CommaSeparator, ProxyRange>"
+    )]
+    pub trusted_proxies: Vec<ProxyRange>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -97,6 +112,46 @@ pub struct ChatSettings {
     pub wait_estimate_window_secs: u64,
 }
 
+/// How instances sharing one PostgreSQL database keep in step (docs/deployment.md).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// How often, in milliseconds, each instance checks the chats with a socket on it for
+    /// events that no hint announced (a hint lost while its listener reconnected). 0 turns
+    /// the check off; only tests of the hints alone want that.
+    pub reconcile_ms: u64,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        Self { reconcile_ms: 1000 }
+    }
+}
+
+/// A trusted proxy: one address (`10.0.0.7`) or a CIDR range (`10.0.0.0/8`, `fd00::/8`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProxyRange(pub ipnet::IpNet);
+
+impl ProxyRange {
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        self.0.contains(&ip)
+    }
+}
+
+impl std::str::FromStr for ProxyRange {
+    type Err = String;
+
+    /// # Errors
+    /// Neither an IP address nor a CIDR range.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        s.parse::<ipnet::IpNet>()
+            .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map(Self)
+            .map_err(|_| format!("{s:?} is neither an IP address nor a CIDR range"))
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
@@ -146,6 +201,9 @@ impl Default for Settings {
             chat: ChatSettings::default(),
             knowledge: KnowledgeSettings::default(),
             limits: Limits::default(),
+            cluster: ClusterSettings::default(),
+            attachments_url: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -20,7 +20,7 @@ use crate::http;
 use crate::knowledge::Ranker;
 use crate::knowledge::live::{Indexer, LiveIndex};
 use crate::metrics::Metrics;
-use crate::store;
+use crate::store::{self, Store};
 
 /// How long a graceful shutdown waits for requests in flight.
 const DRAIN_LIMIT: Duration = Duration::from_secs(20);
@@ -111,14 +111,30 @@ async fn follow_knowledge(engine: Engine, cancel: CancellationToken) {
 /// How often expired sessions and API tokens are deleted.
 const TOKEN_SWEEP: Duration = Duration::from_secs(3600);
 
-/// Deletes expired sessions and tokens at start and then hourly, until shutdown. (They
-/// stop working at their expiry; this only keeps the table from growing.)
-async fn sweep_tokens(engine: Engine, cancel: CancellationToken) {
+/// Deletes expired sessions and tokens, full rate-limit budgets and orphaned files, at
+/// start and then hourly, until shutdown. (They stop counting at their expiry; this only
+/// keeps the tables and the attachments store from growing.)
+async fn sweep_expired(engine: Engine, cancel: CancellationToken) {
     loop {
-        match engine.accounts.sweep_expired_tokens().await {
-            Ok(0) => {}
-            Ok(swept) => tracing::info!(swept, "expired sessions and tokens deleted"),
+        match engine.accounts.sweep_expired().await {
+            Ok((0, 0)) => {}
+            Ok((tokens, limits)) => {
+                tracing::info!(
+                    tokens,
+                    limits,
+                    "expired sessions, tokens and limits deleted"
+                )
+            }
             Err(e) => tracing::warn!(error = %e, "could not delete expired tokens"),
+        }
+        match engine.chats.sweep_stale_windows().await {
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not sweep stale chat windows"),
+        }
+        match engine.chats.sweep_orphan_files().await {
+            Ok(0) => {}
+            Ok(files) => tracing::info!(files, "stored files without an attachment deleted"),
+            Err(e) => tracing::warn!(error = %e, "could not sweep the attachments store"),
         }
         tokio::select! {
             () = tokio::time::sleep(TOKEN_SWEEP) => {}
@@ -155,7 +171,7 @@ impl Application {
         let engine = build_engine(settings, metrics.clone(), clock).await?;
         let report = engine
             .knowledge
-            .reindex_with_progress(Arc::new(|_, _| {}))
+            .start_index()
             .await
             .context("indexing the knowledge base")?;
         tracing::info!(
@@ -196,7 +212,7 @@ impl Application {
         tokio::spawn(follow_knowledge(self.engine.clone(), cancel.clone()));
         tokio::spawn(keep_metrics(self.metrics.clone(), cancel.clone()));
         self.engine.desk.start_presence_checks();
-        tokio::spawn(sweep_tokens(self.engine.clone(), cancel.clone()));
+        tokio::spawn(sweep_expired(self.engine.clone(), cancel.clone()));
         let sockets = TaskTracker::new();
         let engine = self.engine.clone();
         let router = http::router(http::AppState::new(

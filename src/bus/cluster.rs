@@ -32,6 +32,8 @@ pub enum Hint {
     Desk,
     /// A frame that is stored nowhere, in its wire form.
     Frame { frame: String },
+    /// Articles changed: rebuild the knowledge index.
+    Knowledge,
 }
 
 /// A hint as sent: `{"v": 1, "from": <instance>, "n": <count>, "hint": {"kind": ...}}`.
@@ -124,6 +126,15 @@ impl EventBus for ClusterBus {
 
     fn desk_changed(&self) {
         self.hint(Hint::Desk);
+    }
+
+    fn knowledge_changed(&self) {
+        self.hint(Hint::Knowledge);
+    }
+
+    fn instance(&self) -> Option<i64> {
+        // The same 64 bits, as the database's BIGINT.
+        Some(self.instance as i64)
     }
 
     fn subscribe(&self, topic: Topic) -> broadcast::Receiver<Frame> {

@@ -66,6 +66,12 @@ pub trait EventBus: Send + Sync + 'static {
     /// Tells the other instances (if any) that the queue or analysts' capacity changed,
     /// so each announces the desk to its own sockets.
     fn desk_changed(&self);
+    /// Tells the other instances (if any) that articles changed, so each rebuilds its
+    /// index now rather than at its next check.
+    fn knowledge_changed(&self);
+    /// This process's id among the instances that share the database, for what they keep
+    /// there per instance (open chat windows); `None` for a bus of one process.
+    fn instance(&self) -> Option<i64>;
     /// Subscribe before reading the state you will show, so nothing falls in between.
     fn subscribe(&self, topic: Topic) -> broadcast::Receiver<Frame>;
     /// Called after a subscriber has dropped its receiver: frees the topic when nobody
@@ -143,6 +149,12 @@ impl EventBus for LocalBus {
     }
 
     fn desk_changed(&self) {}
+
+    fn knowledge_changed(&self) {}
+
+    fn instance(&self) -> Option<i64> {
+        None
+    }
 
     fn subscribe(&self, topic: Topic) -> broadcast::Receiver<Frame> {
         let mut topics = self.topics.lock().expect("bus lock");

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::clock::Clock;
 use super::ranking::Ranking;
+use crate::bus::EventBus;
 use crate::config::Settings;
 use crate::domain::Millis;
 use crate::domain::article::ArticleOrigin;
@@ -24,7 +25,7 @@ use crate::knowledge::index::BuildStats;
 use crate::knowledge::live::{Indexer, LiveIndex};
 use crate::knowledge::{Article, ArticleError, RankRequest, Ranker, Suggestion};
 use crate::store::DynStore;
-use crate::store::{Imported, StoredArticle, Upserted};
+use crate::store::{ImportWhen, Imported, StoredArticle, Upserted};
 
 /// The live index and what rebuilds it.
 pub struct Knowledge {
@@ -65,6 +66,8 @@ impl Knowledge {
 #[derive(Clone)]
 pub struct KnowledgeService {
     store: DynStore,
+    /// Tells the other instances (if any) that articles changed.
+    bus: Arc<dyn EventBus>,
     clock: Arc<dyn Clock>,
     settings: Arc<Settings>,
     knowledge: Arc<Knowledge>,
@@ -145,6 +148,7 @@ fn stored(article: &Article, source: &str, origin: ArticleOrigin, at: Millis) ->
 impl KnowledgeService {
     pub(super) fn new(
         store: DynStore,
+        bus: Arc<dyn EventBus>,
         clock: Arc<dyn Clock>,
         settings: Arc<Settings>,
         knowledge: Arc<Knowledge>,
@@ -152,6 +156,7 @@ impl KnowledgeService {
     ) -> Self {
         Self {
             store,
+            bus,
             clock,
             settings,
             knowledge,
@@ -174,8 +179,9 @@ impl KnowledgeService {
     }
 
     /// Imports the knowledge folder into the database: new and changed files are saved,
-    /// files that disappeared are removed, bad files are reported and skipped.
-    pub async fn import_knowledge_dir(&self) -> Result<(Imported, Vec<Skipped>)> {
+    /// files that disappeared are removed, bad files are reported and skipped. With
+    /// [`ImportWhen::IfNew`], a folder version imported before changes nothing.
+    async fn import_knowledge_dir(&self, when: ImportWhen) -> Result<(Imported, Vec<Skipped>)> {
         let dir = self.settings.knowledge_dir.clone();
         let (loaded, errors) = tokio::task::spawn_blocking(move || load_sources(&dir))
             .await
@@ -188,7 +194,16 @@ impl KnowledgeService {
         for e in &errors {
             tracing::warn!(file = %e.source_name, line = ?e.line, reason = %e.reason, "article skipped");
         }
-        let imported = self.store.import_articles(&articles).await?;
+        let imported = match self.store.import_articles(&articles, when).await? {
+            Some(imported) => imported,
+            None => {
+                tracing::info!(
+                    files = articles.len(),
+                    "this knowledge folder was imported before; left as it is"
+                );
+                Imported::default()
+            }
+        };
         Ok((imported, errors.iter().map(Skipped::from).collect()))
     }
 
@@ -251,8 +266,29 @@ impl KnowledgeService {
         &self,
         progress: Arc<dyn Fn(usize, usize) + Send + Sync>,
     ) -> Result<ReindexReport> {
+        self.import_and_index(progress, ImportWhen::Always).await
+    }
+
+    /// What a starting instance does: imports the folder unless this version of it was
+    /// imported before (by this instance or another), then builds the index.
+    pub async fn start_index(&self) -> Result<ReindexReport> {
+        self.import_and_index(Arc::new(|_, _| {}), ImportWhen::IfNew)
+            .await
+    }
+
+    async fn import_and_index(
+        &self,
+        progress: Arc<dyn Fn(usize, usize) + Send + Sync>,
+        when: ImportWhen,
+    ) -> Result<ReindexReport> {
         let started = Instant::now();
-        let (imported, skipped) = self.import_knowledge_dir().await?;
+        let (imported, skipped) = self.import_knowledge_dir(when).await?;
+        if !(imported.added.is_empty()
+            && imported.changed.is_empty()
+            && imported.removed.is_empty())
+        {
+            self.bus.knowledge_changed();
+        }
         let stats = self.rebuild_index(progress).await?;
         Ok(ReindexReport {
             articles: stats.articles,
@@ -317,6 +353,7 @@ impl KnowledgeService {
         let stats = if result == Upserted::Unchanged {
             None
         } else {
+            self.bus.knowledge_changed();
             Some(self.rebuild_index(Arc::new(|_, _| {})).await?)
         };
         Ok(SavedArticle {
@@ -336,6 +373,7 @@ impl KnowledgeService {
         if !self.store.delete_article(&id, self.now()).await? {
             return Err(Error::NotFound("article"));
         }
+        self.bus.knowledge_changed();
         self.rebuild_index(Arc::new(|_, _| {})).await?;
         Ok(())
     }

@@ -29,7 +29,7 @@ pub use accounts::{
     MAX_USERNAME_CHARS, Revoked, SignedIn, SocketSlot, Token,
 };
 pub use calls::{CallDetails, CallService, LinkedChat, TranscriptEntry};
-pub use chat::{ChatFeed, ChatService, Download, FileStore, LEAVING_WINDOW, Started, Upload};
+pub use chat::{ChatFeed, ChatService, Download, LEAVING_WINDOW, Started, Upload};
 pub use core::call_view;
 pub use desk::{DeskFeed, DeskService};
 pub use knowledge::{
@@ -42,6 +42,7 @@ use crate::config::Settings;
 use crate::error::Result;
 use crate::metrics::Metrics;
 use crate::store::DynStore;
+use crate::store::objects::Attachments;
 use clock::Clock;
 use tokio_util::sync::CancellationToken;
 
@@ -64,7 +65,8 @@ impl Engine {
     /// The engine over `store` and `bus`, ranking with `knowledge`, on `clock`.
     ///
     /// # Errors
-    /// The background ranking threads cannot be started.
+    /// The background ranking threads cannot be started, or the attachments store
+    /// (`attachments_url`) cannot be opened.
     pub fn new(
         clock: Arc<dyn Clock>,
         store: DynStore,
@@ -82,6 +84,10 @@ impl Engine {
             metrics.clone(),
             settings.chat.suggestions,
         );
+        let files = match &settings.attachments_url {
+            Some(url) => Attachments::open(url)?,
+            None => Attachments::in_folder(&settings.data_dir.join("attachments"))?,
+        };
         let core = core::Core {
             liveness: Arc::new(liveness::Liveness::new(clock.now())),
             clock,
@@ -92,11 +98,12 @@ impl Engine {
             metrics,
         };
         Ok(Self {
-            chats: chat::ChatService::new(core.clone(), ranking.clone()),
+            chats: chat::ChatService::new(core.clone(), ranking.clone(), files),
             desk: desk::DeskService::new(core.clone()),
             calls: calls::CallService::new(core.clone()),
             knowledge: knowledge::KnowledgeService::new(
                 core.store.clone(),
+                core.bus.clone(),
                 core.clock.clone(),
                 core.settings.clone(),
                 Arc::new(knowledge),

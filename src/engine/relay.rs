@@ -7,7 +7,7 @@
 //! Nothing here is trusted to arrive. A tick compares the last `seq` of every chat with a
 //! socket here against what was sent to them, and sends what a lost hint left out; after
 //! the listening connection comes back, every such chat's status and the desk are sent
-//! again too.
+//! again too. A hint that articles changed starts a rebuild of the knowledge index.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,16 +16,14 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::Engine;
+use super::chat::WINDOW_HEARTBEAT;
 use super::core::Core;
+use super::{ChatService, Engine, KnowledgeService};
 use crate::bus::{ClusterBus, EventBus, Hint, Topic};
 use crate::domain::ids::ChatId;
 use crate::error::Result;
 use crate::events::{self, Frame};
 use crate::store::hints::{Heard, Listener};
-
-/// How often the chats with a socket here are checked for events no hint announced.
-pub const RECONCILE_EVERY: Duration = Duration::from_secs(1);
 
 /// Hints taken from the listener before they are acted on together (a burst of desk
 /// changes is worked out once).
@@ -41,6 +39,8 @@ impl Engine {
         tokio::spawn(hear(listener, tx, stop.clone()));
         let relay = Relay {
             core: self.core.clone(),
+            chats: self.chats.clone(),
+            knowledge: self.knowledge.clone(),
             bus,
         };
         tokio::spawn(relay.run(rx, stop));
@@ -61,13 +61,23 @@ async fn hear(mut listener: Listener, tx: mpsc::Sender<Heard>, stop: Cancellatio
 
 struct Relay {
     core: Core,
+    chats: ChatService,
+    knowledge: KnowledgeService,
     bus: Arc<ClusterBus>,
 }
 
 impl Relay {
     async fn run(self, mut rx: mpsc::Receiver<Heard>, stop: CancellationToken) {
-        let mut tick = tokio::time::interval(RECONCILE_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // How often the chats with a socket here are checked for events no hint
+        // announced; never with `cluster.reconcile_ms = 0` (tests of the hints alone).
+        let every = self.core.settings.cluster.reconcile_ms;
+        let mut tick = (every > 0).then(|| {
+            let mut tick = tokio::time::interval(Duration::from_millis(every));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick
+        });
+        let mut heartbeat = tokio::time::interval(WINDOW_HEARTBEAT);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(BATCH);
         loop {
             let done = tokio::select! {
@@ -78,7 +88,10 @@ impl Relay {
                     }
                     self.act(batch.drain(..)).await
                 }
-                _ = tick.tick() => self.reconcile().await,
+                _ = async { tick.as_mut().expect("checked").tick().await }, if tick.is_some() => {
+                    self.reconcile().await
+                }
+                _ = heartbeat.tick() => self.chats.windows_heartbeat().await,
             };
             if let Err(e) = done {
                 tracing::warn!(error = %e, "relaying another instance's changes failed");
@@ -101,6 +114,17 @@ impl Relay {
                     Some(Hint::Event { chat, seq }) => self.events(chat, seq).await,
                     Some(Hint::Desk) => {
                         desk = true;
+                        Ok(())
+                    }
+                    Some(Hint::Knowledge) => {
+                        // A rebuild takes a while: hints keep flowing meanwhile, and
+                        // rebuilds run one at a time and skip a generation already built.
+                        let knowledge = self.knowledge.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = knowledge.refresh_knowledge().await {
+                                tracing::warn!(error = %e, "could not rebuild the knowledge index");
+                            }
+                        });
                         Ok(())
                     }
                     Some(Hint::Frame { frame }) => {

@@ -1,5 +1,7 @@
-//! Rate limits and quotas, kept in memory by each instance: token buckets by key, the one
-//! interface every limit goes through. Sign-in attempts are limited by address and by
+//! Rate limits and quotas: [`Limiter`], the one interface every limit goes through, keeps
+//! them as token buckets in memory for one instance (SQLite) and as GCRA rows in the
+//! database for instances that share it (PostgreSQL; see [`LimitStore`]), so that a person
+//! meets the same limits whichever instances serve them. Sign-in attempts are limited by address and by
 //! account or device cookie (guessing is slow, and one address cannot lock every account
 //! out); messages by sender and chat (a flood slows its sender only, and an analyst with
 //! many chats is not held back by their sum); typing, chats started and bytes uploaded by
@@ -10,6 +12,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::domain::Millis;
+use crate::domain::ids::{ChatId, UserId};
+use crate::error::Result;
+use crate::store::DynStore;
 
 /// Buckets kept before full ones are swept out.
 const SWEEP_AT: usize = 10_000;
@@ -100,6 +105,135 @@ impl<K: std::hash::Hash + Eq + Clone> Buckets<K> {
     /// Starts `key` afresh (a successful sign-in clears the account's failures).
     pub fn forget(&self, key: &K) {
         self.buckets.lock().expect("buckets lock").remove(key);
+    }
+}
+
+/// A limit of one kind (sign-ins by address, messages by sender and chat, ...): `burst`
+/// tokens at most, refilled at `per_sec`, per key.
+pub enum Limiter<K> {
+    /// One instance: buckets in this process.
+    Local(Buckets<K>),
+    /// Instances sharing the database: a row per key there.
+    Shared(SharedLimit),
+}
+
+/// A limit kept in the database: keys are prefixed with `scope`; a token costs `cost`
+/// seconds of the budget, which tolerates `tolerance` seconds (see [`LimitStore`]).
+pub struct SharedLimit {
+    store: DynStore,
+    scope: &'static str,
+    cost: f64,
+    tolerance: f64,
+}
+
+/// How a key reads in the database: stable across versions and instances.
+pub trait LimitKey {
+    fn limit_key(&self) -> String;
+}
+
+impl LimitKey for String {
+    fn limit_key(&self) -> String {
+        self.clone()
+    }
+}
+
+impl LimitKey for std::net::IpAddr {
+    fn limit_key(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl LimitKey for UserId {
+    fn limit_key(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl LimitKey for (UserId, ChatId) {
+    fn limit_key(&self) -> String {
+        format!("{}/{}", self.0, self.1)
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone + LimitKey> Limiter<K> {
+    /// `burst` tokens at most (at least 1), refilled at `per_sec`: in `store` when other
+    /// instances share it, under keys prefixed with `scope`; else in memory.
+    pub fn new(store: &DynStore, scope: &'static str, burst: f64, per_sec: f64) -> Self {
+        if store.shared() {
+            Self::Shared(SharedLimit {
+                store: store.clone(),
+                scope,
+                cost: 1.0 / per_sec,
+                tolerance: burst.max(1.0) / per_sec,
+            })
+        } else {
+            Self::Local(Buckets::new(burst, per_sec))
+        }
+    }
+
+    /// Takes a token for `key`; without one, says how long until one is free.
+    ///
+    /// # Errors
+    /// The database could not be asked.
+    pub async fn take(&self, key: &K, now: Millis) -> Result<std::result::Result<(), Duration>> {
+        self.take_n(key, 1.0, now).await
+    }
+
+    /// Takes `n` tokens for `key`, or none (see [`Buckets::take_n`]).
+    ///
+    /// # Errors
+    /// The database could not be asked.
+    pub async fn take_n(
+        &self,
+        key: &K,
+        n: f64,
+        now: Millis,
+    ) -> Result<std::result::Result<(), Duration>> {
+        match self {
+            Self::Local(buckets) => Ok(buckets.take_n(key, n, now)),
+            Self::Shared(limit) => {
+                let refused = limit
+                    .store
+                    .take_tokens(&limit.key(key), n * limit.cost, limit.tolerance)
+                    .await?;
+                Ok(refused.map_or(Ok(()), Err))
+            }
+        }
+    }
+
+    /// Returns a token taken for `key` (an attempt that turned out fine).
+    ///
+    /// # Errors
+    /// The database could not be asked.
+    pub async fn give_back(&self, key: &K, now: Millis) -> Result<()> {
+        match self {
+            Self::Local(buckets) => buckets.give_back(key, now),
+            Self::Shared(limit) => {
+                limit
+                    .store
+                    .give_back_tokens(&limit.key(key), limit.cost)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts `key` afresh (a successful sign-in clears the account's failures).
+    ///
+    /// # Errors
+    /// The database could not be asked.
+    pub async fn forget(&self, key: &K) -> Result<()> {
+        match self {
+            Self::Local(buckets) => buckets.forget(key),
+            Self::Shared(limit) => limit.store.forget_limit(&limit.key(key)).await?,
+        }
+        Ok(())
+    }
+}
+
+impl SharedLimit {
+    fn key(&self, key: &impl LimitKey) -> String {
+        format!("{}:{}", self.scope, key.limit_key())
     }
 }
 

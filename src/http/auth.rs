@@ -37,7 +37,7 @@ async fn login(
 ) -> Result<Response, ApiError> {
     let device = cookie(&parts, DEVICE_COOKIE);
     let attempt = Attempt {
-        from: client_ip(&parts),
+        from: client_ip(&parts, &state.settings.trusted_proxies),
         device_cookie: device.as_deref(),
     };
     let signed_in = state

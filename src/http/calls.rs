@@ -3,7 +3,8 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::header::{
-    CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS,
+    CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE,
+    X_CONTENT_TYPE_OPTIONS,
 };
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -153,9 +154,6 @@ async fn download(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let file = state.chats.download(&user, &id).await?;
-    let bytes = tokio::fs::read(&file.path)
-        .await
-        .map_err(|e| Error::internal("reading an attachment", e))?;
     Ok((
         [
             (CONTENT_TYPE, served_type(&file.content_type).to_owned()),
@@ -164,8 +162,9 @@ async fn download(
             // Opened anyway (a browser's "open" on a download), it runs no script and
             // reaches nothing of this origin.
             (CONTENT_SECURITY_POLICY, "sandbox".to_owned()),
+            (CONTENT_LENGTH, file.size.to_string()),
         ],
-        bytes,
+        axum::body::Body::from_stream(file.body),
     )
         .into_response())
 }

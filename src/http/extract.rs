@@ -6,6 +6,8 @@
 //! state must also carry the session's CSRF token (header `X-CSRF-Token`, or the `_csrf`
 //! field of a page form), and a WebSocket upgrade must come from a page of this origin.
 
+use std::net::IpAddr;
+
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::HeaderName;
 use axum::http::header::{AUTHORIZATION, COOKIE, HOST, ORIGIN, SET_COOKIE, UPGRADE};
@@ -16,7 +18,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{ApiError, AppState};
-use crate::config::Settings;
+use crate::config::{ProxyRange, Settings};
 use crate::domain::user::User;
 use crate::engine::{DEVICE_COOKIE, DEVICE_COOKIE_MAX_AGE_SECS, SignedIn};
 use crate::error::Error;
@@ -63,13 +65,47 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-/// The peer's address, when the server was started with it (`Application` does; requests
-/// that do not carry it are limited by account only).
-pub fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
-    parts
+/// The client's address: the peer's, or behind a trusted proxy the one it forwarded
+/// (see [`forwarded_client`]). `None` when the server was started without peer addresses
+/// (`Application` has them; requests that do not carry one are limited by account only).
+pub fn client_ip(parts: &Parts, trusted: &[ProxyRange]) -> Option<IpAddr> {
+    let peer = parts
         .extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip())
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?
+        .0
+        .ip();
+    let forwarded = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    Some(forwarded_client(peer, forwarded, trusted))
+}
+
+/// Who sent a request that reached us from `peer` with these `X-Forwarded-For` header
+/// values: walking the forwarded addresses from the right (the hop nearest us), each is
+/// believed only while the hop that reported it is a trusted proxy, so a client cannot
+/// choose its own address by sending the header itself. The first address that is not a
+/// trusted proxy is the client; an entry that is not an address stops the walk at the hop
+/// that reported it. See MDN, "X-Forwarded-For: Selecting an IP address".
+pub fn forwarded_client<'a>(
+    peer: IpAddr,
+    forwarded: impl DoubleEndedIterator<Item = &'a str>,
+    trusted: &[ProxyRange],
+) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|range| range.contains(ip));
+    let mut client = peer.to_canonical();
+    let hops = forwarded.rev().flat_map(|value| value.rsplit(','));
+    for hop in hops {
+        if !is_trusted(client) {
+            break;
+        }
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) => client = ip.to_canonical(),
+            Err(_) => break,
+        }
+    }
+    client
 }
 
 /// How a request proved who it is.
@@ -262,5 +298,72 @@ impl FromRequestParts<AppState> for Authenticated {
             owner,
             token: credential.into_token(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn ranges(list: &[&str]) -> Vec<ProxyRange> {
+        list.iter().map(|r| r.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn the_header_is_believed_only_from_trusted_proxies() {
+        let trusted = ranges(&["127.0.0.1", "10.0.0.0/8"]);
+        let from = |peer: &str, headers: &[&str]| {
+            forwarded_client(ip(peer), headers.iter().copied(), &trusted)
+        };
+        assert_eq!(
+            from("203.0.113.9", &["1.2.3.4"]),
+            ip("203.0.113.9"),
+            "a client's own header"
+        );
+        assert_eq!(from("127.0.0.1", &[]), ip("127.0.0.1"), "the proxy itself");
+        assert_eq!(from("127.0.0.1", &["198.51.100.7"]), ip("198.51.100.7"));
+        assert_eq!(
+            from("127.0.0.1", &["6.6.6.6, 198.51.100.7, 10.1.2.3"]),
+            ip("198.51.100.7"),
+            "past the trusted hops, and no further: 6.6.6.6 is what the client claimed"
+        );
+        assert_eq!(
+            from("127.0.0.1", &["6.6.6.6", "198.51.100.7,10.1.2.3"]),
+            ip("198.51.100.7"),
+            "several header lines read as one list"
+        );
+        assert_eq!(from("127.0.0.1", &["10.1.2.3, nonsense"]), ip("127.0.0.1"));
+        assert_eq!(
+            from("::ffff:127.0.0.1", &["2001:db8::1"]),
+            ip("2001:db8::1"),
+            "an IPv4 proxy seen through an IPv6 socket"
+        );
+        assert_eq!(
+            forwarded_client(ip("127.0.0.1"), ["198.51.100.7"].into_iter(), &[]),
+            ip("127.0.0.1"),
+            "nothing trusted by default"
+        );
+    }
+
+    #[test]
+    fn proxy_ranges_are_addresses_or_cidr() {
+        assert!(
+            " 10.0.0.0/8"
+                .parse::<ProxyRange>()
+                .unwrap()
+                .contains(ip("10.9.9.9"))
+        );
+        assert!(
+            "fd00::1"
+                .parse::<ProxyRange>()
+                .unwrap()
+                .contains(ip("fd00::1"))
+        );
+        assert!("10.0.0.0/33".parse::<ProxyRange>().is_err());
+        assert!("proxy.local".parse::<ProxyRange>().is_err());
     }
 }

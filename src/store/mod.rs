@@ -7,6 +7,7 @@
 
 mod error;
 pub mod hints;
+pub mod objects;
 mod records;
 mod sql;
 
@@ -39,10 +40,17 @@ pub trait Store:
     + CannedStore
     + RatingStore
     + InsightStore
+    + LimitStore
+    + WindowStore
     + 'static
 {
     /// Cheap round trip for readiness checks.
     async fn ping(&self) -> Result<()>;
+
+    /// Whether other instances may share this database (PostgreSQL), so that changes
+    /// must be told to them and limits kept in it; an embedded SQLite file has one
+    /// instance.
+    fn shared(&self) -> bool;
 }
 
 /// Accounts, their tokens, and analysts' presence.
@@ -259,8 +267,15 @@ pub trait ArticleStore: Send + Sync {
     /// Deletes an article, leaving a tombstone that folder imports respect.
     async fn delete_article(&self, id: &ArticleId, now: Millis) -> Result<bool>;
     /// Makes the folder-imported articles exactly `files` (adding, changing, removing) in
-    /// one transaction. Articles edited or deleted by an author are left as they are.
-    async fn import_articles(&self, files: &[StoredArticle]) -> Result<Imported>;
+    /// one transaction, one import at a time across instances. Articles edited or deleted
+    /// by an author are left as they are. With [`ImportWhen::IfNew`] a folder version
+    /// (the same files with the same contents) that was imported before is left alone:
+    /// `None`.
+    async fn import_articles(
+        &self,
+        files: &[StoredArticle],
+        when: ImportWhen,
+    ) -> Result<Option<Imported>>;
 }
 
 /// Canned responses, shared by every analyst.
@@ -295,6 +310,64 @@ pub trait RatingStore: Send + Sync {
     async fn rate_chat(&self, rating: &NewRating<'_>) -> Result<bool>;
     /// The ratings of the call's chats, newest first.
     async fn ratings_of_call(&self, call_id: CallId) -> Result<Vec<RatingRecord>>;
+}
+
+/// Rate limits shared by every instance on the database, one GCRA row per key (see
+/// `sql::limits`). Costs and tolerances are in seconds: a limit of `burst` at `per_sec`
+/// costs `n / per_sec` for `n` tokens within a tolerance of `burst / per_sec`. Times are
+/// read on the database's clock.
+#[async_trait]
+pub trait LimitStore: Send + Sync {
+    /// Takes `cost` from `key`'s budget: `None` when granted, or how long until it would
+    /// be (nothing is taken then). A cost above `tolerance` is never granted; the wait is
+    /// then until the budget is whole again.
+    async fn take_tokens(
+        &self,
+        key: &str,
+        cost: f64,
+        tolerance: f64,
+    ) -> Result<Option<std::time::Duration>>;
+    /// Returns `cost` to `key`'s budget (an attempt that turned out fine).
+    async fn give_back_tokens(&self, key: &str, cost: f64) -> Result<()>;
+    /// Starts `key` afresh.
+    async fn forget_limit(&self, key: &str) -> Result<()>;
+    /// Deletes the rows of whole budgets, which read the same as none; returns how many.
+    async fn sweep_limits(&self) -> Result<u64>;
+}
+
+/// Chat windows (a user's sockets on a chat) open on each instance, and users' page
+/// loads, for the instances that share the database: a leave or away timer that fires on
+/// one instance asks whether the user is back on another. Times are read on the
+/// database's clock; durations are milliseconds; `instance` is the caller's id among the
+/// instances.
+#[async_trait]
+pub trait WindowStore: Send + Sync {
+    /// Notes that a window on `chat_id` opened (`opened`) or closed on `instance`.
+    async fn window_changed(&self, chat_id: ChatId, instance: i64, opened: bool) -> Result<()>;
+    /// The heartbeat of `instance`'s open windows.
+    async fn windows_seen(&self, instance: i64) -> Result<()>;
+    /// Whether an instance other than `instance` has a window open on the chat (with a
+    /// heartbeat in the last `live_ms`), or had one opened in the last `opened_within_ms`.
+    async fn window_elsewhere(
+        &self,
+        chat_id: ChatId,
+        instance: i64,
+        live_ms: i64,
+        opened_within_ms: i64,
+    ) -> Result<bool>;
+    /// Notes that `user_id` loaded a page of the site on `instance`.
+    async fn page_loaded(&self, user_id: UserId, instance: i64) -> Result<()>;
+    /// Whether `user_id` loaded a page on an instance other than `instance` in the last
+    /// `within_ms`.
+    async fn page_loaded_elsewhere(
+        &self,
+        user_id: UserId,
+        instance: i64,
+        within_ms: i64,
+    ) -> Result<bool>;
+    /// Deletes rows an hour stale (a dead instance's windows among them); returns how
+    /// many.
+    async fn sweep_windows(&self) -> Result<u64>;
 }
 
 /// The history the desk's figures are derived from.

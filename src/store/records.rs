@@ -214,6 +214,17 @@ pub struct AttachmentRecord {
     pub created_at: Millis,
 }
 
+/// When the knowledge folder is imported (see [`super::ArticleStore::import_articles`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportWhen {
+    /// Whatever was imported before: `chatdesk reindex`, an author's reindex.
+    Always,
+    /// Only a folder version no instance has imported: a starting instance, so that two
+    /// first starts import once, and an older instance restarted during a rolling deploy
+    /// does not take back the articles a newer one brought.
+    IfNew,
+}
+
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct StoredArticle {
     pub id: ArticleId,

@@ -20,6 +20,7 @@ use crate::on_both_databases;
 on_both_databases!(
     made_up_methods_leave_metrics_the_same_size,
     failures_against_an_account_never_lock_out_its_own_browser,
+    only_a_trusted_proxy_names_the_client,
     a_socket_closes_when_its_right_goes_and_keeps_nothing_sent_after,
     admins_disable_accounts_change_roles_and_revoke_tokens,
     one_person_cannot_fill_the_server,
@@ -233,6 +234,68 @@ async fn failures_against_an_account_never_lock_out_its_own_browser(backend: Bac
     assert_eq!(
         flooder.sign_in("frank2", "guess").await.status(),
         StatusCode::UNAUTHORIZED
+    );
+}
+
+/// Failed sign-ins from `browser`, each against a new made-up name (so that no account's
+/// budget is what refuses), claiming `forwarded` as the client; the statuses.
+async fn guesses(browser: &Browser, forwarded: &str, n: usize) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    for _ in 0..n {
+        let name = format!("nobody{}", rand_suffix());
+        let resp = browser
+            .http
+            .post(format!("{}/login", browser.base))
+            .header("x-forwarded-for", forwarded)
+            .json(&json!({"username": name, "password": "guess"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(resp.status().as_u16());
+    }
+    statuses
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Behind a proxy every client shares the proxy's address: with the proxy trusted, each
+/// forwarded client has its own sign-in budget; anyone else who sends the header is
+/// limited by their own address however they vary it.
+async fn only_a_trusted_proxy_names_the_client(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| {
+        s.limits.login_attempts_per_address = 3;
+        s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let proxy = Browser::new(&app, Ipv4Addr::LOCALHOST);
+    assert_eq!(
+        guesses(&proxy, "198.51.100.1", 4).await,
+        [401, 401, 401, 429]
+    );
+    assert_eq!(
+        guesses(&proxy, "198.51.100.2", 1).await,
+        [401],
+        "another client behind the proxy has its own budget"
+    );
+    assert_eq!(
+        guesses(&proxy, "6.6.6.6, 198.51.100.1", 1).await,
+        [429],
+        "what the client claimed left of the proxy's entry is not believed"
+    );
+
+    let direct = Browser::new(&app, Ipv4Addr::new(127, 0, 0, 2));
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        statuses.extend(guesses(&direct, &format!("203.0.113.{i}"), 1).await);
+    }
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 429],
+        "an untrusted peer's header is ignored"
     );
 }
 

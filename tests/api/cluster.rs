@@ -3,6 +3,9 @@
 //! requests and sockets land on any of them. After each scenario every socket has had
 //! the chat's stored events, each `seq` once, in order.
 
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -32,11 +35,16 @@ impl Person {
 
     /// An analyst goes online, with room for three chats, through instance `i`.
     async fn go_online(&self, i: usize) {
+        self.go_online_for(i, 3).await;
+    }
+
+    /// An analyst goes online, with room for `max_chats`, through instance `i`.
+    async fn go_online_for(&self, i: usize, max_chats: u32) {
         let (status, body) = self
             .at(i)
             .put(
                 "/analyst/status",
-                json!({"status": "online", "max_chats": 3}),
+                json!({"status": "online", "max_chats": max_chats}),
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -124,9 +132,15 @@ fn message_saying(text: &str) -> impl Fn(&Value) -> bool + '_ {
     move |f| is_type(f, "message") && f["text"] == text
 }
 
+/// Instances with the reconcile tick off: whatever crosses between them crossed as a
+/// hint, so a scenario run on these fails if hints stop working.
+async fn hints_only(n: usize) -> Vec<ServerProcess> {
+    ServerProcess::cluster(n, &[("CHATDESK_CLUSTER__RECONCILE_MS", "0")]).await
+}
+
 #[tokio::test]
 async fn a_chat_crosses_three_instances() {
-    let servers = ServerProcess::cluster(3, &[]).await;
+    let servers = hints_only(3).await;
     let (a, b, c) = (0, 1, 2);
     let alice = Person::new(&servers, "alice", &["user", "chat-user"]).await;
     let bob = Person::new(&servers, "bob", &["analyst"]).await;
@@ -198,7 +212,7 @@ async fn a_chat_crosses_three_instances() {
 
 #[tokio::test]
 async fn a_socket_resumes_on_another_instance_with_after() {
-    let servers = ServerProcess::cluster(3, &[]).await;
+    let servers = hints_only(3).await;
     let (a, b, c) = (0, 1, 2);
     let alice = Person::new(&servers, "alice", &["user", "chat-user"]).await;
     let bob = Person::new(&servers, "bob", &["analyst"]).await;
@@ -345,4 +359,368 @@ async fn a_second_server_on_one_sqlite_file_refuses_to_start() {
     );
     let (status, _) = server.admin().get("/me").await;
     assert_eq!(status, StatusCode::OK, "the first server still serves");
+}
+
+/// Three analysts, each on their own instance and with room for 10, race to accept the
+/// same 50 queued chats through all three: each chat is won once, nobody goes over 10,
+/// and the 20 left are still queued, as every instance sees it.
+#[tokio::test]
+async fn three_analysts_race_for_fifty_chats() {
+    let servers = ServerProcess::cluster(3, &[]).await;
+    let mut chats = Vec::new();
+    for u in 0..5 {
+        let user = Person::new(&servers, &format!("user{u}"), &["user", "chat-user"]).await;
+        for c in 0..10 {
+            let i = (u + c) % 3;
+            chats.push(
+                user.at(i)
+                    .queued_chat(&format!("laptop {c} will not boot"))
+                    .await,
+            );
+        }
+    }
+    let mut analysts = Vec::new();
+    for k in 0..3 {
+        let analyst = Person::new(&servers, &format!("analyst{k}"), &["analyst"]).await;
+        analyst.go_online_for(k, 10).await;
+        analysts.push(analyst);
+    }
+    let races = analysts.into_iter().enumerate().map(|(k, analyst)| {
+        let chats = chats.clone();
+        tokio::spawn(async move {
+            let mut won = Vec::new();
+            // Each analyst goes through the chats from a different place, through every
+            // instance in turn.
+            for j in 0..chats.len() {
+                let chat = chats[(j + 17 * k) % chats.len()];
+                let path = format!("/chats/{chat}/accept");
+                let (status, body) = analyst.at((j + k) % 3).post(&path, json!({})).await;
+                match status {
+                    StatusCode::OK => won.push(chat),
+                    StatusCode::CONFLICT => {}
+                    other => panic!("accept answered {other}: {body}"),
+                }
+            }
+            (analyst, won)
+        })
+    });
+    let (analysts, won): (Vec<Person>, Vec<Vec<i64>>) = futures_util::future::join_all(races)
+        .await
+        .into_iter()
+        .map(|r| r.expect("an analyst's race"))
+        .unzip();
+    let mut winners: BTreeMap<i64, usize> = BTreeMap::new();
+    for (k, chats) in won.iter().enumerate() {
+        assert_eq!(chats.len(), 10, "analyst{k} filled up exactly: {won:?}");
+        for chat in chats {
+            assert!(
+                winners.insert(*chat, k).is_none(),
+                "chat {chat} won twice: {won:?}"
+            );
+        }
+    }
+    let someone = Person::new(&servers, "watcher", &["analyst"]).await;
+    for i in 0..3 {
+        let (status, queue) = someone.at(i).get("/analyst/queue").await;
+        assert_eq!(status, StatusCode::OK, "{queue}");
+        let queued: Vec<i64> = queue
+            .as_array()
+            .expect("a queue")
+            .iter()
+            .map(|q| q["chat_id"].as_i64().expect("chat_id"))
+            .collect();
+        assert_eq!(queued.len(), 20, "instance {i}: {queue}");
+        assert!(queued.iter().all(|c| !winners.contains_key(c)), "{queue}");
+    }
+    for (chat, k) in winners.iter().step_by(5) {
+        let (status, view) = analysts[*k]
+            .at((k + 1) % 3)
+            .get(&format!("/chats/{chat}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{view}");
+        assert_eq!(view["status"], "active", "{view}");
+        assert!(
+            view["analyst"].to_string().contains(&format!("analyst{k}")),
+            "{view}"
+        );
+    }
+}
+
+/// Sign-in and message limits are the person's, whichever instances they use: guesses
+/// spread over three instances meet one budget, and so do messages.
+#[tokio::test]
+async fn limits_hold_across_instances() {
+    let servers = ServerProcess::cluster(
+        3,
+        &[
+            ("CHATDESK_LIMITS__MESSAGE_BURST", "5"),
+            ("CHATDESK_LIMITS__MESSAGES_PER_SEC", "1"),
+        ],
+    )
+    .await;
+    let bob = Person::new(&servers, "bob", &["analyst"]).await;
+    let mut statuses = Vec::new();
+    for attempt in 0..7 {
+        let resp = servers[attempt % 3]
+            .http
+            .post(format!("{}/api/v1/login", servers[attempt % 3].root))
+            .json(&json!({"username": "bob", "password": "a guess"}))
+            .send()
+            .await
+            .expect("sign-in answers");
+        statuses.push(resp.status().as_u16());
+    }
+    // Five failures for an account (the default), then refused on every instance.
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429]);
+
+    let alice = Person::new(&servers, "alice", &["user", "chat-user"]).await;
+    bob.go_online(0).await;
+    let chat = alice.at(0).queued_chat("no sound in meetings").await;
+    bob.accept(1, chat).await;
+    let started = Instant::now();
+    let mut sent = 0;
+    for n in 0..12 {
+        let (status, body) = alice
+            .at(n % 3)
+            .post(
+                &format!("/chats/{chat}/messages"),
+                json!({"text": format!("hello {n}")}),
+            )
+            .await;
+        match status {
+            StatusCode::CREATED => sent += 1,
+            StatusCode::TOO_MANY_REQUESTS => assert_eq!(body["error"]["code"], "rate_limited"),
+            other => panic!("a message answered {other}: {body}"),
+        }
+    }
+    // A burst of 5, and one more a second: three separate budgets would have let 12 by.
+    let refilled = started.elapsed().as_secs() as usize;
+    assert!(
+        (5..=5 + refilled + 1).contains(&sent),
+        "{sent} sent in {:?}",
+        started.elapsed()
+    );
+}
+
+/// An article written through one instance is served by the others within 5 seconds,
+/// told by a hint (their own checks are set an hour apart here).
+#[tokio::test]
+async fn an_article_written_on_one_instance_is_served_by_all() {
+    let servers = ServerProcess::cluster(3, &[("CHATDESK_KNOWLEDGE__REFRESH_SECS", "3600")]).await;
+    let carol = Person::new(&servers, "carol", &["author", "analyst"]).await;
+    let query = "/knowledge/search?q=quantum%20flux%20capacitor%20overheating&k=3";
+    let found = |body: &Value| {
+        body.as_array()
+            .is_some_and(|s| s.iter().any(|s| s["article_id"] == "flux-capacitor"))
+    };
+    let (_, before) = carol.at(1).get(query).await;
+    assert!(!found(&before), "{before}");
+    let article = "---\ntitle: Quantum flux capacitor overheating\ntags: [hardware]\n---\n\
+        When the quantum flux capacitor is overheating, unplug the capacitor and let it cool.\n";
+    let (status, body) = carol
+        .at(0)
+        .put_raw(
+            "/knowledge/articles/flux-capacitor",
+            "text/markdown",
+            article,
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let written = Instant::now();
+    for i in [1, 2] {
+        loop {
+            let (status, body) = carol.at(i).get(query).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            if found(&body) {
+                break;
+            }
+            assert!(
+                written.elapsed() < Duration::from_secs(5),
+                "instance {i}: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let (status, _) = carol
+        .at(2)
+        .delete("/knowledge/articles/flux-capacitor")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let deleted = Instant::now();
+    loop {
+        let (_, body) = carol.at(0).get(query).await;
+        if !found(&body) {
+            break;
+        }
+        assert!(
+            deleted.elapsed() < Duration::from_secs(5),
+            "still served on A: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A first deploy: four instances start at the same moment on an empty database. All
+/// come up, the schema is made once, and the folder's articles are imported once.
+#[tokio::test]
+async fn many_instances_start_at_once_on_a_fresh_database() {
+    use sqlx::Connection;
+    let servers = ServerProcess::cluster_at_once(4, &[]).await;
+    let mut db = sqlx::PgConnection::connect(servers[0].database_url())
+        .await
+        .expect("the test database");
+    let (articles, distinct): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT id) FROM articles")
+            .fetch_one(&mut db)
+            .await
+            .expect("articles counted");
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/knowledge"))
+        .expect("the knowledge folder")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "md"))
+        })
+        .count() as i64;
+    assert_eq!((articles, distinct), (files, files));
+    let imports = servers
+        .iter()
+        .filter(|s| {
+            !s.log()
+                .contains("this knowledge folder was imported before")
+        })
+        .count();
+    assert_eq!(
+        imports, 1,
+        "one instance imported, the others found it done"
+    );
+    let carol = Person::new(&servers, "carol", &["author", "analyst"]).await;
+    for i in 0..4 {
+        let (status, found) = carol.at(i).get("/knowledge/search?q=vpn%20drops&k=1").await;
+        assert_eq!(status, StatusCode::OK, "instance {i}: {found}");
+        assert_eq!(
+            found.as_array().map(Vec::len),
+            Some(1),
+            "instance {i}: {found}"
+        );
+    }
+}
+
+/// A file alice uploads through A, bob and alice download through B: with the
+/// attachments in a shared folder, and in an S3 bucket (moto), where the object is found
+/// under its id.
+#[tokio::test]
+async fn a_file_uploaded_on_one_instance_downloads_on_another() {
+    let shared = tempfile::tempdir().expect("temp dir");
+    let folder = format!("file://{}", shared.path().join("files").display());
+    let servers = ServerProcess::cluster(2, &[("CHATDESK_ATTACHMENTS_URL", &folder)]).await;
+    let id = a_file_crosses(&servers, b"the folder's file").await;
+    assert!(
+        shared.path().join("files").join(&id).exists(),
+        "{id} in the folder"
+    );
+    drop(servers);
+
+    let moto = crate::s3::Moto::start().await;
+    moto.bucket("chatdesk").await;
+    let settings = moto.settings("s3://chatdesk/attachments");
+    let settings: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let servers = ServerProcess::cluster(2, &settings).await;
+    let id = a_file_crosses(&servers, b"the bucket's file").await;
+    let objects = moto.objects("chatdesk").await;
+    assert!(
+        objects.contains(&(format!("attachments/{id}"), 17)),
+        "{objects:?}"
+    );
+}
+
+/// Uploads `bytes` on instance 0 and downloads them on instance 1; the attachment's id.
+async fn a_file_crosses(servers: &[ServerProcess], bytes: &[u8]) -> String {
+    let alice = Person::new(servers, "alice", &["user", "chat-user"]).await;
+    let bob = Person::new(servers, "bob", &["analyst"]).await;
+    bob.go_online(0).await;
+    let chat = alice.at(0).queued_chat("here is the error log").await;
+    bob.accept(1, chat).await;
+    let (status, body) = alice.at(0).upload(chat, "error.log", bytes.to_vec()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["id"].as_str().expect("an id").to_owned();
+    for person in [&bob, &alice] {
+        let (status, got) = person.at(1).download(&id).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(got, bytes);
+    }
+    id
+}
+
+/// The chat window's tab closed on A (it says so, `leave`) and the chat reopened on B
+/// within the grace: the chat goes on. A socket closed on A and reopened on B outlives
+/// the away timer too. Left for good, the chat ends once, with one note.
+#[tokio::test]
+async fn a_tab_closed_on_one_instance_and_reopened_on_another_goes_on() {
+    let servers = ServerProcess::cluster(
+        2,
+        &[
+            ("CHATDESK_CHAT__LEAVE_GRACE_SECS", "2"),
+            ("CHATDESK_CHAT__AWAY_END_SECS", "3"),
+        ],
+    )
+    .await;
+    let (a, b) = (0, 1);
+    let alice = Person::new(&servers, "alice", &["user", "chat-user"]).await;
+    let bob = Person::new(&servers, "bob", &["analyst"]).await;
+    bob.go_online(a).await;
+    let chat = alice.at(a).queued_chat("teams has no sound").await;
+    bob.accept(b, chat).await;
+    let status = |i: usize| {
+        let alice = alice.at(i);
+        async move {
+            let (_, view) = alice.get(&format!("/chats/{chat}")).await;
+            view["status"].as_str().unwrap_or_default().to_owned()
+        }
+    };
+
+    let window = alice.at(a).chat_ws(chat).await;
+    alice
+        .post(
+            a,
+            &format!("/chats/{chat}/leave"),
+            json!({}),
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    window.close().await;
+    let mut window = alice.at(b).chat_ws(chat).await;
+    // Past the grace and the away time on A: still going, and live on B.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(status(a).await, "active");
+    bob.say(a, chat, "Still there?").await;
+    frames_until(&mut window, "Bob's message", message_saying("Still there?")).await;
+
+    // Gone for good: closed on B with nothing reopened anywhere.
+    alice
+        .post(
+            b,
+            &format!("/chats/{chat}/leave"),
+            json!({}),
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    window.close().await;
+    let left = Instant::now();
+    while status(a).await != "ended" {
+        assert!(
+            left.elapsed() < Duration::from_secs(10),
+            "the chat did not end"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (_, shown) = alice.at(b).get(&format!("/chats/{chat}")).await;
+    let call_id = shown["call_id"].as_i64().expect("a call");
+    let (_, call) = alice.at(a).get(&format!("/calls/{call_id}")).await;
+    let text = call["transcript_text"].as_str().expect("a transcript");
+    assert_eq!(text.matches("closed the chat window").count(), 1, "{text}");
+    assert_eq!(text.matches("did not come back").count(), 0, "{text}");
 }

@@ -51,17 +51,51 @@ impl ServerProcess {
         let mut admin_token = None;
         let mut servers = Vec::new();
         for _ in 0..n {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let mut env = server_env(&database_url, &dir, "info");
-            env.extend(
-                extra
-                    .iter()
-                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-            );
+            let (env, dir) = cluster_env(&database_url, extra);
             let token = admin_token.get_or_insert_with(|| add_admin(&env)).clone();
             servers.push(Self::spawn_with(env, dir, token).await);
         }
         servers
+    }
+
+    /// `n` instances started at the same moment on one fresh, empty PostgreSQL database
+    /// (not even migrated), as a first deploy starts them; the admin is added once all
+    /// are ready.
+    pub async fn cluster_at_once(n: usize, extra: &[(&str, &str)]) -> Vec<Self> {
+        let database_url = fresh_pg_database().await;
+        let mut servers: Vec<Self> = (0..n)
+            .map(|_| {
+                let (env, dir) = cluster_env(&database_url, extra);
+                Self::new(env, dir, String::new())
+            })
+            .collect();
+        for server in &mut servers {
+            server.launch();
+        }
+        for server in &mut servers {
+            server.until_ready().await;
+        }
+        let token = add_admin(&servers[0].env);
+        for server in &mut servers {
+            server.admin_token.clone_from(&token);
+        }
+        servers
+    }
+
+    fn new(env: Vec<(String, String)>, dir: tempfile::TempDir, admin_token: String) -> Self {
+        let bind = env
+            .iter()
+            .find(|(k, _)| k == "CHATDESK_BIND")
+            .map(|(_, v)| v.clone())
+            .expect("a bind address");
+        Self {
+            root: format!("http://{bind}"),
+            http: reqwest::Client::new(),
+            env,
+            child: None,
+            admin_token,
+            dir,
+        }
     }
 
     async fn spawn_with(
@@ -69,19 +103,7 @@ impl ServerProcess {
         dir: tempfile::TempDir,
         admin_token: String,
     ) -> Self {
-        let bind = env
-            .iter()
-            .find(|(k, _)| k == "CHATDESK_BIND")
-            .map(|(_, v)| v.clone())
-            .expect("a bind address");
-        let mut server = Self {
-            root: format!("http://{bind}"),
-            http: reqwest::Client::new(),
-            env,
-            child: None,
-            admin_token,
-            dir,
-        };
+        let mut server = Self::new(env, dir, admin_token);
         server.spawn().await;
         server
     }
@@ -96,6 +118,12 @@ impl ServerProcess {
     }
 
     async fn spawn(&mut self) {
+        self.launch();
+        self.until_ready().await;
+    }
+
+    /// Starts the process, without waiting for it.
+    fn launch(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -109,6 +137,10 @@ impl ServerProcess {
             .spawn()
             .expect("chatdesk serve starts");
         self.child = Some(child);
+    }
+
+    /// Waits (up to 120 s) until the process answers `/readyz`.
+    async fn until_ready(&mut self) {
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(120) {
             if let Some(status) = self
@@ -217,6 +249,21 @@ impl ServerProcess {
             self.http.clone(),
         )
     }
+}
+
+/// The settings of one cluster instance on `database_url`, with `extra`, and its folder.
+fn cluster_env(
+    database_url: &str,
+    extra: &[(&str, &str)],
+) -> (Vec<(String, String)>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut env = server_env(database_url, &dir, "info");
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    (env, dir)
 }
 
 /// The settings of a server on `database_url` with its data in `dir`, on a free port.

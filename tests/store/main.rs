@@ -8,6 +8,7 @@ mod pg;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chatdesk::domain::article::ArticleOrigin;
 use chatdesk::domain::call::Resolver;
@@ -18,8 +19,8 @@ use chatdesk::domain::insights::{CallHistory, Insights, Outcome};
 use chatdesk::domain::message::{Author, AuthorRole, EventKind};
 use chatdesk::domain::user::{Role, User, Username};
 use chatdesk::store::{
-    AcceptOutcome, Constraint, DynStore, EndChat, NewEvent, NewRating, NewUser, StoreError,
-    StoredArticle, TransferOutcome, TransferTo, Upserted,
+    AcceptOutcome, Constraint, DynStore, EndChat, ImportWhen, NewEvent, NewRating, NewUser,
+    StoreError, StoredArticle, TransferOutcome, TransferTo, Upserted,
 };
 
 #[derive(Clone, Copy, Debug)]
@@ -352,7 +353,11 @@ async fn deleted_articles_stay_deleted(backend: Backend) {
         article("vpn", "v1", ArticleOrigin::File),
         article("printer", "p1", ArticleOrigin::File),
     ];
-    let first = store.import_articles(&files).await.unwrap();
+    let first = store
+        .import_articles(&files, ImportWhen::Always)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(first.added.len(), 2);
     let generation = store.knowledge_generation().await.unwrap();
 
@@ -363,7 +368,11 @@ async fn deleted_articles_stay_deleted(backend: Backend) {
         "already deleted"
     );
     assert!(store.knowledge_generation().await.unwrap() > generation);
-    let again = store.import_articles(&files).await.unwrap();
+    let again = store
+        .import_articles(&files, ImportWhen::Always)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         again.kept,
         vec![vpn.clone()],
@@ -389,19 +398,76 @@ async fn deleted_articles_stay_deleted(backend: Backend) {
         article("vpn", "v3 from the folder", ArticleOrigin::File),
         article("printer", "p1", ArticleOrigin::File),
     ];
-    let third = store.import_articles(&edited).await.unwrap();
+    let third = store
+        .import_articles(&edited, ImportWhen::Always)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         third.kept,
         vec![vpn.clone()],
         "an author's edit wins over the folder"
     );
     assert_eq!(store.article(&vpn).await.unwrap().unwrap().source, "v2");
-    let fourth = store.import_articles(&edited[..1]).await.unwrap();
+    let fourth = store
+        .import_articles(&edited[..1], ImportWhen::Always)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         fourth.removed,
         vec![ArticleId::parse("printer").unwrap()],
         "a file that went away goes"
     );
+}
+
+/// Starting instances import a folder version once: two racing first starts add each
+/// article once, and an older version started after a newer one changes nothing.
+async fn a_folder_version_is_imported_once(backend: Backend) {
+    let (store, _dir) = open(backend).await;
+    let old = [article("vpn", "v1", ArticleOrigin::File)];
+    let new = [
+        article("vpn", "v2", ArticleOrigin::File),
+        article("printer", "p1", ArticleOrigin::File),
+    ];
+    let first = store
+        .import_articles(&old, ImportWhen::IfNew)
+        .await
+        .unwrap();
+    assert_eq!(first.unwrap().added.len(), 1);
+    let racers = (0..4).map(|_| {
+        let (store, new) = (store.clone(), new.clone());
+        tokio::spawn(async move { store.import_articles(&new, ImportWhen::IfNew).await })
+    });
+    let imports: Vec<_> = futures_util::future::join_all(racers)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().expect("no racer fails"))
+        .collect();
+    assert_eq!(
+        imports.iter().filter(|i| i.is_some()).count(),
+        1,
+        "imported once"
+    );
+    // The older version restarts during the rolling deploy: the newer articles stay.
+    assert!(
+        store
+            .import_articles(&old, ImportWhen::IfNew)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let vpn = ArticleId::parse("vpn").unwrap();
+    assert_eq!(store.article(&vpn).await.unwrap().unwrap().source, "v2");
+    assert_eq!(store.articles().await.unwrap().len(), 2);
+    // `reindex` imports whatever the folder holds.
+    let forced = store
+        .import_articles(&old, ImportWhen::Always)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(forced.removed, [ArticleId::parse("printer").unwrap()]);
+    assert_eq!(store.article(&vpn).await.unwrap().unwrap().source, "v1");
 }
 
 /// Ending writes the transcript from exactly the events stored before the end, appends
@@ -665,6 +731,140 @@ async fn last_seqs_are_read_for_many_chats(backend: Backend) {
     assert_eq!(found, [(quiet, 0), (busy, 3)]);
 }
 
+/// The GCRA rows behind shared rate limits: a burst, then refusals that take nothing and
+/// say how long; budgets are per key; many racing takes grant exactly the burst.
+async fn rate_limit_rows_grant_a_burst_and_then_wait(backend: Backend) {
+    let (store, _dir) = open(backend).await;
+    // 3 tokens at 1 a second: a token costs 1 s within a tolerance of 3 s.
+    for _ in 0..3 {
+        assert_eq!(store.take_tokens("k", 1.0, 3.0).await.unwrap(), None);
+    }
+    let wait = store
+        .take_tokens("k", 1.0, 3.0)
+        .await
+        .unwrap()
+        .expect("refused");
+    assert!(
+        wait > Duration::from_millis(500) && wait <= Duration::from_secs(1),
+        "{wait:?}"
+    );
+    assert_eq!(
+        store.take_tokens("other", 1.0, 3.0).await.unwrap(),
+        None,
+        "keys are apart"
+    );
+    store.give_back_tokens("k", 1.0).await.unwrap();
+    assert_eq!(
+        store.take_tokens("k", 1.0, 3.0).await.unwrap(),
+        None,
+        "given back"
+    );
+    let wait = store
+        .take_tokens("k", 5.0, 3.0)
+        .await
+        .unwrap()
+        .expect("never granted");
+    assert!(wait > Duration::from_secs(2), "until whole again: {wait:?}");
+    assert!(
+        store
+            .take_tokens("fresh", 5.0, 3.0)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    store.forget_limit("k").await.unwrap();
+    assert_eq!(
+        store.take_tokens("k", 3.0, 3.0).await.unwrap(),
+        None,
+        "afresh"
+    );
+    assert_eq!(
+        store.sweep_limits().await.unwrap(),
+        0,
+        "no budget is whole yet"
+    );
+
+    let racers = (0..20).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move { store.take_tokens("raced", 1.0, 5.0).await.unwrap() })
+    });
+    let granted = futures_util::future::join_all(racers)
+        .await
+        .into_iter()
+        .filter(|r| r.as_ref().unwrap().is_none())
+        .count();
+    assert_eq!(granted, 5, "the burst, whoever races");
+
+    // A budget whose time has passed is whole: its row is swept and reads as none.
+    assert_eq!(store.take_tokens("brief", 0.05, 1.0).await.unwrap(), None);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(store.sweep_limits().await.unwrap() >= 1);
+    assert_eq!(store.take_tokens("brief", 1.0, 1.0).await.unwrap(), None);
+}
+
+/// Windows and page loads as other instances see them: counted per instance, live while
+/// their heartbeat is recent, and an instance never sees its own.
+async fn windows_are_seen_from_other_instances(backend: Backend) {
+    let (store, _dir) = open(backend).await;
+    let owner = user(&store, "ann", &[Role::User, Role::ChatUser]).await;
+    let chat = store.create_chat(owner.id, "vpn", 1).await.unwrap().id;
+    let (a, b) = (7_i64, -9_i64);
+    let elsewhere = |me: i64, live: i64, opened: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .window_elsewhere(chat, me, live, opened)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(!elsewhere(b, 60_000, 60_000).await, "nothing open yet");
+    store.window_changed(chat, a, true).await.unwrap();
+    assert!(elsewhere(b, 60_000, 0).await, "open on A, seen from B");
+    assert!(
+        !elsewhere(a, 60_000, 60_000).await,
+        "A does not count its own"
+    );
+    // Closed before it was opened (the notes raced): the count still comes out right.
+    store.window_changed(chat, b, false).await.unwrap();
+    store.window_changed(chat, b, true).await.unwrap();
+    store.window_changed(chat, a, false).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert!(!elsewhere(b, 60_000, 0).await, "closed on A");
+    store.window_changed(chat, b, true).await.unwrap();
+    assert!(
+        elsewhere(b, 60_000, 60_000).await,
+        "but opened on A within the minute"
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!elsewhere(b, 60_000, 10).await, "not within the last 10 ms");
+    assert!(
+        !elsewhere(a, 10, 10).await,
+        "B's window: its heartbeat is older than 10 ms"
+    );
+    store.windows_seen(b).await.unwrap();
+    assert!(elsewhere(a, 1_000, 0).await, "a fresh heartbeat");
+
+    store.page_loaded(owner.id, a).await.unwrap();
+    assert!(
+        store
+            .page_loaded_elsewhere(owner.id, b, 60_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .page_loaded_elsewhere(owner.id, a, 60_000)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.sweep_windows().await.unwrap(),
+        0,
+        "nothing an hour old"
+    );
+}
+
 macro_rules! on_both_databases {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -695,4 +895,7 @@ on_both_databases!(
     ending_a_chat_is_one_step,
     call_history_keeps_every_clock,
     last_seqs_are_read_for_many_chats,
+    rate_limit_rows_grant_a_burst_and_then_wait,
+    a_folder_version_is_imported_once,
+    windows_are_seen_from_other_instances,
 );

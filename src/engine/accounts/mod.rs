@@ -16,8 +16,9 @@ pub use sign_in::{Attempt, MAX_USERNAME_CHARS, SignedIn};
 pub use users::{AccountChange, Token};
 
 use super::core::Core;
-use super::throttle::Buckets;
+use super::throttle::Limiter;
 use crate::config::Limits;
+use crate::store::DynStore;
 
 #[derive(Clone)]
 pub struct AccountService {
@@ -34,21 +35,26 @@ pub struct AccountService {
 /// Failed sign-ins counted against their limits (see [`super::throttle`]).
 struct LoginLimits {
     /// Of clients without a device cookie for the account, by account.
-    by_account: Buckets<String>,
+    by_account: Limiter<String>,
     /// Of one browser with a device cookie, by the cookie's nonce.
-    by_device: Buckets<String>,
+    by_device: Limiter<String>,
     /// By address (see [`sign_in::address_key`]).
-    by_address: Buckets<IpAddr>,
+    by_address: Limiter<IpAddr>,
 }
 
 impl LoginLimits {
-    fn new(limits: &Limits) -> Self {
+    fn new(store: &DynStore, limits: &Limits) -> Self {
         let refill = 1.0 / limits.login_refill_secs.max(1) as f64;
         let per_account = f64::from(limits.login_attempts_per_account);
         Self {
-            by_account: Buckets::new(per_account, refill),
-            by_device: Buckets::new(per_account, refill),
-            by_address: Buckets::new(f64::from(limits.login_attempts_per_address), refill),
+            by_account: Limiter::new(store, "sign_in_account", per_account, refill),
+            by_device: Limiter::new(store, "sign_in_device", per_account, refill),
+            by_address: Limiter::new(
+                store,
+                "sign_in_address",
+                f64::from(limits.login_attempts_per_address),
+                refill,
+            ),
         }
     }
 }
@@ -57,7 +63,7 @@ impl AccountService {
     pub(super) fn new(core: Core) -> Self {
         let limits = &core.settings.limits;
         Self {
-            limits: Arc::new(LoginLimits::new(limits)),
+            limits: Arc::new(LoginLimits::new(&core.store, limits)),
             password_checks: Arc::new(tokio::sync::Semaphore::new(limits.password_hashes.max(1))),
             device_key: Default::default(),
             open_sockets: Default::default(),

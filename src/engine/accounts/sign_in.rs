@@ -103,11 +103,15 @@ impl AccountService {
         // Taken before the password is checked, so parallel guesses count too. The address
         // first: a refused address adds no per-account key, so a flood of made-up names
         // from one place cannot crowd real accounts' buckets out of memory.
-        let by_address = address.map_or(Ok(()), |ip| limits.by_address.take(&ip, now));
-        let by_client = by_address.and_then(|()| match &device {
-            Some(nonce) => limits.by_device.take(nonce, now),
-            None => limits.by_account.take(&account, now),
-        });
+        let by_address = match address {
+            Some(ip) => limits.by_address.take(&ip, now).await?,
+            None => Ok(()),
+        };
+        let by_client = match (by_address, &device) {
+            (Err(wait), _) => Err(wait),
+            (Ok(()), Some(nonce)) => limits.by_device.take(nonce, now).await?,
+            (Ok(()), None) => limits.by_account.take(&account, now).await?,
+        };
         if let Err(wait) = by_client {
             tracing::warn!(username = %account, from = ?attempt.from, trusted_device = device.is_some(),
                 "sign-in refused: too many failed attempts");
@@ -148,11 +152,11 @@ impl AccountService {
             ));
         }
         match &device {
-            Some(nonce) => limits.by_device.forget(nonce),
-            None => limits.by_account.forget(&account),
+            Some(nonce) => limits.by_device.forget(nonce).await?,
+            None => limits.by_account.forget(&account).await?,
         }
         if let Some(ip) = address {
-            limits.by_address.give_back(&ip, self.core.now());
+            limits.by_address.give_back(&ip, self.core.now()).await?;
         }
         let hours = i64::from(self.core.settings.chat.session_hours);
         let expires = self.core.now() + hours * 3_600_000;

@@ -274,14 +274,12 @@ impl AccountService {
         Ok(revoked)
     }
 
-    /// Deletes expired sessions and tokens; returns how many. Run now and then by the
-    /// service (see `startup`).
-    pub async fn sweep_expired_tokens(&self) -> Result<u64> {
-        Ok(self
-            .core
-            .store
-            .delete_expired_tokens(self.core.now())
-            .await?)
+    /// Deletes expired sessions and tokens, and the rate-limit rows of whole budgets;
+    /// returns how many of each. Run now and then by the service (see `startup`).
+    pub async fn sweep_expired(&self) -> Result<(u64, u64)> {
+        let store = &self.core.store;
+        let tokens = store.delete_expired_tokens(self.core.now()).await?;
+        Ok((tokens, store.sweep_limits().await?))
     }
 }
 

@@ -232,7 +232,7 @@ impl ChatService {
             ));
         }
         // An article is a message: the sender's message rate applies.
-        self.take_message_turn(user, chat_id)?;
+        self.take_message_turn(user, chat_id).await?;
         may_post(party, chat.status).map_err(refused)?;
         let id = ArticleId::parse(article_id).map_err(|_| Error::NotFound("article"))?;
         let title = self

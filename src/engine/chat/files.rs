@@ -1,8 +1,10 @@
-//! Files exchanged in a chat. They are stored under the data dir with a random name and a
-//! SHA-256 checksum, typed from their content (never from the name a client sends), and
-//! become part of the call.
+//! Files exchanged in a chat. They are stored in the attachments store (a folder or a
+//! bucket, see [`crate::store::objects`]) under a random name with a SHA-256 checksum,
+//! typed from their content (never from the name a client sends), and become part of the
+//! call.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::time::Duration;
 
 use chardetng::{Iso2022JpDetection, Utf8Detection};
 use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE};
@@ -18,11 +20,12 @@ use crate::domain::user::User;
 use crate::engine::core::refused;
 use crate::error::{Error, Result};
 use crate::events::Frame;
+use crate::store::objects::ByteStream;
 use crate::store::{AttachmentRecord, NewEvent};
 
-pub struct FileStore {
-    dir: PathBuf,
-}
+/// How old an object without a row must be before it is swept: older than any upload in
+/// progress.
+const ORPHAN_AGE: Duration = Duration::from_secs(3600);
 
 /// An uploaded file as received.
 pub struct Upload {
@@ -32,34 +35,10 @@ pub struct Upload {
 
 /// A file to send back, with the name and type to send it as.
 pub struct Download {
-    pub path: PathBuf,
+    pub body: ByteStream,
     pub name: String,
     pub content_type: String,
     pub size: i64,
-}
-
-impl FileStore {
-    pub fn new(dir: PathBuf) -> Self {
-        Self { dir }
-    }
-
-    fn path(&self, id: &AttachmentId) -> PathBuf {
-        self.dir.join(id.as_str())
-    }
-
-    /// Writes the bytes under `id` (via a temporary file, so no half-written file is ever
-    /// visible) and returns their SHA-256, hex.
-    async fn save(&self, id: &AttachmentId, bytes: &[u8]) -> std::io::Result<String> {
-        tokio::fs::create_dir_all(&self.dir).await?;
-        let tmp = self.dir.join(format!(".{id}.part"));
-        tokio::fs::write(&tmp, bytes).await?;
-        tokio::fs::rename(&tmp, self.path(id)).await?;
-        Ok(hex::encode(Sha256::digest(bytes)))
-    }
-
-    async fn remove(&self, id: &AttachmentId) {
-        let _ = tokio::fs::remove_file(self.path(id)).await;
-    }
 }
 
 /// Keeps the last path component, drops control characters and bounds the length.
@@ -198,16 +177,17 @@ impl ChatService {
         may_post(party, chat.status).map_err(refused)?;
         let (name, content_type, upload) = self.checked(user, upload).await?;
         let id = AttachmentId::random();
-        let sha256 = self
-            .files
-            .save(&id, &upload.bytes)
+        let sha256 = hex::encode(Sha256::digest(&upload.bytes));
+        let size = upload.bytes.len() as i64;
+        self.files
+            .save(&id, upload.bytes.into())
             .await
             .map_err(|e| Error::internal("saving an attachment", e))?;
         let now = self.core.now();
         let info = AttachmentInfo {
             id: id.clone(),
             name: name.clone(),
-            size: upload.bytes.len() as i64,
+            size,
             content_type: content_type.clone(),
         };
         let author = author_of(user, party);
@@ -283,6 +263,7 @@ impl ChatService {
             .limits
             .upload_bytes
             .take_n(&user.id, size as f64, self.core.now())
+            .await?
         {
             return Err(Error::quota_exceeded(
                 format!(
@@ -313,12 +294,41 @@ impl ChatService {
         if call.user.id != user.id && !user.is_analyst() {
             return Err(Error::NotFound("attachment"));
         }
+        let body = self.files.read(&a.id).await.map_err(|e| {
+            // The row commits only after its object is written: this is a lost file.
+            Error::internal("reading an attachment", e)
+        })?;
         Ok(Download {
-            path: self.files.path(&a.id),
+            body,
             name: a.name,
             content_type: a.content_type,
             size: a.size,
         })
+    }
+}
+
+impl ChatService {
+    /// Deletes stored objects that no attachment row names (an upload whose row never
+    /// committed) once they are an hour old; returns how many.
+    ///
+    /// # Errors
+    /// The attachments store could not be listed.
+    pub async fn sweep_orphan_files(&self) -> Result<u64> {
+        let store = &self.core.store;
+        let swept = self
+            .files
+            .sweep_orphans(ORPHAN_AGE, |id| async move {
+                match store.attachment(&id).await {
+                    Ok(row) => Some(row.is_some()),
+                    Err(e) => {
+                        tracing::warn!(attachment = %id, error = %e, "could not check a stored file");
+                        None
+                    }
+                }
+            })
+            .await
+            .map_err(|e| Error::internal("listing the attachments store", e))?;
+        Ok(swept)
     }
 }
 

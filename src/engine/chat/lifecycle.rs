@@ -59,7 +59,8 @@ impl ChatService {
                 "no analysts are online right now; please try again later",
             ));
         }
-        if let Err(wait) = self.limits.chats_started.take(&user.id, self.core.now()) {
+        let now = self.core.now();
+        if let Err(wait) = self.limits.chats_started.take(&user.id, now).await? {
             let per_hour = self.core.settings.limits.chats_per_hour;
             return Err(Error::quota_exceeded(
                 format!("you have started {per_hour} chats in the last hour; try again later"),
@@ -162,7 +163,7 @@ impl ChatService {
         text: &str,
         client_id: Option<&str>,
     ) -> Result<(Message, bool)> {
-        self.take_message_turn(user, chat_id)?;
+        self.take_message_turn(user, chat_id).await?;
         let (chat, party) = self.core.chat_for(user, chat_id).await?;
         if let Err(refusal) = may_post(party, chat.status) {
             // A retry gets its first message back, even if the chat has ended since. (While
@@ -217,10 +218,11 @@ impl ChatService {
     }
 
     /// Each sender has a message rate per chat; past it, `TooManyRequests` with the wait.
-    pub(super) fn take_message_turn(&self, user: &User, chat_id: ChatId) -> Result<()> {
+    pub(super) async fn take_message_turn(&self, user: &User, chat_id: ChatId) -> Result<()> {
         self.limits
             .messages
             .take(&(user.id, chat_id), self.core.now())
+            .await?
             .map_err(|wait| {
                 Error::too_many("you are sending messages too quickly; slow down", wait)
             })

@@ -14,21 +14,23 @@ mod windows;
 use std::sync::Arc;
 
 pub use feed::ChatFeed;
-pub use files::{Download, FileStore, Upload};
+pub use files::{Download, Upload};
 pub use lifecycle::Started;
-pub use windows::LEAVING_WINDOW;
+pub use windows::{LEAVING_WINDOW, WINDOW_HEARTBEAT};
 
 use super::core::Core;
 use super::ranking::Ranking;
-use super::throttle::Buckets;
+use super::throttle::{Buckets, Limiter};
 use crate::config::Limits;
 use crate::domain::ids::{ChatId, UserId};
+use crate::store::DynStore;
+use crate::store::objects::Attachments;
 
 #[derive(Clone)]
 pub struct ChatService {
     core: Core,
     ranking: Ranking,
-    files: Arc<FileStore>,
+    files: Arc<Attachments>,
     limits: Arc<ChatLimits>,
     /// What each chat has said, for the bot's follow-ups and for assist.
     conversations: Arc<conversation::Conversations>,
@@ -41,35 +43,45 @@ pub struct ChatService {
 /// The chat's rate limits and quotas (see [`super::throttle`]).
 struct ChatLimits {
     /// By (sender, chat).
-    messages: Buckets<(UserId, ChatId)>,
+    messages: Limiter<(UserId, ChatId)>,
+    /// Kept by each instance even when they share a database: typing frames are not
+    /// stored, and a client spreading them over N instances shows at most N times as
+    /// many, each still bounded.
     typing: Buckets<UserId>,
-    chats_started: Buckets<UserId>,
+    chats_started: Limiter<UserId>,
     /// In bytes.
-    upload_bytes: Buckets<UserId>,
+    upload_bytes: Limiter<UserId>,
 }
 
 impl ChatLimits {
-    fn new(limits: &Limits) -> Self {
+    fn new(store: &DynStore, limits: &Limits) -> Self {
         let chats = limits.chats_per_hour.max(1);
         let bytes = limits.upload_bytes_per_day.max(1) as f64;
         let typing = limits.typing_per_sec.max(1);
         Self {
-            messages: Buckets::new(
+            messages: Limiter::new(
+                store,
+                "messages",
                 f64::from(limits.message_burst),
                 f64::from(limits.messages_per_sec.max(1)),
             ),
             typing: Buckets::new(f64::from(typing * 2), f64::from(typing)),
-            chats_started: Buckets::new(f64::from(chats), f64::from(chats) / 3600.0),
-            upload_bytes: Buckets::new(bytes, bytes / 86_400.0),
+            chats_started: Limiter::new(
+                store,
+                "chats_started",
+                f64::from(chats),
+                f64::from(chats) / 3600.0,
+            ),
+            upload_bytes: Limiter::new(store, "upload_bytes", bytes, bytes / 86_400.0),
         }
     }
 }
 
 impl ChatService {
-    pub(super) fn new(core: Core, ranking: Ranking) -> Self {
+    pub(super) fn new(core: Core, ranking: Ranking, files: Attachments) -> Self {
         Self {
-            files: Arc::new(FileStore::new(core.settings.data_dir.join("attachments"))),
-            limits: Arc::new(ChatLimits::new(&core.settings.limits)),
+            files: Arc::new(files),
+            limits: Arc::new(ChatLimits::new(&core.store, &core.settings.limits)),
             core,
             ranking,
             conversations: Default::default(),

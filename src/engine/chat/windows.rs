@@ -13,8 +13,10 @@
 //!   button or a link, whose page a browser requests before the old page unloads). API
 //!   calls from other tabs do not count.
 //!
-//! Windows and page loads are counted in this process; with several instances behind a
-//! load balancer, sticky sessions keep a user's requests and sockets on one instance.
+//! Windows and page loads are counted in this process. Instances that share a database
+//! also note them there ([`crate::store::WindowStore`], on the database's clock), and a
+//! timer that would end a chat first asks whether the user is back on another instance:
+//! a tab closed on A and the chat reopened on B within the grace goes on.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -40,6 +42,12 @@ struct ChatWindows {
 /// How long before a leave request a page load still counts as the user being back: a
 /// browser requests the next page before the old one unloads.
 pub const LEAVING_WINDOW: Duration = Duration::from_secs(2);
+
+/// How often an instance renews the heartbeat of its open windows in the database...
+pub const WINDOW_HEARTBEAT: Duration = Duration::from_secs(2);
+/// ...and how recent a heartbeat must be for another instance's window to count as open
+/// (a dead instance's windows stop counting after this).
+const WINDOW_LIVE: Duration = Duration::from_secs(7);
 
 #[derive(Default)]
 pub struct Windows {
@@ -114,13 +122,91 @@ impl ChatService {
     /// Notes that `user` loaded a page of the site: a chat they were leaving goes on.
     pub fn page_loaded(&self, user: UserId) {
         self.windows.page_loaded(user, self.core.now());
+        if let Some(instance) = self.core.bus.instance() {
+            let store = self.core.store.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.page_loaded(user, instance).await {
+                    tracing::warn!(%user, error = %e, "could not note a page load for the other instances");
+                }
+            });
+        }
     }
 
     pub(crate) fn window_opened(&self, chat_id: ChatId) -> WindowGuard {
         self.windows.opened(chat_id);
+        self.share_window(chat_id, true);
         WindowGuard {
             chats: self.clone(),
             chat_id,
+        }
+    }
+
+    /// Notes a window opened or closed here for the other instances, if there are any.
+    /// The notes are counts, so they may land in any order.
+    fn share_window(&self, chat_id: ChatId, opened: bool) {
+        let Some(instance) = self.core.bus.instance() else {
+            return;
+        };
+        let store = self.core.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.window_changed(chat_id, instance, opened).await {
+                tracing::warn!(%chat_id, error = %e, "could not note a chat window for the other instances");
+            }
+        });
+    }
+
+    /// Renews the heartbeat of this instance's open windows (every [`WINDOW_HEARTBEAT`],
+    /// from the relay), so that other instances count them as open.
+    ///
+    /// # Errors
+    /// The database could not be written.
+    pub(crate) async fn windows_heartbeat(&self) -> Result<()> {
+        if let Some(instance) = self.core.bus.instance() {
+            self.core.store.windows_seen(instance).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the window and page-load rows an hour stale; returns how many.
+    ///
+    /// # Errors
+    /// The database could not be written.
+    pub async fn sweep_stale_windows(&self) -> Result<u64> {
+        Ok(self.core.store.sweep_windows().await?)
+    }
+
+    /// Whether the user of `chat_id` is back on another instance: a window open there, or
+    /// one opened (or, with `user`, a page loaded) in the last `within`. False for one
+    /// instance, and when the database cannot say (logged; the timer then acts on what
+    /// this instance knows).
+    async fn back_elsewhere(
+        &self,
+        chat_id: ChatId,
+        user: Option<UserId>,
+        within: Duration,
+    ) -> bool {
+        let Some(instance) = self.core.bus.instance() else {
+            return false;
+        };
+        let store = &self.core.store;
+        let within_ms = within.as_millis() as i64;
+        let live_ms = WINDOW_LIVE.as_millis() as i64;
+        let window = store
+            .window_elsewhere(chat_id, instance, live_ms, within_ms)
+            .await;
+        let page = match user {
+            Some(user) => {
+                let since = within_ms + LEAVING_WINDOW.as_millis() as i64;
+                store.page_loaded_elsewhere(user, instance, since).await
+            }
+            None => Ok(false),
+        };
+        match (window, page) {
+            (Ok(window), Ok(page)) => window || page,
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(%chat_id, error = %e, "could not ask whether a user is back on another instance");
+                false
+            }
         }
     }
 
@@ -144,7 +230,8 @@ impl ChatService {
         self.core.after(grace, async move {
             let back = chats.windows.page_since(user_id, since)
                 || chats.windows.opens(chat_id) != opens
-                || !chats.windows.none_open(chat_id);
+                || !chats.windows.none_open(chat_id)
+                || chats.back_elsewhere(chat_id, Some(user_id), grace).await;
             if !back {
                 chats
                     .end_for_absence(chat_id, "closed the chat window")
@@ -154,9 +241,11 @@ impl ChatService {
         Ok(())
     }
 
-    /// Ends the chat if its user's windows stayed closed since `mark`.
-    async fn end_if_away(self, chat_id: ChatId, mark: u64) {
-        if self.windows.still_away(chat_id, mark) {
+    /// Ends the chat if its user's windows stayed closed since `mark`, `away` ago, here
+    /// and on every other instance.
+    async fn end_if_away(self, chat_id: ChatId, mark: u64, away: Duration) {
+        if self.windows.still_away(chat_id, mark) && !self.back_elsewhere(chat_id, None, away).await
+        {
             self.end_for_absence(chat_id, "left and did not come back")
                 .await;
         }
@@ -199,6 +288,10 @@ impl ChatService {
 impl Drop for WindowGuard {
     fn drop(&mut self) {
         let secs = self.chats.core.settings.chat.away_end_secs;
+        let outside_runtime = tokio::runtime::Handle::try_current().is_err();
+        if !outside_runtime {
+            self.chats.share_window(self.chat_id, false);
+        }
         let Some(mark) = self.chats.windows.closed(self.chat_id) else {
             return;
         };
@@ -208,12 +301,12 @@ impl Drop for WindowGuard {
             return;
         }
         // A guard dropped outside the runtime (at exit) has no timer to set.
-        if tokio::runtime::Handle::try_current().is_ok() {
+        if !outside_runtime {
             let chats = self.chats.clone();
-            self.chats.core.after(
-                Duration::from_secs(secs),
-                chats.end_if_away(self.chat_id, mark),
-            );
+            let away = Duration::from_secs(secs);
+            self.chats
+                .core
+                .after(away, chats.end_if_away(self.chat_id, mark, away));
         }
     }
 }

@@ -160,7 +160,7 @@ pub async fn login(
     let next = safe_next(form.next.as_deref());
     let device = cookie(&parts, DEVICE_COOKIE);
     let attempt = Attempt {
-        from: client_ip(&parts),
+        from: client_ip(&parts, &state.settings.trusted_proxies),
         device_cookie: device.as_deref(),
     };
     let failed = |status: StatusCode, error: String| {

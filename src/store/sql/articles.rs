@@ -6,13 +6,35 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 use sqlx::{AnyConnection, Row};
 
-use super::SqlStore;
+use sha2::{Digest, Sha256};
+
 use super::rows::ARTICLE_COLUMNS;
+use super::{Dialect, SqlStore};
 use crate::domain::Millis;
 use crate::domain::article::ArticleOrigin;
 use crate::domain::ids::ArticleId;
 use crate::store::Result;
-use crate::store::{ArticleStore, Imported, StoredArticle, Upserted};
+use crate::store::{ArticleStore, ImportWhen, Imported, StoredArticle, Upserted};
+
+/// The advisory lock key that folder imports take on PostgreSQL ("chatdesk" in ASCII).
+const IMPORT_LOCK: i64 = 0x6368_6174_6465_736b;
+
+/// A folder version: SHA-256 over each file's id and content hash, in id order.
+fn folder_version(files: &[StoredArticle]) -> String {
+    let mut ids: Vec<(&str, &str)> = files
+        .iter()
+        .map(|f| (f.id.as_str(), f.content_hash.as_str()))
+        .collect();
+    ids.sort_unstable();
+    let mut hash = Sha256::new();
+    for (id, content) in ids {
+        hash.update(id.as_bytes());
+        hash.update(b"\0");
+        hash.update(content.as_bytes());
+        hash.update(b"\n");
+    }
+    hex::encode(hash.finalize())
+}
 
 async fn bump_generation(conn: &mut AnyConnection) -> Result<()> {
     sqlx::query("UPDATE knowledge_state SET generation = generation + 1 WHERE id = 1")
@@ -137,8 +159,28 @@ impl ArticleStore for SqlStore {
         Ok(deleted)
     }
 
-    async fn import_articles(&self, files: &[StoredArticle]) -> Result<Imported> {
+    async fn import_articles(
+        &self,
+        files: &[StoredArticle],
+        when: ImportWhen,
+    ) -> Result<Option<Imported>> {
+        let version = folder_version(files);
         let mut tx = self.begin().await?;
+        if self.dialect == Dialect::Postgres {
+            // One import at a time across instances (SQLite's write lock already is).
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(IMPORT_LOCK)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let seen: Option<i64> =
+            sqlx::query_scalar("SELECT imported_at FROM knowledge_folders WHERE version = $1")
+                .bind(&version)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if seen.is_some() && when == ImportWhen::IfNew {
+            return Ok(None);
+        }
         let found = sqlx::query("SELECT id, origin FROM articles")
             .fetch_all(&mut *tx)
             .await?;
@@ -174,8 +216,17 @@ impl ArticleStore for SqlStore {
         if !report.removed.is_empty() {
             bump_generation(&mut tx).await?;
         }
+        let now = files.iter().map(|f| f.updated_at).max().unwrap_or_default();
+        sqlx::query(
+            "INSERT INTO knowledge_folders (version, imported_at) VALUES ($1, $2) \
+             ON CONFLICT (version) DO UPDATE SET imported_at = excluded.imported_at",
+        )
+        .bind(&version)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         report.removed.sort();
-        Ok(report)
+        Ok(Some(report))
     }
 }

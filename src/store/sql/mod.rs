@@ -15,8 +15,10 @@ mod canned;
 mod chats;
 mod group_commit;
 mod insights;
+mod limits;
 mod ratings;
 mod rows;
+mod windows;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -200,12 +202,6 @@ fn create_parent(path: &str) -> anyhow::Result<()> {
 }
 
 impl SqlStore {
-    /// Whether other instances may share this database (PostgreSQL), so that changes
-    /// must be told to them; an embedded SQLite file has one instance.
-    pub fn shared(&self) -> bool {
-        self.dialect == Dialect::Postgres
-    }
-
     async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
         Ok(self.writer.begin_with(self.dialect.begin()).await?)
     }
@@ -220,6 +216,10 @@ impl Store for SqlStore {
     async fn ping(&self) -> Result<()> {
         self.conn().await?.ping().await?;
         Ok(())
+    }
+
+    fn shared(&self) -> bool {
+        self.dialect == Dialect::Postgres
     }
 }
 
