@@ -9,6 +9,12 @@
 //! the knowledge base, query encoding included); `chatdesk_message_delivery_seconds`
 //! (from a message's commit to its frame leaving on the other side's socket).
 //!
+//! Instances that share PostgreSQL count the hints they send each other:
+//! `chatdesk_hint_transactions_total` (NOTIFY statements, one transaction each),
+//! `chatdesk_hints_total` (hints in them), and `chatdesk_notification_queue_usage`, the
+//! share of the database's NOTIFY queue in use (`pg_notification_queue_usage()`, 0 to 1,
+//! sampled every 10 s): it grows only while some instance does not read its hints.
+//!
 //! The desk's times are histograms in seconds too, recorded as they happen (insights
 //! derive the same figures from stored history): `chatdesk_queue_wait_seconds` (queued to
 //! accepted), `chatdesk_first_response_seconds` (accepted to the analyst's first
@@ -48,6 +54,17 @@ const LATENCY_BUCKETS: &[f64] = &[
 const METADATA: Metadata<'static> =
     Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
 
+/// The hints an instance sends the others, and the database's NOTIFY queue.
+#[derive(Clone)]
+pub struct HintMetrics {
+    /// NOTIFY statements sent (each its own transaction).
+    pub transactions: Counter,
+    /// Hints sent in them.
+    pub hints: Counter,
+    /// `pg_notification_queue_usage()`, 0 to 1.
+    pub queue_usage: Gauge,
+}
+
 pub struct Metrics {
     recorder: PrometheusRecorder,
     pub chats_started: Counter,
@@ -57,6 +74,8 @@ pub struct Metrics {
     pub transfers: Counter,
     pub bot_resolutions: Counter,
     pub open_sockets: Gauge,
+    /// What this instance tells the others (see `store::hints`).
+    pub hints: HintMetrics,
     /// Seconds per ranking.
     pub ranking: Histogram,
     /// Seconds from commit to the other side's socket.
@@ -123,6 +142,22 @@ impl Metrics {
             &Key::from_static_name("chatdesk_open_websockets"),
             &METADATA,
         );
+        recorder.describe_gauge(
+            "chatdesk_notification_queue_usage".into(),
+            None,
+            "Share of PostgreSQL's NOTIFY queue in use, 0 to 1.".into(),
+        );
+        let hints = HintMetrics {
+            transactions: counter(
+                "chatdesk_hint_transactions_total",
+                "NOTIFY statements sent to the other instances (a transaction each).",
+            ),
+            hints: counter("chatdesk_hints_total", "Hints sent to the other instances."),
+            queue_usage: recorder.register_gauge(
+                &Key::from_static_name("chatdesk_notification_queue_usage"),
+                &METADATA,
+            ),
+        };
         let ranking = histogram(
             "chatdesk_ranking_duration_seconds",
             "One ranking of the knowledge base, query encoding included.",
@@ -144,6 +179,7 @@ impl Metrics {
             transfers,
             bot_resolutions,
             open_sockets,
+            hints,
             ranking,
             delivery,
         }

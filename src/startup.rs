@@ -65,7 +65,7 @@ pub async fn build_engine_ranking_through(
         Knowledge::new(Arc::new(LiveIndex::new(empty)), Arc::new(indexer)).ranked_through(front);
     // Instances on one PostgreSQL database tell each other what changed (see `bus`).
     let cluster = if store.shared() {
-        let (notifier, listener) = store::hints::connect(&url)
+        let (notifier, listener) = store::hints::connect(&url, metrics.hints.clone())
             .await
             .context("listening for other instances' changes")?;
         Some((

@@ -1,4 +1,8 @@
-//! A simulated person: an API token, JSON calls over HTTP and the chat WebSocket.
+//! A simulated person: an API token, JSON calls over HTTP and the chat WebSocket. With
+//! several instances, each request and each socket goes to one of them at random, as
+//! behind a load balancer without sticky sessions.
+
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use futures_util::stream::{SplitSink, SplitStream};
@@ -15,17 +19,23 @@ pub type Source = SplitStream<Stream>;
 #[derive(Clone)]
 pub struct Person {
     pub token: String,
-    api: String,
+    /// `{root}/api/v1` of each instance.
+    apis: Arc<[String]>,
     http: reqwest::Client,
 }
 
 impl Person {
-    pub fn new(root: &str, token: String, http: reqwest::Client) -> Self {
+    pub fn new(roots: &[String], token: String, http: reqwest::Client) -> Self {
         Self {
             token,
-            api: format!("{root}/api/v1"),
+            apis: roots.iter().map(|root| format!("{root}/api/v1")).collect(),
             http,
         }
+    }
+
+    /// The API of the instance the next request goes to.
+    fn api(&self) -> &str {
+        &self.apis[rand::random::<usize>() % self.apis.len()]
     }
 
     /// Sends a JSON request and returns the body of a success; anything else is an error
@@ -38,7 +48,7 @@ impl Person {
     ) -> anyhow::Result<Value> {
         let mut request = self
             .http
-            .request(method.clone(), format!("{}{path}", self.api))
+            .request(method.clone(), format!("{}{path}", self.api()))
             .bearer_auth(&self.token);
         if !body.is_null() {
             request = request.json(&body);
@@ -71,7 +81,7 @@ impl Person {
     pub async fn get_text(&self, path: &str) -> anyhow::Result<String> {
         let response = self
             .http
-            .get(format!("{}{path}", self.api))
+            .get(format!("{}{path}", self.api()))
             .bearer_auth(&self.token)
             .send()
             .await
@@ -95,7 +105,7 @@ impl Person {
         let token = body["token"].as_str().context("no token")?.to_owned();
         Ok(Person {
             token,
-            api: self.api.clone(),
+            apis: self.apis.clone(),
             http: self.http.clone(),
         })
     }
@@ -104,7 +114,7 @@ impl Person {
     pub async fn chat_socket(&self, chat_id: i64, after: i64) -> anyhow::Result<Stream> {
         let url = format!(
             "{}/chats/{chat_id}/ws?after={after}",
-            self.api.replacen("http", "ws", 1)
+            self.api().replacen("http", "ws", 1)
         );
         let mut request = url.into_client_request()?;
         request

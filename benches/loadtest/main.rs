@@ -49,6 +49,10 @@ struct Args {
     /// An admin's API token on the `--url` server (`chatdesk user add NAME --role admin`).
     #[arg(long, env = "LOADTEST_ADMIN_TOKEN")]
     admin_token: Option<String>,
+    /// `chatdesk serve` instances to start on one PostgreSQL database; each request and
+    /// socket goes to one at random.
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
     /// Chats held open at the same time.
     #[arg(long, default_value_t = 1000)]
     chats: usize,
@@ -130,7 +134,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 .server_bin
                 .clone()
                 .unwrap_or_else(|| server::BIN.into());
-            Server::start(&args.db, &bin).await?
+            Server::start(&args.db, &bin, args.instances).await?
         }
     };
     let result = drive(&args, &server, per_analyst).await;
@@ -155,7 +159,7 @@ async fn drive(args: &Args, server: &Server, per_analyst: usize) -> anyhow::Resu
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.setup_concurrency)
         .build()?;
-    let admin = Person::new(&server.root, server.admin_token.clone(), http.clone());
+    let admin = Person::new(&server.roots, server.admin_token.clone(), http.clone());
     let run_id = format!("{:x}", std::process::id());
     if args.queue_calibration {
         anyhow::ensure!(
@@ -281,6 +285,7 @@ async fn drive(args: &Args, server: &Server, per_analyst: usize) -> anyhow::Resu
     );
     let limit_permits = limit.clone();
     let limit = Duration::from_secs(args.time_limit);
+    let hints_before = server.hint_transactions().await?;
     let started = Instant::now();
     let talks: FuturesUnordered<_> = live
         .into_iter()
@@ -289,6 +294,7 @@ async fn drive(args: &Args, server: &Server, per_analyst: usize) -> anyhow::Resu
         .collect();
     let talked: Vec<_> = talks.collect().await;
     let talk_secs = started.elapsed().as_secs_f64();
+    let hints = server.hint_transactions().await? - hints_before;
 
     eprintln!("ending {} chats", talked.len());
     let mut outcomes = Vec::with_capacity(talked.len());
@@ -313,6 +319,7 @@ async fn drive(args: &Args, server: &Server, per_analyst: usize) -> anyhow::Resu
 
     eprintln!("reading {} calls back", outcomes.len());
     let mut report = stats::Report::new(args, setup_secs, talk_secs, end_secs);
+    report.hint_transactions = hints;
     for (ended, outcome) in outcomes {
         match verify(&ended, &outcome).await {
             Ok(stored) => report.stored += stored,

@@ -1,6 +1,7 @@
-//! The server under test: a `chatdesk serve` started from this build on a free loopback
+//! The server under test: `chatdesk serve` started from this build on a free loopback
 //! port with a fresh database (a temporary SQLite file or a new PostgreSQL database), or
-//! one that is already running (`--url`, loopback only).
+//! several instances of it on one fresh PostgreSQL database (`--instances`), or one that
+//! is already running (`--url`, loopback only).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,10 +14,12 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_chatdesk");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 pub struct Server {
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT` of the first instance.
     pub root: String,
+    /// That of every instance.
+    pub roots: Vec<String>,
     pub admin_token: String,
-    child: Option<Child>,
+    children: Vec<Child>,
     pg: Option<(String, String)>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -66,19 +69,25 @@ pub fn check_loopback(url: &str) -> anyhow::Result<String> {
 impl Server {
     /// A server someone else started; `admin_token` belongs to an admin account on it.
     pub fn running(url: &str, admin_token: String) -> anyhow::Result<Self> {
+        let root = check_loopback(url)?;
         Ok(Self {
-            root: check_loopback(url)?,
+            roots: vec![root.clone()],
+            root,
             admin_token,
-            child: None,
+            children: Vec::new(),
             pg: None,
             _dir: None,
         })
     }
 
-    /// Starts `bin serve` on `db` ("sqlite" or "postgres") and waits until it is ready.
-    /// `bin` may be another build's `chatdesk`, so two commits are measured by one
-    /// generator in one sitting.
-    pub async fn start(db: &str, bin: &Path) -> anyhow::Result<Self> {
+    /// Starts `instances` of `bin serve` on `db` ("sqlite" or "postgres"; several only on
+    /// PostgreSQL) and waits until they are ready. `bin` may be another build's
+    /// `chatdesk`, so two commits are measured by one generator in one sitting.
+    pub async fn start(db: &str, bin: &Path, instances: usize) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            instances == 1 || db == "postgres",
+            "several instances share a PostgreSQL database: use --db postgres"
+        );
         let dir = tempfile::tempdir()?;
         let (database_url, pg) = match db {
             "sqlite" => (
@@ -95,63 +104,87 @@ impl Server {
             }
             other => bail!("--db must be sqlite or postgres, not {other:?}"),
         };
-        let port = free_port()?;
-        let env = environment(dir.path(), &database_url, port);
-        let token = admin_token(bin, &env)?;
-        let log = std::fs::File::create(dir.path().join("server.log"))?;
-        let child = Command::new(bin)
-            .arg("serve")
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .context("starting chatdesk serve")?;
-        let server = Self {
-            root: format!("http://127.0.0.1:{port}"),
-            admin_token: token,
-            child: Some(child),
+        let mut server = Self {
+            root: String::new(),
+            roots: Vec::new(),
+            admin_token: String::new(),
+            children: Vec::new(),
             pg,
-            _dir: Some(dir),
+            _dir: None,
         };
-        server.wait_ready(Duration::from_secs(120)).await?;
+        for i in 0..instances {
+            let port = free_port()?;
+            let env = environment(
+                &dir.path().join(format!("instance{i}")),
+                &database_url,
+                port,
+            );
+            if i == 0 {
+                server.admin_token = admin_token(bin, &env)?;
+            }
+            let log = std::fs::File::create(dir.path().join(format!("server{i}.log")))?;
+            let child = Command::new(bin)
+                .arg("serve")
+                .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .context("starting chatdesk serve")?;
+            server.children.push(child);
+            server.roots.push(format!("http://127.0.0.1:{port}"));
+        }
+        server.root = server.roots[0].clone();
+        server._dir = Some(dir);
+        for root in &server.roots {
+            wait_ready(root, Duration::from_secs(120)).await?;
+        }
         Ok(server)
     }
 
-    async fn wait_ready(&self, limit: Duration) -> anyhow::Result<()> {
-        let started = Instant::now();
-        let http = reqwest::Client::new();
-        while started.elapsed() < limit {
-            if let Ok(r) = http.get(format!("{}/readyz", self.root)).send().await
-                && r.status().is_success()
-            {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        bail!("the server did not become ready within {limit:?}")
-    }
-
-    /// Resident memory of the server process, when this run started it.
+    /// Resident memory of the server processes together, when this run started them.
     pub fn rss_bytes(&self) -> Option<u64> {
-        let pid = self.child.as_ref()?.id();
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kib * 1024)
+        let mut total = None;
+        for child in &self.children {
+            let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).ok()?;
+            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            total = Some(total.unwrap_or(0) + kib * 1024);
+        }
+        total
     }
 
+    /// NOTIFY transactions the instances have sent so far (`chatdesk_hint_transactions_total`
+    /// summed over `/metrics`).
+    pub async fn hint_transactions(&self) -> anyhow::Result<u64> {
+        let mut total = 0;
+        for root in &self.roots {
+            let text = reqwest::get(format!("{root}/metrics"))
+                .await?
+                .text()
+                .await?;
+            total += text
+                .lines()
+                .find_map(|l| l.strip_prefix("chatdesk_hint_transactions_total "))
+                .and_then(|n| n.trim().parse::<f64>().ok())
+                .unwrap_or(0.0) as u64;
+        }
+        Ok(total)
+    }
+
+    /// The first instance's log.
     pub fn log_path(&self) -> Option<PathBuf> {
-        self._dir.as_ref().map(|d| d.path().join("server.log"))
+        self._dir.as_ref().map(|d| d.path().join("server0.log"))
     }
 
-    /// Stops the server with SIGTERM (a graceful drain) and drops its PostgreSQL database.
-    /// Returns how long the server took to exit, when this run started it.
+    /// Stops the instances with SIGTERM (a graceful drain), one after another, and drops
+    /// their PostgreSQL database. Returns the longest any took to exit, when this run
+    /// started them.
     ///
     /// # Errors
-    /// When the server does not exit within 30 s of SIGTERM, or exits with a failure.
+    /// When an instance does not exit within 30 s of SIGTERM, or exits with a failure.
     pub async fn stop(mut self) -> anyhow::Result<Option<Duration>> {
         let mut took = None;
-        if let Some(mut child) = self.child.take() {
+        for mut child in std::mem::take(&mut self.children) {
             Command::new("kill")
                 .args(["-TERM", &child.id().to_string()])
                 .status()?;
@@ -170,7 +203,7 @@ impl Server {
             if !status.success() {
                 bail!("the server exited with {status} after SIGTERM");
             }
-            took = Some(signalled.elapsed());
+            took = took.max(Some(signalled.elapsed()));
         }
         if let Some((admin, name)) = self.pg.take() {
             pg_execute(&admin, &format!("DROP DATABASE IF EXISTS {name}")).await?;
@@ -179,9 +212,24 @@ impl Server {
     }
 }
 
+/// Waits until the instance at `root` answers `/readyz`.
+async fn wait_ready(root: &str, limit: Duration) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let http = reqwest::Client::new();
+    while started.elapsed() < limit {
+        if let Ok(r) = http.get(format!("{root}/readyz")).send().await
+            && r.status().is_success()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bail!("the server at {root} did not become ready within {limit:?}")
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
+        for child in &mut self.children {
             let _ = child.kill();
             let _ = child.wait();
         }

@@ -64,6 +64,9 @@ pub struct Report {
     errors: Vec<String>,
     pub lost: Vec<String>,
     pub idle: Option<Idle>,
+    instances: usize,
+    /// NOTIFY transactions the instances sent while the chats talked.
+    pub hint_transactions: u64,
 }
 
 /// The `p`th percentile (nearest rank) of latencies in microseconds, in milliseconds.
@@ -102,6 +105,8 @@ impl Report {
             errors: Vec::new(),
             lost: Vec::new(),
             idle: None,
+            instances: args.instances,
+            hint_transactions: 0,
         }
     }
 
@@ -176,6 +181,14 @@ impl Report {
             "sent {}, acknowledged {}, delivered {}, stored on calls {} ({} per side per chat) in {:.1} s",
             self.sent, self.acked, self.delivered, self.stored, self.per_side, self.talk_secs
         );
+        if self.db == "postgres" {
+            println!(
+                "{} instance(s); NOTIFY transactions while talking: {} ({:.0}/s)",
+                self.instances,
+                self.hint_transactions,
+                self.hint_transactions as f64 / self.talk_secs
+            );
+        }
         if let Some(idle) = &self.idle {
             match (idle.rss_before, idle.rss_after) {
                 (Some(before), Some(after)) => println!(

@@ -5,14 +5,16 @@
 //! stored nowhere, and works out the desk for itself.
 //!
 //! Nothing here is trusted to arrive. A tick compares the last `seq` of every chat with a
-//! socket here against what was sent to them, and sends what a lost hint left out; after
-//! the listening connection comes back, every such chat's status and the desk are sent
-//! again too. A hint that articles changed starts a rebuild of the knowledge index.
+//! socket here against what was sent to them, and sends what was stored before the last
+//! tick and is still not sent (a lost hint; what is newer may have its hint on the way);
+//! after the listening connection comes back, every such chat is caught up at once, and
+//! its status and the desk are sent again too. A hint that articles changed starts a rebuild of the knowledge index.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -24,6 +26,10 @@ use crate::domain::ids::ChatId;
 use crate::error::Result;
 use crate::events::{self, Frame};
 use crate::store::hints::{Heard, Listener};
+
+/// Chats whose events are read at the same time after a batch of hints: one chat's read
+/// need not wait for another's.
+const EVENT_READS: usize = 16;
 
 /// Hints taken from the listener before they are acted on together (a burst of desk
 /// changes is worked out once).
@@ -39,6 +45,7 @@ impl Engine {
         tokio::spawn(hear(listener, tx, stop.clone()));
         let relay = Relay {
             core: self.core.clone(),
+            behind: Default::default(),
             chats: self.chats.clone(),
             knowledge: self.knowledge.clone(),
             bus,
@@ -61,6 +68,9 @@ async fn hear(mut listener: Listener, tx: mpsc::Sender<Heard>, stop: Cancellatio
 
 struct Relay {
     core: Core,
+    /// The chats whose sockets here were behind the table at the last reconcile tick,
+    /// with their last stored `seq` then.
+    behind: std::sync::Mutex<HashMap<ChatId, i64>>,
     chats: ChatService,
     knowledge: KnowledgeService,
     bus: Arc<ClusterBus>,
@@ -89,7 +99,7 @@ impl Relay {
                     self.act(batch.drain(..)).await
                 }
                 _ = async { tick.as_mut().expect("checked").tick().await }, if tick.is_some() => {
-                    self.reconcile().await
+                    self.reconcile(false).await
                 }
                 _ = heartbeat.tick() => self.chats.windows_heartbeat().await,
             };
@@ -99,10 +109,13 @@ impl Relay {
         }
     }
 
-    /// Acts on a batch of what was heard, in order; the desk is worked out once, last. A
-    /// hint that fails is logged and the rest still run.
+    /// Acts on a batch of what was heard, in order, except that the chats' events are
+    /// read after the rest, each chat once and up to [`EVENT_READS`] chats at a time; the
+    /// desk is worked out once, last. A hint that fails is logged and the rest still run.
     async fn act(&self, heard: impl Iterator<Item = Heard>) -> Result<()> {
         let mut desk = false;
+        // Each chat's highest seq heard, in the order the chats were first heard.
+        let mut events: Vec<(ChatId, i64)> = Vec::new();
         for heard in heard {
             let done = match heard {
                 Heard::Reconnected => {
@@ -111,7 +124,13 @@ impl Relay {
                     self.catch_up_all().await
                 }
                 Heard::Hint(payload) => match self.bus.read(&payload) {
-                    Some(Hint::Event { chat, seq }) => self.events(chat, seq).await,
+                    Some(Hint::Event { chat, seq }) => {
+                        match events.iter_mut().find(|(c, _)| *c == chat) {
+                            Some((_, highest)) => *highest = (*highest).max(seq),
+                            None => events.push((chat, seq)),
+                        }
+                        Ok(())
+                    }
                     Some(Hint::Desk) => {
                         desk = true;
                         Ok(())
@@ -141,6 +160,13 @@ impl Relay {
                 tracing::warn!(error = %e, "relaying a hint failed");
             }
         }
+        futures_util::stream::iter(events)
+            .for_each_concurrent(EVENT_READS, |(chat, seq)| async move {
+                if let Err(e) = self.events(chat, seq).await {
+                    tracing::warn!(%chat, error = %e, "relaying a chat's events failed");
+                }
+            })
+            .await;
         if desk {
             self.core.announce_desk_here().await?;
         }
@@ -163,7 +189,7 @@ impl Relay {
     }
 
     /// Sends every chat with a socket here the events no hint announced.
-    async fn reconcile(&self) -> Result<()> {
+    async fn reconcile(&self, at_once: bool) -> Result<()> {
         let sent: HashMap<ChatId, i64> = self
             .bus
             .listeners()
@@ -177,12 +203,35 @@ impl Relay {
             return Ok(());
         }
         let ids: Vec<ChatId> = sent.keys().copied().collect();
-        for (chat, last) in self.core.store.last_seqs(&ids).await? {
-            let sent = sent.get(&chat).copied().unwrap_or_default();
-            if last > sent {
-                self.send_after(chat, resume_after(sent, last)).await?;
-            }
-        }
+        let behind: HashMap<ChatId, i64> = self
+            .core
+            .store
+            .last_seqs(&ids)
+            .await?
+            .into_iter()
+            .filter(|(chat, last)| *last > sent.get(chat).copied().unwrap_or_default())
+            .collect();
+        // Under load many chats are behind for the moment their hint takes to arrive:
+        // only what was already stored at the last tick and is still not sent is lost.
+        let lost: Vec<(ChatId, i64)> = {
+            let mut before = self.behind.lock().expect("behind lock");
+            let lost = behind
+                .iter()
+                .filter(|(chat, _)| {
+                    at_once || before.get(chat).is_some_and(|was| *was > sent[chat])
+                })
+                .map(|(chat, last)| (*chat, resume_after(sent[chat], *last)))
+                .collect();
+            *before = behind;
+            lost
+        };
+        futures_util::stream::iter(lost)
+            .for_each_concurrent(EVENT_READS, |(chat, after)| async move {
+                if let Err(e) = self.send_after(chat, after).await {
+                    tracing::warn!(%chat, error = %e, "catching a chat's sockets up failed");
+                }
+            })
+            .await;
         Ok(())
     }
 
@@ -191,7 +240,7 @@ impl Relay {
     /// or a changed role elsewhere), and every analyst's console reads its chats again
     /// (a transfer to them elsewhere).
     async fn catch_up_all(&self) -> Result<()> {
-        self.reconcile().await?;
+        self.reconcile(true).await?;
         for (topic, _) in self.bus.listeners() {
             match topic {
                 Topic::Chat(chat) => {

@@ -7,13 +7,15 @@
 //! many chats is not held back by their sum); typing, chats started and bytes uploaded by
 //! person. Memory stays bounded whatever keys clients choose.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use tokio::sync::{mpsc, oneshot};
+
 use crate::domain::Millis;
 use crate::domain::ids::{ChatId, UserId};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::store::DynStore;
 
 /// Buckets kept before full ones are swept out.
@@ -118,13 +120,25 @@ pub enum Limiter<K> {
 }
 
 /// A limit kept in the database: keys are prefixed with `scope`; a token costs `cost`
-/// seconds of the budget, which tolerates `tolerance` seconds (see [`LimitStore`]).
+/// seconds of the budget, which tolerates `tolerance` seconds (see
+/// [`crate::store::LimitStore`]). Takes go through one task per limit, which sends what
+/// has gathered in one statement ([`run_takes`]).
 pub struct SharedLimit {
     store: DynStore,
     scope: &'static str,
     cost: f64,
-    tolerance: f64,
+    takes: mpsc::Sender<Take>,
 }
+
+/// One take waiting for the database: the key, its cost in seconds, and who waits.
+struct Take {
+    key: String,
+    cost: f64,
+    answer: oneshot::Sender<Option<Duration>>,
+}
+
+/// Takes sent in one statement at most.
+const TAKES_PER_STATEMENT: usize = 64;
 
 /// How a key reads in the database: stable across versions and instances.
 pub trait LimitKey {
@@ -160,11 +174,14 @@ impl<K: std::hash::Hash + Eq + Clone + LimitKey> Limiter<K> {
     /// instances share it, under keys prefixed with `scope`; else in memory.
     pub fn new(store: &DynStore, scope: &'static str, burst: f64, per_sec: f64) -> Self {
         if store.shared() {
+            let (takes, queue) = mpsc::channel(4 * TAKES_PER_STATEMENT);
+            let tolerance = burst.max(1.0) / per_sec;
+            tokio::spawn(run_takes(store.clone(), tolerance, queue));
             Self::Shared(SharedLimit {
                 store: store.clone(),
                 scope,
                 cost: 1.0 / per_sec,
-                tolerance: burst.max(1.0) / per_sec,
+                takes,
             })
         } else {
             Self::Local(Buckets::new(burst, per_sec))
@@ -192,10 +209,16 @@ impl<K: std::hash::Hash + Eq + Clone + LimitKey> Limiter<K> {
         match self {
             Self::Local(buckets) => Ok(buckets.take_n(key, n, now)),
             Self::Shared(limit) => {
-                let refused = limit
-                    .store
-                    .take_tokens(&limit.key(key), n * limit.cost, limit.tolerance)
-                    .await?;
+                let (answer, answered) = oneshot::channel();
+                let take = Take {
+                    key: limit.key(key),
+                    cost: n * limit.cost,
+                    answer,
+                };
+                let stopped =
+                    || Error::Internal(anyhow::anyhow!("the {} limit has stopped", limit.scope));
+                limit.takes.send(take).await.map_err(|_| stopped())?;
+                let refused = answered.await.map_err(|_| stopped())?;
                 Ok(refused.map_or(Ok(()), Err))
             }
         }
@@ -234,6 +257,52 @@ impl<K: std::hash::Hash + Eq + Clone + LimitKey> Limiter<K> {
 impl SharedLimit {
     fn key(&self, key: &impl LimitKey) -> String {
         format!("{}:{}", self.scope, key.limit_key())
+    }
+}
+
+/// Answers the takes of one limit until every sender is gone: what has gathered goes in
+/// one statement, a key at most once per statement (a repeat waits for the next, in
+/// order). When the database cannot be asked, the takes are granted and a warning is
+/// logged: a limit is no reason to refuse a request that its own statements may serve.
+async fn run_takes(store: DynStore, tolerance: f64, mut queue: mpsc::Receiver<Take>) {
+    let mut waiting: VecDeque<Take> = VecDeque::new();
+    let mut arrived = Vec::with_capacity(TAKES_PER_STATEMENT);
+    loop {
+        if waiting.is_empty() {
+            if queue.recv_many(&mut arrived, TAKES_PER_STATEMENT).await == 0 {
+                return;
+            }
+        } else {
+            while arrived.len() < TAKES_PER_STATEMENT {
+                match queue.try_recv() {
+                    Ok(take) => arrived.push(take),
+                    Err(_) => break,
+                }
+            }
+        }
+        waiting.extend(arrived.drain(..));
+        let mut batch: Vec<Take> = Vec::with_capacity(TAKES_PER_STATEMENT);
+        let mut later = VecDeque::new();
+        while let Some(take) = waiting.pop_front() {
+            if batch.len() < TAKES_PER_STATEMENT && !batch.iter().any(|t| t.key == take.key) {
+                batch.push(take);
+            } else {
+                later.push_back(take);
+            }
+        }
+        waiting = later;
+        let keys: Vec<(String, f64)> = batch.iter().map(|t| (t.key.clone(), t.cost)).collect();
+        let answers = match store.take_tokens(&keys, tolerance).await {
+            Ok(answers) => answers,
+            Err(e) => {
+                tracing::warn!(error = %e, takes = keys.len(), "rate limits could not be read; the takes were granted");
+                vec![None; keys.len()]
+            }
+        };
+        for (take, answer) in batch.into_iter().zip(answers) {
+            // Whoever asked may have gone (a dropped request): nothing to tell.
+            let _ = take.answer.send(answer);
+        }
     }
 }
 

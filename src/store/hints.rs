@@ -14,6 +14,8 @@ use std::time::Duration;
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use tokio::sync::mpsc;
 
+use crate::metrics::HintMetrics;
+
 /// The `LISTEN` channel every instance of one database shares.
 pub const CHANNEL: &str = "chatdesk";
 
@@ -22,6 +24,9 @@ pub const HINTS_PER_TRANSACTION: usize = 20;
 
 /// PostgreSQL refuses a payload of 8,000 bytes or more.
 pub const MAX_HINT_BYTES: usize = 7_999;
+
+/// How often the NOTIFY queue's usage is read for `/metrics`.
+const QUEUE_SAMPLE: Duration = Duration::from_secs(10);
 
 /// Hints waiting to be sent; past this, new ones are dropped with a warning (the
 /// receivers' reconcile tick still finds the stored events they named; a frame that is
@@ -99,7 +104,7 @@ impl Listener {
 ///
 /// # Errors
 /// The database cannot be reached, or refuses `LISTEN`.
-pub async fn connect(url: &str) -> Result<(Notifier, Listener), sqlx::Error> {
+pub async fn connect(url: &str, metrics: HintMetrics) -> Result<(Notifier, Listener), sqlx::Error> {
     let pool = PgPoolOptions::new()
         .max_connections(1)
         .acquire_timeout(Duration::from_secs(5))
@@ -108,18 +113,41 @@ pub async fn connect(url: &str) -> Result<(Notifier, Listener), sqlx::Error> {
     let mut inner = PgListener::connect(url).await?;
     inner.listen(CHANNEL).await?;
     let (queue, rx) = mpsc::channel(BACKLOG);
-    tokio::spawn(send_hints(pool, rx));
+    tokio::spawn(send_hints(pool, rx, metrics));
     Ok((Notifier { queue }, Listener { inner }))
 }
 
-/// Sends what has gathered, in order, until the queue closes. A batch that fails is
-/// retried once after a second and then dropped: hints are advisory.
-async fn send_hints(pool: PgPool, mut rx: mpsc::Receiver<String>) {
+/// Sends what has gathered, in order, until the queue closes, and samples the NOTIFY
+/// queue's usage between batches. A batch that fails is retried once after a second and
+/// then dropped: hints are advisory.
+async fn send_hints(pool: PgPool, mut rx: mpsc::Receiver<String>, metrics: HintMetrics) {
     let mut batch = Vec::with_capacity(HINTS_PER_TRANSACTION);
-    while rx.recv_many(&mut batch, HINTS_PER_TRANSACTION).await > 0 {
+    let mut sample = tokio::time::interval(QUEUE_SAMPLE);
+    loop {
+        tokio::select! {
+            n = rx.recv_many(&mut batch, HINTS_PER_TRANSACTION) => {
+                if n == 0 {
+                    return;
+                }
+            }
+            _ = sample.tick() => {
+                match sqlx::query_scalar::<_, f64>("SELECT pg_notification_queue_usage()")
+                    .fetch_one(&pool)
+                    .await
+                {
+                    Ok(usage) => metrics.queue_usage.set(usage),
+                    Err(e) => tracing::debug!(error = %e, "could not read the NOTIFY queue's usage"),
+                }
+                continue;
+            }
+        }
         for attempt in 0..2 {
             match notify(&pool, &batch).await {
-                Ok(()) => break,
+                Ok(()) => {
+                    metrics.transactions.increment(1);
+                    metrics.hints.increment(batch.len() as u64);
+                    break;
+                }
                 Err(e) if attempt == 0 => {
                     tracing::warn!(error = %e, "sending hints failed; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;

@@ -318,15 +318,15 @@ pub trait RatingStore: Send + Sync {
 /// read on the database's clock.
 #[async_trait]
 pub trait LimitStore: Send + Sync {
-    /// Takes `cost` from `key`'s budget: `None` when granted, or how long until it would
-    /// be (nothing is taken then). A cost above `tolerance` is never granted; the wait is
-    /// then until the budget is whole again.
+    /// Takes each `(key, cost)` from that key's budget, in one statement: for each, `None`
+    /// when granted, or how long until it would be (nothing is taken then). A cost above
+    /// `tolerance` is never granted; the wait is then until the budget is whole again.
+    /// The keys must be distinct.
     async fn take_tokens(
         &self,
-        key: &str,
-        cost: f64,
+        takes: &[(String, f64)],
         tolerance: f64,
-    ) -> Result<Option<std::time::Duration>>;
+    ) -> Result<Vec<Option<std::time::Duration>>>;
     /// Returns `cost` to `key`'s budget (an attempt that turned out fine).
     async fn give_back_tokens(&self, key: &str, cost: f64) -> Result<()>;
     /// Starts `key` afresh.

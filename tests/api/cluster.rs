@@ -11,6 +11,111 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Socket, TestUser, is_type};
 use crate::process::ServerProcess;
+use crate::proxy::Nginx;
+
+/// How a scenario's clients reach the instances.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Via {
+    /// Each client picks its instance.
+    Direct,
+    /// Through Debian's nginx with `docs/nginx/chatdesk.conf`: round-robin.
+    Nginx,
+}
+
+/// The instances of one scenario on one fresh PostgreSQL database, and the proxy in
+/// front of them when there is one.
+struct Cluster {
+    servers: Vec<ServerProcess>,
+    proxy: Option<Nginx>,
+}
+
+impl Cluster {
+    /// `n` instances with `extra` settings, reached `via`.
+    async fn start(n: usize, extra: &[(&str, &str)], via: Via) -> Self {
+        let mut extra = extra.to_vec();
+        if via == Via::Nginx {
+            extra.push(("CHATDESK_TRUSTED_PROXIES", "127.0.0.1"));
+        }
+        Self::of(ServerProcess::cluster(n, &extra).await, via).await
+    }
+
+    async fn of(servers: Vec<ServerProcess>, via: Via) -> Self {
+        let proxy = match via {
+            Via::Direct => None,
+            Via::Nginx => {
+                let roots: Vec<String> = servers.iter().map(|s| s.root.clone()).collect();
+                Some(Nginx::start(&roots).await)
+            }
+        };
+        Self { servers, proxy }
+    }
+
+    /// Where a client sends its requests for "instance i": the instance itself, or the
+    /// proxy (which picks one) for every i.
+    fn entries(&self) -> Vec<String> {
+        match &self.proxy {
+            None => self.servers.iter().map(|s| s.root.clone()).collect(),
+            Some(proxy) => vec![proxy.root.clone(); self.servers.len()],
+        }
+    }
+
+    /// Checks that the proxy, if any, spread the scenario over every instance.
+    fn spread_over_all(&self) {
+        if let Some(proxy) = &self.proxy {
+            let log = proxy.access_log();
+            for server in &self.servers {
+                let addr = server.root.trim_start_matches("http://");
+                assert!(log.contains(addr), "nginx sent nothing to {addr}");
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for Cluster {
+    type Target = [ServerProcess];
+
+    fn deref(&self) -> &[ServerProcess] {
+        &self.servers
+    }
+}
+
+impl std::ops::DerefMut for Cluster {
+    fn deref_mut(&mut self) -> &mut [ServerProcess] {
+        &mut self.servers
+    }
+}
+
+/// Runs each scenario twice: clients straight to the instances, and through nginx.
+macro_rules! direct_and_through_nginx {
+    ($($name:ident),* $(,)?) => {
+        mod direct {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Via::Direct).await
+                }
+            )*
+        }
+        mod nginx {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Via::Nginx).await
+                }
+            )*
+        }
+    };
+}
+
+direct_and_through_nginx!(
+    a_chat_crosses_three_instances,
+    a_socket_resumes_on_another_instance_with_after,
+    three_analysts_race_for_fifty_chats,
+    limits_hold_across_instances,
+    an_article_written_on_one_instance_is_served_by_all,
+    a_file_uploaded_on_one_instance_downloads_on_another,
+    a_tab_closed_on_one_instance_and_reopened_on_another_goes_on,
+);
 
 /// One person, signed in once, with a client for each instance.
 struct Person {
@@ -18,12 +123,14 @@ struct Person {
 }
 
 impl Person {
-    async fn new(servers: &[ServerProcess], name: &str, roles: &[&str]) -> Self {
-        let first = servers[0].account(name, roles).await;
+    async fn new(cluster: &Cluster, name: &str, roles: &[&str]) -> Self {
+        let first = cluster.servers[0].account(name, roles).await;
+        let http = reqwest::Client::new();
         Self {
-            on: servers
+            on: cluster
+                .entries()
                 .iter()
-                .map(|s| TestUser::at(&s.root, first.token.clone(), s.http.clone()))
+                .map(|root| TestUser::at(root, first.token.clone(), http.clone()))
                 .collect(),
         }
     }
@@ -134,13 +241,12 @@ fn message_saying(text: &str) -> impl Fn(&Value) -> bool + '_ {
 
 /// Instances with the reconcile tick off: whatever crosses between them crossed as a
 /// hint, so a scenario run on these fails if hints stop working.
-async fn hints_only(n: usize) -> Vec<ServerProcess> {
-    ServerProcess::cluster(n, &[("CHATDESK_CLUSTER__RECONCILE_MS", "0")]).await
+async fn hints_only(n: usize, via: Via) -> Cluster {
+    Cluster::start(n, &[("CHATDESK_CLUSTER__RECONCILE_MS", "0")], via).await
 }
 
-#[tokio::test]
-async fn a_chat_crosses_three_instances() {
-    let servers = hints_only(3).await;
+async fn a_chat_crosses_three_instances(via: Via) {
+    let servers = hints_only(3, via).await;
     let (a, b, c) = (0, 1, 2);
     let alice = Person::new(&servers, "alice", &["user", "chat-user"]).await;
     let bob = Person::new(&servers, "bob", &["analyst"]).await;
@@ -208,11 +314,29 @@ async fn a_chat_crosses_three_instances() {
     assert_eq!(stored, (1..=stored.len() as i64).collect::<Vec<_>>());
     assert_eq!(seqs(&alice_frames), stored, "Alice's socket on A");
     assert_eq!(seqs(&bob_frames), stored, "Bob's socket on B");
+    servers.spread_over_all();
+    // Each instance counts the hints it sent, and shows the NOTIFY queue's usage.
+    for server in servers.iter() {
+        let metrics = reqwest::get(format!("{}/metrics", server.root))
+            .await
+            .expect("metrics answer")
+            .text()
+            .await
+            .expect("metrics text");
+        let sent = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("chatdesk_hint_transactions_total "))
+            .and_then(|n| n.trim().parse::<f64>().ok());
+        assert!(sent.is_some_and(|n| n > 0.0), "{metrics}");
+        assert!(
+            metrics.contains("chatdesk_notification_queue_usage "),
+            "{metrics}"
+        );
+    }
 }
 
-#[tokio::test]
-async fn a_socket_resumes_on_another_instance_with_after() {
-    let servers = hints_only(3).await;
+async fn a_socket_resumes_on_another_instance_with_after(via: Via) {
+    let servers = hints_only(3, via).await;
     let (a, b, c) = (0, 1, 2);
     let alice = Person::new(&servers, "alice", &["user", "chat-user"]).await;
     let bob = Person::new(&servers, "bob", &["analyst"]).await;
@@ -266,7 +390,12 @@ async fn a_socket_resumes_on_another_instance_with_after() {
 /// (The instances run on the system clock: this test waits for it.)
 #[tokio::test]
 async fn an_idle_analyst_stays_online_while_other_instances_sweep() {
-    let servers = ServerProcess::cluster(3, &[("CHATDESK_CHAT__PRESENCE_TIMEOUT_SECS", "2")]).await;
+    let servers = Cluster::start(
+        3,
+        &[("CHATDESK_CHAT__PRESENCE_TIMEOUT_SECS", "2")],
+        Via::Direct,
+    )
+    .await;
     let (a, b, c) = (0, 1, 2);
     let alice = Person::new(&servers, "alice", &["user", "chat-user"]).await;
     let bob = Person::new(&servers, "bob", &["analyst"]).await;
@@ -303,7 +432,7 @@ async fn an_idle_analyst_stays_online_while_other_instances_sweep() {
 #[tokio::test]
 async fn a_killed_listener_connection_loses_nothing() {
     use sqlx::Connection;
-    let servers = ServerProcess::cluster(2, &[]).await;
+    let servers = Cluster::start(2, &[], Via::Direct).await;
     let (a, b) = (0, 1);
     let alice = Person::new(&servers, "alice", &["user", "chat-user"]).await;
     let bob = Person::new(&servers, "bob", &["analyst"]).await;
@@ -364,9 +493,8 @@ async fn a_second_server_on_one_sqlite_file_refuses_to_start() {
 /// Three analysts, each on their own instance and with room for 10, race to accept the
 /// same 50 queued chats through all three: each chat is won once, nobody goes over 10,
 /// and the 20 left are still queued, as every instance sees it.
-#[tokio::test]
-async fn three_analysts_race_for_fifty_chats() {
-    let servers = ServerProcess::cluster(3, &[]).await;
+async fn three_analysts_race_for_fifty_chats(via: Via) {
+    let servers = Cluster::start(3, &[], via).await;
     let mut chats = Vec::new();
     for u in 0..5 {
         let user = Person::new(&servers, &format!("user{u}"), &["user", "chat-user"]).await;
@@ -444,26 +572,27 @@ async fn three_analysts_race_for_fifty_chats() {
             "{view}"
         );
     }
+    servers.spread_over_all();
 }
 
 /// Sign-in and message limits are the person's, whichever instances they use: guesses
 /// spread over three instances meet one budget, and so do messages.
-#[tokio::test]
-async fn limits_hold_across_instances() {
-    let servers = ServerProcess::cluster(
+async fn limits_hold_across_instances(via: Via) {
+    let servers = Cluster::start(
         3,
         &[
             ("CHATDESK_LIMITS__MESSAGE_BURST", "5"),
             ("CHATDESK_LIMITS__MESSAGES_PER_SEC", "1"),
         ],
+        via,
     )
     .await;
     let bob = Person::new(&servers, "bob", &["analyst"]).await;
     let mut statuses = Vec::new();
+    let entries = servers.entries();
     for attempt in 0..7 {
-        let resp = servers[attempt % 3]
-            .http
-            .post(format!("{}/api/v1/login", servers[attempt % 3].root))
+        let resp = reqwest::Client::new()
+            .post(format!("{}/api/v1/login", entries[attempt % 3]))
             .json(&json!({"username": "bob", "password": "a guess"}))
             .send()
             .await
@@ -504,9 +633,8 @@ async fn limits_hold_across_instances() {
 
 /// An article written through one instance is served by the others within 5 seconds,
 /// told by a hint (their own checks are set an hour apart here).
-#[tokio::test]
-async fn an_article_written_on_one_instance_is_served_by_all() {
-    let servers = ServerProcess::cluster(3, &[("CHATDESK_KNOWLEDGE__REFRESH_SECS", "3600")]).await;
+async fn an_article_written_on_one_instance_is_served_by_all(via: Via) {
+    let servers = Cluster::start(3, &[("CHATDESK_KNOWLEDGE__REFRESH_SECS", "3600")], via).await;
     let carol = Person::new(&servers, "carol", &["author", "analyst"]).await;
     let query = "/knowledge/search?q=quantum%20flux%20capacitor%20overheating&k=3";
     let found = |body: &Value| {
@@ -565,7 +693,7 @@ async fn an_article_written_on_one_instance_is_served_by_all() {
 #[tokio::test]
 async fn many_instances_start_at_once_on_a_fresh_database() {
     use sqlx::Connection;
-    let servers = ServerProcess::cluster_at_once(4, &[]).await;
+    let servers = Cluster::of(ServerProcess::cluster_at_once(4, &[]).await, Via::Direct).await;
     let mut db = sqlx::PgConnection::connect(servers[0].database_url())
         .await
         .expect("the test database");
@@ -608,11 +736,10 @@ async fn many_instances_start_at_once_on_a_fresh_database() {
 /// A file alice uploads through A, bob and alice download through B: with the
 /// attachments in a shared folder, and in an S3 bucket (moto), where the object is found
 /// under its id.
-#[tokio::test]
-async fn a_file_uploaded_on_one_instance_downloads_on_another() {
+async fn a_file_uploaded_on_one_instance_downloads_on_another(via: Via) {
     let shared = tempfile::tempdir().expect("temp dir");
     let folder = format!("file://{}", shared.path().join("files").display());
-    let servers = ServerProcess::cluster(2, &[("CHATDESK_ATTACHMENTS_URL", &folder)]).await;
+    let servers = Cluster::start(2, &[("CHATDESK_ATTACHMENTS_URL", &folder)], via).await;
     let id = a_file_crosses(&servers, b"the folder's file").await;
     assert!(
         shared.path().join("files").join(&id).exists(),
@@ -627,7 +754,7 @@ async fn a_file_uploaded_on_one_instance_downloads_on_another() {
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let servers = ServerProcess::cluster(2, &settings).await;
+    let servers = Cluster::start(2, &settings, via).await;
     let id = a_file_crosses(&servers, b"the bucket's file").await;
     let objects = moto.objects("chatdesk").await;
     assert!(
@@ -637,7 +764,7 @@ async fn a_file_uploaded_on_one_instance_downloads_on_another() {
 }
 
 /// Uploads `bytes` on instance 0 and downloads them on instance 1; the attachment's id.
-async fn a_file_crosses(servers: &[ServerProcess], bytes: &[u8]) -> String {
+async fn a_file_crosses(servers: &Cluster, bytes: &[u8]) -> String {
     let alice = Person::new(servers, "alice", &["user", "chat-user"]).await;
     let bob = Person::new(servers, "bob", &["analyst"]).await;
     bob.go_online(0).await;
@@ -657,14 +784,14 @@ async fn a_file_crosses(servers: &[ServerProcess], bytes: &[u8]) -> String {
 /// The chat window's tab closed on A (it says so, `leave`) and the chat reopened on B
 /// within the grace: the chat goes on. A socket closed on A and reopened on B outlives
 /// the away timer too. Left for good, the chat ends once, with one note.
-#[tokio::test]
-async fn a_tab_closed_on_one_instance_and_reopened_on_another_goes_on() {
-    let servers = ServerProcess::cluster(
+async fn a_tab_closed_on_one_instance_and_reopened_on_another_goes_on(via: Via) {
+    let servers = Cluster::start(
         2,
         &[
             ("CHATDESK_CHAT__LEAVE_GRACE_SECS", "2"),
             ("CHATDESK_CHAT__AWAY_END_SECS", "3"),
         ],
+        via,
     )
     .await;
     let (a, b) = (0, 1);
@@ -723,4 +850,114 @@ async fn a_tab_closed_on_one_instance_and_reopened_on_another_goes_on() {
     let text = call["transcript_text"].as_str().expect("a transcript");
     assert_eq!(text.matches("closed the chat window").count(), 1, "{text}");
     assert_eq!(text.matches("did not come back").count(), 0, "{text}");
+}
+
+/// POSTs a message with `client_id` through the instances in `order`, going on to the
+/// next when one cannot be reached (or fails), as a client behind a load balancer
+/// retries; the message's `seq`.
+async fn post_retrying(
+    roots: &[String],
+    token: &str,
+    chat: i64,
+    text: &str,
+    client_id: &str,
+    order: &[usize],
+) -> i64 {
+    let http = reqwest::Client::new();
+    for &i in order {
+        let sent = http
+            .post(format!("{}/api/v1/chats/{chat}/messages", roots[i]))
+            .bearer_auth(token)
+            .json(&json!({"text": text, "client_id": client_id}))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await;
+        if let Ok(resp) = sent
+            && resp.status().is_success()
+        {
+            let body: Value = resp.json().await.expect("a Message");
+            return body["seq"].as_i64().expect("a seq");
+        }
+    }
+    panic!("{client_id} could not be sent through {order:?}");
+}
+
+/// An instance is killed (SIGKILL) in the middle of a stream of messages that clients
+/// retry through the others: every message is stored once, in order, the user's socket
+/// on a surviving instance has each once, and the analyst whose only socket was on the
+/// dead instance lapses after the presence timeout.
+#[tokio::test]
+async fn an_instance_killed_mid_stream_loses_and_doubles_nothing() {
+    let mut servers = Cluster::start(
+        3,
+        &[("CHATDESK_CHAT__PRESENCE_TIMEOUT_SECS", "2")],
+        Via::Direct,
+    )
+    .await;
+    let (a, b, c) = (0, 1, 2);
+    let alice = Person::new(&servers, "alice", &["user", "chat-user"]).await;
+    let bob = Person::new(&servers, "bob", &["analyst"]).await;
+    bob.go_online(c).await;
+    let desk = bob.at(c).ws("/analyst/ws").await.expect("desk opens on C");
+    let chat = alice.at(a).queued_chat("the share drive is gone").await;
+    bob.accept(c, chat).await;
+    let mut alice_ws = alice.at(a).chat_ws(chat).await;
+
+    let token = alice.at(a).token.clone();
+    let roots = servers.entries();
+    let mut seqs_sent = Vec::new();
+    for n in 1..=20 {
+        let text = format!("line {n}");
+        if n == 8 {
+            // Killed while message 8 is on its way to it: the client retries elsewhere.
+            let (id, order) = (format!("m{n}"), [c, b, a]);
+            let (victim, sent) = tokio::join!(
+                async { servers[c].kill() },
+                post_retrying(&roots, &token, chat, &text, &id, &order)
+            );
+            let () = victim;
+            seqs_sent.push(sent);
+        } else {
+            let first = [c, b, a][n % 3];
+            let order = [first, b, a];
+            seqs_sent
+                .push(post_retrying(&roots, &token, chat, &text, &format!("m{n}"), &order).await);
+        }
+    }
+    drop(desk);
+    let mut frames = frames_until(&mut alice_ws, "the last line", message_saying("line 20")).await;
+    alice.end(b, chat).await;
+    frames.extend(frames_until(&mut alice_ws, "the end", |f| is_type(f, "ended")).await);
+    let stored = stored_seqs(alice.at(b), chat).await;
+    assert_eq!(seqs(&frames), stored, "Alice's socket on A");
+    let (_, view) = alice.at(a).get(&format!("/chats/{chat}")).await;
+    let lines: Vec<&str> = view["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .filter(|t| t.starts_with("line "))
+        .collect();
+    let expected: Vec<String> = (1..=20).map(|n| format!("line {n}")).collect();
+    assert_eq!(lines, expected, "each line once, in order");
+    assert!(seqs_sent.windows(2).all(|w| w[0] < w[1]), "{seqs_sent:?}");
+
+    // Bob's console died with C: the survivors set him offline after the timeout, once.
+    let died = Instant::now();
+    loop {
+        let (_, avail) = alice.at(a).get("/chat/availability").await;
+        if avail["online_analysts"] == 0 {
+            break;
+        }
+        assert!(
+            died.elapsed() < Duration::from_secs(10),
+            "bob still online: {avail}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let lapses: usize = servers
+        .iter()
+        .map(|s| s.log().matches("presence lapsed").count())
+        .sum();
+    assert_eq!(lapses, 1, "bob lapsed once, on one instance");
 }

@@ -2,6 +2,7 @@
 
 mod helpers;
 mod process;
+mod proxy;
 mod s3;
 
 mod abuse;

@@ -731,53 +731,40 @@ async fn last_seqs_are_read_for_many_chats(backend: Backend) {
     assert_eq!(found, [(quiet, 0), (busy, 3)]);
 }
 
+/// One take of `cost` from `key`'s budget of `tolerance` (seconds).
+async fn take(store: &DynStore, key: &str, cost: f64, tolerance: f64) -> Option<Duration> {
+    let answers = store
+        .take_tokens(&[(key.to_owned(), cost)], tolerance)
+        .await
+        .unwrap();
+    answers[0]
+}
+
 /// The GCRA rows behind shared rate limits: a burst, then refusals that take nothing and
 /// say how long; budgets are per key; many racing takes grant exactly the burst.
 async fn rate_limit_rows_grant_a_burst_and_then_wait(backend: Backend) {
     let (store, _dir) = open(backend).await;
     // 3 tokens at 1 a second: a token costs 1 s within a tolerance of 3 s.
     for _ in 0..3 {
-        assert_eq!(store.take_tokens("k", 1.0, 3.0).await.unwrap(), None);
+        assert_eq!(take(&store, "k", 1.0, 3.0).await, None);
     }
-    let wait = store
-        .take_tokens("k", 1.0, 3.0)
-        .await
-        .unwrap()
-        .expect("refused");
+    let wait = take(&store, "k", 1.0, 3.0).await.expect("refused");
     assert!(
         wait > Duration::from_millis(500) && wait <= Duration::from_secs(1),
         "{wait:?}"
     );
     assert_eq!(
-        store.take_tokens("other", 1.0, 3.0).await.unwrap(),
+        take(&store, "other", 1.0, 3.0).await,
         None,
         "keys are apart"
     );
     store.give_back_tokens("k", 1.0).await.unwrap();
-    assert_eq!(
-        store.take_tokens("k", 1.0, 3.0).await.unwrap(),
-        None,
-        "given back"
-    );
-    let wait = store
-        .take_tokens("k", 5.0, 3.0)
-        .await
-        .unwrap()
-        .expect("never granted");
+    assert_eq!(take(&store, "k", 1.0, 3.0).await, None, "given back");
+    let wait = take(&store, "k", 5.0, 3.0).await.expect("never granted");
     assert!(wait > Duration::from_secs(2), "until whole again: {wait:?}");
-    assert!(
-        store
-            .take_tokens("fresh", 5.0, 3.0)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(take(&store, "fresh", 5.0, 3.0).await.is_some());
     store.forget_limit("k").await.unwrap();
-    assert_eq!(
-        store.take_tokens("k", 3.0, 3.0).await.unwrap(),
-        None,
-        "afresh"
-    );
+    assert_eq!(take(&store, "k", 3.0, 3.0).await, None, "afresh");
     assert_eq!(
         store.sweep_limits().await.unwrap(),
         0,
@@ -786,7 +773,7 @@ async fn rate_limit_rows_grant_a_burst_and_then_wait(backend: Backend) {
 
     let racers = (0..20).map(|_| {
         let store = store.clone();
-        tokio::spawn(async move { store.take_tokens("raced", 1.0, 5.0).await.unwrap() })
+        tokio::spawn(async move { take(&store, "raced", 1.0, 5.0).await })
     });
     let granted = futures_util::future::join_all(racers)
         .await
@@ -795,11 +782,27 @@ async fn rate_limit_rows_grant_a_burst_and_then_wait(backend: Backend) {
         .count();
     assert_eq!(granted, 5, "the burst, whoever races");
 
+    // Several keys in one statement, each decided on its own.
+    let answers = store
+        .take_tokens(
+            &[
+                ("k".into(), 1.0),
+                ("many-1".into(), 1.0),
+                ("many-2".into(), 4.0),
+            ],
+            3.0,
+        )
+        .await
+        .unwrap();
+    assert!(answers[0].is_some(), "k is spent: {answers:?}");
+    assert_eq!(answers[1], None);
+    assert!(answers[2].is_some(), "more than the tolerance");
+
     // A budget whose time has passed is whole: its row is swept and reads as none.
-    assert_eq!(store.take_tokens("brief", 0.05, 1.0).await.unwrap(), None);
+    assert_eq!(take(&store, "brief", 0.05, 1.0).await, None);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(store.sweep_limits().await.unwrap() >= 1);
-    assert_eq!(store.take_tokens("brief", 1.0, 1.0).await.unwrap(), None);
+    assert_eq!(take(&store, "brief", 1.0, 1.0).await, None);
 }
 
 /// Windows and page loads as other instances see them: counted per instance, live while
