@@ -33,7 +33,8 @@ pub struct Settings {
     /// instances need one they all reach.
     pub attachments_url: Option<String>,
     /// Proxies whose `X-Forwarded-For` is believed, as addresses or CIDR ranges separated
-    /// by commas (`127.0.0.1, 10.0.0.0/8`). A request from one of them is taken to come
+    /// by commas (`10.0.0.5, 10.0.0.6`). Name the proxies exactly: a client inside a
+    /// trusted range could write its own header. A request from one of them is taken to come
     /// from the rightmost address in that header that is not itself a trusted proxy;
     /// requests from anywhere else are taken to come from their peer, whatever they send.
     /// Empty (the default): the header is never believed.

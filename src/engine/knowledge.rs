@@ -213,8 +213,23 @@ impl KnowledgeService {
         &self,
         progress: Arc<dyn Fn(usize, usize) + Send + Sync>,
     ) -> Result<BuildStats> {
+        self.rebuild(progress, false)
+            .await
+            .map(|stats| stats.expect("always rebuilt"))
+    }
+
+    /// Rebuilds, one rebuild at a time; with `only_if_behind`, not when the live index was
+    /// built from the current generation by the time this one's turn came (`None`).
+    async fn rebuild(
+        &self,
+        progress: Arc<dyn Fn(usize, usize) + Send + Sync>,
+        only_if_behind: bool,
+    ) -> Result<Option<BuildStats>> {
         let _one_at_a_time = self.knowledge.rebuilding.lock().await;
         let generation = self.store.knowledge_generation().await?;
+        if only_if_behind && generation == self.knowledge.generation.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
         let rows = self.store.articles().await?;
         let mut articles = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -247,18 +262,19 @@ impl KnowledgeService {
             generation,
             "knowledge index swapped in"
         );
-        Ok(stats)
+        Ok(Some(stats))
     }
 
     /// Rebuilds when the articles changed since the live index was built (an edit on
-    /// another instance, or `chatdesk reindex`). Returns whether it rebuilt.
+    /// another instance, or `chatdesk reindex`). Returns whether it rebuilt. Many asking
+    /// at once (hints arriving during a rebuild) wait their turn and then find the index
+    /// current: one rebuild per change.
     pub async fn refresh_knowledge(&self) -> Result<bool> {
         let generation = self.store.knowledge_generation().await?;
         if generation == self.knowledge.generation.load(Ordering::SeqCst) {
             return Ok(false);
         }
-        self.rebuild_index(Arc::new(|_, _| {})).await?;
-        Ok(true)
+        Ok(self.rebuild(Arc::new(|_, _| {}), true).await?.is_some())
     }
 
     /// Imports the folder and rebuilds, reporting what changed.

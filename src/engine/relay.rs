@@ -46,11 +46,13 @@ impl Engine {
         let relay = Relay {
             core: self.core.clone(),
             behind: Default::default(),
-            chats: self.chats.clone(),
             knowledge: self.knowledge.clone(),
             bus,
         };
-        tokio::spawn(relay.run(rx, stop));
+        tokio::spawn(relay.run(rx, stop.clone()));
+        // Apart from the relay, whose work after a reconnect may take a while: other
+        // instances count this one's windows as open only while it beats.
+        tokio::spawn(beat(self.chats.clone(), stop));
     }
 }
 
@@ -66,12 +68,27 @@ async fn hear(mut listener: Listener, tx: mpsc::Sender<Heard>, stop: Cancellatio
     }
 }
 
+/// Renews the heartbeat of this instance's open chat windows until the engine stops.
+async fn beat(chats: ChatService, stop: CancellationToken) {
+    let mut heartbeat = tokio::time::interval(WINDOW_HEARTBEAT);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = heartbeat.tick() => {
+                if let Err(e) = chats.windows_heartbeat().await {
+                    tracing::warn!(error = %e, "could not renew the chat windows' heartbeat");
+                }
+            }
+        }
+    }
+}
+
 struct Relay {
     core: Core,
     /// The chats whose sockets here were behind the table at the last reconcile tick,
     /// with their last stored `seq` then.
     behind: std::sync::Mutex<HashMap<ChatId, i64>>,
-    chats: ChatService,
     knowledge: KnowledgeService,
     bus: Arc<ClusterBus>,
 }
@@ -86,8 +103,6 @@ impl Relay {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             tick
         });
-        let mut heartbeat = tokio::time::interval(WINDOW_HEARTBEAT);
-        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(BATCH);
         loop {
             let done = tokio::select! {
@@ -101,7 +116,7 @@ impl Relay {
                 _ = async { tick.as_mut().expect("checked").tick().await }, if tick.is_some() => {
                     self.reconcile(false).await
                 }
-                _ = heartbeat.tick() => self.chats.windows_heartbeat().await,
+
             };
             if let Err(e) = done {
                 tracing::warn!(error = %e, "relaying another instance's changes failed");

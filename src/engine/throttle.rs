@@ -145,9 +145,12 @@ pub trait LimitKey {
     fn limit_key(&self) -> String;
 }
 
+/// Names and cookie nonces are what clients send: their SHA-256, so that no key a client
+/// chooses (a NUL, say) can make the statement fail.
 impl LimitKey for String {
     fn limit_key(&self) -> String {
-        self.clone()
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(self.as_bytes()))
     }
 }
 
@@ -262,8 +265,10 @@ impl SharedLimit {
 
 /// Answers the takes of one limit until every sender is gone: what has gathered goes in
 /// one statement, a key at most once per statement (a repeat waits for the next, in
-/// order). When the database cannot be asked, the takes are granted and a warning is
-/// logged: a limit is no reason to refuse a request that its own statements may serve.
+/// order). A batch that fails is taken again one take at a time, so one bad take cannot
+/// decide for the others; a take the database cannot answer is granted with a warning (a
+/// limit is no reason to refuse a request that its own statements may serve, and they
+/// fail on their own while the database is away).
 async fn run_takes(store: DynStore, tolerance: f64, mut queue: mpsc::Receiver<Take>) {
     let mut waiting: VecDeque<Take> = VecDeque::new();
     let mut arrived = Vec::with_capacity(TAKES_PER_STATEMENT);
@@ -291,12 +296,24 @@ async fn run_takes(store: DynStore, tolerance: f64, mut queue: mpsc::Receiver<Ta
             }
         }
         waiting = later;
+        // In key order: two instances' statements lock shared keys in the same order.
+        batch.sort_by(|a, b| a.key.cmp(&b.key));
         let keys: Vec<(String, f64)> = batch.iter().map(|t| (t.key.clone(), t.cost)).collect();
         let answers = match store.take_tokens(&keys, tolerance).await {
             Ok(answers) => answers,
             Err(e) => {
-                tracing::warn!(error = %e, takes = keys.len(), "rate limits could not be read; the takes were granted");
-                vec![None; keys.len()]
+                tracing::warn!(error = %e, takes = keys.len(), "a batch of rate-limit takes failed; taking one at a time");
+                let mut answers = Vec::with_capacity(keys.len());
+                for take in &keys {
+                    answers.push(match store.take_tokens(std::slice::from_ref(take), tolerance).await {
+                        Ok(answer) => answer[0],
+                        Err(e) => {
+                            tracing::warn!(error = %e, "a rate limit could not be read; the take was granted");
+                            None
+                        }
+                    });
+                }
+                answers
             }
         };
         for (take, answer) in batch.into_iter().zip(answers) {

@@ -111,22 +111,29 @@ impl Attachments {
         Ok(found.into_stream().map_err(std::io::Error::other).boxed())
     }
 
-    /// Deletes the objects older than `age` that `known` says have no row; returns how
-    /// many. Names that are not attachment ids are left alone.
+    /// Deletes the objects written between `oldest` and `youngest` ago that `known` says
+    /// have no row; returns how many. Only that window is checked, so a sweep run every
+    /// hour over the last day looks at each object about a day's worth of times, not
+    /// forever. Names that are not attachment ids are left alone.
     ///
     /// # Errors
     /// The store could not be listed; a failed check or delete is logged and skipped.
-    pub async fn sweep_orphans<F, Fut>(&self, age: Duration, known: F) -> object_store::Result<u64>
+    pub async fn sweep_orphans<F, Fut>(
+        &self,
+        youngest: Duration,
+        oldest: Duration,
+        known: F,
+    ) -> object_store::Result<u64>
     where
         F: Fn(AttachmentId) -> Fut,
         Fut: Future<Output = Option<bool>>,
     {
-        let cutoff = chrono_cutoff(age);
+        let (after, before) = (chrono_cutoff(oldest), chrono_cutoff(youngest));
         let mut listed = self.objects.list(Some(&self.prefix));
         let mut swept = 0;
         while let Some(meta) = listed.next().await {
             let meta = meta?;
-            if meta.last_modified > cutoff {
+            if meta.last_modified > before || meta.last_modified < after {
                 continue;
             }
             let Some(id) = meta
@@ -191,14 +198,20 @@ mod tests {
         assert_eq!(read_all(&files, &kept).await, b"kept");
         std::fs::write(dir.path().join("files").join("not-an-id.txt"), b"x").unwrap();
 
+        let day = Duration::from_secs(86_400);
         let young = files
-            .sweep_orphans(Duration::from_secs(3600), |_| async { Some(false) })
+            .sweep_orphans(Duration::from_secs(3600), day, |_| async { Some(false) })
             .await
             .unwrap();
         assert_eq!(young, 0, "an upload in progress is left alone");
         let known = kept.clone();
+        let old = files
+            .sweep_orphans(Duration::ZERO, Duration::ZERO, |_| async { Some(false) })
+            .await
+            .unwrap();
+        assert_eq!(old, 0, "what is older than the window is left alone");
         let swept = files
-            .sweep_orphans(Duration::ZERO, |id| {
+            .sweep_orphans(Duration::ZERO, day, |id| {
                 let known = id == known;
                 async move { Some(known) }
             })

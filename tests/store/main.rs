@@ -750,8 +750,8 @@ async fn rate_limit_rows_grant_a_burst_and_then_wait(backend: Backend) {
     }
     let wait = take(&store, "k", 1.0, 3.0).await.expect("refused");
     assert!(
-        wait > Duration::from_millis(500) && wait <= Duration::from_secs(1),
-        "{wait:?}"
+        wait <= Duration::from_secs(1),
+        "at most one token's time: {wait:?}"
     );
     assert_eq!(
         take(&store, "other", 1.0, 3.0).await,

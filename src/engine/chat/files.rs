@@ -24,8 +24,12 @@ use crate::store::objects::ByteStream;
 use crate::store::{AttachmentRecord, NewEvent};
 
 /// How old an object without a row must be before it is swept: older than any upload in
-/// progress.
+/// progress...
 const ORPHAN_AGE: Duration = Duration::from_secs(3600);
+/// ...and how old at most: the hourly sweep looks back a day (an orphan is left by a
+/// crash between writing the object and committing its row, which a sweep soon after
+/// the restart finds).
+const ORPHAN_WINDOW: Duration = Duration::from_secs(25 * 3600);
 
 /// An uploaded file as received.
 pub struct Upload {
@@ -309,7 +313,7 @@ impl ChatService {
 
 impl ChatService {
     /// Deletes stored objects that no attachment row names (an upload whose row never
-    /// committed) once they are an hour old; returns how many.
+    /// committed) written between one and 25 hours ago; returns how many.
     ///
     /// # Errors
     /// The attachments store could not be listed.
@@ -317,7 +321,7 @@ impl ChatService {
         let store = &self.core.store;
         let swept = self
             .files
-            .sweep_orphans(ORPHAN_AGE, |id| async move {
+            .sweep_orphans(ORPHAN_AGE, ORPHAN_WINDOW, |id| async move {
                 match store.attachment(&id).await {
                     Ok(row) => Some(row.is_some()),
                     Err(e) => {
