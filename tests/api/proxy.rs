@@ -20,10 +20,7 @@ impl Nginx {
     pub async fn start(roots: &[String]) -> Self {
         let nginx = which("nginx");
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = crate::process::free_port();
         let servers: String = roots
             .iter()
             .map(|r| format!("    server {};\n", r.trim_start_matches("http://")))

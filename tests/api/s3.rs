@@ -19,10 +19,7 @@ impl Moto {
             std::path::Path::new(MOTO).exists(),
             "{MOTO} is missing: run scripts/setup --browser"
         );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = crate::process::free_port();
         let child = Command::new(MOTO)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
