@@ -13,6 +13,7 @@ use chatdesk::config::Settings;
 use chatdesk::domain::ids::ArticleId;
 use chatdesk::domain::user::Role;
 use chatdesk::engine::clock::{ManualClock, SystemClock};
+use chatdesk::error::ErrorCode;
 use chatdesk::knowledge::index::Mode;
 use chatdesk::knowledge::memo::Memo;
 use chatdesk::metrics::Metrics;
@@ -244,10 +245,16 @@ async fn create_demo_accounts(engine: &chatdesk::engine::Engine) -> anyhow::Resu
         if engine.store().login_record(name).await?.is_some() {
             continue;
         }
-        engine
+        let created = engine
             .accounts
             .create_user(name, Some(display), Some(DEMO_PASSWORD.to_owned()), roles)
-            .await?;
+            .await;
+        match created {
+            Ok(_) => {}
+            // Another instance starting beside this one created it first.
+            Err(e) if e.code() == ErrorCode::UsernameTaken => continue,
+            Err(e) => return Err(e.into()),
+        }
         tracing::info!(
             username = name,
             password = "see README",

@@ -4,10 +4,11 @@
 //! relay turns it back into frames for that instance's own sockets.
 //!
 //! A hint names what changed and no more when the tables hold it: a stored event is
-//! `(chat, seq)` and receivers read it (a hint may be lost; the rows are not), and a desk
+//! `(chat, seq)` and receivers read it (a hint may be lost; the rows are not), a desk
 //! change is a bare [`Hint::Desk`], since each instance works out the queue as its own
-//! sockets see it. Frames that are stored nowhere (typing, status, an analyst's news, an
-//! account change) travel whole, in the frame's wire form ([`Frame::to_wire`]).
+//! sockets see it, and a status change names its chat, whose status receivers read as it
+//! is then. Frames that are stored nowhere (typing, an analyst's news, an account change)
+//! travel whole, in the frame's wire form ([`Frame::to_wire`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -30,6 +31,9 @@ pub enum Hint {
     Event { chat: ChatId, seq: i64 },
     /// The queue or analysts' capacity changed.
     Desk,
+    /// The chat's status changed. Receivers read it as it is when the hint arrives, so a
+    /// late hint never shows an older status over a newer one.
+    Status { chat: ChatId },
     /// A frame that is stored nowhere, in its wire form.
     Frame { frame: String },
     /// Articles changed: rebuild the knowledge index.
@@ -105,6 +109,7 @@ fn hint_of(frame: &Frame) -> Option<Hint> {
             Some(Hint::Event { chat, seq })
         }
         (_, FrameKind::Queue, _) => Some(Hint::Desk),
+        (_, FrameKind::Status, Audience::Chat(chat)) => Some(Hint::Status { chat }),
         _ => Some(Hint::Frame {
             frame: frame.to_wire(),
         }),
@@ -179,6 +184,9 @@ mod tests {
                 seq: 12
             })
         );
+        let mut status = typing.clone();
+        status.kind = FrameKind::Status;
+        assert_eq!(hint_of(&status), Some(Hint::Status { chat: ChatId(7) }));
         let mut sender = typing;
         sender.audience = Audience::Sender;
         assert_eq!(hint_of(&sender), None);
@@ -204,6 +212,10 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&Hint::Desk).unwrap(),
             r#"{"kind":"desk"}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&Hint::Status { chat: ChatId(4) }).unwrap(),
+            r#"{"kind":"status","chat":4}"#
         );
     }
 }

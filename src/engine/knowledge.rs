@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::clock::Clock;
 use super::ranking::Ranking;
+use super::shared_vectors;
 use crate::bus::EventBus;
 use crate::config::Settings;
 use crate::domain::Millis;
@@ -240,16 +241,22 @@ impl KnowledgeService {
         }
         let total = articles.len();
         let indexer = self.knowledge.indexer.clone();
-        let (index, stats) = tokio::task::spawn_blocking(move || {
+        let encoding = shared_vectors::before_build(&self.store, &indexer, &articles).await;
+        let building = indexer.clone();
+        let built = tokio::task::spawn_blocking(move || {
             let done = std::sync::atomic::AtomicUsize::new(0);
-            indexer.build(articles, &|n| {
+            building.build(articles, &|n| {
                 let d = done.fetch_add(n, Ordering::Relaxed) + n;
                 progress(d, total);
             })
         })
-        .await
-        .map_err(|e| Error::internal("building the knowledge index", e))?
-        .map_err(Error::Internal)?;
+        .await;
+        if let Some(encoding) = encoding {
+            shared_vectors::after_build(&self.store, &indexer, encoding).await;
+        }
+        let (index, stats) = built
+            .map_err(|e| Error::internal("building the knowledge index", e))?
+            .map_err(Error::Internal)?;
         self.knowledge.live.swap(index);
         self.knowledge
             .generation

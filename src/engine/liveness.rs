@@ -68,6 +68,14 @@ impl Liveness {
         self.state().feeds.contains_key(&(chat, user))
     }
 
+    /// True when anyone but `user` has a chat socket open on `chat` in this process.
+    pub(crate) fn has_feed_besides(&self, chat: ChatId, user: Option<UserId>) -> bool {
+        self.state()
+            .feeds
+            .keys()
+            .any(|(c, u)| *c == chat && Some(*u) != user)
+    }
+
     /// When `user` was last seen here, as of `now`: `now` while they have a socket open,
     /// else their last request; `None` when neither.
     pub(super) fn last_seen(&self, user: UserId, now: Millis) -> Option<Millis> {

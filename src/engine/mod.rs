@@ -20,6 +20,7 @@ mod liveness;
 mod ranking;
 mod relay;
 mod reports;
+mod shared_vectors;
 mod throttle;
 
 use std::sync::Arc;

@@ -8,7 +8,10 @@
 //! socket here against what was sent to them, and sends what was stored before the last
 //! tick and is still not sent (a lost hint; what is newer may have its hint on the way);
 //! after the listening connection comes back, every such chat is caught up at once, and
-//! its status and the desk are sent again too. A hint that articles changed starts a rebuild of the knowledge index.
+//! its status and the desk are sent again too. A status hint sends the chat's status as it
+//! is when the hint arrives. A user's message relayed to a chat whose analyst watches here
+//! starts agent assist here, where it is shown. A hint that articles changed starts a
+//! rebuild of the knowledge index.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,7 +25,9 @@ use super::chat::WINDOW_HEARTBEAT;
 use super::core::Core;
 use super::{ChatService, Engine, KnowledgeService};
 use crate::bus::{ClusterBus, EventBus, Hint, Topic};
+use crate::domain::event::ChatEvent;
 use crate::domain::ids::ChatId;
+use crate::domain::message::AuthorRole;
 use crate::error::Result;
 use crate::events::{self, Frame};
 use crate::store::hints::{Heard, Listener};
@@ -45,6 +50,7 @@ impl Engine {
         tokio::spawn(hear(listener, tx, stop.clone()));
         let relay = Relay {
             core: self.core.clone(),
+            chats: self.chats.clone(),
             behind: Default::default(),
             knowledge: self.knowledge.clone(),
             bus,
@@ -86,6 +92,7 @@ async fn beat(chats: ChatService, stop: CancellationToken) {
 
 struct Relay {
     core: Core,
+    chats: ChatService,
     /// The chats whose sockets here were behind the table at the last reconcile tick,
     /// with their last stored `seq` then.
     behind: std::sync::Mutex<HashMap<ChatId, i64>>,
@@ -131,6 +138,7 @@ impl Relay {
         let mut desk = false;
         // Each chat's highest seq heard, in the order the chats were first heard.
         let mut events: Vec<(ChatId, i64)> = Vec::new();
+        let mut statuses: Vec<ChatId> = Vec::new();
         for heard in heard {
             let done = match heard {
                 Heard::Reconnected => {
@@ -148,6 +156,12 @@ impl Relay {
                     }
                     Some(Hint::Desk) => {
                         desk = true;
+                        Ok(())
+                    }
+                    Some(Hint::Status { chat }) => {
+                        if !statuses.contains(&chat) {
+                            statuses.push(chat);
+                        }
                         Ok(())
                     }
                     Some(Hint::Knowledge) => {
@@ -182,8 +196,22 @@ impl Relay {
                 }
             })
             .await;
+        for chat in statuses {
+            if let Err(e) = self.status(chat).await {
+                tracing::warn!(%chat, error = %e, "relaying a chat's status failed");
+            }
+        }
         if desk {
             self.core.announce_desk_here().await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the chat's status as it is now to its sockets here, if it has any.
+    async fn status(&self, chat: ChatId) -> Result<()> {
+        if self.bus.listened(Topic::Chat(chat)).is_some() {
+            let view = self.core.current_view(chat).await?;
+            self.bus.publish_here(events::status_frame(&view));
         }
         Ok(())
     }
@@ -196,11 +224,22 @@ impl Relay {
         }
     }
 
+    /// Sends the chat's events after `after` to its sockets here; when the user wrote, its
+    /// analyst watching here gets agent assist (worked out here, where it is shown).
     async fn send_after(&self, chat: ChatId, after: i64) -> Result<()> {
+        let mut user_wrote = None;
         for event in self.core.store.events_after(chat, after).await? {
+            if let ChatEvent::Message { author, .. } = &event.event
+                && author.role == AuthorRole::User
+            {
+                user_wrote = Some(author.id);
+            }
             self.bus.publish_here(Frame::of_event(&event));
         }
-        Ok(())
+        match user_wrote {
+            Some(user) => self.chats.push_assist_relayed(chat, user).await,
+            None => Ok(()),
+        }
     }
 
     /// Sends every chat with a socket here the events no hint announced.
@@ -258,10 +297,7 @@ impl Relay {
         self.reconcile(true).await?;
         for (topic, _) in self.bus.listeners() {
             match topic {
-                Topic::Chat(chat) => {
-                    let view = self.core.current_view(chat).await?;
-                    self.bus.publish_here(events::status_frame(&view));
-                }
+                Topic::Chat(chat) => self.status(chat).await?,
                 Topic::Account(user) => self.bus.publish_here(events::account_changed_frame(user)),
                 Topic::Analyst(user) => self.bus.publish_here(events::chats_changed_frame(user)),
                 Topic::Desk => {}

@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use super::embed::Embedder;
 use super::index::{BuildStats, KnowledgeIndex, Mode, Tuning};
+use super::passages::passages;
 use super::vectors::VectorCache;
 use super::{Article, RankRequest, Ranker, Suggestion};
 
@@ -45,6 +46,42 @@ impl Indexer {
             mode: config.mode,
             tuning: config.tuning,
         })
+    }
+
+    /// The vector cache key of each article's passages, in order; empty without a model
+    /// (BM25 alone).
+    pub fn vector_keys(&self, articles: &[Article]) -> Vec<String> {
+        match &self.embedder {
+            Some(embedder) => articles
+                .iter()
+                .map(|a| VectorCache::key(embedder, &passages(a)))
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Those of `keys` this process has no vectors cached under.
+    pub fn uncached_vectors(&self, keys: Vec<String>) -> Vec<String> {
+        keys.into_iter()
+            .filter(|k| !self.cache.contains(k))
+            .collect()
+    }
+
+    /// The vectors this process has cached under any of `keys`, as `(key, bytes)`.
+    pub fn cached_vectors(&self, keys: &[String]) -> Vec<(String, Vec<u8>)> {
+        keys.iter()
+            .filter_map(|k| self.cache.get_bytes(k).map(|b| (k.clone(), b)))
+            .collect()
+    }
+
+    /// Adds vectors found elsewhere (another instance's) to this process's cache, so that
+    /// the next build finds them; one that cannot be written is logged and skipped.
+    pub fn add_cached_vectors(&self, rows: &[(String, Vec<u8>)]) {
+        for (key, bytes) in rows {
+            if let Err(e) = self.cache.put_bytes(key, bytes) {
+                tracing::warn!(error = %e, "could not cache shared article vectors");
+            }
+        }
     }
 
     /// Builds an index of `articles`; `progress` is told how many articles are done.

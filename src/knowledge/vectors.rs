@@ -47,8 +47,18 @@ impl VectorCache {
         self.dir.join(&key[..2]).join(format!("{key}.f32"))
     }
 
+    /// Whether anything is cached under `key`.
+    pub fn contains(&self, key: &str) -> bool {
+        self.path(key).is_file()
+    }
+
+    /// The bytes cached under `key` (little-endian `f32`s), if any.
+    pub fn get_bytes(&self, key: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.path(key)).ok()
+    }
+
     fn get(&self, key: &str, count: usize) -> Option<Vec<Vec<f32>>> {
-        let bytes = std::fs::read(self.path(key)).ok()?;
+        let bytes = self.get_bytes(key)?;
         if bytes.len() != count * DIMS * 4 {
             return None;
         }
@@ -60,15 +70,28 @@ impl VectorCache {
     }
 
     fn put(&self, key: &str, vectors: &[Vec<f32>]) -> anyhow::Result<()> {
-        let path = self.path(key);
-        let parent = path.parent().expect("cache path has a folder");
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
         let bytes: Vec<u8> = vectors
             .iter()
             .flatten()
             .flat_map(|f| f.to_le_bytes())
             .collect();
+        self.put_bytes(key, &bytes)
+    }
+
+    /// Caches `bytes` (little-endian `f32`s, as [`get_bytes`](Self::get_bytes) gives them)
+    /// under `key`. Bytes of the wrong length for the passages are ignored when read.
+    ///
+    /// # Errors
+    /// The cache folder cannot be written.
+    pub fn put_bytes(&self, key: &str, bytes: &[u8]) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()),
+            "not a vector cache key: {key:?}"
+        );
+        let path = self.path(key);
+        let parent = path.parent().expect("cache path has a folder");
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
         let tmp = parent.join(format!(".{key}.{}.part", rand::random::<u64>()));
         std::fs::write(&tmp, bytes)?;
         std::fs::rename(&tmp, &path)?;

@@ -42,6 +42,7 @@ pub trait Store:
     + InsightStore
     + LimitStore
     + WindowStore
+    + VectorStore
     + 'static
 {
     /// Cheap round trip for readiness checks.
@@ -276,6 +277,27 @@ pub trait ArticleStore: Send + Sync {
         files: &[StoredArticle],
         when: ImportWhen,
     ) -> Result<Option<Imported>>;
+}
+
+/// Passage vectors shared by every instance, keyed by content (the model and the
+/// passages; see `knowledge::vectors`), so that one instance encodes an article and the
+/// others reuse it. Values are the vectors' little-endian `f32`s, back to back.
+#[async_trait]
+pub trait VectorStore: Send + Sync {
+    /// The vectors cached under any of `keys`, as `(key, bytes)`, in no set order.
+    async fn cached_vectors(&self, keys: &[String]) -> Result<Vec<(String, Vec<u8>)>>;
+    /// Caches vectors; a key cached before keeps what it has.
+    async fn cache_vectors(&self, rows: &[(String, Vec<u8>)]) -> Result<()>;
+    /// Waits for this instance's turn to encode (one instance at a time on PostgreSQL,
+    /// by an advisory lock), which lasts until [`EncodingTurn::end`] or the drop.
+    async fn encoding_turn(&self) -> Result<Box<dyn EncodingTurn>>;
+}
+
+/// One instance's turn to encode vectors (see [`VectorStore::encoding_turn`]).
+#[async_trait]
+pub trait EncodingTurn: Send {
+    /// Lets the next instance encode.
+    async fn end(self: Box<Self>) -> Result<()>;
 }
 
 /// Canned responses, shared by every analyst.

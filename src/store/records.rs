@@ -187,12 +187,17 @@ pub struct EndChat<'a> {
     pub resolved_by: Option<Resolver<'a>>,
     /// The suggestion the user accepted, when that is what ends the chat.
     pub accepted_article: Option<&'a ArticleId>,
+    /// A note (a system message) stored just before the end in the same transaction: of
+    /// two instances ending the chat at once, only the winner's note is stored.
+    pub note: Option<&'a ChatEvent>,
     pub now: Millis,
 }
 
 pub struct Ended {
     pub chat: ChatRecord,
     pub call: CallRecord,
+    /// [`EndChat::note`] as stored, one `seq` before [`event`](Self::event).
+    pub note: Option<StoredEvent>,
     pub event: StoredEvent,
 }
 

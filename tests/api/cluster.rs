@@ -245,6 +245,9 @@ async fn hints_only(n: usize, via: Via) -> Cluster {
     Cluster::start(n, &[("CHATDESK_CLUSTER__RECONCILE_MS", "0")], via).await
 }
 
+/// A chat across three instances: Alice starts it on C and watches on A, Bob's desk and
+/// socket are on B, and posts go through C. Messages, typing, status, the desk and Bob's
+/// agent assist all cross; every socket's events are the stored ones.
 async fn a_chat_crosses_three_instances(via: Via) {
     let servers = hints_only(3, via).await;
     let (a, b, c) = (0, 1, 2);
@@ -296,12 +299,14 @@ async fn a_chat_crosses_three_instances(via: Via) {
     alice_ws
         .send(json!({"type": "message", "text": "The one from IT", "client_id": "x-1"}))
         .await;
+    // Bob's agent assist is worked out on B, where his socket is.
     let mut bob_frames = frames_until_all(
         &mut bob_ws,
-        "Alice typing and writing on A",
+        "Alice typing and writing on A, and articles for Bob",
         &[
             &|f| is_type(f, "typing") && f["typing"] == true,
             &message_saying("The one from IT"),
+            &|f| is_type(f, "assist") && f["items"].as_array().is_some_and(|i| !i.is_empty()),
         ],
     )
     .await;
@@ -688,8 +693,10 @@ async fn an_article_written_on_one_instance_is_served_by_all(via: Via) {
     }
 }
 
-/// A first deploy: four instances start at the same moment on an empty database. All
-/// come up, the schema is made once, and the folder's articles are imported once.
+/// A first deploy: four instances start at the same moment on an empty database, each
+/// with `--demo` and nothing encoded. All come up, the schema is made once, the folder's
+/// articles are imported once and encoded once (by one instance, the others take its
+/// vectors), and each demo account exists once and signs in anywhere.
 #[tokio::test]
 async fn many_instances_start_at_once_on_a_fresh_database() {
     use sqlx::Connection;
@@ -721,9 +728,47 @@ async fn many_instances_start_at_once_on_a_fresh_database() {
         imports, 1,
         "one instance imported, the others found it done"
     );
-    let carol = Person::new(&servers, "carol", &["author", "analyst"]).await;
+    let encoded: Vec<i64> = servers
+        .iter()
+        .map(|s| {
+            let log = without_colours(&s.log());
+            let built = log
+                .lines()
+                .find(|l| l.contains("knowledge index swapped in"))
+                .unwrap_or_else(|| panic!("an index was built:\n{log}"));
+            built
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("encoded="))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("{built}"))
+        })
+        .collect();
+    assert_eq!(
+        encoded.iter().filter(|&&n| n > 0).count(),
+        1,
+        "one instance encoded, the others took its vectors: {encoded:?}"
+    );
+    assert_eq!(encoded.iter().sum::<i64>(), files, "{encoded:?}");
+    let demo: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM users WHERE username IN ('alice', 'bob', 'erin', 'dana', 'carol')",
+    )
+    .fetch_one(&mut db)
+    .await
+    .expect("users counted");
+    assert_eq!(demo, 5, "each demo account once");
+    for server in servers.iter() {
+        let signed_in = server
+            .http
+            .post(format!("{}/api/v1/login", server.root))
+            .json(&json!({"username": "bob", "password": "chatdesk-demo"}))
+            .send()
+            .await
+            .expect("login answers");
+        assert_eq!(signed_in.status(), StatusCode::OK, "{}", server.root);
+    }
+    let cora = Person::new(&servers, "cora", &["author", "analyst"]).await;
     for i in 0..4 {
-        let (status, found) = carol.at(i).get("/knowledge/search?q=vpn%20drops&k=1").await;
+        let (status, found) = cora.at(i).get("/knowledge/search?q=vpn%20drops&k=1").await;
         assert_eq!(status, StatusCode::OK, "instance {i}: {found}");
         assert_eq!(
             found.as_array().map(Vec::len),
@@ -731,6 +776,54 @@ async fn many_instances_start_at_once_on_a_fresh_database() {
             "instance {i}: {found}"
         );
     }
+}
+
+/// A rolling deploy, seen from the older release: the newer one migrated the database
+/// (here: an added column and a migration this build does not know), and an instance of
+/// this build restarted beside it comes up and serves, and what it stores reaches the
+/// other instance.
+#[tokio::test]
+async fn an_older_instance_restarts_beside_a_newer_schema() {
+    use sqlx::Connection;
+    let mut servers = Cluster::start(2, &[], Via::Direct).await;
+    let mut db = sqlx::PgConnection::connect(servers[0].database_url())
+        .await
+        .expect("the test database");
+    for statement in [
+        "ALTER TABLE chats ADD COLUMN from_a_newer_release TEXT",
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99990101000000, 'from a newer release', true, '\\x00', 1)",
+    ] {
+        sqlx::query(statement)
+            .execute(&mut db)
+            .await
+            .expect("the newer release's migration");
+    }
+    servers[0].kill();
+    servers[0].restart().await;
+    let alice = Person::new(&servers, "alice", &["user", "chat-user"]).await;
+    let (chat, _) = alice.at(0).start_chat("my printer is offline").await;
+    let mut on_b = alice.at(1).chat_ws(chat).await;
+    alice.say(0, chat, "still offline").await;
+    frames_until(
+        &mut on_b,
+        "the message from the older instance",
+        message_saying("still offline"),
+    )
+    .await;
+}
+
+/// `log` without the terminal's colour codes (`ESC [ ... m`).
+fn without_colours(log: &str) -> String {
+    let mut plain = String::with_capacity(log.len());
+    let mut rest = log;
+    while let Some(at) = rest.find('\u{1b}') {
+        plain.push_str(&rest[..at]);
+        rest = &rest[at..];
+        rest = rest.find('m').map_or("", |end| &rest[end + 1..]);
+    }
+    plain.push_str(rest);
+    plain
 }
 
 /// A file alice uploads through A, bob and alice download through B: with the

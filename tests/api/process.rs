@@ -15,6 +15,8 @@ pub struct ServerProcess {
     pub root: String,
     pub http: reqwest::Client,
     env: Vec<(String, String)>,
+    /// Arguments after `serve`.
+    args: Vec<&'static str>,
     child: Option<Child>,
     admin_token: String,
     dir: tempfile::TempDir,
@@ -60,14 +62,22 @@ impl ServerProcess {
     }
 
     /// `n` instances started at the same moment on one fresh, empty PostgreSQL database
-    /// (not even migrated), as a first deploy starts them; the admin is added once all
+    /// (not even migrated), as a first deploy starts them on new machines: each with
+    /// `serve --demo` and an empty vector cache of its own. The admin is added once all
     /// are ready.
     pub async fn cluster_at_once(n: usize, extra: &[(&str, &str)]) -> Vec<Self> {
         let database_url = fresh_pg_database().await;
         let mut servers: Vec<Self> = (0..n)
             .map(|_| {
-                let (env, dir) = cluster_env(&database_url, extra);
-                Self::new(env, dir, String::new())
+                let (mut env, dir) = cluster_env(&database_url, extra);
+                // New machines: nothing encoded yet.
+                env.push((
+                    "CHATDESK_KNOWLEDGE__VECTOR_CACHE_DIR".to_owned(),
+                    dir.path().join("vectors").display().to_string(),
+                ));
+                let mut server = Self::new(env, dir, String::new());
+                server.args.push("--demo");
+                server
             })
             .collect();
         for server in &mut servers {
@@ -93,6 +103,7 @@ impl ServerProcess {
             root: format!("http://{bind}"),
             http: reqwest::Client::new(),
             env,
+            args: Vec::new(),
             child: None,
             admin_token,
             dir,
@@ -132,6 +143,7 @@ impl ServerProcess {
             .expect("log file");
         let child = Command::new(BIN)
             .arg("serve")
+            .args(&self.args)
             .envs(self.env.iter().cloned())
             .stdout(Stdio::null())
             .stderr(log)

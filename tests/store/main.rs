@@ -479,6 +479,12 @@ async fn ending_a_chat_is_one_step(backend: Backend) {
     let who = author(&owner, AuthorRole::User);
     say(&store, chat, &who, "one", None).await.unwrap();
     say(&store, chat, &who, "two", Some("c2")).await.unwrap();
+    let left = ChatEvent::Message {
+        author: Author::system(),
+        text: "Ann left and did not come back.".into(),
+        client_id: None,
+        article: None,
+    };
     let abandoned = store
         .begin_ending(&EndChat {
             chat_id: chat,
@@ -486,13 +492,19 @@ async fn ending_a_chat_is_one_step(backend: Backend) {
             ended_by: AuthorRole::User,
             resolved_by: Some(Resolver::Bot),
             accepted_article: None,
+            note: Some(&left),
             now: 8,
         })
         .await
         .unwrap()
         .expect("ending");
-    assert_eq!(abandoned.history().len(), 2);
+    assert_eq!(abandoned.history().len(), 3, "the note is in the history");
     drop(abandoned);
+    assert_eq!(
+        store.events_after(chat, 0).await.unwrap().len(),
+        2,
+        "{backend:?}: an ending dropped before its commit keeps no note"
+    );
     assert_eq!(
         store.chat(chat).await.unwrap().unwrap().status,
         ChatStatus::Bot,
@@ -505,6 +517,7 @@ async fn ending_a_chat_is_one_step(backend: Backend) {
             ended_by: AuthorRole::User,
             resolved_by: Some(Resolver::Bot),
             accepted_article: None,
+            note: Some(&left),
             now: 9,
         })
         .await
@@ -517,12 +530,13 @@ async fn ending_a_chat_is_one_step(backend: Backend) {
     );
     let ended_event = ended(ending.call());
     let ended = ending.commit(transcript, ended_event).await.unwrap();
-    assert_eq!(ended.event.seq, 3);
+    assert_eq!(ended.note.as_ref().map(|n| n.seq), Some(3));
+    assert_eq!(ended.event.seq, 4);
     assert_eq!(ended.event.kind(), EventKind::Ended);
     let call = store.call(ended.chat.call_id).await.unwrap().unwrap();
     assert_eq!(
         call.transcript.as_deref(),
-        Some(format!("2 events for call {}", call.id).as_str())
+        Some(format!("3 events for call {}", call.id).as_str())
     );
     assert_eq!(call.resolved_by.as_deref(), Some("bot"));
     match say(&store, chat, &who, "three", None).await {
@@ -541,11 +555,17 @@ async fn ending_a_chat_is_one_step(backend: Backend) {
             ended_by: AuthorRole::Analyst,
             resolved_by: None,
             accepted_article: None,
+            note: Some(&left),
             now: 10,
         })
         .await
         .unwrap();
     assert_eq!(again.err(), Some(ChatStatus::Ended));
+    assert_eq!(
+        store.events_after(chat, 0).await.unwrap().len(),
+        4,
+        "{backend:?}: an ending that lost stores no second note"
+    );
 }
 
 /// Ends a chat at `now` from any open state, with an empty transcript.
@@ -557,6 +577,7 @@ async fn end_at(store: &DynStore, chat: ChatId, now: i64, accepted: Option<&Arti
             ended_by: AuthorRole::User,
             resolved_by: accepted.map(|_| Resolver::Bot),
             accepted_article: accepted,
+            note: None,
             now,
         })
         .await
@@ -731,6 +752,62 @@ async fn last_seqs_are_read_for_many_chats(backend: Backend) {
     assert_eq!(found, [(quiet, 0), (busy, 3)]);
 }
 
+/// Two hosts whose clocks disagree queue chats: the queue keeps the order in which they
+/// were queued on the database's clock, whatever `queued_at` each host wrote.
+async fn the_queue_is_ordered_on_the_databases_clock(backend: Backend) {
+    let (store, _dir) = open(backend).await;
+    let owner = user(&store, "ann", &[Role::User, Role::ChatUser]).await;
+    let mut queued = Vec::new();
+    // Each host's clock is further behind than the one before it.
+    for host_now in [9_000_000_000_000, 5_000_000_000_000, 1_000] {
+        let chat = store.create_chat(owner.id, "help", 1).await.unwrap().id;
+        store
+            .transition(chat, Transition::Handoff, host_now)
+            .await
+            .unwrap()
+            .expect("handed off");
+        queued.push(chat);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let order: Vec<ChatId> = store.queue().await.unwrap().iter().map(|c| c.id).collect();
+    assert_eq!(order, queued, "{backend:?}: queued first, served first");
+}
+
+/// Article vectors are shared by key: what one instance cached the others read, a key
+/// cached twice keeps the first, and on PostgreSQL one instance encodes at a time.
+async fn vectors_are_shared_by_key(backend: Backend) {
+    let (store, _dir) = open(backend).await;
+    let (a, b) = ("a".repeat(64), "b".repeat(64));
+    store
+        .cache_vectors(&[(a.clone(), vec![1, 2, 3, 4])])
+        .await
+        .unwrap();
+    store
+        .cache_vectors(&[(a.clone(), vec![9; 4]), (b.clone(), vec![5; 8])])
+        .await
+        .unwrap();
+    let mut found = store
+        .cached_vectors(&[a.clone(), b.clone(), "c".repeat(64)])
+        .await
+        .unwrap();
+    found.sort();
+    assert_eq!(found, [(a, vec![1, 2, 3, 4]), (b, vec![5; 8])]);
+
+    let first = store.encoding_turn().await.unwrap();
+    let second = tokio::time::timeout(Duration::from_millis(300), store.encoding_turn()).await;
+    match backend {
+        Backend::Postgres => assert!(second.is_err(), "the second waits for the first"),
+        Backend::Sqlite => assert!(second.is_ok(), "one instance: no waiting"),
+    }
+    drop(second);
+    first.end().await.unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(5), store.encoding_turn())
+        .await
+        .expect("the next turn once the first ended")
+        .unwrap();
+    next.end().await.unwrap();
+}
+
 /// One take of `cost` from `key`'s budget of `tolerance` (seconds).
 async fn take(store: &DynStore, key: &str, cost: f64, tolerance: f64) -> Option<Duration> {
     let answers = store
@@ -901,4 +978,6 @@ on_both_databases!(
     rate_limit_rows_grant_a_burst_and_then_wait,
     a_folder_version_is_imported_once,
     windows_are_seen_from_other_instances,
+    the_queue_is_ordered_on_the_databases_clock,
+    vectors_are_shared_by_key,
 );

@@ -13,7 +13,7 @@ use super::lifecycle::{author_of, stored_message};
 use crate::domain::article::{Assist, AssistItem};
 use crate::domain::chat::{ChatStatus, Party, may_post};
 use crate::domain::event::ChatEvent;
-use crate::domain::ids::{ArticleId, ChatId};
+use crate::domain::ids::{ArticleId, ChatId, UserId};
 use crate::domain::message::{Message, SharedArticle};
 use crate::domain::user::User;
 use crate::engine::core::refused;
@@ -180,6 +180,24 @@ impl ChatService {
             }
             chats.assist_runs.forget(chat_id);
         });
+    }
+
+    /// The chat's user (`user`) wrote through another instance: when the chat's analyst
+    /// has a socket on it here, they get fresh articles as [`push_assist`](Self::push_assist)
+    /// gives them for a message written here. Reads the chat only when someone else
+    /// watches it here.
+    pub(crate) async fn push_assist_relayed(
+        &self,
+        chat_id: ChatId,
+        user: Option<UserId>,
+    ) -> Result<()> {
+        if !self.core.liveness.has_feed_besides(chat_id, user) {
+            return Ok(());
+        }
+        if let Some(chat) = self.core.store.chat(chat_id).await? {
+            self.push_assist(&chat);
+        }
+        Ok(())
     }
 
     /// True when the chat's analyst has a socket open on it in this process.

@@ -320,6 +320,7 @@ impl ChatService {
                 &[ChatStatus::Bot, ChatStatus::Queued],
                 AuthorRole::Bot,
                 Some(article_id),
+                None,
             )
             .await?;
         self.core.metrics.bot_resolutions.increment(1);
@@ -403,20 +404,28 @@ impl ChatService {
                 ));
             }
         };
-        self.finish(&chat, Transition::End.allowed_from(), role, None)
+        self.finish(&chat, Transition::End.allowed_from(), role, None, None)
             .await
     }
 
     /// Ends the chat from one of the states `from`. With `accepted`, the user's "This
-    /// fixed it" on that article ends it and the bot resolves the call.
+    /// fixed it" on that article ends it and the bot resolves the call. A `note` is a
+    /// system message stored just before the end, only when this ending wins.
     pub(super) async fn finish(
         &self,
         chat: &ChatRecord,
         from: &[ChatStatus],
         ended_by: AuthorRole,
         accepted: Option<&ArticleId>,
+        note: Option<&str>,
     ) -> Result<Call> {
         let now = self.core.now();
+        let note = note.map(|text| ChatEvent::Message {
+            author: Author::system(),
+            text: text.to_owned(),
+            client_id: None,
+            article: None,
+        });
         let ending = self
             .core
             .store
@@ -426,6 +435,7 @@ impl ChatService {
                 ended_by,
                 resolved_by: accepted.map(|_| Resolver::Bot),
                 accepted_article: accepted,
+                note: note.as_ref(),
                 now,
             })
             .await?
@@ -442,6 +452,9 @@ impl ChatService {
                 .record(seconds_between(accepted, now));
         }
         self.conversations.forget(chat.id);
+        if let Some(note) = &ended.note {
+            self.core.publish(Frame::of_event(note));
+        }
         self.core.publish(Frame::of_event(&ended.event));
         let view = self.core.view(&ended.chat).await?;
         self.core.publish(events::status_frame(&view));

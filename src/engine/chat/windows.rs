@@ -26,7 +26,7 @@ use super::ChatService;
 use crate::domain::Millis;
 use crate::domain::chat::{ChatStatus, Party, Transition};
 use crate::domain::ids::{ChatId, UserId};
-use crate::domain::message::{Author, AuthorRole};
+use crate::domain::message::AuthorRole;
 use crate::domain::user::User;
 use crate::error::{Error, Result};
 
@@ -263,17 +263,15 @@ impl ChatService {
             }
         };
         let note = format!("{} {why}.", chat.user.name);
-        let outcome = async {
-            self.core.say(chat_id, &Author::system(), &note).await?;
-            self.finish(
+        let outcome = self
+            .finish(
                 &chat,
                 Transition::End.allowed_from(),
                 AuthorRole::User,
                 None,
+                Some(&note),
             )
-            .await
-        }
-        .await;
+            .await;
         match outcome {
             Ok(_) => tracing::info!(%chat_id, why, "chat ended: its user left"),
             // Ended meanwhile by someone else: nothing to do.

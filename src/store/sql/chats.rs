@@ -288,7 +288,8 @@ impl ChatStore for SqlStore {
 
     async fn queue(&self) -> Result<Vec<ChatRecord>> {
         let found = sqlx::query(&format!(
-            "{CHAT_SELECT} WHERE c.status = 'queued' ORDER BY c.queued_at, c.id"
+            "{CHAT_SELECT} WHERE c.status = 'queued' \
+             ORDER BY COALESCE(c.queue_order, c.queued_at), c.id"
         ))
         .fetch_all(&self.pool)
         .await?;
@@ -303,10 +304,16 @@ impl ChatStore for SqlStore {
     ) -> Result<Result<(), ChatStatus>> {
         let target = transition.target();
         let queued_at = (target == ChatStatus::Queued).then_some(now);
+        // The queue's order on the database's clock, which every instance shares.
+        let queue_order = if target == ChatStatus::Queued {
+            self.dialect.now_ms()
+        } else {
+            "queue_order"
+        };
         let mut tx = self.begin().await?;
         let done = sqlx::query(&format!(
-            "UPDATE chats SET status = $1, queued_at = COALESCE($2, queued_at) \
-             WHERE id = $3 AND status IN ({})",
+            "UPDATE chats SET status = $1, queued_at = COALESCE($2, queued_at), \
+             queue_order = {queue_order} WHERE id = $3 AND status IN ({})",
             status_list(transition.allowed_from())
         ))
         .bind(target)
@@ -418,13 +425,14 @@ impl ChatStore for SqlStore {
         let mut tx = self.begin().await?;
         let seq: Option<i64> = sqlx::query_scalar(&format!(
             "UPDATE chats SET status = 'ended', ended_from = status, ended_at = $1, \
-             ended_by = $2, accepted_article = $3, last_seq = last_seq + 1 \
-             WHERE id = $4 AND status IN ({}) RETURNING last_seq",
+             ended_by = $2, accepted_article = $3, last_seq = last_seq + $4 \
+             WHERE id = $5 AND status IN ({}) RETURNING last_seq",
             status_list(end.from)
         ))
         .bind(end.now)
         .bind(end.ended_by)
         .bind(end.accepted_article)
+        .bind(1 + i64::from(end.note.is_some()))
         .bind(end.chat_id)
         .fetch_optional(&mut *tx)
         .await?;
@@ -432,6 +440,16 @@ impl ChatStore for SqlStore {
             let status = status_in(&mut tx, end.chat_id).await?;
             tx.rollback().await?;
             return Ok(Err(status));
+        };
+        let note = match end.note {
+            Some(note) => {
+                let note = NewEvent {
+                    event: note.clone(),
+                    now: end.now,
+                };
+                Some(insert_event(&mut tx, end.chat_id, seq - 1, &note).await?)
+            }
+            None => None,
         };
         let chat = chat_in(&mut tx, end.chat_id)
             .await?
@@ -459,6 +477,7 @@ impl ChatStore for SqlStore {
             chat,
             call,
             history,
+            note,
             seq,
             now: end.now,
         })))
@@ -596,6 +615,7 @@ struct SqlEnding {
     chat: ChatRecord,
     call: CallRecord,
     history: Vec<StoredEvent>,
+    note: Option<StoredEvent>,
     /// The `ended` event's, taken when the chat was marked ended.
     seq: i64,
     now: Millis,
@@ -620,6 +640,7 @@ impl ChatEnding for SqlEnding {
             mut tx,
             chat,
             mut call,
+            note,
             seq,
             now,
             ..
@@ -633,6 +654,11 @@ impl ChatEnding for SqlEnding {
         call.transcript = Some(transcript);
         let event = insert_event(&mut tx, chat.id, seq, &NewEvent { event: ended, now }).await?;
         tx.commit().await?;
-        Ok(Ended { chat, call, event })
+        Ok(Ended {
+            chat,
+            call,
+            note,
+            event,
+        })
     }
 }

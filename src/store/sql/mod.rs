@@ -18,6 +18,7 @@ mod insights;
 mod limits;
 mod ratings;
 mod rows;
+mod vectors;
 mod windows;
 
 use std::path::Path;
@@ -42,6 +43,15 @@ pub enum Dialect {
 }
 
 impl Dialect {
+    /// Now on the database's clock, in milliseconds since the epoch: one clock for every
+    /// instance (windows, the queue's order).
+    pub(super) fn now_ms(self) -> &'static str {
+        match self {
+            Self::Postgres => "(extract(epoch FROM statement_timestamp()) * 1000)::bigint",
+            Self::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)",
+        }
+    }
+
     fn begin(self) -> &'static str {
         match self {
             Self::Sqlite => "BEGIN IMMEDIATE",
@@ -93,10 +103,14 @@ pub async fn connect(url: &str) -> anyhow::Result<SqlStore> {
             .context("connecting to the database")?,
         Dialect::Postgres => pool.clone(),
     };
-    let migrator = match dialect {
+    let mut migrator = match dialect {
         Dialect::Sqlite => sqlx::migrate!("migrations/sqlite"),
         Dialect::Postgres => sqlx::migrate!("migrations/postgres"),
     };
+    // A schema newer than this binary is served as it is: every migration is an expand
+    // step that older binaries run beside (docs/deployment.md, "Upgrading"), as in a
+    // rolling deploy, or after rolling one back.
+    migrator.set_ignore_missing(true);
     migrator
         .run(&pool)
         .await

@@ -4,22 +4,12 @@
 
 use async_trait::async_trait;
 
-use super::{Dialect, SqlStore};
+use super::SqlStore;
 use crate::domain::ids::{ChatId, UserId};
 use crate::store::{Result, WindowStore};
 
 /// Rows this stale (milliseconds) are swept: no timer looks back that far.
 const STALE_MS: i64 = 3_600_000;
-
-impl Dialect {
-    /// Now on the database's clock, in milliseconds since the epoch.
-    fn now_ms(self) -> &'static str {
-        match self {
-            Self::Postgres => "(extract(epoch FROM statement_timestamp()) * 1000)::bigint",
-            Self::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)",
-        }
-    }
-}
 
 #[async_trait]
 impl WindowStore for SqlStore {
