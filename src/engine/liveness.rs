@@ -9,7 +9,7 @@
 //! analyst stays online while any of them sees them. The sweeper that sets lapsed
 //! analysts offline is the desk's (`desk::presence`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -29,8 +29,8 @@ pub struct Liveness {
 struct State {
     /// Open sockets per user: chat feeds and the analysts' desk.
     sockets: HashMap<UserId, usize>,
-    /// Open chat feeds per chat and user.
-    feeds: HashMap<(ChatId, UserId), usize>,
+    /// Open chat feeds per chat and user, in chat order: a chat's feeds are one range.
+    feeds: BTreeMap<(ChatId, UserId), usize>,
     /// Who is typing in which chat, as their typing frame names them.
     typing: HashMap<(ChatId, UserId), (AuthorRole, String)>,
     /// Each user's last request.
@@ -72,8 +72,8 @@ impl Liveness {
     pub(crate) fn has_feed_besides(&self, chat: ChatId, user: Option<UserId>) -> bool {
         self.state()
             .feeds
-            .keys()
-            .any(|(c, u)| *c == chat && Some(*u) != user)
+            .range((chat, UserId(i64::MIN))..=(chat, UserId(i64::MAX)))
+            .any(|((_, u), _)| Some(*u) != user)
     }
 
     /// When `user` was last seen here, as of `now`: `now` while they have a socket open,
@@ -163,5 +163,19 @@ mod tests {
         );
         assert!(!l.settled(Duration::from_secs(60), 59_999));
         assert!(l.settled(Duration::from_secs(60), 60_000));
+    }
+
+    #[test]
+    fn feeds_besides_a_user_are_found_in_their_chat_only() {
+        let l = Liveness::new(0);
+        let (ann, bob) = (Some(UserId(1)), Some(UserId(2)));
+        l.state().feeds.insert((ChatId(5), UserId(1)), 1);
+        l.state().feeds.insert((ChatId(6), UserId(2)), 1);
+        assert!(!l.has_feed_besides(ChatId(5), ann), "only Ann watches 5");
+        assert!(l.has_feed_besides(ChatId(5), bob));
+        assert!(l.has_feed_besides(ChatId(5), None));
+        assert!(!l.has_feed_besides(ChatId(4), None));
+        l.state().feeds.insert((ChatId(5), UserId(2)), 1);
+        assert!(l.has_feed_besides(ChatId(5), ann), "Bob watches 5 too");
     }
 }
