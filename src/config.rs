@@ -42,6 +42,10 @@ pub struct Settings {
         as = "serde_with::StringWithSeparator::<serde_with::formats::CommaSeparator, ProxyRange>"
     )]
     pub trusted_proxies: Vec<ProxyRange>,
+    /// The address clients reach chatdesk at (`https://desk.example.com`), for the links
+    /// it hands out (Direct Line's `streamUrl`); unset, each request's `Host` with
+    /// `ws://`.
+    pub public_url: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -205,6 +209,7 @@ impl Default for Settings {
             cluster: ClusterSettings::default(),
             attachments_url: None,
             trusted_proxies: Vec::new(),
+            public_url: None,
         }
     }
 }

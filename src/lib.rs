@@ -15,6 +15,8 @@
 //! - [`config`]: settings from defaults, `chatdesk.toml` and `CHATDESK_*`.
 //! - [`engine`]: the product's behaviour, as services by capability (chat, desk, calls,
 //!   knowledge, reports, accounts) over a shared core; no HTTP in it.
+//! - [`channels`]: external channels (Direct Line, Teams): the activity schema and its
+//!   translation to and from the chat services.
 //! - [`http`]: the thin axum layer (REST, WebSocket, pages, health, metrics).
 //! - [`startup`]: wiring it together and running until shutdown; [`rank`]: the
 //!   `chatdesk rank` batch command used for evaluation; [`traffic`]: `chatdesk traffic`,
@@ -36,6 +38,8 @@ pub mod bus;
 pub mod config;
 
 pub mod engine;
+
+pub mod channels;
 
 pub mod http;
 
@@ -60,6 +64,7 @@ mod layering {
         "bus",
         "config",
         "engine",
+        "channels",
         "http",
         "rank",
         "startup",
@@ -131,7 +136,15 @@ mod layering {
     }
 
     /// The engine's services, each a folder or a file under `src/engine`.
-    const SERVICES: &[&str] = &["accounts", "calls", "chat", "desk", "knowledge", "reports"];
+    const SERVICES: &[&str] = &[
+        "accounts",
+        "calls",
+        "channels",
+        "chat",
+        "desk",
+        "knowledge",
+        "reports",
+    ];
 
     /// The modules of `engine` a file in `engine/<service>` names, however it names them:
     /// `crate::engine::x`, or `super::x` from the service's own `mod.rs` (or file), or

@@ -36,6 +36,10 @@ row_id!(
     CallId
 );
 row_id!(
+    /// An external channel an admin connected (a Direct Line secret's holder).
+    ChannelId
+);
+row_id!(
     /// A chat: the conversation a call was logged from.
     ChatId
 );

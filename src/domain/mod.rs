@@ -41,6 +41,7 @@ pub mod article;
 pub mod availability;
 pub mod call;
 pub mod canned;
+pub mod channel;
 pub mod chat;
 pub mod event;
 pub mod ids;

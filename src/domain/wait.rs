@@ -14,7 +14,7 @@
 //! shown is its central [`COVERAGE`] interval. Without enough recent acceptances there is
 //! no estimate.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use statrs::distribution::{Beta, ContinuousCDF};
 
 use super::Millis;
@@ -27,7 +27,7 @@ use super::ids::UserId;
 pub const COVERAGE: f64 = 0.9;
 
 /// A wait range, in whole seconds, `low_secs <= high_secs`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WaitEstimate {
     pub low_secs: u64,
     pub high_secs: u64,

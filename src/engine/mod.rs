@@ -11,6 +11,7 @@
 mod accounts;
 mod background;
 mod calls;
+mod channels;
 mod chat;
 pub mod clock;
 mod core;
@@ -30,6 +31,7 @@ pub use accounts::{
     MAX_USERNAME_CHARS, Revoked, SignedIn, SocketSlot, Token,
 };
 pub use calls::{CallDetails, CallService, LinkedChat, TranscriptEntry};
+pub use channels::{ChannelService, CreatedChannel};
 pub use chat::{ChatFeed, ChatService, Download, LEAVING_WINDOW, Started, Upload};
 pub use core::call_view;
 pub use desk::{DeskFeed, DeskService};
@@ -57,6 +59,7 @@ pub struct Engine {
     pub knowledge: KnowledgeService,
     pub reports: ReportService,
     pub accounts: AccountService,
+    pub channels: ChannelService,
     pub health: Health,
     core: core::Core,
     ranking: ranking::Ranking,
@@ -116,6 +119,7 @@ impl Engine {
                 ranking.ranker.clone(),
             ),
             accounts: accounts::AccountService::new(core.clone()),
+            channels: channels::ChannelService::new(core.clone()),
             health: Health {
                 store: core.store.clone(),
             },
@@ -132,6 +136,11 @@ impl Engine {
 
     pub fn settings(&self) -> &Arc<Settings> {
         &self.core.settings
+    }
+
+    /// The clock every service reads (a manual one in tests).
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.core.clock
     }
 
     /// Stops the work the engine runs beside requests (agent assist) and waits up to

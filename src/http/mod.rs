@@ -7,7 +7,9 @@ mod analyst;
 mod auth;
 mod calls;
 mod canned;
+mod channels;
 mod chats;
+mod directline;
 mod error;
 mod extract;
 mod health;
@@ -35,10 +37,11 @@ use tower_http::trace::TraceLayer;
 pub use error::ApiError;
 pub use pages::Templates;
 
+use crate::channels::directline::DirectLine;
 use crate::config::Settings;
 use crate::engine::{
-    AccountService, CallService, ChatService, DeskService, Engine, Health, KnowledgeService,
-    ReportService,
+    AccountService, CallService, ChannelService, ChatService, DeskService, Engine, Health,
+    KnowledgeService, ReportService,
 };
 use crate::metrics::Metrics;
 
@@ -50,6 +53,9 @@ pub struct AppState {
     pub knowledge: KnowledgeService,
     pub reports: ReportService,
     pub accounts: AccountService,
+    /// Direct Line 3.0 for external clients (`/v3/directline`).
+    pub directline: DirectLine,
+    pub channels: ChannelService,
     pub settings: Arc<Settings>,
     pub health: Health,
     pub metrics: Arc<Metrics>,
@@ -70,6 +76,8 @@ impl AppState {
         sockets: TaskTracker,
     ) -> Self {
         Self {
+            directline: DirectLine::new(&engine),
+            channels: engine.channels.clone(),
             settings: engine.settings().clone(),
             health: engine.health,
             chats: engine.chats,
@@ -93,6 +101,7 @@ pub fn router(state: AppState) -> Router {
         .merge(chats::router(limits.attachment_max_bytes))
         .merge(calls::router())
         .merge(canned::router())
+        .merge(channels::router())
         .merge(analyst::router())
         .merge(insights::router())
         .merge(knowledge::router())
@@ -105,6 +114,7 @@ pub fn router(state: AppState) -> Router {
     ));
     Router::new()
         .nest("/api/v1", api)
+        .nest("/v3/directline", directline::router())
         .merge(pages::router(&state))
         .merge(health::router())
         .fallback(|| async { ApiError::from(crate::error::Error::NotFound("page")) })

@@ -21,9 +21,10 @@ pub use sql::{SqlStore, claim_sqlite, connect};
 
 use crate::domain::Millis;
 use crate::domain::call::Resolver;
+use crate::domain::channel::CallSource;
 use crate::domain::chat::{ChatStatus, Transition};
 use crate::domain::event::ChatEvent;
-use crate::domain::ids::{ArticleId, AttachmentId, CallId, CannedId, ChatId, UserId};
+use crate::domain::ids::{ArticleId, AttachmentId, CallId, CannedId, ChannelId, ChatId, UserId};
 use crate::domain::insights::CallHistory;
 use crate::domain::user::{Role, TokenKind, User};
 use crate::domain::wait::Acceptance;
@@ -43,6 +44,7 @@ pub trait Store:
     + LimitStore
     + WindowStore
     + VectorStore
+    + ChannelStore
     + 'static
 {
     /// Cheap round trip for readiness checks.
@@ -106,13 +108,24 @@ pub trait AccountStore: Send + Sync {
 #[async_trait]
 pub trait ChatStore: Send + Sync {
     async fn desk_counts(&self) -> Result<DeskCounts>;
-    /// Logs a call and opens its chat in the bot stage, in one transaction.
+    /// Logs a call from `source` and opens its chat in the bot stage, in one transaction.
+    async fn create_chat_from(
+        &self,
+        user_id: UserId,
+        description: &str,
+        source: CallSource,
+        now: Millis,
+    ) -> Result<ChatRecord>;
+    /// [`create_chat_from`](Self::create_chat_from) chatdesk's own chat.
     async fn create_chat(
         &self,
         user_id: UserId,
         description: &str,
         now: Millis,
-    ) -> Result<ChatRecord>;
+    ) -> Result<ChatRecord> {
+        self.create_chat_from(user_id, description, CallSource::Chat, now)
+            .await
+    }
     async fn chat(&self, id: ChatId) -> Result<Option<ChatRecord>>;
     async fn chats_of_call(&self, call_id: CallId) -> Result<Vec<ChatRecord>>;
     /// The user's chats that have not ended, newest first.
@@ -298,6 +311,32 @@ pub trait VectorStore: Send + Sync {
 pub trait EncodingTurn: Send {
     /// Lets the next instance encode.
     async fn end(self: Box<Self>) -> Result<()>;
+}
+
+/// External channels and their conversations (contract, "Additions: external channels").
+#[async_trait]
+pub trait ChannelStore: Send + Sync {
+    async fn create_channel(&self, channel: &NewChannel<'_>) -> Result<ChannelRecord>;
+    /// The channels not removed, oldest first.
+    async fn channels(&self) -> Result<Vec<ChannelRecord>>;
+    /// A channel not removed.
+    async fn channel(&self, id: ChannelId) -> Result<Option<ChannelRecord>>;
+    /// The channel not removed whose secret hashes to `secret_hash`.
+    async fn channel_by_secret(&self, secret_hash: &str) -> Result<Option<ChannelRecord>>;
+    /// Removes a channel; false when there was none to remove.
+    async fn remove_channel(&self, id: ChannelId, now: Millis) -> Result<bool>;
+    /// Stores a new conversation; `Conflict(Unique)` when the id is taken.
+    async fn create_conversation(&self, conversation: &ConversationRecord) -> Result<()>;
+    async fn conversation(&self, id: &str) -> Result<Option<ConversationRecord>>;
+    /// Claims the conversation's first message for `activity` (its client's id): true
+    /// for the one claim that wins while the conversation has no chat.
+    async fn claim_first_message(&self, id: &str, activity: &str) -> Result<bool>;
+    /// Gives up a claim whose chat could not be started, so that a retry may win.
+    async fn release_first_message(&self, id: &str, activity: &str) -> Result<()>;
+    /// Records the chat the conversation's first message started.
+    async fn set_conversation_chat(&self, id: &str, chat: ChatId) -> Result<()>;
+    /// The conversation of a chat, if it came from a channel.
+    async fn conversation_of_chat(&self, chat: ChatId) -> Result<Option<ConversationRecord>>;
 }
 
 /// Canned responses, shared by every analyst.

@@ -4,9 +4,12 @@
 use crate::domain::Millis;
 use crate::domain::article::{ArticleOrigin, Suggestion};
 use crate::domain::call::{CallStatus, Person, Resolver};
+use crate::domain::channel::ChannelKind;
 use crate::domain::chat::ChatStatus;
 use crate::domain::event::ChatEvent;
-use crate::domain::ids::{ArticleId, AttachmentId, CallId, CannedId, ChatId, EventId, UserId};
+use crate::domain::ids::{
+    ArticleId, AttachmentId, CallId, CannedId, ChannelId, ChatId, EventId, UserId,
+};
 use crate::domain::message::{AuthorRole, EventKind};
 use crate::domain::user::{Role, TokenKind, User, Username};
 
@@ -323,4 +326,38 @@ pub struct BotStage {
     pub offered: Vec<Suggestion>,
     /// Articles the user marked "Not helpful".
     pub declined: Vec<ArticleId>,
+}
+
+/// A channel to create: its secret is kept only as `secret_hash`.
+pub struct NewChannel<'a> {
+    pub kind: ChannelKind,
+    pub name: &'a str,
+    /// SHA-256 of the secret, hex.
+    pub secret_hash: &'a str,
+    /// The key that signs the channel's tokens.
+    pub token_key: &'a str,
+    pub now: Millis,
+}
+
+#[derive(Clone, Debug)]
+pub struct ChannelRecord {
+    pub id: ChannelId,
+    pub kind: ChannelKind,
+    pub name: String,
+    pub token_key: String,
+    pub created_at: Millis,
+}
+
+/// A Direct Line conversation: a person on a channel, and the chat its first message
+/// started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConversationRecord {
+    /// URL-safe, random.
+    pub id: String,
+    pub channel_id: ChannelId,
+    pub user_id: UserId,
+    pub chat_id: Option<ChatId>,
+    /// The client's id of the first message (`channelData.clientActivityID`), once claimed.
+    pub first_activity: Option<String>,
+    pub created_at: Millis,
 }

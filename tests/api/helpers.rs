@@ -371,6 +371,12 @@ pub struct Socket {
 const WAIT: Duration = Duration::from_secs(10);
 
 impl Socket {
+    /// A socket to `url` without credentials of its own (they ride in the URL).
+    pub async fn open(url: &str) -> Result<Self, tokio_tungstenite::tungstenite::Error> {
+        let (stream, _) = tokio_tungstenite::connect_async(url).await?;
+        Ok(Self { stream })
+    }
+
     pub async fn send(&mut self, frame: Value) {
         self.stream
             .send(WsMessage::Text(frame.to_string().into()))

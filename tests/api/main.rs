@@ -14,6 +14,7 @@ mod calls_desk;
 mod canned;
 mod cluster;
 mod crash;
+mod directline;
 mod faults;
 mod gaps;
 mod insights;

@@ -4,6 +4,7 @@
 use super::ChatService;
 use crate::domain::Millis;
 use crate::domain::call::{Call, Resolver};
+use crate::domain::channel::CallSource;
 use crate::domain::chat::{ChatStatus, ChatView, Party, Transition, may_post};
 use crate::domain::event::ChatEvent;
 use crate::domain::ids::{ArticleId, ChatId};
@@ -12,7 +13,7 @@ use crate::domain::user::User;
 use crate::engine::core::{call_view, refused, seconds_between};
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::{self, Frame, message_of};
-use crate::knowledge::Suggestion;
+use crate::knowledge::{Article, Suggestion};
 use crate::store::{ChatRecord, EndChat, NewEvent, StoredEvent};
 use crate::transcript::transcript_text;
 
@@ -42,8 +43,20 @@ pub(super) fn author_of(user: &User, party: Party) -> Author {
 
 impl ChatService {
     /// Logs a call for the description and starts the bot stage.
-    #[tracing::instrument(skip_all, fields(user = %user.id), err(level = "debug"))]
     pub async fn start_chat(&self, user: &User, description: &str) -> Result<Started> {
+        self.start_chat_from(user, description, CallSource::Chat)
+            .await
+    }
+
+    /// [`start_chat`](Self::start_chat) from an external channel: the call's `source`
+    /// names it.
+    #[tracing::instrument(skip_all, fields(user = %user.id, %source), err(level = "debug"))]
+    pub async fn start_chat_from(
+        &self,
+        user: &User,
+        description: &str,
+        source: CallSource,
+    ) -> Result<Started> {
         if !user.can_chat() {
             return Err(Error::forbidden(
                 "your account does not have the chat-user permission",
@@ -72,7 +85,7 @@ impl ChatService {
         let chat = self
             .core
             .store
-            .create_chat(user.id, &description, self.core.now())
+            .create_chat_from(user.id, &description, source, self.core.now())
             .await?;
         self.core.metrics.chats_started.increment(1);
         let call = call_view(
@@ -135,6 +148,26 @@ impl ChatService {
             views.push(self.core.view(&chat).await?);
         }
         Ok(views)
+    }
+
+    /// The chat as it is now (its status, place in the queue, wait), for its user or an
+    /// analyst. Errors: `not_found` for a chat `user` may not see.
+    pub async fn view(&self, user: &User, chat_id: ChatId) -> Result<ChatView> {
+        self.core.chat_for(user, chat_id).await?;
+        self.core.current_view(chat_id).await
+    }
+
+    /// Every stored event of the chat after `after`, in `seq` order, for its user or an
+    /// analyst (what a channel turns into its own messages). Errors: `not_found` for a
+    /// chat `user` may not see.
+    pub async fn events_after(
+        &self,
+        user: &User,
+        chat_id: ChatId,
+        after: i64,
+    ) -> Result<Vec<StoredEvent>> {
+        self.core.chat_for(user, chat_id).await?;
+        Ok(self.core.store.events_after(chat_id, after).await?)
     }
 
     /// The chat with every message so far.
@@ -325,6 +358,38 @@ impl ChatService {
             .await?;
         self.core.metrics.bot_resolutions.increment(1);
         Ok(call)
+    }
+
+    /// The user asks to read an offered article in the chat itself (a channel that cannot
+    /// open chatdesk's article page): the bot answers with the article in full, as
+    /// Markdown. Errors: `forbidden` unless `user` is the chat's user; `not_found` for an
+    /// article not offered in this chat; `conflict` once the chat has ended.
+    pub async fn read_suggestion(
+        &self,
+        user: &User,
+        chat_id: ChatId,
+        article_id: &ArticleId,
+    ) -> Result<Message> {
+        let (chat, party) = self.core.chat_for(user, chat_id).await?;
+        if party != Party::Owner {
+            return Err(Error::forbidden(
+                "only the user who asked can read the bot's suggestions",
+            ));
+        }
+        may_post(party, chat.status).map_err(refused)?;
+        if self.offered_title(chat_id, article_id).await?.is_none() {
+            return Err(Error::NotFound("suggestion"));
+        }
+        let stored = self
+            .core
+            .store
+            .article(article_id)
+            .await?
+            .ok_or(Error::NotFound("article"))?;
+        let article = Article::parse(article_id.as_str(), article_id.as_str(), &stored.source)
+            .map_err(|e| Error::internal("reading a stored article", e))?;
+        let text = format!("**{}**\n\n{}", article.title, article.body.trim());
+        stored_message(&self.bot_says(chat_id, &text).await?)
     }
 
     /// "Not helpful": the article is not offered again in this chat.

@@ -12,6 +12,7 @@ use super::rows::{self, CHAT_SELECT, EVENT_COLUMNS};
 use super::{RacedKey, SqlStore, status_in, status_list};
 use crate::domain::Millis;
 use crate::domain::call::CallStatus;
+use crate::domain::channel::CallSource;
 use crate::domain::chat::{ChatStatus, Transition};
 use crate::domain::event::{ChatEvent, StoredColumns};
 use crate::domain::ids::{ArticleId, CallId, ChatId, EventId, UserId};
@@ -214,21 +215,23 @@ impl ChatStore for SqlStore {
         })
     }
 
-    async fn create_chat(
+    async fn create_chat_from(
         &self,
         user_id: UserId,
         description: &str,
+        source: CallSource,
         now: Millis,
     ) -> Result<ChatRecord> {
         let mut tx = self.begin().await?;
         let call_id: CallId = sqlx::query_scalar(
             "INSERT INTO calls (user_id, source, status, description, created_at, updated_at) \
-             VALUES ($1, 'chat', $2, $3, $4, $4) RETURNING id",
+             VALUES ($1, $5, $2, $3, $4, $4) RETURNING id",
         )
         .bind(user_id)
         .bind(CallStatus::Open)
         .bind(description)
         .bind(now)
+        .bind(source)
         .fetch_one(&mut *tx)
         .await?;
         let chat_id: ChatId = sqlx::query_scalar(

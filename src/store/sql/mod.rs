@@ -12,6 +12,7 @@ mod accounts;
 mod articles;
 mod calls;
 mod canned;
+mod channels;
 mod chats;
 mod group_commit;
 mod insights;

@@ -11,9 +11,12 @@ use sqlx::{Decode, Encode, Row, Type};
 use crate::domain::article::ArticleOrigin;
 use crate::domain::availability::PresenceStatus;
 use crate::domain::call::{CallStatus, Person};
+use crate::domain::channel::{CallSource, ChannelKind};
 use crate::domain::chat::ChatStatus;
 use crate::domain::event::ChatEvent;
-use crate::domain::ids::{ArticleId, AttachmentId, CallId, CannedId, ChatId, EventId, UserId};
+use crate::domain::ids::{
+    ArticleId, AttachmentId, CallId, CannedId, ChannelId, ChatId, EventId, UserId,
+};
 use crate::domain::insights::CallHistory;
 use crate::domain::message::{Author, AuthorRole, EventKind};
 use crate::domain::user::{TokenKind, User, parse_roles};
@@ -56,7 +59,7 @@ macro_rules! integer_columns {
     )*};
 }
 
-integer_columns!(UserId, CallId, ChatId, EventId, CannedId);
+integer_columns!(UserId, CallId, ChatId, EventId, CannedId, ChannelId);
 
 /// Enums stored as their `strum` text; a value this build does not know is refused
 /// rather than guessed.
@@ -75,7 +78,9 @@ enum_columns!(
     EventKind,
     ArticleOrigin,
     TokenKind,
-    PresenceStatus
+    PresenceStatus,
+    ChannelKind,
+    CallSource
 );
 
 column!(ArticleId as String, |v| v.as_str().to_owned(), |x| {

@@ -1,0 +1,686 @@
+//! Direct Line 3.0 (contract, "Additions: external channels"), as Microsoft documents it
+//! (<https://learn.microsoft.com/azure/bot-service/rest-api/bot-framework-rest-direct-line-3-0-concepts>)
+//! and as `botframework-directlinejs` and Web Chat use it: a secret an admin made for a
+//! site, tokens for one conversation, activities posted and read by watermark (the chat's
+//! `seq`), and a stream of activity sets.
+//!
+//! A conversation is a chat like any other: its first message logs the call (`source`
+//! `directline`) and starts the bot, buttons on the bot's cards accept, read or decline an
+//! article or ask for an analyst, and the analyst's words come back as activities.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use rand::distributions::Alphanumeric;
+use serde::Deserialize;
+
+use super::activity::{Activity, ActivitySet, ChannelAccount};
+use super::tokens::{self, Claims, TOKEN_SECS, TokenError};
+use super::translate::{
+    Action, Addressed, AnalystNames, Intent, QueuePlace, activities_of, activity_id,
+    asks_for_a_person, description_activity, intent_of, queue_activity, typing_activity,
+};
+use crate::domain::Timestamp;
+use crate::domain::channel::{CallSource, validate_external_id};
+use crate::domain::chat::{ChatStatus, ChatView};
+use crate::domain::ids::ChatId;
+use crate::domain::message::{Author, AuthorRole};
+use crate::domain::user::User;
+use crate::engine::clock::Clock;
+use crate::engine::{ChannelService, ChatFeed, ChatService, Engine};
+use crate::error::{Error, ErrorCode, Result};
+use crate::events::FrameKind;
+use crate::store::{ChannelRecord, ConversationRecord, StoredEvent};
+
+/// The channel id activities carry.
+const CHANNEL_ID: &str = "directline";
+
+/// How often a stream opened before the conversation's first message looks for it.
+const FIRST_MESSAGE_CHECK: Duration = Duration::from_secs(1);
+
+/// The person a request speaks for, as a Direct Line body gives them (`{"id", "name"}`).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct PersonIn {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// A conversation as Direct Line answers with it: `{"conversationId", "token",
+/// "expires_in"}` (the HTTP layer adds `streamUrl`, which names its own address).
+#[derive(Clone, Debug)]
+pub struct Conversation {
+    pub id: String,
+    pub token: String,
+    pub expires_in: i64,
+}
+
+/// Who is asking: the holder of a channel's secret, or of a token for one conversation.
+enum Access {
+    Secret(ChannelRecord),
+    Token(ChannelRecord, Claims),
+}
+
+impl Access {
+    fn channel(&self) -> &ChannelRecord {
+        match self {
+            Self::Secret(c) | Self::Token(c, _) => c,
+        }
+    }
+}
+
+/// Direct Line, over the chat service.
+#[derive(Clone)]
+pub struct DirectLine {
+    chats: ChatService,
+    channels: ChannelService,
+    clock: Arc<dyn Clock>,
+}
+
+impl DirectLine {
+    pub fn new(engine: &Engine) -> Self {
+        Self {
+            chats: engine.chats.clone(),
+            channels: engine.channels.clone(),
+            clock: engine.clock().clone(),
+        }
+    }
+
+    fn now_secs(&self) -> i64 {
+        self.clock.now() / 1000
+    }
+
+    /// Who `bearer` (a secret or a token) speaks for. Errors: `unauthorized` for what
+    /// no channel issued (or a removed channel's); `forbidden` for an expired token.
+    async fn access(&self, bearer: &str) -> Result<Access> {
+        if let Some(channel_id) = tokens::channel_of(bearer) {
+            let channel = self
+                .channels
+                .channel(channel_id)
+                .await?
+                .ok_or(Error::Unauthorized)?;
+            return match tokens::verify(&channel, bearer) {
+                Ok(claims) => Ok(Access::Token(channel, claims)),
+                Err(TokenError::Expired) => Err(Error::forbidden(TokenError::Expired.to_string())),
+                Err(TokenError::Invalid) => Err(Error::Unauthorized),
+            };
+        }
+        match self.channels.channel_by_secret(bearer).await? {
+            Some(channel) => Ok(Access::Secret(channel)),
+            None => Err(Error::Unauthorized),
+        }
+    }
+
+    /// `POST /tokens/generate`: the secret's holder vouches for `person` (a new random id
+    /// when none is given) and gets a token for a new conversation. Errors: as
+    /// [`access`](Self::access); `forbidden` for a token; `invalid` for a bad id.
+    pub async fn generate_token(&self, bearer: &str, person: PersonIn) -> Result<Conversation> {
+        match self.access(bearer).await? {
+            Access::Secret(channel) => self.new_conversation(&channel, person).await,
+            Access::Token(..) => Err(Error::forbidden(
+                "only the channel's secret can generate tokens; refresh a token instead",
+            )),
+        }
+    }
+
+    /// `POST /tokens/refresh`: the same conversation, with a token that lasts
+    /// [`TOKEN_SECS`] from now. Errors: as [`access`](Self::access); `forbidden` for a
+    /// secret.
+    pub async fn refresh_token(&self, bearer: &str) -> Result<Conversation> {
+        match self.access(bearer).await? {
+            Access::Token(channel, claims) => {
+                Ok(self.token_for(&channel, &claims.user, claims.name.as_deref(), &claims.conv))
+            }
+            Access::Secret(_) => Err(Error::forbidden("a secret does not expire; use it as is")),
+        }
+    }
+
+    /// `POST /conversations`: with a secret, a new conversation for `person`; with a
+    /// token, its conversation. `true` beside it when it was made now.
+    pub async fn start_conversation(
+        &self,
+        bearer: &str,
+        person: PersonIn,
+    ) -> Result<(Conversation, bool)> {
+        match self.access(bearer).await? {
+            Access::Secret(channel) => Ok((self.new_conversation(&channel, person).await?, true)),
+            Access::Token(channel, claims) => {
+                let conversation = self.channels.conversation(&channel, &claims.conv).await?;
+                let fresh = conversation.chat_id.is_none();
+                Ok((
+                    self.token_for(&channel, &claims.user, claims.name.as_deref(), &claims.conv),
+                    fresh,
+                ))
+            }
+        }
+    }
+
+    /// `GET /conversations/{id}`: the conversation again (a client reconnecting), with a
+    /// fresh token. Errors: `not_found` for a conversation the bearer may not see.
+    pub async fn reconnect(&self, bearer: &str, conversation_id: &str) -> Result<Conversation> {
+        let access = self.access(bearer).await?;
+        let (conversation, person) = self.open(&access, conversation_id).await?;
+        Ok(self.token_for(
+            access.channel(),
+            &person.id,
+            person.name.as_deref(),
+            &conversation.id,
+        ))
+    }
+
+    async fn new_conversation(
+        &self,
+        channel: &ChannelRecord,
+        person: PersonIn,
+    ) -> Result<Conversation> {
+        let external = match person.id {
+            Some(id) => {
+                validate_external_id(&id).map_err(|m| Error::invalid("user.id", m))?;
+                id
+            }
+            None => format!("dl_{}", random_id(16)),
+        };
+        let name = person
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty());
+        let user = self.channels.person(channel, &external, name).await?;
+        let id = random_id(22);
+        self.channels
+            .create_conversation(channel, &user, &id)
+            .await?;
+        Ok(self.token_for(channel, &external, name, &id))
+    }
+
+    fn token_for(
+        &self,
+        channel: &ChannelRecord,
+        user: &str,
+        name: Option<&str>,
+        conversation: &str,
+    ) -> Conversation {
+        let claims = Claims::new(user, name, conversation, self.now_secs());
+        Conversation {
+            id: conversation.to_owned(),
+            token: tokens::issue(channel, &claims),
+            expires_in: TOKEN_SECS,
+        }
+    }
+
+    /// The conversation the bearer may use, and its person as the channel names them.
+    /// A token opens only its own conversation. Errors: `not_found` otherwise.
+    async fn open(
+        &self,
+        access: &Access,
+        conversation_id: &str,
+    ) -> Result<(ConversationRecord, ChannelAccount)> {
+        let conversation = self
+            .channels
+            .conversation(access.channel(), conversation_id)
+            .await?;
+        let user = self
+            .channels
+            .user(conversation.user_id)
+            .await?
+            .ok_or(Error::NotFound("conversation"))?;
+        let (id, name) = match access {
+            Access::Token(_, claims) if claims.conv != conversation_id => {
+                return Err(Error::NotFound("conversation"));
+            }
+            Access::Token(_, claims) => (claims.user.clone(), claims.name.clone()),
+            // The secret's holder reads any conversation of the channel: its person is
+            // shown by account, the id is not kept.
+            Access::Secret(_) => (user.username.clone(), None),
+        };
+        Ok((
+            conversation,
+            ChannelAccount {
+                id,
+                name: name.or(Some(user.display_name)),
+                role: Some("user".into()),
+                aad_object_id: None,
+            },
+        ))
+    }
+
+    /// `POST /conversations/{id}/activities`: the id of the activity stored for it.
+    /// The first message logs the call and starts the bot; later ones are said in the
+    /// chat, or do what a button asks. Errors: `invalid` for an activity chatdesk cannot
+    /// act on; `not_found` for an article never offered, or a conversation that ended.
+    pub async fn post_activity(
+        &self,
+        bearer: &str,
+        conversation_id: &str,
+        activity: &Activity,
+    ) -> Result<String> {
+        let access = self.access(bearer).await?;
+        let (conversation, _) = self.open(&access, conversation_id).await?;
+        let intent = intent_of(activity).map_err(|m| Error::invalid("activity", m))?;
+        let user = self
+            .channels
+            .user(conversation.user_id)
+            .await?
+            .ok_or(Error::NotFound("conversation"))?;
+        let chat_id = match conversation.chat_id {
+            Some(chat) => chat,
+            None => match intent {
+                Intent::Say { text, client_id } => {
+                    return self
+                        .first_message(access.channel(), &conversation, &user, &text, client_id)
+                        .await;
+                }
+                Intent::Act(_) => {
+                    return Err(Error::NotFound("suggestion"));
+                }
+                Intent::Typing | Intent::Nothing => {
+                    return Ok(format!("{conversation_id}|none"));
+                }
+            },
+        };
+        let ended = |e: Error| match e {
+            Error::Conflict {
+                code: ErrorCode::ChatEnded,
+                ..
+            } => Error::NotFound("conversation"),
+            e => e,
+        };
+        match intent {
+            Intent::Say { text, client_id } => {
+                let chat = self.chats.view(&user, chat_id).await?;
+                if chat.status == ChatStatus::Bot && asks_for_a_person(&text) {
+                    // Queued first, so that the words do not set the bot searching again.
+                    self.chats.handoff(&user, chat_id).await.map_err(ended)?;
+                }
+                let (message, _) = self
+                    .chats
+                    .post_message(&user, chat_id, &text, client_id.as_deref())
+                    .await
+                    .map_err(ended)?;
+                Ok(activity_id(conversation_id, message.seq))
+            }
+            Intent::Act(action) => {
+                self.act(&user, chat_id, action).await.map_err(ended)?;
+                Ok(format!("{conversation_id}|action-{}", random_id(8)))
+            }
+            Intent::Typing => {
+                self.chats
+                    .typing(&user, chat_id, true)
+                    .await
+                    .map_err(ended)?;
+                Ok(format!("{conversation_id}|typing"))
+            }
+            Intent::Nothing => Ok(format!("{conversation_id}|none")),
+        }
+    }
+
+    async fn act(&self, user: &User, chat_id: ChatId, action: Action) -> Result<()> {
+        match action {
+            Action::Accept(article) => {
+                self.chats
+                    .accept_suggestion(user, chat_id, &article)
+                    .await?;
+            }
+            Action::Read(article) => {
+                self.chats.read_suggestion(user, chat_id, &article).await?;
+            }
+            Action::Decline(article) => {
+                self.chats
+                    .decline_suggestion(user, chat_id, &article)
+                    .await?;
+            }
+            Action::Handoff => {
+                self.chats.handoff(user, chat_id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The conversation's first message: it logs the call, once however many copies of
+    /// it arrive at once (a copy waits for the first and gets its id).
+    async fn first_message(
+        &self,
+        channel: &ChannelRecord,
+        conversation: &ConversationRecord,
+        user: &User,
+        text: &str,
+        client_id: Option<String>,
+    ) -> Result<String> {
+        let claim = client_id.unwrap_or_else(|| random_id(12));
+        let description = activity_id(&conversation.id, 0);
+        if self
+            .channels
+            .claim_first_message(&conversation.id, &claim)
+            .await?
+        {
+            let started = self
+                .chats
+                .start_chat_from(user, text, CallSource::Directline)
+                .await;
+            match started {
+                Ok(started) => {
+                    self.channels
+                        .set_conversation_chat(&conversation.id, started.chat.id)
+                        .await?;
+                    return Ok(description);
+                }
+                Err(e) => {
+                    self.channels
+                        .release_first_message(&conversation.id, &claim)
+                        .await?;
+                    return Err(e);
+                }
+            }
+        }
+        // Another copy (or another message) is starting the chat: wait for it, then
+        // either this was that message, or it is said in the chat.
+        for _ in 0..50 {
+            let now = self
+                .channels
+                .conversation(channel, &conversation.id)
+                .await?;
+            match now {
+                ConversationRecord {
+                    chat_id: Some(chat),
+                    first_activity,
+                    ..
+                } => {
+                    if first_activity.as_deref() == Some(claim.as_str()) {
+                        return Ok(description);
+                    }
+                    let (message, _) = self
+                        .chats
+                        .post_message(user, chat, text, Some(&claim))
+                        .await?;
+                    return Ok(activity_id(&conversation.id, message.seq));
+                }
+                ConversationRecord {
+                    first_activity: None,
+                    ..
+                } => {
+                    // The first try failed and gave its claim up: this one may win.
+                    return Box::pin(self.first_message(
+                        channel,
+                        conversation,
+                        user,
+                        text,
+                        Some(claim),
+                    ))
+                    .await;
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        Err(Error::Unavailable(
+            "the conversation's first message is still being handled".into(),
+        ))
+    }
+
+    /// `GET /conversations/{id}/activities?watermark=`: every activity after the
+    /// watermark (none given: from the start). Errors: `not_found` once the chat has
+    /// ended and the client has everything.
+    pub async fn activities(
+        &self,
+        bearer: &str,
+        conversation_id: &str,
+        watermark: Option<i64>,
+    ) -> Result<ActivitySet> {
+        let access = self.access(bearer).await?;
+        let (conversation, person) = self.open(&access, conversation_id).await?;
+        let to = Addressed {
+            conversation: &conversation.id,
+            channel_id: CHANNEL_ID,
+            user: &person,
+        };
+        let Some(chat_id) = conversation.chat_id else {
+            return Ok(ActivitySet {
+                activities: Vec::new(),
+                watermark: watermark.map(|w| w.to_string()),
+            });
+        };
+        let user = self
+            .channels
+            .user(conversation.user_id)
+            .await?
+            .ok_or(Error::NotFound("conversation"))?;
+        let view = self.chats.view(&user, chat_id).await?;
+        let mut activities = Vec::new();
+        let after = watermark.unwrap_or(-1);
+        if after < 0 {
+            activities.push(description(&to, &view, &conversation));
+        }
+        let events = self
+            .chats
+            .events_after(&user, chat_id, after.max(0))
+            .await?;
+        if events.is_empty() && view.status == ChatStatus::Ended && after >= 0 {
+            return Err(Error::NotFound("conversation"));
+        }
+        let names = Usernames::read(&self.channels, &events).await?;
+        for event in &events {
+            activities.extend(activities_of(event, &to, &names, &file_url));
+        }
+        let last = events.last().map_or(after.max(0), |e| e.seq);
+        Ok(ActivitySet {
+            activities,
+            watermark: Some(last.to_string()),
+        })
+    }
+
+    /// The conversation's stream (`streamUrl`): every activity after the watermark, then
+    /// each as it happens. Errors: as [`activities`](Self::activities).
+    pub async fn stream(
+        &self,
+        bearer: &str,
+        conversation_id: &str,
+        watermark: Option<i64>,
+    ) -> Result<ActivityStream> {
+        let access = self.access(bearer).await?;
+        let (conversation, person) = self.open(&access, conversation_id).await?;
+        let user = self
+            .channels
+            .user(conversation.user_id)
+            .await?
+            .ok_or(Error::NotFound("conversation"))?;
+        Ok(ActivityStream {
+            line: self.clone(),
+            channel: access.channel().clone(),
+            conversation,
+            person,
+            user,
+            sent_through: watermark.unwrap_or(-1),
+            feed: None,
+            ended: false,
+        })
+    }
+}
+
+/// One client's stream of a conversation's activity sets.
+pub struct ActivityStream {
+    line: DirectLine,
+    channel: ChannelRecord,
+    conversation: ConversationRecord,
+    person: ChannelAccount,
+    user: User,
+    /// The watermark: the last `seq` sent; -1 before the description.
+    sent_through: i64,
+    feed: Option<ChatFeed>,
+    ended: bool,
+}
+
+/// A typing frame's fields.
+#[derive(Deserialize)]
+struct TypingFields {
+    role: AuthorRole,
+    name: String,
+    typing: bool,
+}
+
+impl ActivityStream {
+    /// The next activity set to send; `None` once the conversation has ended and its
+    /// last activities were sent, or the service is stopping.
+    pub async fn next(&mut self) -> Result<Option<ActivitySet>> {
+        loop {
+            if self.ended {
+                return Ok(None);
+            }
+            let Some(feed) = self.feed.as_mut() else {
+                let Some(chat_id) = self.chat().await? else {
+                    tokio::time::sleep(FIRST_MESSAGE_CHECK).await;
+                    continue;
+                };
+                let feed = self
+                    .line
+                    .chats
+                    .open_feed(&self.user, chat_id, self.sent_through.max(0))
+                    .await?;
+                self.feed = Some(feed);
+                if self.sent_through < 0 {
+                    let view = self.line.chats.view(&self.user, chat_id).await?;
+                    let first = description(&self.addressed(), &view, &self.conversation);
+                    self.sent_through = 0;
+                    return Ok(Some(self.set(vec![first])));
+                }
+                continue;
+            };
+            let Some(frame) = feed.next().await? else {
+                return Ok(None);
+            };
+            match (frame.seq, frame.kind) {
+                (Some(seq), _) if seq > self.sent_through => return self.events().await.map(Some),
+                (None, FrameKind::Status) => {
+                    let Ok(place) = serde_json::from_str::<QueuePlace>(&frame.text) else {
+                        continue;
+                    };
+                    let to = self.addressed();
+                    if let Some(activity) = queue_activity(&place, &to, self.now()) {
+                        return Ok(Some(self.set(vec![activity])));
+                    }
+                }
+                (None, FrameKind::Typing) => {
+                    let Ok(t) = serde_json::from_str::<TypingFields>(&frame.text) else {
+                        continue;
+                    };
+                    let to = self.addressed();
+                    if let Some(activity) =
+                        typing_activity(t.role, &t.name, t.typing, &to, self.now())
+                    {
+                        return Ok(Some(self.set(vec![activity])));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn now(&self) -> Timestamp {
+        Timestamp(self.line.clock.now())
+    }
+
+    fn addressed(&self) -> Addressed<'_> {
+        Addressed {
+            conversation: &self.conversation.id,
+            channel_id: CHANNEL_ID,
+            user: &self.person,
+        }
+    }
+
+    fn set(&self, activities: Vec<Activity>) -> ActivitySet {
+        ActivitySet {
+            activities,
+            watermark: Some(self.sent_through.max(0).to_string()),
+        }
+    }
+
+    /// The conversation's chat, once its first message started one.
+    async fn chat(&mut self) -> Result<Option<ChatId>> {
+        if self.conversation.chat_id.is_none() {
+            self.conversation = self
+                .line
+                .channels
+                .conversation(&self.channel, &self.conversation.id)
+                .await?;
+        }
+        Ok(self.conversation.chat_id)
+    }
+
+    /// Every stored event not yet sent, as one set.
+    async fn events(&mut self) -> Result<ActivitySet> {
+        let chat_id = self.conversation.chat_id.expect("a feed has a chat");
+        let events = self
+            .line
+            .chats
+            .events_after(&self.user, chat_id, self.sent_through)
+            .await?;
+        let names = Usernames::read(&self.line.channels, &events).await?;
+        let to = self.addressed();
+        let activities: Vec<Activity> = events
+            .iter()
+            .flat_map(|e| activities_of(e, &to, &names, &file_url))
+            .collect();
+        if let Some(last) = events.last() {
+            self.sent_through = last.seq;
+            self.ended = events
+                .iter()
+                .any(|e| matches!(e.event, crate::domain::event::ChatEvent::Ended { .. }));
+        }
+        Ok(self.set(activities))
+    }
+}
+
+/// The usernames of the analysts who wrote among some events.
+struct Usernames(std::collections::HashMap<crate::domain::ids::UserId, String>);
+
+impl Usernames {
+    async fn read(channels: &ChannelService, events: &[StoredEvent]) -> Result<Self> {
+        let mut names = std::collections::HashMap::new();
+        for event in events {
+            if let crate::domain::event::ChatEvent::Message { author, .. }
+            | crate::domain::event::ChatEvent::Attachment { author, .. } = &event.event
+                && author.role == AuthorRole::Analyst
+                && let Some(id) = author.id
+                && !names.contains_key(&id)
+                && let Some(user) = channels.user(id).await?
+            {
+                names.insert(id, user.username);
+            }
+        }
+        Ok(Self(names))
+    }
+}
+
+impl AnalystNames for Usernames {
+    fn username(&self, author: &Author) -> String {
+        author
+            .id
+            .and_then(|id| self.0.get(&id).cloned())
+            .unwrap_or_else(|| "analyst".into())
+    }
+}
+
+/// The conversation's first words (the call's description), as the user said them.
+fn description(to: &Addressed<'_>, view: &ChatView, conversation: &ConversationRecord) -> Activity {
+    description_activity(
+        to,
+        &view.description,
+        conversation.first_activity.as_deref(),
+        view.created_at,
+    )
+}
+
+/// Where a file of the chat is fetched from.
+fn file_url(attachment: &crate::domain::message::AttachmentInfo) -> String {
+    format!("/api/v1/attachments/{}", attachment.id)
+}
+
+/// `n` random letters and digits: URL-safe, as Direct Line clients put ids in URLs
+/// unencoded.
+fn random_id(n: usize) -> String {
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(n)
+        .map(char::from)
+        .collect()
+}

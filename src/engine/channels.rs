@@ -1,0 +1,220 @@
+//! External channels as the engine keeps them: the Direct Line channels admins connect
+//! (a secret shown once, removed when a site may no longer use it), the people a channel
+//! vouches for, and its conversations. What the channels' wire formats say lives in the
+//! crate's `channels` adapters, above the engine.
+
+use base64::Engine as _;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use super::core::Core;
+use crate::domain::Timestamp;
+use crate::domain::channel::{CHANNEL_NAME_MAX_CHARS, Channel, ChannelKind};
+use crate::domain::ids::{ChannelId, ChatId, UserId};
+use crate::domain::parse_named;
+use crate::domain::user::{Role, User, Username};
+use crate::error::{Error, Result};
+use crate::store::{
+    ChannelRecord, Constraint, ConversationRecord, NewChannel, NewUser, StoreError,
+};
+
+#[derive(Clone)]
+pub struct ChannelService {
+    core: Core,
+}
+
+/// A channel just made, with its secret: the only time it is shown.
+pub struct CreatedChannel {
+    pub channel: Channel,
+    pub secret: String,
+}
+
+fn view(record: ChannelRecord) -> Channel {
+    Channel {
+        id: record.id,
+        kind: record.kind,
+        name: record.name,
+        created_at: Timestamp(record.created_at),
+    }
+}
+
+fn require_admin(user: &User) -> Result<()> {
+    if user.has(Role::Admin) {
+        Ok(())
+    } else {
+        Err(Error::forbidden("only admins manage channels"))
+    }
+}
+
+/// 32 random bytes, URL-safe base64 without padding.
+fn random_key() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn secret_hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+impl ChannelService {
+    pub(super) fn new(core: Core) -> Self {
+        Self { core }
+    }
+
+    /// Connects a channel of `kind` (`directline`) named `name`. Errors: `forbidden`
+    /// unless an admin; `invalid` for an unknown kind or an empty or over-long name.
+    pub async fn create(&self, user: &User, kind: &str, name: &str) -> Result<CreatedChannel> {
+        require_admin(user)?;
+        let kind: ChannelKind =
+            parse_named("channel kind", kind).map_err(|m| Error::invalid("kind", m))?;
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > CHANNEL_NAME_MAX_CHARS {
+            return Err(Error::invalid(
+                "name",
+                format!("must be 1 to {CHANNEL_NAME_MAX_CHARS} characters"),
+            ));
+        }
+        let secret = random_key();
+        let record = self
+            .core
+            .store
+            .create_channel(&NewChannel {
+                kind,
+                name,
+                secret_hash: &secret_hash(&secret),
+                token_key: &random_key(),
+                now: self.core.now(),
+            })
+            .await?;
+        Ok(CreatedChannel {
+            channel: view(record),
+            secret,
+        })
+    }
+
+    /// The channels, oldest first, without their secrets. Errors: `forbidden` unless an
+    /// admin.
+    pub async fn list(&self, user: &User) -> Result<Vec<Channel>> {
+        require_admin(user)?;
+        Ok(self
+            .core
+            .store
+            .channels()
+            .await?
+            .into_iter()
+            .map(view)
+            .collect())
+    }
+
+    /// Removes a channel: its secret and tokens stop working at once. Errors:
+    /// `forbidden` unless an admin; `not_found` for none.
+    pub async fn remove(&self, user: &User, id: ChannelId) -> Result<()> {
+        require_admin(user)?;
+        if self.core.store.remove_channel(id, self.core.now()).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound("channel"))
+        }
+    }
+
+    /// A channel not removed, by id (a token names it).
+    pub async fn channel(&self, id: ChannelId) -> Result<Option<ChannelRecord>> {
+        Ok(self.core.store.channel(id).await?)
+    }
+
+    /// The channel whose secret this is, if any.
+    pub async fn channel_by_secret(&self, secret: &str) -> Result<Option<ChannelRecord>> {
+        Ok(self
+            .core
+            .store
+            .channel_by_secret(&secret_hash(secret))
+            .await?)
+    }
+
+    /// The account of the person `channel` knows as `external`: made the first time, with
+    /// the roles `user` and `chat-user` and the name given (else "Web Chat user"), under
+    /// a username drawn from the channel and the id, so that two first requests at once
+    /// make one account.
+    pub async fn person(
+        &self,
+        channel: &ChannelRecord,
+        external: &str,
+        name: Option<&str>,
+    ) -> Result<User> {
+        let digest = hex::encode(Sha256::digest(external.as_bytes()));
+        let username = format!("{}{}-{}", channel.kind, channel.id, &digest[..20]);
+        let store = &self.core.store;
+        if let Some(user) = store.user_by_username(&username).await? {
+            return Ok(user);
+        }
+        let new = NewUser {
+            username: Username::parse(&username).map_err(|m| Error::invalid("user.id", m))?,
+            display_name: name.unwrap_or("Web Chat user").chars().take(100).collect(),
+            password_hash: None,
+            roles: vec![Role::User, Role::ChatUser],
+        };
+        match store.create_user(&new, self.core.now()).await {
+            Ok(user) => Ok(user),
+            Err(StoreError::Conflict(Constraint::UniqueUsername)) => store
+                .user_by_username(&username)
+                .await?
+                .ok_or(Error::NotFound("user")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A person by account id (a conversation's, an analyst who wrote).
+    pub async fn user(&self, id: UserId) -> Result<Option<User>> {
+        Ok(self.core.store.user(id).await?)
+    }
+
+    /// Starts a conversation `id` on `channel` for `user`.
+    pub async fn create_conversation(
+        &self,
+        channel: &ChannelRecord,
+        user: &User,
+        id: &str,
+    ) -> Result<ConversationRecord> {
+        let conversation = ConversationRecord {
+            id: id.to_owned(),
+            channel_id: channel.id,
+            user_id: user.id,
+            chat_id: None,
+            first_activity: None,
+            created_at: self.core.now(),
+        };
+        self.core.store.create_conversation(&conversation).await?;
+        Ok(conversation)
+    }
+
+    /// A conversation of `channel`. Errors: `not_found` for another channel's or none.
+    pub async fn conversation(
+        &self,
+        channel: &ChannelRecord,
+        id: &str,
+    ) -> Result<ConversationRecord> {
+        self.core
+            .store
+            .conversation(id)
+            .await?
+            .filter(|c| c.channel_id == channel.id)
+            .ok_or(Error::NotFound("conversation"))
+    }
+
+    /// Claims the conversation's first message for the client's `activity` id; true for
+    /// the one claim that wins while it has no chat.
+    pub async fn claim_first_message(&self, id: &str, activity: &str) -> Result<bool> {
+        Ok(self.core.store.claim_first_message(id, activity).await?)
+    }
+
+    /// Gives a claim up after its chat could not be started.
+    pub async fn release_first_message(&self, id: &str, activity: &str) -> Result<()> {
+        Ok(self.core.store.release_first_message(id, activity).await?)
+    }
+
+    /// Records the chat a conversation's first message started.
+    pub async fn set_conversation_chat(&self, id: &str, chat: ChatId) -> Result<()> {
+        Ok(self.core.store.set_conversation_chat(id, chat).await?)
+    }
+}

@@ -1,0 +1,308 @@
+//! Direct Line 3.0 over HTTP (`/v3/directline`), for Web Chat and any Direct Line client
+//! pointed here with its `domain` option: tokens, conversations, activities by POST and
+//! by poll, and the WebSocket stream (`streamUrl`, the token in its query string). Any
+//! origin may call it (CORS): the bearer secret or token is the credential, never a
+//! cookie.
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, State};
+use axum::http::header::{AUTHORIZATION, HOST};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, Method, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tower_http::cors::{Any, CorsLayer};
+
+use super::extract::{ApiPath, ApiQuery, JsonBody};
+use super::{ApiError, AppState};
+use crate::channels::activity::Activity;
+use crate::channels::directline::{ActivityStream, Conversation, PersonIn};
+use crate::error::Error;
+
+const GOING_AWAY: u16 = 1001;
+
+pub fn router() -> Router<AppState> {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            AUTHORIZATION,
+            axum::http::header::CONTENT_TYPE,
+            HeaderName::from_static("x-ms-bot-agent"),
+            HeaderName::from_static("x-requested-with"),
+        ]);
+    Router::new()
+        .route("/tokens/generate", post(generate_token))
+        .route("/tokens/refresh", post(refresh_token))
+        .route("/conversations", post(start_conversation))
+        .route("/conversations/{id}", get(reconnect))
+        .route(
+            "/conversations/{id}/activities",
+            post(post_activity).get(activities),
+        )
+        .route("/conversations/{id}/stream", get(stream))
+        .layer(cors)
+}
+
+/// The bearer secret or token of a Direct Line request; 401 without one.
+struct Bearer(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Bearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| Self(t.trim().to_owned()))
+            .filter(|t| !t.0.is_empty())
+            .ok_or_else(|| Error::Unauthorized.into())
+    }
+}
+
+/// Where this request reached chatdesk, as `ws://host` or `wss://host`, for `streamUrl`.
+struct SocketBase(String);
+
+impl FromRequestParts<AppState> for SocketBase {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(public) = &state.settings.public_url {
+            let base = public.trim_end_matches('/');
+            let ws = base
+                .strip_prefix("https://")
+                .map(|rest| format!("wss://{rest}"))
+                .or_else(|| {
+                    base.strip_prefix("http://")
+                        .map(|rest| format!("ws://{rest}"))
+                })
+                .unwrap_or_else(|| base.to_owned());
+            return Ok(Self(ws));
+        }
+        let host = parts
+            .headers
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .ok_or_else(|| Error::invalid("host", "a Host header is required"))?;
+        Ok(Self(format!("ws://{host}")))
+    }
+}
+
+/// A body that names the person: `{"user": {"id", "name"}}` (Microsoft's samples also
+/// write `User`, `Id` and `Name`).
+#[derive(Default, Deserialize)]
+struct PersonBody {
+    #[serde(default, alias = "User")]
+    user: Option<PersonFields>,
+}
+
+#[derive(Default, Deserialize)]
+struct PersonFields {
+    #[serde(default, alias = "Id")]
+    id: Option<String>,
+    #[serde(default, alias = "Name")]
+    name: Option<String>,
+}
+
+impl PersonBody {
+    fn person(self) -> PersonIn {
+        let fields = self.user.unwrap_or_default();
+        PersonIn {
+            id: fields.id.filter(|id| !id.is_empty()),
+            name: fields.name,
+        }
+    }
+}
+
+/// An optional JSON body: empty is the default.
+async fn person_of(body: axum::body::Bytes) -> Result<PersonIn, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(PersonIn::default());
+    }
+    let parsed: PersonBody = serde_json::from_slice(&body)
+        .map_err(|e| Error::invalid("body", format!("not a person: {e}")))?;
+    Ok(parsed.person())
+}
+
+fn conversation_json(c: &Conversation, base: Option<&SocketBase>) -> Value {
+    let mut shown = json!({
+        "conversationId": c.id,
+        "token": c.token,
+        "expires_in": c.expires_in,
+    });
+    if let Some(SocketBase(base)) = base {
+        shown["streamUrl"] = json!(format!(
+            "{base}/v3/directline/conversations/{}/stream?t={}",
+            c.id, c.token
+        ));
+    }
+    shown
+}
+
+async fn generate_token(
+    State(state): State<AppState>,
+    Bearer(bearer): Bearer,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let person = person_of(body).await?;
+    let c = state.directline.generate_token(&bearer, person).await?;
+    Ok(Json(conversation_json(&c, None)))
+}
+
+async fn refresh_token(
+    State(state): State<AppState>,
+    Bearer(bearer): Bearer,
+) -> Result<Json<Value>, ApiError> {
+    let c = state.directline.refresh_token(&bearer).await?;
+    Ok(Json(conversation_json(&c, None)))
+}
+
+async fn start_conversation(
+    State(state): State<AppState>,
+    Bearer(bearer): Bearer,
+    base: SocketBase,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let person = person_of(body).await?;
+    let (c, fresh) = state.directline.start_conversation(&bearer, person).await?;
+    let status = if fresh {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(conversation_json(&c, Some(&base)))))
+}
+
+async fn reconnect(
+    State(state): State<AppState>,
+    Bearer(bearer): Bearer,
+    base: SocketBase,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let c = state.directline.reconnect(&bearer, &id).await?;
+    Ok(Json(conversation_json(&c, Some(&base))))
+}
+
+async fn post_activity(
+    State(state): State<AppState>,
+    Bearer(bearer): Bearer,
+    ApiPath(id): ApiPath<String>,
+    JsonBody(activity): JsonBody<Activity>,
+) -> Result<Json<Value>, ApiError> {
+    let posted = state
+        .directline
+        .post_activity(&bearer, &id, &activity)
+        .await?;
+    Ok(Json(json!({ "id": posted })))
+}
+
+#[derive(Deserialize)]
+struct Watermark {
+    #[serde(default)]
+    watermark: Option<String>,
+}
+
+impl Watermark {
+    /// The `seq` after which to read; `None` for from the start (empty or absent).
+    fn after(&self) -> Result<Option<i64>, Error> {
+        match self.watermark.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(w) => w
+                .parse::<i64>()
+                .ok()
+                .filter(|w| *w >= 0)
+                .map(Some)
+                .ok_or_else(|| {
+                    Error::invalid("watermark", "must be a watermark this service gave")
+                }),
+        }
+    }
+}
+
+async fn activities(
+    State(state): State<AppState>,
+    Bearer(bearer): Bearer,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(watermark): ApiQuery<Watermark>,
+) -> Result<Json<Value>, ApiError> {
+    let set = state
+        .directline
+        .activities(&bearer, &id, watermark.after()?)
+        .await?;
+    Ok(Json(json!(set)))
+}
+
+#[derive(Deserialize)]
+struct StreamQuery {
+    t: String,
+    #[serde(default)]
+    watermark: Option<String>,
+}
+
+async fn stream(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<StreamQuery>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let after = Watermark {
+        watermark: query.watermark,
+    }
+    .after()?;
+    let stream = state.directline.stream(&query.t, &id, after).await?;
+    let shutdown = state.shutdown.clone();
+    let sockets = state.sockets.clone();
+    Ok(ws.on_upgrade(move |socket| sockets.track_future(run(socket, stream, shutdown))))
+}
+
+/// Sends each activity set as a text frame until the conversation ends, the client goes
+/// or the server stops; what the client sends (Direct Line clients send empty keepalives)
+/// is read and dropped.
+async fn run(
+    socket: WebSocket,
+    mut stream: ActivityStream,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let (mut tx, mut rx) = socket.split();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => {
+                let _ = tx.send(Message::Close(Some(CloseFrame {
+                    code: GOING_AWAY,
+                    reason: Utf8Bytes::from_static("server shutting down"),
+                }))).await;
+                return;
+            }
+            incoming = rx.next() => match incoming {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                Some(Ok(_)) => {}
+            },
+            next = stream.next() => match next {
+                Ok(Some(set)) => {
+                    let text = serde_json::to_string(&set).expect("activity sets serialize");
+                    if tx.send(Message::Text(text.into())).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => {
+                    let _ = tx.send(Message::Close(None)).await;
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "a Direct Line stream failed");
+                    let _ = tx.send(Message::Close(None)).await;
+                    return;
+                }
+            },
+        }
+    }
+}

@@ -1,0 +1,415 @@
+//! Direct Line 3.0 from the client's side, over real HTTP and WebSockets: a person on a
+//! site's Web Chat (here, raw requests as `botframework-directlinejs` makes them; the
+//! library itself runs in `tests/browser/directline.test.mjs`) reaches the same bot,
+//! queue, analyst and call as chatdesk's own chat window.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, Socket, TestApp, TestUser};
+use chatdesk::domain::user::Role;
+
+/// A Direct Line client: the base address and the bearer it uses (secret or token).
+struct Client {
+    base: String,
+    bearer: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    fn new(app: &TestApp, bearer: &str) -> Self {
+        Self {
+            base: format!("{}/v3/directline", app.root()),
+            bearer: bearer.to_owned(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.bearer);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    /// Posts a message as Web Chat does; the activity id.
+    async fn say(&self, conversation: &str, text: &str, client_id: &str) -> String {
+        let (status, body) = self
+            .post(
+                &format!("/conversations/{conversation}/activities"),
+                json!({
+                    "type": "message",
+                    "text": text,
+                    "textFormat": "plain",
+                    "attachments": [],
+                    "channelData": {"clientActivityID": client_id, "attachmentSizes": []},
+                    "channelId": "webchat",
+                    "from": {"id": "ignored-by-chatdesk", "role": "user"},
+                    "locale": "en-US",
+                    "localTimestamp": "2026-12-07T10:00:00.000+01:00",
+                    "entities": [{"type": "ClientCapabilities", "requiresBotState": true}]
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["id"].as_str().expect("an activity id").to_owned()
+    }
+
+    /// Clicks a `messageBack` button: posts its value as Web Chat does.
+    async fn click(&self, conversation: &str, value: Value) -> (StatusCode, Value) {
+        self.post(
+            &format!("/conversations/{conversation}/activities"),
+            json!({
+                "type": "message",
+                "value": value,
+                "channelData": {"clientActivityID": "click-1", "messageBack": {}},
+                "from": {"id": "x", "role": "user"}
+            }),
+        )
+        .await
+    }
+}
+
+/// An admin makes a Direct Line channel; its secret.
+async fn channel_secret(app: &TestApp) -> String {
+    let admin = app.user("root", &[Role::Admin]).await;
+    let (status, made) = admin
+        .post(
+            "/channels",
+            json!({"kind": "directline", "name": "Intranet"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    made["secret"]
+        .as_str()
+        .expect("the secret, once")
+        .to_owned()
+}
+
+/// Activity sets from the stream until one activity matches; every activity seen.
+async fn until(socket: &mut Socket, what: &str, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+    let mut seen = Vec::new();
+    loop {
+        let set = socket.wait_for(what, |_| true).await;
+        let activities = set["activities"]
+            .as_array()
+            .expect("an activity set")
+            .clone();
+        assert!(set["watermark"].is_string(), "{set}");
+        let found = activities.iter().any(&pred);
+        seen.extend(activities);
+        if found {
+            return seen;
+        }
+    }
+}
+
+fn text_is(text: &str) -> impl Fn(&Value) -> bool + '_ {
+    move |a| a["type"] == "message" && a["text"].as_str().is_some_and(|t| t.contains(text))
+}
+
+async fn a_web_chat_user_reaches_the_bot_and_an_analyst(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let secret = channel_secret(&app).await;
+    // The site's server trades its secret for a token naming its signed-in person.
+    let site = Client::new(&app, &secret);
+    let (status, token) = site
+        .post(
+            "/tokens/generate",
+            json!({"user": {"id": "dl_ann", "name": "Ann Example"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{token}");
+    let web_chat = Client::new(&app, token["token"].as_str().unwrap());
+    let (status, started) = web_chat.post("/conversations", json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let conversation = started["conversationId"].as_str().unwrap().to_owned();
+    assert_eq!(conversation, token["conversationId"]);
+    let mut stream = Socket::open(started["streamUrl"].as_str().unwrap())
+        .await
+        .expect("the stream opens");
+
+    // The first message logs the call and starts the bot; it comes back with its id.
+    let first = web_chat
+        .say(&conversation, "my vpn keeps dropping", "c-1")
+        .await;
+    let seen = until(&mut stream, "the bot's articles", |a| {
+        a["attachments"][0]["contentType"] == "application/vnd.microsoft.card.hero"
+    })
+    .await;
+    let echo = &seen[0];
+    assert_eq!(echo["id"], first);
+    assert_eq!(echo["channelData"]["clientActivityID"], "c-1");
+    assert_eq!(echo["from"]["id"], "dl_ann");
+    assert_eq!(echo["from"]["role"], "user");
+    let cards = seen.last().unwrap();
+    assert_eq!(cards["from"]["role"], "bot");
+    assert_eq!(
+        cards["suggestedActions"]["actions"][0]["value"],
+        json!({"action": "handoff"})
+    );
+    let card = &cards["attachments"][0]["content"];
+    let read = card["buttons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["value"]["action"] == "read")
+        .expect("a read button")["value"]
+        .clone();
+    assert_eq!(card["buttons"][0]["type"], "messageBack");
+
+    // "Read it" brings the whole article; an article never offered is refused.
+    let (status, _) = web_chat.click(&conversation, read.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    let title = card["title"].as_str().unwrap().to_owned();
+    until(
+        &mut stream,
+        "the article in full",
+        text_is(&format!("**{title}**")),
+    )
+    .await;
+    let (status, refused) = web_chat
+        .click(
+            &conversation,
+            json!({"action": "accept", "article_id": "never-offered"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{refused}");
+
+    // "Talk to an analyst": the queue is told, an analyst accepts and answers.
+    let (status, _) = web_chat
+        .click(&conversation, json!({"action": "handoff"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    until(
+        &mut stream,
+        "the place in the queue",
+        text_is("in the queue"),
+    )
+    .await;
+    let bob = app.online_analyst("bob", 2).await;
+    let (_, queue) = bob.get("/analyst/queue").await;
+    let chat = queue[0]["chat_id"].as_i64().expect("the chat is queued");
+    let (status, _) = bob.post(&format!("/chats/{chat}/accept"), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    bob_says(&bob, chat, "Hi Ann, which VPN client?").await;
+    let seen = until(
+        &mut stream,
+        "the analyst's words",
+        text_is("which VPN client"),
+    )
+    .await;
+    let from_bob = seen
+        .iter()
+        .find(|a| text_is("which VPN client")(a))
+        .unwrap();
+    assert_eq!(from_bob["from"]["id"], "analyst:bob");
+    assert_eq!(from_bob["from"]["role"], "bot");
+    let watermark = seen_watermark(&seen);
+
+    // The socket drops; Bob writes meanwhile; the client reconnects with its watermark
+    // and gets what it missed, once.
+    stream.close().await;
+    bob_says(&bob, chat, "Are you still there?").await;
+    let (status, again) = web_chat
+        .get(&format!(
+            "/conversations/{conversation}?watermark={watermark}"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    let url = format!(
+        "{}&watermark={watermark}",
+        again["streamUrl"].as_str().unwrap()
+    );
+    let mut stream = Socket::open(&url).await.expect("the stream opens again");
+    let missed = until(&mut stream, "what was missed", text_is("still there")).await;
+    assert!(
+        !missed.iter().any(text_is("which VPN client")),
+        "nothing seen twice: {missed:?}"
+    );
+    web_chat.say(&conversation, "Yes, the IT one", "c-2").await;
+    until(&mut stream, "the echo", |a| {
+        a["channelData"]["clientActivityID"] == "c-2"
+    })
+    .await;
+
+    // Bob ends it: the stream says so; the call keeps every word, from Direct Line.
+    let (status, ended) = bob.post(&format!("/chats/{chat}/end"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{ended}");
+    until(&mut stream, "the end", |a| a["type"] == "endOfConversation").await;
+    let (_, call) = bob.get(&format!("/calls/{}", ended["call"]["id"])).await;
+    assert_eq!(call["source"], "directline", "{call}");
+    assert_eq!(call["description"], "my vpn keeps dropping");
+    let transcript = call["transcript"].to_string();
+    for said in [
+        "VPN keeps disconnecting",
+        "which VPN client",
+        "Yes, the IT one",
+    ] {
+        assert!(transcript.contains(said), "{said}: {transcript}");
+    }
+
+    // A poll from the start holds the whole conversation, each activity once.
+    let (status, all) = web_chat
+        .get(&format!(
+            "/conversations/{conversation}/activities?watermark="
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    let ids: Vec<&str> = all["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    let mut unique = ids.clone();
+    unique.dedup();
+    assert_eq!(ids, unique);
+    assert_eq!(ids[0], first);
+    // Everything read, the conversation is over.
+    let last = all["watermark"].as_str().unwrap();
+    let (status, _) = web_chat
+        .get(&format!(
+            "/conversations/{conversation}/activities?watermark={last}"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn bob_says(bob: &TestUser, chat: i64, text: &str) {
+    let (status, body) = bob
+        .post(&format!("/chats/{chat}/messages"), json!({"text": text}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// The watermark a client holds after these activities: the `seq` in the last stored
+/// activity's id.
+fn seen_watermark(seen: &[Value]) -> i64 {
+    seen.iter()
+        .filter_map(|a| a["id"].as_str()?.rsplit_once('|')?.1.parse::<i64>().ok())
+        .max()
+        .expect("a stored activity")
+}
+
+/// What no holder of a secret or token may do: a wrong bearer, another conversation, a
+/// malformed activity, a removed channel.
+async fn direct_line_refuses_what_it_must(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let secret = channel_secret(&app).await;
+    let site = Client::new(&app, &secret);
+    let (_, mine) = site.post("/tokens/generate", json!({})).await;
+    let (_, theirs) = site
+        .post("/tokens/generate", json!({"user": {"id": "dl_zed"}}))
+        .await;
+    let me = Client::new(&app, mine["token"].as_str().unwrap());
+    let conversation = mine["conversationId"].as_str().unwrap();
+
+    let stranger = Client::new(&app, "not-a-secret");
+    assert_eq!(
+        stranger.post("/conversations", json!({})).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let forged = format!("{}x", mine["token"].as_str().unwrap());
+    assert_eq!(
+        Client::new(&app, &forged)
+            .post("/conversations", json!({}))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    // A token opens its own conversation only.
+    let other = theirs["conversationId"].as_str().unwrap();
+    assert_eq!(
+        me.get(&format!("/conversations/{other}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        me.get("/conversations/no-such-thing/activities").await.0,
+        StatusCode::NOT_FOUND
+    );
+    // A token cannot make tokens; a secret cannot be refreshed.
+    assert_eq!(
+        me.post("/tokens/generate", json!({})).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        site.post("/tokens/refresh", json!({})).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, refreshed) = me.post("/tokens/refresh", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(refreshed["conversationId"], conversation);
+
+    // Malformed or empty activities store nothing.
+    let path = format!("/conversations/{conversation}/activities");
+    let (status, body) = me
+        .post(&path, json!({"type": "message", "text": "  "}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "invalid");
+    let (status, _) = me.post(&path, json!({"text": "no type"})).await;
+    assert!(status.is_client_error(), "{status}");
+    let (status, body) = me
+        .post(
+            &path,
+            json!({"type": "message", "value": {"action": "explode"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = me.get(&format!("{path}?watermark=-3")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (_, all) = me.get(&format!("{path}?watermark=")).await;
+    assert_eq!(all["activities"], json!([]), "nothing was stored");
+
+    // Removed, the channel's secret and tokens stop at once.
+    let admin = app.user("root2", &[Role::Admin]).await;
+    let (_, channels) = admin.get("/channels").await;
+    assert!(channels[0].get("secret").is_none(), "{channels}");
+    let id = channels[0]["id"].as_i64().unwrap();
+    let (status, _) = admin.delete(&format!("/channels/{id}")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        site.post("/conversations", json!({})).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(me.get(&path).await.0, StatusCode::UNAUTHORIZED);
+    // Only admins manage channels.
+    let ann = app.chat_user("ann").await;
+    let (status, _) = ann
+        .post("/channels", json!({"kind": "directline", "name": "x"}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = admin
+        .post("/channels", json!({"kind": "carrier-pigeon", "name": "x"}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+}
+
+crate::on_both_databases!(
+    a_web_chat_user_reaches_the_bot_and_an_analyst,
+    direct_line_refuses_what_it_must,
+);
