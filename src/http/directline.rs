@@ -182,14 +182,21 @@ async fn start_conversation(
     Ok((status, Json(conversation_json(&c, Some(&base)))))
 }
 
+/// A client reconnecting: its new `streamUrl` resumes after the watermark it gives.
 async fn reconnect(
     State(state): State<AppState>,
     Bearer(bearer): Bearer,
     base: SocketBase,
     ApiPath(id): ApiPath<String>,
+    ApiQuery(watermark): ApiQuery<Watermark>,
 ) -> Result<Json<Value>, ApiError> {
+    let after = watermark.after()?;
     let c = state.directline.reconnect(&bearer, &id).await?;
-    Ok(Json(conversation_json(&c, Some(&base))))
+    let mut shown = conversation_json(&c, Some(&base));
+    if let (Some(after), Some(url)) = (after, shown["streamUrl"].as_str()) {
+        shown["streamUrl"] = json!(format!("{url}&watermark={after}"));
+    }
+    Ok(Json(shown))
 }
 
 async fn post_activity(

@@ -81,6 +81,12 @@ export async function startServer(backend, settings = {}, { traffic } = {}) {
   return {
     base,
     log: () => log,
+    /** Adds an account with `roles` (`chatdesk user add`); its API token. */
+    addUser(name, roles) {
+      const args = ['user', 'add', name, ...roles.flatMap((r) => ['--role', r])];
+      const out = execFileSync(BINARY, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'ignore'] });
+      return out.toString().trim().split('\n').pop();
+    },
     async stop() {
       child.kill('SIGTERM');
       await new Promise((r) => (child.exitCode !== null ? r() : child.on('exit', r)));
