@@ -25,10 +25,10 @@ use crate::domain::Timestamp;
 use crate::domain::channel::{CallSource, validate_external_id};
 use crate::domain::chat::{ChatStatus, ChatView};
 use crate::domain::ids::ChatId;
-use crate::domain::message::{Author, AuthorRole};
+use crate::domain::message::{AttachmentInfo, Author, AuthorRole};
 use crate::domain::user::User;
 use crate::engine::clock::Clock;
-use crate::engine::{ChannelService, ChatFeed, ChatService, Engine};
+use crate::engine::{ChannelService, ChatFeed, ChatService, Engine, Upload};
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::FrameKind;
 use crate::store::{ChannelRecord, ConversationRecord, StoredEvent};
@@ -418,14 +418,87 @@ impl DirectLine {
         ))
     }
 
+    /// Addresses of the chat's files under `base` that open without other credentials
+    /// for at least [`FILE_LINK_SECS`](crate::engine::FILE_LINK_SECS).
+    async fn file_urls(&self, base: &str) -> Result<impl Fn(&AttachmentInfo) -> String> {
+        let links = self.chats.file_links().await?;
+        let base = base.trim_end_matches('/').to_owned();
+        Ok(move |a: &AttachmentInfo| {
+            format!("{base}/v3/directline/files/{}?{}", a.id, links.query(&a.id))
+        })
+    }
+
+    /// `POST /conversations/{id}/upload`: files the person sends, with the activity that
+    /// carries them (its text, if any, is said in the chat too; without text the files'
+    /// names are, so that the client's id for the activity comes back). The files join
+    /// the call. A conversation's first activity may be an upload: it logs the call.
+    /// Errors: as [`post_activity`](Self::post_activity), and `invalid` without files.
+    pub async fn upload(
+        &self,
+        bearer: &str,
+        conversation_id: &str,
+        activity: &Activity,
+        files: Vec<Upload>,
+    ) -> Result<String> {
+        if files.is_empty() {
+            return Err(Error::invalid(
+                "file",
+                "send at least one part named \"file\"",
+            ));
+        }
+        let access = self.access(bearer).await?;
+        let (conversation, _) = self.open(&access, conversation_id).await?;
+        let user = self
+            .channels
+            .user(conversation.user_id)
+            .await?
+            .ok_or(Error::NotFound("conversation"))?;
+        let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
+        let text = activity
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map_or_else(|| format!("Sent {}", names.join(", ")), str::to_owned);
+        let client_id = activity.client_activity_id().map(str::to_owned);
+        let chat_id = match conversation.chat_id {
+            Some(chat) => chat,
+            None => {
+                self.first_message(access.channel(), &conversation, &user, &text, client_id)
+                    .await?;
+                let now = self
+                    .channels
+                    .conversation(access.channel(), conversation_id)
+                    .await?;
+                let chat = now.chat_id.ok_or(Error::NotFound("conversation"))?;
+                for file in files {
+                    self.chats.attach(&user, chat, file).await?;
+                }
+                return Ok(activity_id(conversation_id, 0));
+            }
+        };
+        for file in files {
+            self.chats.attach(&user, chat_id, file).await?;
+        }
+        let (message, _) = self
+            .chats
+            .post_message(&user, chat_id, &text, client_id.as_deref())
+            .await?;
+        Ok(activity_id(conversation_id, message.seq))
+    }
+
     /// `GET /conversations/{id}/activities?watermark=`: every activity after the
     /// watermark (none given: from the start). Errors: `not_found` once the chat has
     /// ended and the client has everything.
+    ///
+    /// `base` is the address clients reach chatdesk at (`https://desk.example.com`), for
+    /// the links to files.
     pub async fn activities(
         &self,
         bearer: &str,
         conversation_id: &str,
         watermark: Option<i64>,
+        base: &str,
     ) -> Result<ActivitySet> {
         let access = self.access(bearer).await?;
         let (conversation, person) = self.open(&access, conversation_id).await?;
@@ -459,8 +532,9 @@ impl DirectLine {
             return Err(Error::NotFound("conversation"));
         }
         let names = Usernames::read(&self.channels, &events).await?;
+        let files = self.file_urls(base).await?;
         for event in &events {
-            activities.extend(activities_of(event, &to, &names, &file_url));
+            activities.extend(activities_of(event, &to, &names, &files));
         }
         let last = events.last().map_or(after.max(0), |e| e.seq);
         Ok(ActivitySet {
@@ -476,6 +550,7 @@ impl DirectLine {
         bearer: &str,
         conversation_id: &str,
         watermark: Option<i64>,
+        base: &str,
     ) -> Result<ActivityStream> {
         let access = self.access(bearer).await?;
         let (conversation, person) = self.open(&access, conversation_id).await?;
@@ -486,6 +561,7 @@ impl DirectLine {
             .ok_or(Error::NotFound("conversation"))?;
         Ok(ActivityStream {
             line: self.clone(),
+            base: base.to_owned(),
             channel: access.channel().clone(),
             conversation,
             person,
@@ -500,6 +576,8 @@ impl DirectLine {
 /// One client's stream of a conversation's activity sets.
 pub struct ActivityStream {
     line: DirectLine,
+    /// Where clients reach chatdesk, for links to files.
+    base: String,
     channel: ChannelRecord,
     conversation: ConversationRecord,
     person: ChannelAccount,
@@ -615,10 +693,11 @@ impl ActivityStream {
             .events_after(&self.user, chat_id, self.sent_through)
             .await?;
         let names = Usernames::read(&self.line.channels, &events).await?;
+        let files = self.line.file_urls(&self.base).await?;
         let to = self.addressed();
         let activities: Vec<Activity> = events
             .iter()
-            .flat_map(|e| activities_of(e, &to, &names, &file_url))
+            .flat_map(|e| activities_of(e, &to, &names, &files))
             .collect();
         if let Some(last) = events.last() {
             self.sent_through = last.seq;
@@ -668,11 +747,6 @@ fn description(to: &Addressed<'_>, view: &ChatView, conversation: &ConversationR
         conversation.first_activity.as_deref(),
         view.created_at,
     )
-}
-
-/// Where a file of the chat is fetched from.
-fn file_url(attachment: &crate::domain::message::AttachmentInfo) -> String {
-    format!("/api/v1/attachments/{}", attachment.id)
 }
 
 /// `n` random letters and digits: URL-safe, as Direct Line clients put ids in URLs

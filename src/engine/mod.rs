@@ -32,7 +32,9 @@ pub use accounts::{
 };
 pub use calls::{CallDetails, CallService, LinkedChat, TranscriptEntry};
 pub use channels::{ChannelService, CreatedChannel};
-pub use chat::{ChatFeed, ChatService, Download, LEAVING_WINDOW, Started, Upload};
+pub use chat::{
+    ChatFeed, ChatService, Download, FILE_LINK_SECS, FileLinks, LEAVING_WINDOW, Started, Upload,
+};
 pub use core::call_view;
 pub use desk::{DeskFeed, DeskService};
 pub use knowledge::{

@@ -18,6 +18,7 @@ use super::extract::{ApiPath, ApiQuery, CurrentUser, JsonBody};
 use super::{ApiError, AppState};
 use crate::domain::call::CallStatus;
 use crate::domain::ids::{AttachmentId, CallId};
+use crate::engine::Download;
 use crate::error::Error;
 
 /// RFC 5987 `attr-char`s kept as they are in `filename*=`; everything else is encoded.
@@ -154,7 +155,13 @@ async fn download(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let file = state.chats.download(&user, &id).await?;
-    Ok((
+    Ok(file_response(file))
+}
+
+/// A stored file as a download: its type only when a browser merely displays it, its
+/// name, and nothing that lets it run as this site's page.
+pub(super) fn file_response(file: Download) -> Response {
+    (
         [
             (CONTENT_TYPE, served_type(&file.content_type).to_owned()),
             (CONTENT_DISPOSITION, disposition(&file.name)),
@@ -166,7 +173,7 @@ async fn download(
         ],
         axum::body::Body::from_stream(file.body),
     )
-        .into_response())
+        .into_response()
 }
 
 /// The type a file is served with: its own when a browser only displays it (pictures,

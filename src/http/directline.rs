@@ -5,7 +5,7 @@
 //! cookie.
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Multipart, State};
 use axum::http::header::{AUTHORIZATION, HOST};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, Method, StatusCode};
@@ -21,11 +21,13 @@ use super::extract::{ApiPath, ApiQuery, JsonBody};
 use super::{ApiError, AppState};
 use crate::channels::activity::Activity;
 use crate::channels::directline::{ActivityStream, Conversation, PersonIn};
+use crate::engine::Upload;
 use crate::error::Error;
 
 const GOING_AWAY: u16 = 1001;
 
-pub fn router() -> Router<AppState> {
+/// `upload_max_bytes` bounds an upload's body (its files and the activity together).
+pub fn router(upload_max_bytes: usize) -> Router<AppState> {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST])
@@ -45,6 +47,11 @@ pub fn router() -> Router<AppState> {
             post(post_activity).get(activities),
         )
         .route("/conversations/{id}/stream", get(stream))
+        .route(
+            "/conversations/{id}/upload",
+            post(upload).layer(DefaultBodyLimit::max(upload_max_bytes)),
+        )
+        .route("/files/{id}", get(file))
         .layer(cors)
 }
 
@@ -66,10 +73,22 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
     }
 }
 
-/// Where this request reached chatdesk, as `ws://host` or `wss://host`, for `streamUrl`.
-struct SocketBase(String);
+/// Where this request reached chatdesk (`http://host`, or `public_url`), for the links
+/// Direct Line hands out: `streamUrl` and files' `contentUrl`.
+struct PublicBase(String);
 
-impl FromRequestParts<AppState> for SocketBase {
+impl PublicBase {
+    /// The same address for WebSockets: `ws://` or `wss://`.
+    fn sockets(&self) -> String {
+        match self.0.split_once("://") {
+            Some(("https", rest)) => format!("wss://{rest}"),
+            Some((_, rest)) => format!("ws://{rest}"),
+            None => format!("ws://{}", self.0),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for PublicBase {
     type Rejection = ApiError;
 
     async fn from_request_parts(
@@ -77,23 +96,14 @@ impl FromRequestParts<AppState> for SocketBase {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         if let Some(public) = &state.settings.public_url {
-            let base = public.trim_end_matches('/');
-            let ws = base
-                .strip_prefix("https://")
-                .map(|rest| format!("wss://{rest}"))
-                .or_else(|| {
-                    base.strip_prefix("http://")
-                        .map(|rest| format!("ws://{rest}"))
-                })
-                .unwrap_or_else(|| base.to_owned());
-            return Ok(Self(ws));
+            return Ok(Self(public.trim_end_matches('/').to_owned()));
         }
         let host = parts
             .headers
             .get(HOST)
             .and_then(|h| h.to_str().ok())
             .ok_or_else(|| Error::invalid("host", "a Host header is required"))?;
-        Ok(Self(format!("ws://{host}")))
+        Ok(Self(format!("http://{host}")))
     }
 }
 
@@ -133,16 +143,18 @@ async fn person_of(body: axum::body::Bytes) -> Result<PersonIn, ApiError> {
     Ok(parsed.person())
 }
 
-fn conversation_json(c: &Conversation, base: Option<&SocketBase>) -> Value {
+fn conversation_json(c: &Conversation, base: Option<&PublicBase>) -> Value {
     let mut shown = json!({
         "conversationId": c.id,
         "token": c.token,
         "expires_in": c.expires_in,
     });
-    if let Some(SocketBase(base)) = base {
+    if let Some(base) = base {
         shown["streamUrl"] = json!(format!(
-            "{base}/v3/directline/conversations/{}/stream?t={}",
-            c.id, c.token
+            "{}/v3/directline/conversations/{}/stream?t={}",
+            base.sockets(),
+            c.id,
+            c.token
         ));
     }
     shown
@@ -169,7 +181,7 @@ async fn refresh_token(
 async fn start_conversation(
     State(state): State<AppState>,
     Bearer(bearer): Bearer,
-    base: SocketBase,
+    base: PublicBase,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let person = person_of(body).await?;
@@ -186,7 +198,7 @@ async fn start_conversation(
 async fn reconnect(
     State(state): State<AppState>,
     Bearer(bearer): Bearer,
-    base: SocketBase,
+    base: PublicBase,
     ApiPath(id): ApiPath<String>,
     ApiQuery(watermark): ApiQuery<Watermark>,
 ) -> Result<Json<Value>, ApiError> {
@@ -238,12 +250,13 @@ impl Watermark {
 async fn activities(
     State(state): State<AppState>,
     Bearer(bearer): Bearer,
+    base: PublicBase,
     ApiPath(id): ApiPath<String>,
     ApiQuery(watermark): ApiQuery<Watermark>,
 ) -> Result<Json<Value>, ApiError> {
     let set = state
         .directline
-        .activities(&bearer, &id, watermark.after()?)
+        .activities(&bearer, &id, watermark.after()?, &base.0)
         .await?;
     Ok(Json(json!(set)))
 }
@@ -257,6 +270,7 @@ struct StreamQuery {
 
 async fn stream(
     State(state): State<AppState>,
+    base: PublicBase,
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<StreamQuery>,
     ws: WebSocketUpgrade,
@@ -265,7 +279,10 @@ async fn stream(
         watermark: query.watermark,
     }
     .after()?;
-    let stream = state.directline.stream(&query.t, &id, after).await?;
+    let stream = state
+        .directline
+        .stream(&query.t, &id, after, &base.0)
+        .await?;
     let shutdown = state.shutdown.clone();
     let sockets = state.sockets.clone();
     Ok(ws.on_upgrade(move |socket| sockets.track_future(run(socket, stream, shutdown))))
@@ -312,4 +329,58 @@ async fn run(
             },
         }
     }
+}
+
+/// `POST /conversations/{id}/upload?userId=`: a part named `activity` (the activity, as
+/// JSON) and parts named `file`, as Web Chat sends them.
+async fn upload(
+    State(state): State<AppState>,
+    Bearer(bearer): Bearer,
+    ApiPath(id): ApiPath<String>,
+    mut multipart: Multipart,
+) -> Result<Json<Value>, ApiError> {
+    let mut activity = Activity {
+        kind: "message".into(),
+        ..Activity::default()
+    };
+    let mut files = Vec::new();
+    while let Some(field) = multipart.next_field().await? {
+        match field.name() {
+            Some("activity") => {
+                let bytes = field.bytes().await?;
+                activity = serde_json::from_slice(&bytes)
+                    .map_err(|e| Error::invalid("activity", format!("not an activity: {e}")))?;
+            }
+            Some("file") => {
+                let name = field.file_name().unwrap_or("attachment").to_owned();
+                let bytes = field.bytes().await?.to_vec();
+                files.push(Upload { name, bytes });
+            }
+            _ => {}
+        }
+    }
+    let posted = state
+        .directline
+        .upload(&bearer, &id, &activity, files)
+        .await?;
+    Ok(Json(json!({ "id": posted })))
+}
+
+#[derive(Deserialize)]
+struct FileLink {
+    expires: i64,
+    sig: String,
+}
+
+/// A file by the link an activity's `contentUrl` gave: no other credentials.
+async fn file(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(link): ApiQuery<FileLink>,
+) -> Result<Response, ApiError> {
+    let download = state
+        .chats
+        .download_by_link(&id, link.expires, &link.sig)
+        .await?;
+    Ok(super::calls::file_response(download))
 }

@@ -114,7 +114,10 @@ pub fn router(state: AppState) -> Router {
     ));
     Router::new()
         .nest("/api/v1", api)
-        .nest("/v3/directline", directline::router())
+        .nest(
+            "/v3/directline",
+            directline::router(limits.attachment_max_bytes),
+        )
         .merge(pages::router(&state))
         .merge(health::router())
         .fallback(|| async { ApiError::from(crate::error::Error::NotFound("page")) })

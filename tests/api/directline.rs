@@ -407,7 +407,103 @@ async fn direct_line_refuses_what_it_must(backend: Backend) {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
 }
 
+/// Files both ways: the person uploads one as Web Chat does (an `activity` part and a
+/// `file` part), it joins the call; the analyst's file reaches the person as an
+/// attachment whose address opens without other credentials, and an altered address
+/// opens nothing.
+async fn files_cross_direct_line_both_ways(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let secret = channel_secret(&app).await;
+    let site = Client::new(&app, &secret);
+    let (_, started) = site
+        .post("/conversations", json!({"user": {"id": "dl_ann"}}))
+        .await;
+    let conversation = started["conversationId"].as_str().unwrap().to_owned();
+    let web_chat = Client::new(&app, started["token"].as_str().unwrap());
+    web_chat
+        .say(&conversation, "my printer is offline", "c-1")
+        .await;
+    let mut stream = Socket::open(started["streamUrl"].as_str().unwrap())
+        .await
+        .expect("the stream opens");
+
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "activity",
+            reqwest::multipart::Part::text(
+                json!({"type": "message", "channelData": {"clientActivityID": "c-2"}}).to_string(),
+            )
+            .mime_str("application/vnd.microsoft.activity")
+            .unwrap(),
+        )
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"printer says E-42".to_vec()).file_name("error.txt"),
+        );
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/conversations/{conversation}/upload?userId=dl_ann",
+            web_chat.base
+        ))
+        .bearer_auth(&web_chat.bearer)
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(response.status(), StatusCode::OK);
+    // The person's file comes back as theirs, and the activity with its client id.
+    let seen = until(&mut stream, "the upload's echo", |a| {
+        a["channelData"]["clientActivityID"] == "c-2"
+    })
+    .await;
+    assert!(
+        seen.iter()
+            .any(|a| a["attachments"][0]["name"] == "error.txt" && a["from"]["role"] == "user"),
+        "{seen:?}"
+    );
+
+    let bob = app.online_analyst("bob", 2).await;
+    let (status, _) = web_chat
+        .click(&conversation, json!({"action": "handoff"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, queue) = bob.get("/analyst/queue").await;
+    let chat = queue[0]["chat_id"].as_i64().unwrap();
+    bob.post(&format!("/chats/{chat}/accept"), json!({})).await;
+    let (status, sent) = bob
+        .upload(chat, "driver.pdf", b"%PDF-1.4 driver".to_vec())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
+    let seen = until(&mut stream, "the analyst's file", |a| {
+        a["attachments"][0]["name"] == "driver.pdf"
+    })
+    .await;
+    let url = seen.last().unwrap()["attachments"][0]["contentUrl"]
+        .as_str()
+        .expect("a contentUrl")
+        .to_owned();
+    assert!(url.starts_with("http://"), "an absolute address: {url}");
+    let plain = reqwest::get(&url).await.expect("download");
+    assert_eq!(plain.status(), StatusCode::OK);
+    assert_eq!(plain.bytes().await.unwrap().as_ref(), b"%PDF-1.4 driver");
+    let altered = url.replace("sig=", "sig=0");
+    assert_eq!(
+        reqwest::get(&altered).await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    let (_, call) = bob.get(&format!("/chats/{chat}")).await;
+    let (_, call) = bob.get(&format!("/calls/{}", call["call_id"])).await;
+    let names: Vec<&str> = call["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["error.txt", "driver.pdf"], "{call}");
+}
+
 crate::on_both_databases!(
     a_web_chat_user_reaches_the_bot_and_an_analyst,
     direct_line_refuses_what_it_must,
+    files_cross_direct_line_both_ways,
 );

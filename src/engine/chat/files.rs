@@ -298,6 +298,17 @@ impl ChatService {
         if call.user.id != user.id && !user.is_analyst() {
             return Err(Error::NotFound("attachment"));
         }
+        self.stored_file(&a.id).await
+    }
+
+    /// A stored file, for a caller that has checked the right to it.
+    pub(super) async fn stored_file(&self, id: &AttachmentId) -> Result<Download> {
+        let a = self
+            .core
+            .store
+            .attachment(id)
+            .await?
+            .ok_or(Error::NotFound("attachment"))?;
         let body = self.files.read(&a.id).await.map_err(|e| {
             // The row commits only after its object is written: this is a lost file.
             Error::internal("reading an attachment", e)

@@ -8,6 +8,7 @@ mod conversation;
 mod feed;
 mod files;
 mod lifecycle;
+mod links;
 mod ratings;
 mod windows;
 
@@ -16,6 +17,7 @@ use std::sync::Arc;
 pub use feed::ChatFeed;
 pub use files::{Download, Upload};
 pub use lifecycle::Started;
+pub use links::{FILE_LINK_SECS, FileLinks};
 pub use windows::{LEAVING_WINDOW, WINDOW_HEARTBEAT};
 
 use super::core::Core;
@@ -38,6 +40,8 @@ pub struct ChatService {
     assist_runs: Arc<assist::AssistRuns>,
     /// The chat windows each user has open.
     windows: Arc<windows::Windows>,
+    /// The key that signs links to files (see `links`), read once from the store.
+    link_key: Arc<tokio::sync::OnceCell<Arc<[u8]>>>,
 }
 
 /// The chat's rate limits and quotas (see [`super::throttle`]).
@@ -87,6 +91,7 @@ impl ChatService {
             conversations: Default::default(),
             assist_runs: Default::default(),
             windows: Default::default(),
+            link_key: Default::default(),
         }
     }
 }
