@@ -139,6 +139,10 @@
     return li;
   }
 
+  /** How a chat's channel is named to analysts; nothing for chatdesk's own chat window. */
+  const CHANNELS = { directline: 'Web Chat', teams: 'Teams' };
+  const via = (source) => (CHANNELS[source] ? ` · via ${CHANNELS[source]}` : '');
+
   function fillRow(li, item) {
     const set = (selector, text) => {
       const node = li.querySelector(selector);
@@ -146,7 +150,7 @@
     };
     set('.queue-who', (item.user && item.user.name) || 'A user');
     set('.queue-wait', waitingText(item.waiting_since));
-    set('.queue-ref', `${item.call_reference || `Call ${item.call_id}`} · number ${item.position} in the queue`);
+    set('.queue-ref', `${item.call_reference || `Call ${item.call_id}`} · number ${item.position} in the queue${via(item.source)}`);
     set('.queue-desc', item.description || '');
   }
 
@@ -266,7 +270,7 @@
   function tabLabel(chat) {
     const ref = chat.call_reference || `Chat ${chat.id}`;
     const who = chat.user && chat.user.name;
-    return who ? `${ref} · ${who}` : ref;
+    return (who ? `${ref} · ${who}` : ref) + via(chat.source);
   }
 
   function openChatTab(chat, select) {

@@ -6,6 +6,7 @@ use crate::domain::Timestamp;
 use serde::Serialize;
 
 use super::call::Person;
+use super::channel::CallSource;
 use super::ids::{CallId, ChatId};
 use super::user::{RESERVED_NAME, Username};
 use super::wait::WaitEstimate;
@@ -170,6 +171,8 @@ pub struct QueueEntry {
     pub call_reference: String,
     pub description: String,
     pub user: Person,
+    /// The channel the chat came from (`chat`, `directline`, `teams`).
+    pub source: CallSource,
     pub waiting_since: Timestamp,
     pub position: i64,
 }
@@ -183,6 +186,8 @@ pub struct ChatView {
     pub status: ChatStatus,
     pub description: String,
     pub user: Person,
+    /// The channel the chat came from (`chat`, `directline`, `teams`).
+    pub source: CallSource,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub analyst: Option<Person>,
     /// 1 for the next chat an analyst will take; only while queued.

@@ -272,6 +272,7 @@ pub(super) fn view_of(chat: &ChatRecord, place: Option<Place>) -> ChatView {
         status: chat.status,
         description: chat.description.clone(),
         user: chat.user.clone(),
+        source: chat.source,
         analyst: chat.analyst.clone(),
         queue_position: place.as_ref().map(|p| p.position),
         available_analysts: place.as_ref().map(|p| p.available_analysts),
@@ -291,6 +292,7 @@ pub(super) fn entries(queue: &[ChatRecord]) -> Vec<QueueEntry> {
             call_reference: call::reference(c.call_id),
             description: c.description.clone(),
             user: c.user.clone(),
+            source: c.source,
             waiting_since: Timestamp(c.queued_at.unwrap_or(c.created_at)),
             position: i as i64 + 1,
         })

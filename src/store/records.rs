@@ -4,7 +4,7 @@
 use crate::domain::Millis;
 use crate::domain::article::{ArticleOrigin, Suggestion};
 use crate::domain::call::{CallStatus, Person, Resolver};
-use crate::domain::channel::ChannelKind;
+use crate::domain::channel::{CallSource, ChannelKind};
 use crate::domain::chat::ChatStatus;
 use crate::domain::event::ChatEvent;
 use crate::domain::ids::{
@@ -74,6 +74,8 @@ pub struct ChatRecord {
     pub last_seq: i64,
     /// The call's description: what the user first typed.
     pub description: String,
+    /// Where the call was logged from (its channel).
+    pub source: CallSource,
     pub created_at: Millis,
     pub queued_at: Option<Millis>,
     /// First accepted by an analyst (a transfer keeps it).

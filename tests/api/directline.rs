@@ -213,6 +213,10 @@ async fn a_web_chat_user_reaches_the_bot_and_an_analyst(backend: Backend) {
     let bob = app.online_analyst("bob", 2).await;
     let (_, queue) = bob.get("/analyst/queue").await;
     let chat = queue[0]["chat_id"].as_i64().expect("the chat is queued");
+    assert_eq!(
+        queue[0]["source"], "directline",
+        "the desk sees the channel"
+    );
     let (status, _) = bob.post(&format!("/chats/{chat}/accept"), json!({})).await;
     assert_eq!(status, StatusCode::OK);
     bob_says(&bob, chat, "Hi Ann, which VPN client?").await;

@@ -1,13 +1,14 @@
 // Microsoft's Web Chat (botframework-webchat from npm, its full bundle) on a page of
 // another origin in Debian's Chromium, pointed at chatdesk with its `domain` option, on
 // SQLite and on PostgreSQL: a visitor types, gets the bot's article cards, asks for an
-// analyst with the suggested action, and reads the analyst's answer.
+// analyst with the suggested action (the console names the channel), and reads the
+// analyst's answer.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { launchBrowser, screenshot, startServer } from './harness.mjs';
+import { launchBrowser, screenshot, signIn, startServer } from './harness.mjs';
 
 const BUNDLE = join(import.meta.dirname, 'node_modules', 'botframework-webchat', 'dist', 'webchat.js');
 const SHOTS = process.env.TEST_SCREENSHOTS;
@@ -93,6 +94,12 @@ for (const backend of ['sqlite', 'postgres']) {
       await page.getByRole('button', { name: 'This fixed it' }).first().waitFor();
       await page.getByRole('toolbar', { name: 'Suggested actions' }).getByRole('button', { name: 'Talk to an analyst' }).click();
       await page.getByText(/in the queue/).first().waitFor();
+
+      // The analysts' console names the chat's channel.
+      const desk = await signIn(chromium.browser, server.base, 'erin');
+      await desk.page.goto(`${server.base}/analyst`);
+      await desk.page.locator('.queue-ref').filter({ hasText: 'via Web Chat' }).waitFor({ timeout: TIMEOUT });
+      await desk.context.close();
 
       const login = await fetch(`${server.base}/api/v1/login`, {
         method: 'POST', headers: { 'content-type': 'application/json' },

@@ -95,7 +95,7 @@ pub const CHAT_SELECT: &str = "SELECT c.id, c.call_id, c.status, c.last_seq, c.c
      c.accepted_article, c.accepted_at, c.first_response_at, \
      u.id AS user_id, u.username AS user_username, u.display_name AS user_name, \
      a.id AS analyst_id, a.username AS analyst_username, a.display_name AS analyst_name, \
-     k.description \
+     k.description, k.source \
      FROM chats c JOIN users u ON u.id = c.user_id LEFT JOIN users a ON a.id = c.analyst_id \
      JOIN calls k ON k.id = c.call_id";
 
@@ -138,6 +138,7 @@ pub fn chat(row: &AnyRow) -> sqlx::Result<ChatRecord> {
         status: row.try_get("status")?,
         last_seq: row.try_get("last_seq")?,
         description: row.try_get("description")?,
+        source: row.try_get("source")?,
         created_at: row.try_get("created_at")?,
         queued_at: row.try_get("queued_at")?,
         accepted_article: row.try_get("accepted_article")?,
