@@ -39,6 +39,10 @@ const CHANNEL_ID: &str = "directline";
 /// How often a stream opened before the conversation's first message looks for it.
 const FIRST_MESSAGE_CHECK: Duration = Duration::from_secs(1);
 
+/// How many times (100 ms apart) a copy of the first message waits for the one starting
+/// the chat before it takes over that one's claim: longer than any ranking takes.
+const FIRST_MESSAGE_WAITS: usize = 150;
+
 /// The person a request speaks for, as a Direct Line body gives them (`{"id", "name"}`).
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct PersonIn {
@@ -101,7 +105,7 @@ impl DirectLine {
                 .channel(channel_id)
                 .await?
                 .ok_or(Error::Unauthorized)?;
-            return match tokens::verify(&channel, bearer) {
+            return match tokens::verify(&channel, bearer, self.now_secs()) {
                 Ok(claims) => Ok(Access::Token(channel, claims)),
                 Err(TokenError::Expired) => Err(Error::forbidden(TokenError::Expired.to_string())),
                 Err(TokenError::Invalid) => Err(Error::Unauthorized),
@@ -159,15 +163,45 @@ impl DirectLine {
 
     /// `GET /conversations/{id}`: the conversation again (a client reconnecting), with a
     /// fresh token. Errors: `not_found` for a conversation the bearer may not see.
-    pub async fn reconnect(&self, bearer: &str, conversation_id: &str) -> Result<Conversation> {
+    /// Errors: `not_found` also once the chat has ended and the client has read to its end
+    /// (`after`).
+    pub async fn reconnect(
+        &self,
+        bearer: &str,
+        conversation_id: &str,
+        after: Option<i64>,
+    ) -> Result<Conversation> {
         let access = self.access(bearer).await?;
         let (conversation, person) = self.open(&access, conversation_id).await?;
+        self.refuse_when_over(&conversation, after).await?;
         Ok(self.token_for(
             access.channel(),
             &person.id,
             person.name.as_deref(),
             &conversation.id,
         ))
+    }
+
+    /// `not_found` when the conversation's chat has ended and the client, having read
+    /// `after`, has everything: nothing more will come.
+    async fn refuse_when_over(
+        &self,
+        conversation: &ConversationRecord,
+        after: Option<i64>,
+    ) -> Result<()> {
+        let (Some(chat), Some(after)) = (conversation.chat_id, after) else {
+            return Ok(());
+        };
+        let user = self
+            .channels
+            .user(conversation.user_id)
+            .await?
+            .ok_or(Error::NotFound("conversation"))?;
+        let view = self.chats.view(&user, chat).await?;
+        if view.status == ChatStatus::Ended && after >= view.last_seq {
+            return Err(Error::NotFound("conversation"));
+        }
+        Ok(())
     }
 
     async fn new_conversation(
@@ -265,6 +299,13 @@ impl DirectLine {
             .await?
             .ok_or(Error::NotFound("conversation"))?;
         let chat_id = match conversation.chat_id {
+            // A retry of the first message: it is the call's description.
+            Some(_)
+                if matches!(&intent, Intent::Say { client_id: Some(id), .. }
+                    if conversation.first_activity.as_deref() == Some(id.as_str())) =>
+            {
+                return Ok(activity_id(conversation_id, 0));
+            }
             Some(chat) => chat,
             None => match intent {
                 Intent::Say { text, client_id } => {
@@ -280,36 +321,29 @@ impl DirectLine {
                 }
             },
         };
-        let ended = |e: Error| match e {
-            Error::Conflict {
-                code: ErrorCode::ChatEnded,
-                ..
-            } => Error::NotFound("conversation"),
-            e => e,
-        };
         match intent {
             Intent::Say { text, client_id } => {
                 let chat = self.chats.view(&user, chat_id).await?;
                 if chat.status == ChatStatus::Bot && asks_for_a_person(&text) {
                     // Queued first, so that the words do not set the bot searching again.
-                    self.chats.handoff(&user, chat_id).await.map_err(ended)?;
+                    self.chats.handoff(&user, chat_id).await.map_err(over)?;
                 }
                 let (message, _) = self
                     .chats
                     .post_message(&user, chat_id, &text, client_id.as_deref())
                     .await
-                    .map_err(ended)?;
+                    .map_err(over)?;
                 Ok(activity_id(conversation_id, message.seq))
             }
             Intent::Act(action) => {
-                self.act(&user, chat_id, action).await.map_err(ended)?;
+                self.act(&user, chat_id, action).await.map_err(over)?;
                 Ok(format!("{conversation_id}|action-{}", random_id(8)))
             }
             Intent::Typing => {
                 self.chats
                     .typing(&user, chat_id, true)
                     .await
-                    .map_err(ended)?;
+                    .map_err(over)?;
                 Ok(format!("{conversation_id}|typing"))
             }
             Intent::Nothing => Ok(format!("{conversation_id}|none")),
@@ -376,7 +410,7 @@ impl DirectLine {
         }
         // Another copy (or another message) is starting the chat: wait for it, then
         // either this was that message, or it is said in the chat.
-        for _ in 0..50 {
+        for _ in 0..FIRST_MESSAGE_WAITS {
             let now = self
                 .channels
                 .conversation(channel, &conversation.id)
@@ -413,9 +447,19 @@ impl DirectLine {
                 _ => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         }
-        Err(Error::Unavailable(
-            "the conversation's first message is still being handled".into(),
-        ))
+        // The claim's holder never finished (it died between logging the call and
+        // recording it): its claim is given up, and this message starts the chat.
+        let now = self
+            .channels
+            .conversation(channel, &conversation.id)
+            .await?;
+        if let (None, Some(stale)) = (now.chat_id, now.first_activity.as_deref()) {
+            tracing::warn!(conversation = %conversation.id, "a stale first-message claim was taken over");
+            self.channels
+                .release_first_message(&conversation.id, stale)
+                .await?;
+        }
+        Box::pin(self.first_message(channel, conversation, user, text, Some(claim))).await
     }
 
     /// Addresses of the chat's files under `base` that open without other credentials
@@ -477,13 +521,20 @@ impl DirectLine {
                 return Ok(activity_id(conversation_id, 0));
             }
         };
-        for file in files {
-            self.chats.attach(&user, chat_id, file).await?;
-        }
-        let (message, _) = self
+        // The words first: a retry is known by its client id, and adds no files again.
+        let (message, repeated) = self
             .chats
             .post_message(&user, chat_id, &text, client_id.as_deref())
-            .await?;
+            .await
+            .map_err(over)?;
+        if !repeated {
+            for file in files {
+                self.chats
+                    .attach(&user, chat_id, file)
+                    .await
+                    .map_err(over)?;
+            }
+        }
         Ok(activity_id(conversation_id, message.seq))
     }
 
@@ -554,6 +605,7 @@ impl DirectLine {
     ) -> Result<ActivityStream> {
         let access = self.access(bearer).await?;
         let (conversation, person) = self.open(&access, conversation_id).await?;
+        self.refuse_when_over(&conversation, watermark).await?;
         let user = self
             .channels
             .user(conversation.user_id)
@@ -747,6 +799,17 @@ fn description(to: &Addressed<'_>, view: &ChatView, conversation: &ConversationR
         conversation.first_activity.as_deref(),
         view.created_at,
     )
+}
+
+/// A chat that has ended is a conversation that is over: `404`, as Direct Line answers.
+fn over(e: Error) -> Error {
+    match e {
+        Error::Conflict {
+            code: ErrorCode::ChatEnded,
+            ..
+        } => Error::NotFound("conversation"),
+        e => e,
+    }
 }
 
 /// `n` random letters and digits: URL-safe, as Direct Line clients put ids in URLs

@@ -133,7 +133,7 @@ impl ChannelService {
     }
 
     /// The account of the person `channel` knows as `external`: made the first time, with
-    /// the roles `user` and `chat-user` and the name given (else "Web Chat user"), under
+    /// the roles `user` and `chat-user` and the name given (else "Visitor"), under
     /// a username drawn from the channel and the id, so that two first requests at once
     /// make one account.
     pub async fn person(
@@ -150,7 +150,7 @@ impl ChannelService {
         }
         let new = NewUser {
             username: Username::parse(&username).map_err(|m| Error::invalid("user.id", m))?,
-            display_name: name.unwrap_or("Web Chat user").chars().take(100).collect(),
+            display_name: name.unwrap_or("Visitor").chars().take(100).collect(),
             password_hash: None,
             roles: vec![Role::User, Role::ChatUser],
         };

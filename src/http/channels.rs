@@ -46,7 +46,7 @@ async fn remove(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     ApiPath(id): ApiPath<i64>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     state.channels.remove(&user, ChannelId(id)).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Json(json!({ "removed": id })))
 }

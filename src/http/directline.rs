@@ -24,7 +24,11 @@ use crate::channels::directline::{ActivityStream, Conversation, PersonIn};
 use crate::engine::Upload;
 use crate::error::Error;
 
+const NORMAL: u16 = 1000;
 const GOING_AWAY: u16 = 1001;
+const INTERNAL_ERROR: u16 = 1011;
+/// What a client may send on the stream: keepalives, nothing more.
+const MAX_CLIENT_FRAME: usize = 4 * 1024;
 
 /// `upload_max_bytes` bounds an upload's body (its files and the activity together).
 pub fn router(upload_max_bytes: usize) -> Router<AppState> {
@@ -203,7 +207,7 @@ async fn reconnect(
     ApiQuery(watermark): ApiQuery<Watermark>,
 ) -> Result<Json<Value>, ApiError> {
     let after = watermark.after()?;
-    let c = state.directline.reconnect(&bearer, &id).await?;
+    let c = state.directline.reconnect(&bearer, &id, after).await?;
     let mut shown = conversation_json(&c, Some(&base));
     if let (Some(after), Some(url)) = (after, shown["streamUrl"].as_str()) {
         shown["streamUrl"] = json!(format!("{url}&watermark={after}"));
@@ -285,50 +289,70 @@ async fn stream(
         .await?;
     let shutdown = state.shutdown.clone();
     let sockets = state.sockets.clone();
+    let ws = ws
+        .max_message_size(MAX_CLIENT_FRAME)
+        .max_frame_size(MAX_CLIENT_FRAME)
+        .read_buffer_size(MAX_CLIENT_FRAME)
+        .write_buffer_size(0);
     Ok(ws.on_upgrade(move |socket| sockets.track_future(run(socket, stream, shutdown))))
 }
 
 /// Sends each activity set as a text frame until the conversation ends, the client goes
 /// or the server stops; what the client sends (Direct Line clients send empty keepalives)
-/// is read and dropped.
+/// is read and dropped. The stream runs in a task of its own, so that reading the client
+/// never interrupts it half way through a set.
 async fn run(
     socket: WebSocket,
     mut stream: ActivityStream,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let (mut tx, mut rx) = socket.split();
+    let (sets, mut ready) = tokio::sync::mpsc::channel(8);
+    let producer = tokio::spawn(async move {
+        loop {
+            let next = stream.next().await;
+            let last = !matches!(next, Ok(Some(_)));
+            if sets.send(next).await.is_err() || last {
+                return;
+            }
+        }
+    });
+    let close = |code, reason| {
+        Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        }))
+    };
     loop {
         tokio::select! {
             () = shutdown.cancelled() => {
-                let _ = tx.send(Message::Close(Some(CloseFrame {
-                    code: GOING_AWAY,
-                    reason: Utf8Bytes::from_static("server shutting down"),
-                }))).await;
-                return;
+                let _ = tx.send(close(GOING_AWAY, "server shutting down")).await;
+                break;
             }
             incoming = rx.next() => match incoming {
-                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
                 Some(Ok(_)) => {}
             },
-            next = stream.next() => match next {
-                Ok(Some(set)) => {
+            next = ready.recv() => match next {
+                Some(Ok(Some(set))) => {
                     let text = serde_json::to_string(&set).expect("activity sets serialize");
                     if tx.send(Message::Text(text.into())).await.is_err() {
-                        return;
+                        break;
                     }
                 }
-                Ok(None) => {
-                    let _ = tx.send(Message::Close(None)).await;
-                    return;
+                Some(Ok(None)) | None => {
+                    let _ = tx.send(close(NORMAL, "the conversation has ended")).await;
+                    break;
                 }
-                Err(e) => {
+                Some(Err(e)) => {
                     tracing::warn!(error = %e, "a Direct Line stream failed");
-                    let _ = tx.send(Message::Close(None)).await;
-                    return;
+                    let _ = tx.send(close(INTERNAL_ERROR, "the stream failed; reconnect")).await;
+                    break;
                 }
             },
         }
     }
+    producer.abort();
 }
 
 /// `POST /conversations/{id}/upload?userId=`: a part named `activity` (the activity, as

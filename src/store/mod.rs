@@ -335,8 +335,6 @@ pub trait ChannelStore: Send + Sync {
     async fn release_first_message(&self, id: &str, activity: &str) -> Result<()>;
     /// Records the chat the conversation's first message started.
     async fn set_conversation_chat(&self, id: &str, chat: ChatId) -> Result<()>;
-    /// The conversation of a chat, if it came from a channel.
-    async fn conversation_of_chat(&self, chat: ChatId) -> Result<Option<ConversationRecord>>;
 }
 
 /// Canned responses, shared by every analyst.

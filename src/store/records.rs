@@ -341,13 +341,25 @@ pub struct NewChannel<'a> {
     pub now: Millis,
 }
 
-#[derive(Clone, Debug)]
+/// A channel as stored, with the key that signs its tokens (never shown, nor logged).
+#[derive(Clone)]
 pub struct ChannelRecord {
     pub id: ChannelId,
     pub kind: ChannelKind,
     pub name: String,
     pub token_key: String,
     pub created_at: Millis,
+}
+
+impl std::fmt::Debug for ChannelRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelRecord")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("token_key", &"<redacted>")
+            .finish()
+    }
 }
 
 /// A Direct Line conversation: a person on a channel, and the chat its first message

@@ -360,10 +360,11 @@ impl ChatService {
         Ok(call)
     }
 
-    /// The user asks to read an offered article in the chat itself (a channel that cannot
-    /// open chatdesk's article page): the bot answers with the article in full, as
-    /// Markdown. Errors: `forbidden` unless `user` is the chat's user; `not_found` for an
-    /// article not offered in this chat; `conflict` once the chat has ended.
+    /// The user asks to read an article the bot offered or an analyst sent in the chat
+    /// itself (a channel that cannot open chatdesk's article page): the bot answers with
+    /// the article in full, as Markdown. Errors: `forbidden` unless `user` is the chat's
+    /// user; `not_found` for an article not offered or sent in this chat; `conflict`
+    /// once the chat has ended; `too_many_requests` past the message rate.
     pub async fn read_suggestion(
         &self,
         user: &User,
@@ -377,7 +378,15 @@ impl ChatService {
             ));
         }
         may_post(party, chat.status).map_err(refused)?;
-        if self.offered_title(chat_id, article_id).await?.is_none() {
+        // Each article posted is a message: the sender's message rate applies.
+        self.take_message_turn(user, chat_id).await?;
+        let shown = self
+            .conversation(chat_id, |c| {
+                c.offered.iter().any(|(id, _)| id == article_id.as_str())
+                    || c.sent.contains(article_id)
+            })
+            .await?;
+        if !shown {
             return Err(Error::NotFound("suggestion"));
         }
         let stored = self

@@ -149,14 +149,4 @@ impl ChannelStore for SqlStore {
             .await?;
         Ok(())
     }
-
-    async fn conversation_of_chat(&self, chat: ChatId) -> Result<Option<ConversationRecord>> {
-        let row = sqlx::query(&format!(
-            "SELECT {CONVERSATION_COLUMNS} FROM channel_conversations WHERE chat_id = $1"
-        ))
-        .bind(chat)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(conversation).transpose()
-    }
 }
