@@ -76,6 +76,7 @@ pub struct ChannelAccount {
     pub aad_object_id: Option<String>,
 }
 
+/// The conversation an activity belongs to.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ConversationAccount {
     pub id: String,
@@ -119,6 +120,8 @@ pub struct CardAction {
     pub text: Option<String>,
 }
 
+/// Buttons shown under the last message until the person writes (Web Chat shows them only
+/// while the bot's message is the last).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SuggestedActions {
     pub actions: Vec<CardAction>,

@@ -56,8 +56,11 @@ pub struct PersonIn {
 /// "expires_in"}` (the HTTP layer adds `streamUrl`, which names its own address).
 #[derive(Clone, Debug)]
 pub struct Conversation {
+    /// The conversation's id: URL-safe letters and digits.
     pub id: String,
+    /// A token for it (see [`tokens`]).
     pub token: String,
+    /// Seconds the token lasts.
     pub expires_in: i64,
 }
 
@@ -84,6 +87,7 @@ pub struct DirectLine {
 }
 
 impl DirectLine {
+    /// Direct Line over the engine's chat and channel services.
     pub fn new(engine: &Engine) -> Self {
         Self {
             chats: engine.chats.clone(),

@@ -25,9 +25,11 @@ pub struct Claims {
     pub name: Option<String>,
     /// The conversation the token opens.
     pub conv: String,
+    /// Always `chatdesk`.
     pub iss: String,
-    /// Issued and expiring, in seconds since the epoch.
+    /// Issued, in seconds since the epoch.
     pub iat: i64,
+    /// Expires, in seconds since the epoch: [`TOKEN_SECS`] after `iat`.
     pub exp: i64,
 }
 

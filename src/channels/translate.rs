@@ -34,6 +34,7 @@ pub struct Addressed<'a> {
 
 /// What an analyst is called in activities (`analyst:USERNAME`), by their user id.
 pub trait AnalystNames {
+    /// The username of the analyst who is `author`.
     fn username(&self, author: &Author) -> String;
 }
 
@@ -66,7 +67,8 @@ pub enum Intent {
     Nothing,
 }
 
-/// What an incoming activity asks for. Errors: what is wrong with it, for a `400`.
+/// What an incoming activity asks for. Errors: what is wrong with it, for an `invalid`
+/// answer (422).
 pub fn intent_of(activity: &Activity) -> Result<Intent, String> {
     match activity.kind.as_str() {
         "message" => {}

@@ -18,6 +18,7 @@ use crate::store::{
     ChannelRecord, Constraint, ConversationRecord, NewChannel, NewUser, StoreError,
 };
 
+/// External channels, their people and conversations (see the module header).
 #[derive(Clone)]
 pub struct ChannelService {
     core: Core,
