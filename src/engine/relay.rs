@@ -25,6 +25,7 @@ use super::chat::WINDOW_HEARTBEAT;
 use super::core::Core;
 use super::{ChatService, Engine, KnowledgeService};
 use crate::bus::{ClusterBus, EventBus, Hint, Topic};
+use crate::domain::chat::ChatStatus;
 use crate::domain::event::ChatEvent;
 use crate::domain::ids::ChatId;
 use crate::domain::message::AuthorRole;
@@ -197,7 +198,7 @@ impl Relay {
             })
             .await;
         for chat in statuses {
-            if let Err(e) = self.status(chat).await {
+            if let Err(e) = self.status(chat, desk).await {
                 tracing::warn!(%chat, error = %e, "relaying a chat's status failed");
             }
         }
@@ -207,12 +208,19 @@ impl Relay {
         Ok(())
     }
 
-    /// Sends the chat's status as it is now to its sockets here, if it has any.
-    async fn status(&self, chat: ChatId) -> Result<()> {
-        if self.bus.listened(Topic::Chat(chat)).is_some() {
-            let view = self.core.current_view(chat).await?;
-            self.bus.publish_here(events::status_frame(&view));
+    /// Sends the chat's status as it is now to its sockets here, if it has any; for a
+    /// queued chat, not when the desk is about to be announced (`desk`), which sends every
+    /// queued chat its place anyway.
+    async fn status(&self, chat: ChatId, desk: bool) -> Result<()> {
+        if self.bus.listened(Topic::Chat(chat)).is_none() {
+            return Ok(());
         }
+        let chat = self.core.chat(chat).await?;
+        if desk && chat.status == ChatStatus::Queued {
+            return Ok(());
+        }
+        let view = self.core.view(&chat).await?;
+        self.bus.publish_here(events::status_frame(&view));
         Ok(())
     }
 
@@ -297,7 +305,7 @@ impl Relay {
         self.reconcile(true).await?;
         for (topic, _) in self.bus.listeners() {
             match topic {
-                Topic::Chat(chat) => self.status(chat).await?,
+                Topic::Chat(chat) => self.status(chat, false).await?,
                 Topic::Account(user) => self.bus.publish_here(events::account_changed_frame(user)),
                 Topic::Analyst(user) => self.bus.publish_here(events::chats_changed_frame(user)),
                 Topic::Desk => {}
