@@ -574,6 +574,16 @@ impl DirectLine {
             .await?
             .ok_or(Error::NotFound("conversation"))?;
         let view = self.chats.view(&user, chat_id).await?;
+        if watermark.is_some_and(|w| w > view.last_seq) {
+            return Err(Error::invalid(
+                "watermark",
+                format!(
+                    "{} is beyond this conversation's last activity; use {} or lower",
+                    watermark.unwrap_or_default(),
+                    view.last_seq
+                ),
+            ));
+        }
         let mut activities = Vec::new();
         let after = watermark.unwrap_or(-1);
         if after < 0 {

@@ -12,6 +12,7 @@ use super::activity::{
 };
 use crate::domain::Timestamp;
 use crate::domain::article::Suggestion;
+use crate::domain::call::CallStatus;
 use crate::domain::chat::ChatStatus;
 use crate::domain::event::ChatEvent;
 use crate::domain::ids::ArticleId;
@@ -156,7 +157,8 @@ pub fn description_activity(
     }
 }
 
-/// The activities a stored event becomes: most become one, none become more than one.
+/// The activities a stored event becomes: one each, but the end, which is also said in
+/// words (clients show nothing for `endOfConversation`).
 /// `file_url` gives the address a file can be fetched from without other credentials.
 pub fn activities_of(
     event: &StoredEvent,
@@ -173,9 +175,15 @@ pub fn activities_of(
             client_id,
             article,
         } => {
+            // The bot's words may hold an article's Markdown; people's are shown as typed.
+            let format = if author.role == AuthorRole::Bot {
+                "markdown"
+            } else {
+                "plain"
+            };
             let mut activity = Activity {
                 text: Some(text.clone()),
-                text_format: Some("plain".into()),
+                text_format: Some(format.into()),
                 ..base(to, "message", id, sender(author, to, names), at)
             };
             if author.role == AuthorRole::User {
@@ -202,7 +210,21 @@ pub fn activities_of(
             }],
             ..base(to, "message", id, sender(author, to, names), at)
         },
-        ChatEvent::Ended { .. } => base(to, "endOfConversation", id, bot(), at),
+        ChatEvent::Ended { call, .. } => {
+            // Web Chat shows nothing for the end itself: the bot says so first.
+            let state = match call.status {
+                CallStatus::Resolved => "is resolved",
+                CallStatus::Open => "stays open, and the service desk will follow it up",
+            };
+            let said = Activity {
+                text: Some(format!(
+                    "This chat has ended. Your call {} {state}.",
+                    call.reference
+                )),
+                ..base(to, "message", format!("{id}-ended"), bot(), at)
+            };
+            return vec![said, base(to, "endOfConversation", id, bot(), at)];
+        }
     };
     vec![activity]
 }

@@ -266,7 +266,11 @@ async fn a_web_chat_user_reaches_the_bot_and_an_analyst(backend: Backend) {
     // Bob ends it: the stream says so; the call keeps every word, from Direct Line.
     let (status, ended) = bob.post(&format!("/chats/{chat}/end"), json!({})).await;
     assert_eq!(status, StatusCode::OK, "{ended}");
-    until(&mut stream, "the end", |a| a["type"] == "endOfConversation").await;
+    let end = until(&mut stream, "the end", |a| a["type"] == "endOfConversation").await;
+    assert!(
+        end.iter().any(text_is("This chat has ended.")),
+        "the end is said in words too: {end:?}"
+    );
     let (_, call) = bob.get(&format!("/calls/{}", ended["call"]["id"])).await;
     assert_eq!(call["source"], "directline", "{call}");
     assert_eq!(call["description"], "my vpn keeps dropping");
@@ -397,6 +401,14 @@ async fn direct_line_refuses_what_it_must(backend: Backend) {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let (_, all) = me.get(&format!("{path}?watermark=")).await;
     assert_eq!(all["activities"], json!([]), "nothing was stored");
+    // A watermark no client was given is refused, not echoed back.
+    me.say(conversation, "hello", "c-1").await;
+    let (status, body) = me.get(&format!("{path}?watermark=99")).await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "beyond the end: {body}"
+    );
 
     // Removed, the channel's secret and tokens stop at once.
     let admin = app.user("root2", &[Role::Admin]).await;
