@@ -176,8 +176,8 @@ impl DirectLine {
         after: Option<i64>,
     ) -> Result<Conversation> {
         let access = self.access(bearer).await?;
-        let (conversation, person) = self.open(&access, conversation_id).await?;
-        self.refuse_when_over(&conversation, after).await?;
+        let (conversation, person, user) = self.open(&access, conversation_id).await?;
+        self.refuse_when_over(&conversation, &user, after).await?;
         Ok(self.token_for(
             access.channel(),
             &person.id,
@@ -191,17 +191,13 @@ impl DirectLine {
     async fn refuse_when_over(
         &self,
         conversation: &ConversationRecord,
+        user: &User,
         after: Option<i64>,
     ) -> Result<()> {
         let (Some(chat), Some(after)) = (conversation.chat_id, after) else {
             return Ok(());
         };
-        let user = self
-            .channels
-            .user(conversation.user_id)
-            .await?
-            .ok_or(Error::NotFound("conversation"))?;
-        let view = self.chats.view(&user, chat).await?;
+        let view = self.chats.view(user, chat).await?;
         if view.status == ChatStatus::Ended && after >= view.last_seq {
             return Err(Error::NotFound("conversation"));
         }
@@ -248,13 +244,14 @@ impl DirectLine {
         }
     }
 
-    /// The conversation the bearer may use, and its person as the channel names them.
+    /// The conversation the bearer may use, its person as the channel names them, and
+    /// their account.
     /// A token opens only its own conversation. Errors: `not_found` otherwise.
     async fn open(
         &self,
         access: &Access,
         conversation_id: &str,
-    ) -> Result<(ConversationRecord, ChannelAccount)> {
+    ) -> Result<(ConversationRecord, ChannelAccount, User)> {
         let conversation = self
             .channels
             .conversation(access.channel(), conversation_id)
@@ -273,15 +270,13 @@ impl DirectLine {
             // shown by account, the id is not kept.
             Access::Secret(_) => (user.username.clone(), None),
         };
-        Ok((
-            conversation,
-            ChannelAccount {
-                id,
-                name: name.or(Some(user.display_name)),
-                role: Some("user".into()),
-                aad_object_id: None,
-            },
-        ))
+        let person = ChannelAccount {
+            id,
+            name: name.or_else(|| Some(user.display_name.clone())),
+            role: Some("user".into()),
+            aad_object_id: None,
+        };
+        Ok((conversation, person, user))
     }
 
     /// `POST /conversations/{id}/activities`: the id of the activity stored for it.
@@ -295,13 +290,8 @@ impl DirectLine {
         activity: &Activity,
     ) -> Result<String> {
         let access = self.access(bearer).await?;
-        let (conversation, _) = self.open(&access, conversation_id).await?;
+        let (conversation, _, user) = self.open(&access, conversation_id).await?;
         let intent = intent_of(activity).map_err(|m| Error::invalid("activity", m))?;
-        let user = self
-            .channels
-            .user(conversation.user_id)
-            .await?
-            .ok_or(Error::NotFound("conversation"))?;
         let chat_id = match conversation.chat_id {
             // A retry of the first message: it is the call's description.
             Some(_)
@@ -495,12 +485,7 @@ impl DirectLine {
             ));
         }
         let access = self.access(bearer).await?;
-        let (conversation, _) = self.open(&access, conversation_id).await?;
-        let user = self
-            .channels
-            .user(conversation.user_id)
-            .await?
-            .ok_or(Error::NotFound("conversation"))?;
+        let (conversation, _, user) = self.open(&access, conversation_id).await?;
         let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
         let text = activity
             .text
@@ -556,7 +541,7 @@ impl DirectLine {
         base: &str,
     ) -> Result<ActivitySet> {
         let access = self.access(bearer).await?;
-        let (conversation, person) = self.open(&access, conversation_id).await?;
+        let (conversation, person, user) = self.open(&access, conversation_id).await?;
         let to = Addressed {
             conversation: &conversation.id,
             channel_id: CHANNEL_ID,
@@ -568,11 +553,6 @@ impl DirectLine {
                 watermark: watermark.map(|w| w.to_string()),
             });
         };
-        let user = self
-            .channels
-            .user(conversation.user_id)
-            .await?
-            .ok_or(Error::NotFound("conversation"))?;
         let view = self.chats.view(&user, chat_id).await?;
         if watermark.is_some_and(|w| w > view.last_seq) {
             return Err(Error::invalid(
@@ -618,13 +598,9 @@ impl DirectLine {
         base: &str,
     ) -> Result<ActivityStream> {
         let access = self.access(bearer).await?;
-        let (conversation, person) = self.open(&access, conversation_id).await?;
-        self.refuse_when_over(&conversation, watermark).await?;
-        let user = self
-            .channels
-            .user(conversation.user_id)
-            .await?
-            .ok_or(Error::NotFound("conversation"))?;
+        let (conversation, person, user) = self.open(&access, conversation_id).await?;
+        self.refuse_when_over(&conversation, &user, watermark)
+            .await?;
         Ok(ActivityStream {
             line: self.clone(),
             base: base.to_owned(),
