@@ -46,6 +46,52 @@ pub struct Settings {
     /// it hands out (Direct Line's `streamUrl`); unset, each request's `Host` with
     /// `ws://`.
     pub public_url: Option<String>,
+    /// Microsoft Teams through the Bot Framework (`POST /api/messages`).
+    pub botframework: BotFrameworkSettings,
+}
+
+/// The Bot Framework connection (contract, "Bot Framework activities"): off unless both
+/// `app_id` and `app_password` are set, as an Azure Bot registration gives them.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BotFrameworkSettings {
+    /// The bot's Microsoft App ID: the audience its requests' tokens must name.
+    pub app_id: Option<String>,
+    /// The client secret of the app registration, for the tokens replies carry.
+    pub app_password: Option<Secret>,
+    /// Where the keys that sign the channel's requests are published (OpenID metadata
+    /// naming a `jwks_uri`).
+    pub openid_metadata_url: String,
+    /// Where replies get their tokens (OAuth 2.0 client credentials).
+    pub token_url: String,
+    /// The scope of those tokens.
+    pub token_scope: String,
+}
+
+impl Default for BotFrameworkSettings {
+    fn default() -> Self {
+        Self {
+            app_id: None,
+            app_password: None,
+            openid_metadata_url:
+                "https://login.botframework.com/v1/.well-known/openidconfiguration".into(),
+            token_url: "https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token"
+                .into(),
+            token_scope: "https://api.botframework.com/.default".into(),
+        }
+    }
+}
+
+impl BotFrameworkSettings {
+    /// The app id and password, when both are set: the Bot Framework is on.
+    pub fn credentials(&self) -> Option<(&str, &str)> {
+        match (self.app_id.as_deref(), self.app_password.as_ref()) {
+            (Some(id), Some(password)) if !id.is_empty() && !password.0.is_empty() => {
+                Some((id, password.0.as_str()))
+            }
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -210,6 +256,7 @@ impl Default for Settings {
             attachments_url: None,
             trusted_proxies: Vec::new(),
             public_url: None,
+            botframework: BotFrameworkSettings::default(),
         }
     }
 }

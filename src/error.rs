@@ -78,6 +78,9 @@ impl serde::Serialize for ErrorCode {
 pub enum Error {
     #[error("sign in first")]
     Unauthorized,
+    /// Credentials were given and are not good: what is wrong with them (`401`).
+    #[error("{0}")]
+    BadCredentials(Cow<'static, str>),
     #[error("{0}")]
     Forbidden(Cow<'static, str>),
     #[error("{0} not found")]
@@ -170,7 +173,7 @@ impl Error {
     /// Stable code for clients, one per kind of failure.
     pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Unauthorized => ErrorCode::Unauthorized,
+            Self::Unauthorized | Self::BadCredentials(_) => ErrorCode::Unauthorized,
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Conflict { code, .. } => *code,

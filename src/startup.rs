@@ -131,6 +131,10 @@ async fn sweep_expired(engine: Engine, cancel: CancellationToken) {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not sweep stale chat windows"),
         }
+        match engine.channels.sweep_activities().await {
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not forget old channel activity ids"),
+        }
         match engine.chats.sweep_orphan_files().await {
             Ok(0) => {}
             Ok(files) => tracing::info!(files, "stored files without an attachment deleted"),
@@ -215,13 +219,17 @@ impl Application {
         tokio::spawn(sweep_expired(self.engine.clone(), cancel.clone()));
         let sockets = TaskTracker::new();
         let engine = self.engine.clone();
-        let router = http::router(http::AppState::new(
+        let state = http::AppState::new(
             self.engine,
             self.metrics,
             self.pages,
             cancel.clone(),
             sockets.clone(),
-        ));
+        );
+        if let Some(teams) = &state.teams {
+            teams.resume_deliveries();
+        }
+        let router = http::router(state);
         tracing::info!(%addr, "chatdesk listening");
         let draining = cancel.clone();
         let stopping = engine.clone();

@@ -23,6 +23,9 @@ pub struct Activity {
     pub channel_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<ChannelAccount>,
+    /// Bot Framework: who the activity is for (the bot, on the way in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<ChannelAccount>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation: Option<ConversationAccount>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -16,32 +16,29 @@ use rand::distributions::Alphanumeric;
 use serde::Deserialize;
 
 use super::activity::{Activity, ActivitySet, ChannelAccount};
+use super::conversations;
 use super::tokens::{self, Claims, TOKEN_SECS, TokenError};
 use super::translate::{
-    Action, Addressed, AnalystNames, Intent, QueuePlace, activities_of, activity_id,
-    asks_for_a_person, description_activity, intent_of, queue_activity, typing_activity,
+    Action, Addressed, Intent, QueuePlace, activities_of, activity_id, asks_for_a_person,
+    description_activity, intent_of, queue_activity, typing_activity,
 };
 use crate::domain::Timestamp;
 use crate::domain::channel::{CallSource, validate_external_id};
 use crate::domain::chat::{ChatStatus, ChatView};
 use crate::domain::ids::ChatId;
-use crate::domain::message::{AttachmentInfo, Author, AuthorRole};
+use crate::domain::message::AuthorRole;
 use crate::domain::user::User;
 use crate::engine::clock::Clock;
 use crate::engine::{ChannelService, ChatFeed, ChatService, Engine, Upload};
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::FrameKind;
-use crate::store::{ChannelRecord, ConversationRecord, StoredEvent};
+use crate::store::{ChannelRecord, ConversationRecord};
 
 /// The channel id activities carry.
 const CHANNEL_ID: &str = "directline";
 
 /// How often a stream opened before the conversation's first message looks for it.
 const FIRST_MESSAGE_CHECK: Duration = Duration::from_secs(1);
-
-/// How many times (100 ms apart) a copy of the first message waits for the one starting
-/// the chat before it takes over that one's claim: longer than any ranking takes.
-const FIRST_MESSAGE_WAITS: usize = 150;
 
 /// The person a request speaks for, as a Direct Line body gives them (`{"id", "name"}`).
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -367,7 +364,7 @@ impl DirectLine {
     }
 
     /// The conversation's first message: it logs the call, once however many copies of
-    /// it arrive at once (a copy waits for the first and gets its id).
+    /// it arrive at once (see [`conversations::first_message`]); the id of its activity.
     async fn first_message(
         &self,
         channel: &ChannelRecord,
@@ -377,92 +374,17 @@ impl DirectLine {
         client_id: Option<String>,
     ) -> Result<String> {
         let claim = client_id.unwrap_or_else(|| random_id(12));
-        let description = activity_id(&conversation.id, 0);
-        if self
-            .channels
-            .claim_first_message(&conversation.id, &claim)
-            .await?
-        {
-            let started = self
-                .chats
-                .start_chat_from(user, text, CallSource::Directline)
-                .await;
-            match started {
-                Ok(started) => {
-                    self.channels
-                        .set_conversation_chat(&conversation.id, started.chat.id)
-                        .await?;
-                    return Ok(description);
-                }
-                Err(e) => {
-                    self.channels
-                        .release_first_message(&conversation.id, &claim)
-                        .await?;
-                    return Err(e);
-                }
-            }
-        }
-        // Another copy (or another message) is starting the chat: wait for it, then
-        // either this was that message, or it is said in the chat.
-        for _ in 0..FIRST_MESSAGE_WAITS {
-            let now = self
-                .channels
-                .conversation(channel, &conversation.id)
-                .await?;
-            match now {
-                ConversationRecord {
-                    chat_id: Some(chat),
-                    first_activity,
-                    ..
-                } => {
-                    if first_activity.as_deref() == Some(claim.as_str()) {
-                        return Ok(description);
-                    }
-                    let (message, _) = self
-                        .chats
-                        .post_message(user, chat, text, Some(&claim))
-                        .await?;
-                    return Ok(activity_id(&conversation.id, message.seq));
-                }
-                ConversationRecord {
-                    first_activity: None,
-                    ..
-                } => {
-                    // The first try failed and gave its claim up: this one may win.
-                    return Box::pin(self.first_message(
-                        channel,
-                        conversation,
-                        user,
-                        text,
-                        Some(claim),
-                    ))
-                    .await;
-                }
-                _ => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
-        // The claim's holder never finished (it died between logging the call and
-        // recording it): its claim is given up, and this message starts the chat.
-        let now = self
-            .channels
-            .conversation(channel, &conversation.id)
-            .await?;
-        if let (None, Some(stale)) = (now.chat_id, now.first_activity.as_deref()) {
-            tracing::warn!(conversation = %conversation.id, "a stale first-message claim was taken over");
-            self.channels
-                .release_first_message(&conversation.id, stale)
-                .await?;
-        }
-        Box::pin(self.first_message(channel, conversation, user, text, Some(claim))).await
-    }
-
-    /// Addresses of the chat's files under `base` that open without other credentials
-    /// for at least [`FILE_LINK_SECS`](crate::engine::FILE_LINK_SECS).
-    async fn file_urls(&self, base: &str) -> Result<impl Fn(&AttachmentInfo) -> String> {
-        let links = self.chats.file_links().await?;
-        let base = base.trim_end_matches('/').to_owned();
-        Ok(move |a: &AttachmentInfo| {
-            format!("{base}/v3/directline/files/{}?{}", a.id, links.query(&a.id))
+        let first = conversations::FirstMessage {
+            chats: &self.chats,
+            channels: &self.channels,
+            channel,
+            conversation,
+            user,
+            source: CallSource::Directline,
+        };
+        Ok(match first.say(text, &claim).await? {
+            conversations::Said::Started(_) => activity_id(&conversation.id, 0),
+            conversations::Said::InChat(seq) => activity_id(&conversation.id, seq),
         })
     }
 
@@ -576,8 +498,8 @@ impl DirectLine {
         if events.is_empty() && view.status == ChatStatus::Ended && after >= 0 {
             return Err(Error::NotFound("conversation"));
         }
-        let names = Usernames::read(&self.channels, &events).await?;
-        let files = self.file_urls(base).await?;
+        let names = conversations::Usernames::read(&self.channels, &events).await?;
+        let files = conversations::file_urls(&self.chats, base).await?;
         for event in &events {
             activities.extend(activities_of(event, &to, &names, &files));
         }
@@ -734,8 +656,8 @@ impl ActivityStream {
             .chats
             .events_after(&self.user, chat_id, self.sent_through)
             .await?;
-        let names = Usernames::read(&self.line.channels, &events).await?;
-        let files = self.line.file_urls(&self.base).await?;
+        let names = conversations::Usernames::read(&self.line.channels, &events).await?;
+        let files = conversations::file_urls(&self.line.chats, &self.base).await?;
         let to = self.addressed();
         let activities: Vec<Activity> = events
             .iter()
@@ -748,36 +670,6 @@ impl ActivityStream {
                 .any(|e| matches!(e.event, crate::domain::event::ChatEvent::Ended { .. }));
         }
         Ok(self.set(activities))
-    }
-}
-
-/// The usernames of the analysts who wrote among some events.
-struct Usernames(std::collections::HashMap<crate::domain::ids::UserId, String>);
-
-impl Usernames {
-    async fn read(channels: &ChannelService, events: &[StoredEvent]) -> Result<Self> {
-        let mut names = std::collections::HashMap::new();
-        for event in events {
-            if let crate::domain::event::ChatEvent::Message { author, .. }
-            | crate::domain::event::ChatEvent::Attachment { author, .. } = &event.event
-                && author.role == AuthorRole::Analyst
-                && let Some(id) = author.id
-                && !names.contains_key(&id)
-                && let Some(user) = channels.user(id).await?
-            {
-                names.insert(id, user.username);
-            }
-        }
-        Ok(Self(names))
-    }
-}
-
-impl AnalystNames for Usernames {
-    fn username(&self, author: &Author) -> String {
-        author
-            .id
-            .and_then(|id| self.0.get(&id).cloned())
-            .unwrap_or_else(|| "analyst".into())
     }
 }
 

@@ -3,6 +3,8 @@
 //! chat core knows nothing of these formats; nothing here knows HTTP or storage.
 
 pub mod activity;
+pub mod botframework;
+pub mod conversations;
 pub mod directline;
 pub mod tokens;
 pub mod translate;

@@ -26,6 +26,9 @@ crate::domain::named_enum! {
     pub enum ChannelKind {
         /// Direct Line 3.0: a secret for a site's Web Chat or any Direct Line client.
         Directline,
+        /// Microsoft Teams through the Bot Framework: one, made when the settings turn
+        /// the Bot Framework on; its people are keyed by their Entra object id.
+        Teams,
     }
 }
 

@@ -15,7 +15,7 @@ use crate::domain::parse_named;
 use crate::domain::user::{Role, User, Username};
 use crate::error::{Error, Result};
 use crate::store::{
-    ChannelRecord, Constraint, ConversationRecord, NewChannel, NewUser, StoreError,
+    ChannelRecord, Constraint, ConversationRecord, DeliveryRecord, NewChannel, NewUser, StoreError,
 };
 
 /// External channels, their people and conversations (see the module header).
@@ -47,6 +47,11 @@ fn require_admin(user: &User) -> Result<()> {
     }
 }
 
+/// The oldest channel of `kind` among `channels` (which come oldest first).
+fn oldest_of(channels: Vec<ChannelRecord>, kind: ChannelKind) -> Option<ChannelRecord> {
+    channels.into_iter().find(|c| c.kind == kind)
+}
+
 /// 32 random bytes, URL-safe base64 without padding.
 fn random_key() -> String {
     let mut bytes = [0u8; 32];
@@ -69,6 +74,13 @@ impl ChannelService {
         require_admin(user)?;
         let kind: ChannelKind =
             parse_named("channel kind", kind).map_err(|m| Error::invalid("kind", m))?;
+        if kind == ChannelKind::Teams {
+            return Err(Error::invalid(
+                "kind",
+                "Teams is connected by the botframework settings (app id and password), \
+                 not made here",
+            ));
+        }
         let name = name.trim();
         if name.is_empty() || name.chars().count() > CHANNEL_NAME_MAX_CHARS {
             return Err(Error::invalid(
@@ -106,6 +118,26 @@ impl ChannelService {
             .into_iter()
             .map(view)
             .collect())
+    }
+
+    /// The Teams channel: the oldest one not removed, made now when there is none (its
+    /// secret is never used; the Bot Framework's own tokens vouch for its people).
+    pub async fn teams_channel(&self) -> Result<ChannelRecord> {
+        let store = &self.core.store;
+        if let Some(teams) = oldest_of(store.channels().await?, ChannelKind::Teams) {
+            return Ok(teams);
+        }
+        store
+            .create_channel(&NewChannel {
+                kind: ChannelKind::Teams,
+                name: "Microsoft Teams",
+                secret_hash: &secret_hash(&random_key()),
+                token_key: &random_key(),
+                now: self.core.now(),
+            })
+            .await?;
+        // Two instances may make one at once: every instance uses the oldest.
+        oldest_of(store.channels().await?, ChannelKind::Teams).ok_or(Error::NotFound("channel"))
     }
 
     /// Removes a channel: its secret and tokens stop working at once. Errors:
@@ -184,6 +216,8 @@ impl ChannelService {
             chat_id: None,
             first_activity: None,
             created_at: self.core.now(),
+            service_url: None,
+            bot_account: None,
         };
         self.core.store.create_conversation(&conversation).await?;
         Ok(conversation)
@@ -218,4 +252,90 @@ impl ChannelService {
     pub async fn set_conversation_chat(&self, id: &str, chat: ChatId) -> Result<()> {
         Ok(self.core.store.set_conversation_chat(id, chat).await?)
     }
+
+    /// Records where a conversation's replies go (a connector's `serviceUrl` and the
+    /// bot's account there).
+    pub async fn set_conversation_route(
+        &self,
+        id: &str,
+        service_url: &str,
+        bot_account: &str,
+    ) -> Result<()> {
+        Ok(self
+            .core
+            .store
+            .set_conversation_route(id, service_url, bot_account)
+            .await?)
+    }
+
+    /// Frees a conversation whose chat `ended` is over for a new first message; false
+    /// when another request did so first.
+    pub async fn restart_conversation(&self, id: &str, ended: ChatId) -> Result<bool> {
+        Ok(self.core.store.restart_conversation(id, ended).await?)
+    }
+
+    /// Notes an activity `channel` sent: true the first time, false for a repeat (a
+    /// channel retrying what it sent).
+    pub async fn note_activity(&self, channel: &ChannelRecord, activity: &str) -> Result<bool> {
+        Ok(self
+            .core
+            .store
+            .note_channel_activity(channel.id, activity, self.core.now())
+            .await?)
+    }
+
+    /// Forgets a noted activity that could not be handled, so that its retry is.
+    pub async fn forget_activity(&self, channel: &ChannelRecord, activity: &str) -> Result<()> {
+        Ok(self
+            .core
+            .store
+            .forget_channel_activity(channel.id, activity)
+            .await?)
+    }
+
+    /// Forgets activity ids older than [`ACTIVITY_MEMORY`]: channels retry within
+    /// minutes. How many were forgotten.
+    pub async fn sweep_activities(&self) -> Result<u64> {
+        let before = self.core.now() - ACTIVITY_MEMORY.as_millis() as i64;
+        Ok(self.core.store.sweep_channel_activities(before).await?)
+    }
+
+    /// Starts delivering a chat's activities to its conversation's connector.
+    pub async fn open_delivery(&self, chat: ChatId, conversation: &str) -> Result<()> {
+        Ok(self.core.store.open_delivery(chat, conversation).await?)
+    }
+
+    /// Takes or renews this instance's lease on a chat's delivery (see
+    /// [`crate::store::ChannelStore::lease_delivery`]).
+    pub async fn lease_delivery(
+        &self,
+        chat: ChatId,
+        owner: &str,
+        lease: std::time::Duration,
+    ) -> Result<Option<DeliveryRecord>> {
+        Ok(self
+            .core
+            .store
+            .lease_delivery(chat, owner, lease.as_millis() as i64)
+            .await?)
+    }
+
+    /// Records the chat's events through `seq` as delivered; false when the lease is lost.
+    pub async fn delivered(&self, chat: ChatId, owner: &str, seq: i64) -> Result<bool> {
+        Ok(self.core.store.delivered(chat, owner, seq).await?)
+    }
+
+    /// Lets a delivery's lease go; `done` once the chat's end went out.
+    pub async fn release_delivery(&self, chat: ChatId, owner: &str, done: bool) -> Result<()> {
+        let done = done.then(|| self.core.now());
+        Ok(self.core.store.release_delivery(chat, owner, done).await?)
+    }
+
+    /// Chats whose delivery is unfinished and unleased (an instance stopped mid-way).
+    pub async fn deliveries_to_resume(&self) -> Result<Vec<ChatId>> {
+        Ok(self.core.store.deliveries_to_resume().await?)
+    }
 }
+
+/// How long a channel's activity ids are remembered to spot its retries.
+pub const ACTIVITY_MEMORY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);

@@ -5,6 +5,7 @@
 
 mod analyst;
 mod auth;
+mod botframework;
 mod calls;
 mod canned;
 mod channels;
@@ -37,6 +38,7 @@ use tower_http::trace::TraceLayer;
 pub use error::ApiError;
 pub use pages::Templates;
 
+use crate::channels::botframework::BotFramework;
 use crate::channels::directline::DirectLine;
 use crate::config::Settings;
 use crate::engine::{
@@ -55,6 +57,8 @@ pub struct AppState {
     pub accounts: AccountService,
     /// Direct Line 3.0 for external clients (`/v3/directline`).
     pub directline: DirectLine,
+    /// Microsoft Teams through the Bot Framework (`/api/messages`), when configured.
+    pub teams: Option<BotFramework>,
     pub channels: ChannelService,
     pub settings: Arc<Settings>,
     pub health: Health,
@@ -77,6 +81,7 @@ impl AppState {
     ) -> Self {
         Self {
             directline: DirectLine::new(&engine),
+            teams: BotFramework::new(&engine, shutdown.clone(), sockets.clone()),
             channels: engine.channels.clone(),
             settings: engine.settings().clone(),
             health: engine.health,
@@ -112,8 +117,14 @@ pub fn router(state: AppState) -> Router {
         CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; sandbox"),
     ));
+    let outside = if state.teams.is_some() {
+        botframework::router()
+    } else {
+        Router::new()
+    };
     Router::new()
         .nest("/api/v1", api)
+        .merge(outside)
         .nest(
             "/v3/directline",
             directline::router(limits.attachment_max_bytes),

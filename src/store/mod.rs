@@ -335,6 +335,47 @@ pub trait ChannelStore: Send + Sync {
     async fn release_first_message(&self, id: &str, activity: &str) -> Result<()>;
     /// Records the chat the conversation's first message started.
     async fn set_conversation_chat(&self, id: &str, chat: ChatId) -> Result<()>;
+    /// Records where the conversation's replies go, as its latest activity says.
+    async fn set_conversation_route(
+        &self,
+        id: &str,
+        service_url: &str,
+        bot_account: &str,
+    ) -> Result<()>;
+    /// Frees a conversation whose chat `ended` is over for a new first message (a Teams
+    /// conversation outlives its chats); false when it has moved on already.
+    async fn restart_conversation(&self, id: &str, ended: ChatId) -> Result<bool>;
+    /// Notes that `channel` sent `activity`: true the first time, false for a repeat.
+    async fn note_channel_activity(
+        &self,
+        channel: ChannelId,
+        activity: &str,
+        now: Millis,
+    ) -> Result<bool>;
+    /// Forgets a noted activity that could not be handled, so that its retry is.
+    async fn forget_channel_activity(&self, channel: ChannelId, activity: &str) -> Result<()>;
+    /// Forgets activities noted before `before`; how many.
+    async fn sweep_channel_activities(&self, before: Millis) -> Result<u64>;
+    /// Starts delivering a chat's activities to its conversation (once; a repeat keeps
+    /// what was delivered).
+    async fn open_delivery(&self, chat: ChatId, conversation: &str) -> Result<()>;
+    /// Takes or renews the lease on a chat's delivery for `owner`, for `lease_ms` on the
+    /// database's clock: the delivery when `owner` holds it now, `None` when another
+    /// instance's lease is live or the delivery is done.
+    async fn lease_delivery(
+        &self,
+        chat: ChatId,
+        owner: &str,
+        lease_ms: i64,
+    ) -> Result<Option<DeliveryRecord>>;
+    /// Records that the chat's events through `seq` were delivered; false when `owner`
+    /// no longer holds the lease.
+    async fn delivered(&self, chat: ChatId, owner: &str, seq: i64) -> Result<bool>;
+    /// Ends a delivery: `done` once the chat's end went out, else only the lease is let go.
+    async fn release_delivery(&self, chat: ChatId, owner: &str, done: Option<Millis>)
+    -> Result<()>;
+    /// The chats whose delivery is not done and whose lease has lapsed, oldest first.
+    async fn deliveries_to_resume(&self) -> Result<Vec<ChatId>>;
 }
 
 /// Canned responses, shared by every analyst.

@@ -374,4 +374,17 @@ pub struct ConversationRecord {
     /// The client's id of the first message (`channelData.clientActivityID`), once claimed.
     pub first_activity: Option<String>,
     pub created_at: Millis,
+    /// Bot Framework: the connector the conversation's replies go to (`serviceUrl`).
+    pub service_url: Option<String>,
+    /// Bot Framework: the bot's account in the conversation, `{"id", "name"}` as JSON.
+    pub bot_account: Option<String>,
+}
+
+/// How far a chat's activities have gone out to its channel's connector.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    pub chat_id: ChatId,
+    pub conversation_id: String,
+    /// The chat's last event delivered.
+    pub sent_seq: i64,
 }

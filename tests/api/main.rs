@@ -29,5 +29,6 @@ mod ratings;
 mod reconnect;
 mod service;
 mod story;
+mod teams;
 mod traffic;
 mod transfer;

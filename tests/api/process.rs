@@ -37,12 +37,22 @@ impl ServerProcess {
 
     /// Starts a server logging at `level` (`CHATDESK_LOG`).
     pub async fn start_with_log(backend: Backend, level: &str) -> Self {
+        Self::start_with_env(backend, level, &[]).await
+    }
+
+    /// Starts a server logging at `level`, with `extra` settings (`CHATDESK_*` variables).
+    pub async fn start_with_env(backend: Backend, level: &str, extra: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let database_url = match backend {
             Backend::Sqlite => format!("sqlite://{}", dir.path().join("chatdesk.db").display()),
             Backend::Postgres => fresh_pg_database().await,
         };
-        let env = server_env(&database_url, &dir, level);
+        let mut env = server_env(&database_url, &dir, level);
+        env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
         let admin_token = add_admin(&env);
         Self::spawn_with(env, dir, admin_token).await
     }

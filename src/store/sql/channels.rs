@@ -1,4 +1,5 @@
-//! External channels and their Direct Line conversations.
+//! External channels, their conversations, and the delivery of chats' activities to
+//! Bot Framework connectors.
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -7,10 +8,13 @@ use sqlx::any::AnyRow;
 use super::SqlStore;
 use crate::domain::Millis;
 use crate::domain::ids::{ChannelId, ChatId};
-use crate::store::{ChannelRecord, ChannelStore, ConversationRecord, NewChannel, Result};
+use crate::store::{
+    ChannelRecord, ChannelStore, ConversationRecord, DeliveryRecord, NewChannel, Result,
+};
 
 const CHANNEL_COLUMNS: &str = "id, kind, name, token_key, created_at";
-const CONVERSATION_COLUMNS: &str = "id, channel_id, user_id, chat_id, first_activity, created_at";
+const CONVERSATION_COLUMNS: &str =
+    "id, channel_id, user_id, chat_id, first_activity, created_at, service_url, bot_account";
 
 fn channel(row: &AnyRow) -> Result<ChannelRecord> {
     Ok(ChannelRecord {
@@ -30,6 +34,8 @@ fn conversation(row: &AnyRow) -> Result<ConversationRecord> {
         chat_id: row.try_get("chat_id")?,
         first_activity: row.try_get("first_activity")?,
         created_at: row.try_get("created_at")?,
+        service_url: row.try_get("service_url")?,
+        bot_account: row.try_get("bot_account")?,
     })
 }
 
@@ -93,8 +99,9 @@ impl ChannelStore for SqlStore {
     async fn create_conversation(&self, c: &ConversationRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO channel_conversations \
-             (id, channel_id, user_id, chat_id, first_activity, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+             (id, channel_id, user_id, chat_id, first_activity, created_at, service_url, \
+              bot_account) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&c.id)
         .bind(c.channel_id)
@@ -102,6 +109,8 @@ impl ChannelStore for SqlStore {
         .bind(c.chat_id)
         .bind(&c.first_activity)
         .bind(c.created_at)
+        .bind(&c.service_url)
+        .bind(&c.bot_account)
         .execute(&self.writer)
         .await?;
         Ok(())
@@ -148,5 +157,155 @@ impl ChannelStore for SqlStore {
             .execute(&self.writer)
             .await?;
         Ok(())
+    }
+
+    async fn set_conversation_route(
+        &self,
+        id: &str,
+        service_url: &str,
+        bot_account: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE channel_conversations SET service_url = $1, bot_account = $2 \
+             WHERE id = $3 AND (service_url IS NULL OR service_url <> $1 \
+                OR bot_account IS NULL OR bot_account <> $2)",
+        )
+        .bind(service_url)
+        .bind(bot_account)
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn restart_conversation(&self, id: &str, ended: ChatId) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE channel_conversations SET chat_id = NULL, first_activity = NULL \
+             WHERE id = $1 AND chat_id = $2",
+        )
+        .bind(id)
+        .bind(ended)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn note_channel_activity(
+        &self,
+        channel: ChannelId,
+        activity: &str,
+        now: Millis,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO channel_activities (channel_id, activity_id, received_at) \
+             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(channel)
+        .bind(activity)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn forget_channel_activity(&self, channel: ChannelId, activity: &str) -> Result<()> {
+        sqlx::query("DELETE FROM channel_activities WHERE channel_id = $1 AND activity_id = $2")
+            .bind(channel)
+            .bind(activity)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn sweep_channel_activities(&self, before: Millis) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM channel_activities WHERE received_at < $1")
+            .bind(before)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn open_delivery(&self, chat: ChatId, conversation: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO channel_deliveries (chat_id, conversation_id) VALUES ($1, $2) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(chat)
+        .bind(conversation)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn lease_delivery(
+        &self,
+        chat: ChatId,
+        owner: &str,
+        lease_ms: i64,
+    ) -> Result<Option<DeliveryRecord>> {
+        let now = self.dialect.now_ms();
+        let row = sqlx::query(&format!(
+            "UPDATE channel_deliveries SET lease_owner = $1, lease_until = {now} + $2 \
+             WHERE chat_id = $3 AND done_at IS NULL \
+               AND (lease_owner = $1 OR lease_until IS NULL OR lease_until < {now}) \
+             RETURNING chat_id, conversation_id, sent_seq"
+        ))
+        .bind(owner)
+        .bind(lease_ms)
+        .bind(chat)
+        .fetch_optional(&self.writer)
+        .await?;
+        row.map(|row| {
+            Ok(DeliveryRecord {
+                chat_id: row.try_get("chat_id")?,
+                conversation_id: row.try_get("conversation_id")?,
+                sent_seq: row.try_get("sent_seq")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn delivered(&self, chat: ChatId, owner: &str, seq: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE channel_deliveries SET sent_seq = $1 \
+             WHERE chat_id = $2 AND lease_owner = $3 AND sent_seq < $1",
+        )
+        .bind(seq)
+        .bind(chat)
+        .bind(owner)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_delivery(
+        &self,
+        chat: ChatId,
+        owner: &str,
+        done: Option<Millis>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE channel_deliveries SET lease_owner = NULL, lease_until = NULL, \
+                done_at = COALESCE($1, done_at) \
+             WHERE chat_id = $2 AND lease_owner = $3",
+        )
+        .bind(done)
+        .bind(chat)
+        .bind(owner)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn deliveries_to_resume(&self) -> Result<Vec<ChatId>> {
+        let now = self.dialect.now_ms();
+        let rows = sqlx::query(&format!(
+            "SELECT chat_id FROM channel_deliveries \
+             WHERE done_at IS NULL AND (lease_until IS NULL OR lease_until < {now}) \
+             ORDER BY chat_id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| Ok(row.try_get("chat_id")?)).collect()
     }
 }
