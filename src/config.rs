@@ -48,6 +48,31 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// Microsoft Teams through the Bot Framework (`POST /api/messages`).
     pub botframework: BotFrameworkSettings,
+    /// Outbound webhooks (Standard Webhooks).
+    pub webhooks: WebhookSettings,
+}
+
+/// Outbound webhooks (contract, "Outbound webhooks").
+#[serde_with::serde_as]
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Let endpoints be loopback or private addresses (tests, private networks); off, such
+    /// URLs are refused when registered and not sent to.
+    pub allow_private_targets: bool,
+    /// Seconds between a failed attempt and the next, separated by commas; after the
+    /// last, a delivery has failed.
+    #[serde_as(as = "serde_with::StringWithSeparator::<serde_with::formats::CommaSeparator, u64>")]
+    pub retry_secs: Vec<u64>,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            allow_private_targets: false,
+            retry_secs: vec![5, 300, 1800, 7200, 18000, 36000],
+        }
+    }
 }
 
 /// The Bot Framework connection (contract, "Bot Framework activities"): off unless both
@@ -257,6 +282,7 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             public_url: None,
             botframework: BotFrameworkSettings::default(),
+            webhooks: WebhookSettings::default(),
         }
     }
 }

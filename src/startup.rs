@@ -226,6 +226,7 @@ impl Application {
             cancel.clone(),
             sockets.clone(),
         );
+        state.webhooks.start_sending(cancel.clone());
         if let Some(teams) = &state.teams {
             teams.resume_deliveries();
         }

@@ -44,6 +44,10 @@ row_id!(
     ChatId
 );
 row_id!(
+    /// An endpoint an admin registered for outbound webhooks.
+    WebhookId
+);
+row_id!(
     /// One stored event of a chat (a message, suggestions, a file, the end).
     EventId
 );

@@ -50,6 +50,7 @@ pub mod message;
 pub mod rating;
 pub mod user;
 pub mod wait;
+pub mod webhook;
 
 use std::str::FromStr;
 

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::clock::Clock;
 use super::liveness::Liveness;
+use super::webhooks::Outbox;
 use crate::bus::{EventBus, Topic};
 use crate::config::Settings;
 use crate::domain::Millis;
@@ -19,10 +20,11 @@ use crate::domain::call::{self, Call};
 use crate::domain::chat::{ChatStatus, ChatView, Party, QueueEntry, Refusal};
 use crate::domain::event::ChatEvent;
 use crate::domain::ids::ChatId;
-use crate::domain::message::Author;
+use crate::domain::message::{Author, AuthorRole};
 use crate::domain::rating::Rating;
 use crate::domain::user::User;
 use crate::domain::wait::{Pace, WaitEstimate};
+use crate::domain::webhook::WebhookEvent;
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::{self, Frame};
 use crate::metrics::Metrics;
@@ -46,6 +48,8 @@ pub(super) struct Core {
     pub(super) metrics: Arc<Metrics>,
     /// Who has a socket or was seen lately, and who is typing.
     pub(super) liveness: Arc<Liveness>,
+    /// Where webhook events go.
+    pub(super) outbox: Arc<Outbox>,
 }
 
 impl Core {
@@ -119,13 +123,50 @@ impl Core {
         ))
     }
 
-    /// Appends an event and, unless it repeats an earlier one, announces it.
+    /// Appends an event and, unless it repeats an earlier one, announces it (and tells
+    /// webhooks of a message from the user, the bot or an analyst).
     pub(super) async fn append(&self, chat_id: ChatId, event: &NewEvent) -> Result<Appended> {
         let appended = self.store.append_event(chat_id, event).await?;
         if !appended.duplicate {
             self.publish(Frame::live(&appended.event));
+            if let ChatEvent::Message { author, .. } = &appended.event.event
+                && author.role != AuthorRole::System
+            {
+                let stored = &appended.event;
+                self.happened(
+                    WebhookEvent::ChatMessage,
+                    chat_id,
+                    Some(stored.seq),
+                    || serde_json::json!({"message": events::message_of(stored)}),
+                )
+                .await;
+            }
         }
         Ok(appended)
+    }
+
+    /// Tells webhooks that `event` happened in a chat, with `fields` beside the chat's
+    /// own (made only when an endpoint wants the event).
+    pub(super) async fn happened(
+        &self,
+        event: WebhookEvent,
+        chat_id: ChatId,
+        seq: Option<i64>,
+        fields: impl FnOnce() -> serde_json::Value,
+    ) {
+        if !self.outbox.wants(event) {
+            return;
+        }
+        match self.outbox.about(&self.store, chat_id).await {
+            Ok(about) => {
+                self.outbox
+                    .emit(&self.store, self.now(), event, about, seq, fields())
+                    .await;
+            }
+            Err(e) => {
+                tracing::warn!(%event, %chat_id, error = %e, "could not read a chat for its webhook event");
+            }
+        }
     }
 
     /// Announces `frame` to its audience.

@@ -23,6 +23,7 @@ mod relay;
 mod reports;
 mod shared_vectors;
 mod throttle;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -41,6 +42,7 @@ pub use knowledge::{
     ArticleSummary, Knowledge, KnowledgeService, ReindexReport, SavedArticle, Skipped,
 };
 pub use reports::{GAP_CALLS, GapKind, KnowledgeGap, KnowledgeGaps, Report, ReportService};
+pub use webhooks::{CreatedWebhook, WebhookService, targets as webhook_targets};
 
 use crate::bus::EventBus;
 use crate::config::Settings;
@@ -62,6 +64,7 @@ pub struct Engine {
     pub reports: ReportService,
     pub accounts: AccountService,
     pub channels: ChannelService,
+    pub webhooks: WebhookService,
     pub health: Health,
     core: core::Core,
     ranking: ranking::Ranking,
@@ -102,6 +105,7 @@ impl Engine {
             bus,
             settings,
             metrics,
+            outbox: webhooks::outbox(),
         };
         Ok(Self {
             chats: chat::ChatService::new(core.clone(), ranking.clone(), files),
@@ -122,6 +126,7 @@ impl Engine {
             ),
             accounts: accounts::AccountService::new(core.clone()),
             channels: channels::ChannelService::new(core.clone()),
+            webhooks: webhooks::WebhookService::new(core.clone()),
             health: Health {
                 store: core.store.clone(),
             },

@@ -18,6 +18,7 @@ mod insights;
 mod knowledge;
 mod pages;
 mod users;
+mod webhooks;
 mod ws;
 
 use std::sync::Arc;
@@ -43,7 +44,7 @@ use crate::channels::directline::DirectLine;
 use crate::config::Settings;
 use crate::engine::{
     AccountService, CallService, ChannelService, ChatService, DeskService, Engine, Health,
-    KnowledgeService, ReportService,
+    KnowledgeService, ReportService, WebhookService,
 };
 use crate::metrics::Metrics;
 
@@ -60,6 +61,7 @@ pub struct AppState {
     /// Microsoft Teams through the Bot Framework (`/api/messages`), when configured.
     pub teams: Option<BotFramework>,
     pub channels: ChannelService,
+    pub webhooks: WebhookService,
     pub settings: Arc<Settings>,
     pub health: Health,
     pub metrics: Arc<Metrics>,
@@ -83,6 +85,7 @@ impl AppState {
             directline: DirectLine::new(&engine),
             teams: BotFramework::new(&engine, shutdown.clone(), sockets.clone()),
             channels: engine.channels.clone(),
+            webhooks: engine.webhooks.clone(),
             settings: engine.settings().clone(),
             health: engine.health,
             chats: engine.chats,
@@ -111,6 +114,7 @@ pub fn router(state: AppState) -> Router {
         .merge(insights::router())
         .merge(knowledge::router())
         .merge(users::router())
+        .merge(webhooks::router())
         .merge(ws::router());
     // API bodies are data: a browser that renders one anyway may run and load nothing.
     let api = api.layer(SetResponseHeaderLayer::if_not_present(

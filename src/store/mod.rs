@@ -24,10 +24,13 @@ use crate::domain::call::Resolver;
 use crate::domain::channel::CallSource;
 use crate::domain::chat::{ChatStatus, Transition};
 use crate::domain::event::ChatEvent;
-use crate::domain::ids::{ArticleId, AttachmentId, CallId, CannedId, ChannelId, ChatId, UserId};
+use crate::domain::ids::{
+    ArticleId, AttachmentId, CallId, CannedId, ChannelId, ChatId, UserId, WebhookId,
+};
 use crate::domain::insights::CallHistory;
 use crate::domain::user::{Role, TokenKind, User};
 use crate::domain::wait::Acceptance;
+use crate::domain::webhook::WebhookEvent;
 
 pub type DynStore = Arc<dyn Store>;
 
@@ -45,6 +48,7 @@ pub trait Store:
     + WindowStore
     + VectorStore
     + ChannelStore
+    + WebhookStore
     + 'static
 {
     /// Cheap round trip for readiness checks.
@@ -376,6 +380,49 @@ pub trait ChannelStore: Send + Sync {
     -> Result<()>;
     /// The chats whose delivery is not done and whose lease has lapsed, oldest first.
     async fn deliveries_to_resume(&self) -> Result<Vec<ChatId>>;
+}
+
+/// Outbound webhooks: endpoints and the outbox of their deliveries (contract, "Outbound
+/// webhooks"). Due times and leases are on the database's clock.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    async fn create_webhook(
+        &self,
+        url: &str,
+        events: &[WebhookEvent],
+        secret: &str,
+        now: Millis,
+    ) -> Result<WebhookRecord>;
+    /// The endpoints not removed (disabled ones too), oldest first.
+    async fn webhooks(&self) -> Result<Vec<WebhookRecord>>;
+    /// Removes an endpoint; its deliveries not yet made are dropped (`failed`). False
+    /// when there was none.
+    async fn remove_webhook(&self, id: WebhookId, now: Millis) -> Result<bool>;
+    /// Disables an endpoint (it answered 410 Gone); its deliveries not yet made fail.
+    async fn disable_webhook(&self, id: WebhookId, now: Millis) -> Result<()>;
+    /// Stores deliveries, due now.
+    async fn enqueue_deliveries(&self, deliveries: &[NewWebhookDelivery<'_>]) -> Result<()>;
+    /// Claims up to `limit` due deliveries of endpoints still enabled, for `lease_ms`:
+    /// no other instance attempts them meanwhile.
+    async fn claim_due_deliveries(
+        &self,
+        limit: i64,
+        lease_ms: i64,
+    ) -> Result<Vec<DueWebhookDelivery>>;
+    /// Records an attempt: `attempts` made so far, the status code if any answered.
+    async fn record_attempt(
+        &self,
+        id: &str,
+        attempts: i64,
+        status_code: Option<i64>,
+        outcome: AttemptOutcome,
+    ) -> Result<()>;
+    /// An endpoint's deliveries, newest first, at most `limit`.
+    async fn webhook_deliveries(
+        &self,
+        webhook: WebhookId,
+        limit: i64,
+    ) -> Result<Vec<WebhookDeliveryRecord>>;
 }
 
 /// Canned responses, shared by every analyst.

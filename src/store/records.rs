@@ -8,10 +8,11 @@ use crate::domain::channel::{CallSource, ChannelKind};
 use crate::domain::chat::ChatStatus;
 use crate::domain::event::ChatEvent;
 use crate::domain::ids::{
-    ArticleId, AttachmentId, CallId, CannedId, ChannelId, ChatId, EventId, UserId,
+    ArticleId, AttachmentId, CallId, CannedId, ChannelId, ChatId, EventId, UserId, WebhookId,
 };
 use crate::domain::message::{AuthorRole, EventKind};
 use crate::domain::user::{Role, TokenKind, User, Username};
+use crate::domain::webhook::{DeliveryStatus, WebhookEvent};
 
 pub struct NewUser {
     pub username: Username,
@@ -387,4 +388,68 @@ pub struct DeliveryRecord {
     pub conversation_id: String,
     /// The chat's last event delivered.
     pub sent_seq: i64,
+}
+
+/// An endpoint for outbound webhooks, with its secret (never shown after it is made).
+#[derive(Clone)]
+pub struct WebhookRecord {
+    pub id: WebhookId,
+    pub url: String,
+    pub events: Vec<WebhookEvent>,
+    /// `whsec_` + base64.
+    pub secret: String,
+    pub created_at: Millis,
+    pub disabled_at: Option<Millis>,
+}
+
+impl std::fmt::Debug for WebhookRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookRecord")
+            .field("id", &self.id)
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A delivery to store: due at once.
+pub struct NewWebhookDelivery<'a> {
+    /// The `webhook-id`.
+    pub id: &'a str,
+    pub webhook_id: WebhookId,
+    pub event: WebhookEvent,
+    pub payload: &'a str,
+    pub now: Millis,
+}
+
+/// A delivery an instance has claimed to attempt now.
+#[derive(Clone, Debug)]
+pub struct DueWebhookDelivery {
+    pub id: String,
+    pub webhook_id: WebhookId,
+    pub payload: String,
+    /// Attempts made before this one.
+    pub attempts: i64,
+}
+
+/// What became of an attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Delivered,
+    /// Tried again this many milliseconds from now (database clock).
+    RetryIn(i64),
+    Failed,
+}
+
+/// A delivery as stored.
+#[derive(Clone, Debug)]
+pub struct WebhookDeliveryRecord {
+    pub id: String,
+    pub event: WebhookEvent,
+    pub status: DeliveryStatus,
+    pub attempts: i64,
+    pub last_status_code: Option<i64>,
+    pub next_attempt_at: Option<Millis>,
+    pub created_at: Millis,
 }

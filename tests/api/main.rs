@@ -32,3 +32,4 @@ mod story;
 mod teams;
 mod traffic;
 mod transfer;
+mod webhooks;

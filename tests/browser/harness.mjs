@@ -60,24 +60,32 @@ export async function startServer(backend, settings = {}, { traffic } = {}) {
     ...settings,
   };
   if (traffic) execFileSync(BINARY, ['traffic', ...traffic], { cwd: ROOT, env, stdio: 'ignore' });
-  const child = spawn(BINARY, ['serve', '--demo'], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', 'inherit', 'pipe'],
-  });
-  let log = '';
-  child.stderr.on('data', (d) => { log += d; });
   const base = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`chatdesk exited: ${log}`);
-    try {
-      const r = await fetch(`${base}/readyz`);
-      if (r.ok) break;
-    } catch { /* not listening yet */ }
-    if (Date.now() > deadline) throw new Error(`chatdesk did not start: ${log}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  let log = '';
+  let child;
+  const launch = async () => {
+    child = spawn(BINARY, ['serve', '--demo'], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'inherit', 'pipe'],
+    });
+    child.stderr.on('data', (d) => { log += d; });
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`chatdesk exited: ${log}`);
+      try {
+        const r = await fetch(`${base}/readyz`);
+        if (r.ok) break;
+      } catch { /* not listening yet */ }
+      if (Date.now() > deadline) throw new Error(`chatdesk did not start: ${log}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  const terminate = async () => {
+    child.kill('SIGTERM');
+    await new Promise((r) => (child.exitCode !== null ? r() : child.on('exit', r)));
+  };
+  await launch();
   return {
     base,
     log: () => log,
@@ -87,9 +95,13 @@ export async function startServer(backend, settings = {}, { traffic } = {}) {
       const out = execFileSync(BINARY, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'ignore'] });
       return out.toString().trim().split('\n').pop();
     },
+    /** Stops the server with SIGTERM and starts it again on the same database. */
+    async restart() {
+      await terminate();
+      await launch();
+    },
     async stop() {
-      child.kill('SIGTERM');
-      await new Promise((r) => (child.exitCode !== null ? r() : child.on('exit', r)));
+      await terminate();
       db.drop();
       rmSync(dir, { recursive: true, force: true });
     },

@@ -14,6 +14,7 @@ use crate::domain::ids::{CallId, ChatId, UserId};
 use crate::domain::message::{AttachmentInfo, Author, EventKind};
 use crate::domain::rating::Rating;
 use crate::domain::user::User;
+use crate::domain::webhook::WebhookEvent;
 use crate::error::{Error, ErrorCode, Result};
 use crate::store::{CallFilter, CallRecord, ChatRecord, NoteRecord, StoredEvent};
 use crate::transcript::describe;
@@ -328,7 +329,20 @@ impl CallService {
                 "the call is already resolved",
             ));
         }
-        Ok(call_view(&self.visible_call(user, call_id).await?))
+        let call = call_view(&self.visible_call(user, call_id).await?);
+        if self.core.outbox.wants(WebhookEvent::CallResolved)
+            && let Some(chat) = self.core.store.chats_of_call(call_id).await?.last()
+        {
+            self.core
+                .happened(
+                    WebhookEvent::CallResolved,
+                    chat.id,
+                    None,
+                    || serde_json::json!({"call": call}),
+                )
+                .await;
+        }
+        Ok(call)
     }
 
     /// Its user or an analyst opens a resolved call again; `invalid_state` when it

@@ -3,13 +3,14 @@
 
 use super::ChatService;
 use crate::domain::Millis;
-use crate::domain::call::{Call, Resolver};
+use crate::domain::call::{Call, CallStatus, Resolver};
 use crate::domain::channel::CallSource;
 use crate::domain::chat::{ChatStatus, ChatView, Party, Transition, may_post};
 use crate::domain::event::ChatEvent;
 use crate::domain::ids::{ArticleId, ChatId};
 use crate::domain::message::{Author, AuthorRole, Message, clean_text, validate_client_id};
 use crate::domain::user::User;
+use crate::domain::webhook::WebhookEvent;
 use crate::engine::core::{call_view, refused, seconds_between};
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::{self, Frame, message_of};
@@ -88,6 +89,14 @@ impl ChatService {
             .create_chat_from(user.id, &description, source, self.core.now())
             .await?;
         self.core.metrics.chats_started.increment(1);
+        self.core
+            .happened(
+                WebhookEvent::ChatStarted,
+                chat.id,
+                None,
+                || serde_json::json!({"description": chat.description, "user": chat.user}),
+            )
+            .await;
         let call = call_view(
             &self
                 .core
@@ -453,6 +462,11 @@ impl ChatService {
             .await?
             .map_err(|s| refused(Transition::Handoff.refusal(s)))?;
         self.core.metrics.handoffs.increment(1);
+        self.core
+            .happened(WebhookEvent::ChatQueued, chat_id, None, || {
+                serde_json::json!({})
+            })
+            .await;
         let availability = self.core.availability().await?;
         let note = if availability.online_analysts == 0 {
             "You're in the queue. No analysts are online right now; your call stays logged \
@@ -530,6 +544,25 @@ impl ChatService {
             self.core.publish(Frame::of_event(note));
         }
         self.core.publish(Frame::of_event(&ended.event));
+        let call = call_view(&ended.call);
+        self.core
+            .happened(
+                WebhookEvent::ChatEnded,
+                chat.id,
+                Some(ended.event.seq),
+                || serde_json::json!({"call": call, "ended_by": ended_by}),
+            )
+            .await;
+        if call.status == CallStatus::Resolved {
+            self.core
+                .happened(
+                    WebhookEvent::CallResolved,
+                    chat.id,
+                    None,
+                    || serde_json::json!({"call": call}),
+                )
+                .await;
+        }
         let view = self.core.view(&ended.chat).await?;
         self.core.publish(events::status_frame(&view));
         if matches!(chat.status, ChatStatus::Queued | ChatStatus::Active) {

@@ -5,6 +5,7 @@ use crate::domain::chat::{ChatStatus, Party};
 use crate::domain::ids::ChatId;
 use crate::domain::rating::{self, Rating};
 use crate::domain::user::User;
+use crate::domain::webhook::WebhookEvent;
 use crate::engine::core::rating_view;
 use crate::error::{Error, ErrorCode, Result};
 use crate::store::{NewRating, RatingRecord};
@@ -56,6 +57,15 @@ impl ChatService {
                 "you have already rated this chat",
             ));
         }
-        Ok(rating_view(&record))
+        let rating = rating_view(&record);
+        self.core
+            .happened(
+                WebhookEvent::CallRated,
+                chat_id,
+                None,
+                || serde_json::json!({"rating": rating}),
+            )
+            .await;
+        Ok(rating)
     }
 }

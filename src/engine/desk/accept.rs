@@ -6,6 +6,7 @@ use crate::domain::chat::{ChatStatus, ChatView, Transition};
 use crate::domain::ids::ChatId;
 use crate::domain::message::Author;
 use crate::domain::user::User;
+use crate::domain::webhook::WebhookEvent;
 use crate::engine::core::{refused, seconds_between};
 use crate::error::{Error, ErrorCode, Result};
 use crate::events;
@@ -68,6 +69,14 @@ impl DeskService {
             .await?;
         let view = self.core.current_view(chat.id).await?;
         self.core.publish(events::status_frame(&view));
+        self.core
+            .happened(
+                WebhookEvent::ChatAccepted,
+                chat.id,
+                None,
+                || serde_json::json!({"analyst": chat.analyst}),
+            )
+            .await;
         self.core.announce_desk().await?;
         Ok(view)
     }

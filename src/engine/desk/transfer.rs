@@ -8,6 +8,7 @@ use crate::domain::event::ChatEvent;
 use crate::domain::ids::{ChatId, UserId};
 use crate::domain::message::Author;
 use crate::domain::user::{User, Username};
+use crate::domain::webhook::WebhookEvent;
 use crate::engine::core::refused;
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::{self, Frame};
@@ -90,6 +91,17 @@ impl DeskService {
         self.core.publish(Frame::live(&noted));
         let view = self.core.view(&moved).await?;
         self.core.publish(events::status_frame(&view));
+        self.core
+            .happened(WebhookEvent::ChatTransferred, chat_id, None, || {
+                serde_json::json!({
+                    "from": chat.analyst,
+                    "to": match &moved.analyst {
+                        Some(analyst) => serde_json::json!(analyst),
+                        None => serde_json::json!("queue"),
+                    },
+                })
+            })
+            .await;
         if let Some(target) = &target_user {
             self.core
                 .publish(events::assigned_frame(target.id, &view, user));

@@ -20,6 +20,7 @@ mod limits;
 mod ratings;
 mod rows;
 mod vectors;
+mod webhooks;
 mod windows;
 
 use std::path::Path;

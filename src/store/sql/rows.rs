@@ -15,7 +15,7 @@ use crate::domain::channel::{CallSource, ChannelKind};
 use crate::domain::chat::ChatStatus;
 use crate::domain::event::ChatEvent;
 use crate::domain::ids::{
-    ArticleId, AttachmentId, CallId, CannedId, ChannelId, ChatId, EventId, UserId,
+    ArticleId, AttachmentId, CallId, CannedId, ChannelId, ChatId, EventId, UserId, WebhookId,
 };
 use crate::domain::insights::CallHistory;
 use crate::domain::message::{Author, AuthorRole, EventKind};
@@ -59,7 +59,9 @@ macro_rules! integer_columns {
     )*};
 }
 
-integer_columns!(UserId, CallId, ChatId, EventId, CannedId, ChannelId);
+integer_columns!(
+    UserId, CallId, ChatId, EventId, CannedId, ChannelId, WebhookId
+);
 
 /// Enums stored as their `strum` text; a value this build does not know is refused
 /// rather than guessed.
