@@ -19,6 +19,7 @@ on_both_databases!(
     authors_edit_articles_with_the_forms,
     analysts_work_calls_from_the_calls_page,
     supervisors_read_reports_and_authors_start_articles_from_gaps,
+    admins_connect_channels_and_webhooks_from_the_connections_page,
 );
 
 #[tokio::test]
@@ -765,4 +766,102 @@ async fn supervisors_read_reports_and_authors_start_articles_from_gaps(backend: 
     ] {
         assert_eq!(who.get(path).await.0, StatusCode::FORBIDDEN, "{path}");
     }
+}
+
+/// The Connections page: a Direct Line channel and a webhook added by form, each secret
+/// shown once (escaped, as every name), bad input answered on the page, removal, the
+/// deliveries page; for admins only.
+async fn admins_connect_channels_and_webhooks_from_the_connections_page(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| s.webhooks.allow_private_targets = true).await;
+    let root = Browser::sign_in(&app, "root", &[Role::Admin]).await;
+    let (status, page) = root.get("/admin/connections").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("href=\"/admin/connections\""),
+        "admins see it in the menu"
+    );
+    assert!(page.contains("Microsoft Teams is off"), "{page}");
+
+    let resp = root
+        .post_form(
+            "/admin/channels",
+            &[("name", "<b>Intranet</b>"), ("_csrf", &root.csrf)],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let shown = resp.text().await.unwrap();
+    assert!(shown.contains("id=\"channel-secret\""), "{shown}");
+    assert!(shown.contains("&lt;b&gt;Intranet&lt;/b&gt;") && !shown.contains("<b>Intranet"));
+    let (_, again) = root.get("/admin/connections").await;
+    assert!(
+        !again.contains("channel-secret"),
+        "the secret is shown once"
+    );
+
+    let resp = root
+        .post_form(
+            "/admin/webhooks",
+            &[
+                ("url", "gopher://example.com/"),
+                ("event:chat.started", "on"),
+                ("_csrf", &root.csrf),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(resp.text().await.unwrap().contains("must be http or https"));
+    let resp = root
+        .post_form(
+            "/admin/webhooks",
+            &[
+                ("url", "http://10.1.2.3/hooks"),
+                ("event:chat.started", "on"),
+                ("event:call.rated", "on"),
+                ("_csrf", &root.csrf),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let shown = resp.text().await.unwrap();
+    assert!(shown.contains("whsec_"), "{shown}");
+    assert!(shown.contains("chat.started, call.rated"), "{shown}");
+    let forged = root
+        .post_form(
+            "/admin/webhooks",
+            &[("url", "http://10.1.2.3/x"), ("_csrf", "forged")],
+        )
+        .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+
+    let admin = app.user("apiadmin", &[Role::Admin]).await;
+    let (_, hooks) = admin.get("/webhooks").await;
+    assert_eq!(hooks.as_array().unwrap().len(), 1, "{hooks}");
+    let hook = hooks[0]["id"].as_i64().unwrap();
+    let (status, deliveries) = root.get(&format!("/admin/webhooks/{hook}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(deliveries.contains("Nothing delivered yet"), "{deliveries}");
+    let resp = root
+        .post_form(
+            &format!("/admin/webhooks/{hook}/remove"),
+            &[("_csrf", &root.csrf)],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (_, channels) = admin.get("/channels").await;
+    let channel = channels[0]["id"].as_i64().unwrap();
+    let resp = root
+        .post_form(
+            &format!("/admin/channels/{channel}/remove"),
+            &[("_csrf", &root.csrf)],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(admin.get("/channels").await.1, json!([]));
+    assert_eq!(admin.get("/webhooks").await.1, json!([]));
+
+    // Not for anyone else.
+    let bob = Browser::sign_in(&app, "bob", &[Role::Analyst]).await;
+    assert_eq!(bob.get("/admin/connections").await.0, StatusCode::FORBIDDEN);
+    let (_, console) = bob.get("/").await;
+    assert!(!console.contains("/admin/connections"));
 }

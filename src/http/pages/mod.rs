@@ -6,6 +6,7 @@
 mod assets;
 mod authoring;
 mod charts;
+mod connections;
 mod console;
 mod desk_calls;
 mod extract;
@@ -59,6 +60,18 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .route("/knowledge/delete", post(authoring::delete))
         .route("/knowledge/reindex", post(authoring::reindex))
+        .route("/admin/connections", get(connections::connections_page))
+        .route("/admin/channels", post(connections::add_channel))
+        .route(
+            "/admin/channels/{id}/remove",
+            post(connections::remove_channel),
+        )
+        .route("/admin/webhooks", post(connections::add_webhook))
+        .route("/admin/webhooks/{id}", get(connections::webhook_page))
+        .route(
+            "/admin/webhooks/{id}/remove",
+            post(connections::remove_webhook),
+        )
         .route("/static/{name}", get(assets::asset))
         .layer(axum::middleware::map_response_with_state(
             state.clone(),

@@ -50,6 +50,7 @@ impl PageUser {
             "is_author": u.is_author(),
             "reads_insights": u.reads_insights(),
             "reads_gaps": u.reads_insights() || u.is_author(),
+            "is_admin": u.has(crate::domain::user::Role::Admin),
         })
     }
 

@@ -31,6 +31,14 @@ const PAGES: &[(&str, &str)] = &[
         include_str!("../../../templates/knowledge_gaps.hbs"),
     ),
     ("reports", include_str!("../../../templates/reports.hbs")),
+    (
+        "connections",
+        include_str!("../../../templates/connections.hbs"),
+    ),
+    (
+        "webhook_deliveries",
+        include_str!("../../../templates/webhook_deliveries.hbs"),
+    ),
     ("error", include_str!("../../../templates/error.hbs")),
 ];
 
