@@ -164,29 +164,8 @@ impl Verifier {
     }
 
     async fn fetch(&self) -> Result<Keys> {
-        let unavailable = |e: reqwest::Error| Error::Unavailable(Box::new(e));
-        let metadata: Metadata = self
-            .http
-            .get(&self.metadata_url)
-            .timeout(FETCH_TIMEOUT)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(unavailable)?
-            .json()
-            .await
-            .map_err(unavailable)?;
-        let set: KeySet = self
-            .http
-            .get(&metadata.jwks_uri)
-            .timeout(FETCH_TIMEOUT)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(unavailable)?
-            .json()
-            .await
-            .map_err(unavailable)?;
+        let metadata: Metadata = self.fetch_json(&self.metadata_url).await?;
+        let set: KeySet = self.fetch_json(&metadata.jwks_uri).await?;
         let mut by_id = HashMap::new();
         for raw in set.keys {
             let endorsements = raw
@@ -213,6 +192,21 @@ impl Verifier {
             by_id,
             fetched: Instant::now(),
         })
+    }
+
+    /// `GET url` as JSON. Errors: `Unavailable` when it cannot be had.
+    async fn fetch_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T> {
+        let unavailable = |e: reqwest::Error| Error::Unavailable(Box::new(e));
+        self.http
+            .get(url)
+            .timeout(FETCH_TIMEOUT)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(unavailable)?
+            .json()
+            .await
+            .map_err(unavailable)
     }
 }
 
