@@ -19,11 +19,13 @@ CREATE TABLE channel_deliveries (
 );
 CREATE INDEX channel_deliveries_open ON channel_deliveries (chat_id) WHERE done_at IS NULL;
 
--- Activity ids a channel has sent, so that a retried activity is handled once.
+-- Activity ids a channel has sent in each conversation (they are unique only within
+-- one), so that a retried activity is handled once.
 CREATE TABLE channel_activities (
     channel_id BIGINT NOT NULL REFERENCES channels (id),
+    conversation_id TEXT NOT NULL,
     activity_id TEXT NOT NULL,
     received_at BIGINT NOT NULL,
-    PRIMARY KEY (channel_id, activity_id)
+    PRIMARY KEY (channel_id, conversation_id, activity_id)
 );
 CREATE INDEX channel_activities_received ON channel_activities (received_at);

@@ -13,7 +13,7 @@ use crate::domain::channel::{CHANNEL_NAME_MAX_CHARS, Channel, ChannelKind};
 use crate::domain::ids::{ChannelId, ChatId, UserId};
 use crate::domain::parse_named;
 use crate::domain::user::{Role, User, Username};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::store::{
     ChannelRecord, Constraint, ConversationRecord, DeliveryRecord, NewChannel, NewUser, StoreError,
 };
@@ -141,9 +141,23 @@ impl ChannelService {
     }
 
     /// Removes a channel: its secret and tokens stop working at once. Errors:
-    /// `forbidden` unless an admin; `not_found` for none.
+    /// `forbidden` unless an admin; `not_found` for none; `invalid_state` for the Teams
+    /// channel (its people and conversations hang on it).
     pub async fn remove(&self, user: &User, id: ChannelId) -> Result<()> {
         require_admin(user)?;
+        if self
+            .core
+            .store
+            .channel(id)
+            .await?
+            .is_some_and(|c| c.kind == ChannelKind::Teams)
+        {
+            return Err(Error::conflict(
+                ErrorCode::InvalidState,
+                "the Teams channel stays while the botframework settings are set; unset \
+                 them to turn Teams off",
+            ));
+        }
         if self.core.store.remove_channel(id, self.core.now()).await? {
             Ok(())
         } else {
@@ -274,22 +288,32 @@ impl ChannelService {
         Ok(self.core.store.restart_conversation(id, ended).await?)
     }
 
-    /// Notes an activity `channel` sent: true the first time, false for a repeat (a
-    /// channel retrying what it sent).
-    pub async fn note_activity(&self, channel: &ChannelRecord, activity: &str) -> Result<bool> {
+    /// Notes an activity `channel` sent in `conversation`: true the first time, false
+    /// for a repeat (a channel retrying what it sent).
+    pub async fn note_activity(
+        &self,
+        channel: &ChannelRecord,
+        conversation: &str,
+        activity: &str,
+    ) -> Result<bool> {
         Ok(self
             .core
             .store
-            .note_channel_activity(channel.id, activity, self.core.now())
+            .note_channel_activity(channel.id, conversation, activity, self.core.now())
             .await?)
     }
 
     /// Forgets a noted activity that could not be handled, so that its retry is.
-    pub async fn forget_activity(&self, channel: &ChannelRecord, activity: &str) -> Result<()> {
+    pub async fn forget_activity(
+        &self,
+        channel: &ChannelRecord,
+        conversation: &str,
+        activity: &str,
+    ) -> Result<()> {
         Ok(self
             .core
             .store
-            .forget_channel_activity(channel.id, activity)
+            .forget_channel_activity(channel.id, conversation, activity)
             .await?)
     }
 

@@ -349,15 +349,22 @@ pub trait ChannelStore: Send + Sync {
     /// Frees a conversation whose chat `ended` is over for a new first message (a Teams
     /// conversation outlives its chats); false when it has moved on already.
     async fn restart_conversation(&self, id: &str, ended: ChatId) -> Result<bool>;
-    /// Notes that `channel` sent `activity`: true the first time, false for a repeat.
+    /// Notes that `channel` sent `activity` in `conversation`: true the first time,
+    /// false for a repeat.
     async fn note_channel_activity(
         &self,
         channel: ChannelId,
+        conversation: &str,
         activity: &str,
         now: Millis,
     ) -> Result<bool>;
     /// Forgets a noted activity that could not be handled, so that its retry is.
-    async fn forget_channel_activity(&self, channel: ChannelId, activity: &str) -> Result<()>;
+    async fn forget_channel_activity(
+        &self,
+        channel: ChannelId,
+        conversation: &str,
+        activity: &str,
+    ) -> Result<()>;
     /// Forgets activities noted before `before`; how many.
     async fn sweep_channel_activities(&self, before: Millis) -> Result<u64>;
     /// Starts delivering a chat's activities to its conversation (once; a repeat keeps

@@ -43,6 +43,8 @@ struct Connector {
     received: Vec<Received>,
     /// Requests still to fail with 503.
     failures: usize,
+    /// Every request for the activities routes, answered or failed.
+    attempts: usize,
     /// Token requests, as form bodies.
     token_requests: Vec<String>,
 }
@@ -138,6 +140,18 @@ impl BotService {
     }
 }
 
+/// A token that names the test key but is not signed at all (`alg` `none`).
+fn unsigned_token(service: &BotService) -> String {
+    use base64::Engine as _;
+    let part = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let claims = json!({"iss": ISSUER, "aud": APP_ID, "exp": chrono_now() + 600, "serviceurl": service.service_url()});
+    format!(
+        "{}.{}.",
+        part(json!({"alg": "none", "typ": "JWT", "kid": KEY_ID})),
+        part(claims)
+    )
+}
+
 fn chrono_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -185,6 +199,7 @@ fn record(
     activity: Value,
 ) -> (AxumStatus, Json<Value>) {
     let mut state = state.lock().unwrap();
+    state.attempts += 1;
     if state.failures > 0 {
         state.failures -= 1;
         return (
@@ -393,6 +408,16 @@ async fn a_teams_user_reaches_the_bot_and_an_analyst(backend: Backend) {
     assert_eq!(transcript.matches("The IT one").count(), 1, "{transcript}");
     assert!(transcript.contains("which VPN client"), "{transcript}");
 
+    // The repeated first message logged one call.
+    let (_, calls) = bob.get("/calls?status=all").await;
+    let logged = calls
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["description"] == "my vpn keeps dropping")
+        .count();
+    assert_eq!(logged, 1, "{calls}");
+
     // The conversation outlives the chat: the next message logs a new call.
     tess.say("act-5", "now my printer is offline").await;
     let (_, calls) = bob.get("/calls?status=all").await;
@@ -440,6 +465,19 @@ async fn teams_refuses_what_it_must(backend: Backend) {
             }),
         ),
         ("not a JWT", "not-a-token".into()),
+        ("unsigned (alg none)", unsigned_token(&service)),
+        (
+            "HS256, keyed with the published key",
+            jsonwebtoken::encode(
+                &Header {
+                    kid: Some(KEY_ID.into()),
+                    ..Header::new(Algorithm::HS256)
+                },
+                &json!({"iss": ISSUER, "aud": APP_ID, "exp": now + 600, "serviceurl": service.service_url()}),
+                &EncodingKey::from_secret(JWKS.as_bytes()),
+            )
+            .unwrap(),
+        ),
     ];
     for (case, token) in cases {
         let (status, body) = tess.send_with(&token, &activity).await;
@@ -458,6 +496,14 @@ async fn teams_refuses_what_it_must(backend: Backend) {
         StatusCode::UNAUTHORIZED,
         "no token at all"
     );
+    // The key is endorsed for Teams only: an activity from another channel is refused.
+    let mut webchat = activity.clone();
+    webchat["channelId"] = json!("webchat");
+    let (status, body) = tess
+        .send_with(&service.token(SIGNING_KEY, |_| {}), &webchat)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body.contains("not endorsed"), "{body}");
     // Within the 5 minutes of skew, a token just expired still counts.
     let skewed = service.token(SIGNING_KEY, |c| c["exp"] = json!(now - 120));
     let (status, body) = tess
@@ -552,6 +598,10 @@ async fn deliveries_resume_after_a_restart(backend: Backend) {
     // The connector is down: the cards wait in the database while chatdesk stops.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(server.terminate().await.success(), "{}", server.log());
+    assert!(
+        service.state.lock().unwrap().attempts > 0,
+        "the connector was tried before the restart"
+    );
     assert!(service.received().is_empty());
     service.fail_next(0);
     server.restart().await;

@@ -45,6 +45,8 @@ struct Key {
 struct Keys {
     by_id: HashMap<String, Key>,
     fetched: Instant,
+    /// The last try to fetch them, which may have failed.
+    tried: Instant,
 }
 
 /// Verifies Bot Framework tokens against keys fetched from the OpenID metadata and
@@ -103,7 +105,11 @@ impl Verifier {
             .ok_or_else(|| Error::BadCredentials("the bearer token names no key".into()))?;
         let claims = self
             .with_key(&kid, |key| {
-                if !key.endorsements.is_empty() && !key.endorsements.iter().any(|e| e == channel_id)
+                // As the SDKs' EndorsementsValidator: an activity naming no channel makes
+                // no claim to check.
+                if !channel_id.is_empty()
+                    && !key.endorsements.is_empty()
+                    && !key.endorsements.iter().any(|e| e == channel_id)
                 {
                     return Err(Error::BadCredentials(
                         format!("the signing key is not endorsed for channel {channel_id:?}")
@@ -141,16 +147,21 @@ impl Verifier {
             }
         }
         let mut keys = self.keys.write().await;
+        // Old keys, or a key not in hand, fetch them again, but at most every
+        // REFETCH_AT_MOST however the last try went.
         let stale = keys.as_ref().is_none_or(|k| {
-            k.fetched.elapsed() >= KEYS_LIFETIME
-                || (!k.by_id.contains_key(kid) && k.fetched.elapsed() >= REFETCH_AT_MOST)
+            (k.fetched.elapsed() >= KEYS_LIFETIME || !k.by_id.contains_key(kid))
+                && k.tried.elapsed() >= REFETCH_AT_MOST
         });
         if stale {
             match self.fetch().await {
                 Ok(fresh) => *keys = Some(fresh),
                 // Keys in hand still serve while the metadata is out of reach.
                 Err(e) if keys.is_some() => {
-                    tracing::warn!(error = %e.chain(), "could not refresh the Bot Framework keys")
+                    tracing::warn!(error = %e.chain(), "could not refresh the Bot Framework keys");
+                    if let Some(k) = keys.as_mut() {
+                        k.tried = Instant::now();
+                    }
                 }
                 Err(e) => return Err(e),
             }
@@ -191,6 +202,7 @@ impl Verifier {
         Ok(Keys {
             by_id,
             fetched: Instant::now(),
+            tried: Instant::now(),
         })
     }
 

@@ -4,14 +4,16 @@
 //! each new event's activities and records how far it got; queue places go out when they
 //! change. An instance that stops lets its leases go; one that dies loses them when they
 //! lapse; either way another instance resumes from the last event recorded as sent, so
-//! nothing is lost (an activity in flight at a crash may go twice).
+//! nothing is lost (an activity in flight at a crash may go twice). The lease is renewed
+//! beside the sending, which may wait minutes on a failing connector, and sending stops
+//! the moment it is lost.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 
 use super::connector::{Connector, SendError};
 use crate::channels::activity::{Activity, ChannelAccount};
@@ -164,6 +166,15 @@ impl Shared {
             .await?
             .ok_or(Error::NotFound("user"))?;
         let mut feed = self.chats.open_feed(&user, chat, lease.sent_seq).await?;
+        // The lease is renewed beside the sending, which may wait minutes on a failing
+        // connector: losing it stops the sending at once.
+        let lost = CancellationToken::new();
+        let _renewing = AbortOnDropHandle::new(tokio::spawn(renew(
+            channels.clone(),
+            chat,
+            self.owner.clone(),
+            lost.clone(),
+        )));
         let mut sending = Sending {
             shared: self,
             chat,
@@ -171,20 +182,15 @@ impl Shared {
             user,
             sent: lease.sent_seq,
             queue_said: None,
+            lost: lost.clone(),
         };
         if let Some(stop) = sending.new_events().await? {
             return Ok(stop);
         }
-        let mut renew = tokio::time::interval(RENEW_EVERY);
-        renew.tick().await;
         loop {
             tokio::select! {
                 () = self.shutdown.cancelled() => return Ok(Stop::Paused),
-                _ = renew.tick() => {
-                    if channels.lease_delivery(chat, &self.owner, LEASE).await?.is_none() {
-                        return Ok(Stop::Lost);
-                    }
-                }
+                () = lost.cancelled() => return Ok(Stop::Lost),
                 frame = feed.next() => {
                     let Some(frame) = frame? else {
                         return Ok(Stop::Paused);
@@ -203,6 +209,26 @@ impl Shared {
     }
 }
 
+/// Renews a chat's lease every [`RENEW_EVERY`] until dropped; cancels `lost` when another
+/// instance has it (or it cannot be renewed, so that two never send at once).
+async fn renew(channels: ChannelService, chat: ChatId, owner: String, lost: CancellationToken) {
+    loop {
+        tokio::time::sleep(RENEW_EVERY).await;
+        match channels.lease_delivery(chat, &owner, LEASE).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                lost.cancel();
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(%chat, error = %e.chain(), "could not renew a Teams delivery's lease; it stops");
+                lost.cancel();
+                return;
+            }
+        }
+    }
+}
+
 /// One chat's delivery in progress.
 struct Sending<'a> {
     shared: &'a Shared,
@@ -213,6 +239,8 @@ struct Sending<'a> {
     sent: i64,
     /// The queue's last word sent, so that only a change is said.
     queue_said: Option<String>,
+    /// Cancelled when the lease is lost.
+    lost: CancellationToken,
 }
 
 impl Sending<'_> {
@@ -328,6 +356,7 @@ impl Sending<'_> {
                 .send(service_url, &self.conversation.id, reply_to, &activity) => sent,
             // Retries wait for the connector; shutdown does not: the next instance resends.
             () = self.shared.shutdown.cancelled() => return Ok(Some(Stop::Paused)),
+            () = self.lost.cancelled() => return Ok(Some(Stop::Lost)),
         };
         match sent {
             Ok(_) => Ok(None),

@@ -74,6 +74,12 @@ impl BotFramework {
         let retries = Retries::default();
         let connector =
             Connector::new(settings, http.clone(), retries.first_wait, retries.retries)?;
+        if engine.settings().public_url.is_none() {
+            tracing::warn!(
+                "Teams is on but CHATDESK_PUBLIC_URL is unset: links to analysts' files \
+                 will name the bind address, which Teams users may not reach"
+            );
+        }
         let base = engine
             .settings()
             .public_url
@@ -122,10 +128,11 @@ impl BotFramework {
         let Some(activity_id) = activity.id.as_deref().filter(|id| !id.is_empty()) else {
             return self.handle(&channel, activity, None).await;
         };
-        if !self
-            .inner
-            .channels
-            .note_activity(&channel, activity_id)
+        // Activity ids are unique within a conversation only.
+        let conversation = activity.conversation.as_ref().map_or("", |c| c.id.as_str());
+        let channels = &self.inner.channels;
+        if !channels
+            .note_activity(&channel, conversation, activity_id)
             .await?
         {
             tracing::debug!(activity_id, "a repeated Bot Framework activity was skipped");
@@ -134,9 +141,8 @@ impl BotFramework {
         let handled = self.handle(&channel, activity, Some(activity_id)).await;
         if handled.is_err() {
             // A failure is not handled: the channel's retry is.
-            self.inner
-                .channels
-                .forget_activity(&channel, activity_id)
+            channels
+                .forget_activity(&channel, conversation, activity_id)
                 .await?;
         }
         handled

@@ -553,7 +553,9 @@ impl ChatService {
                 || serde_json::json!({"call": call, "ended_by": ended_by}),
             )
             .await;
-        if call.status == CallStatus::Resolved {
+        // Resolved by this ending (the bot's fix); an analyst's resolution was told when
+        // it was made.
+        if accepted.is_some() && call.status == CallStatus::Resolved {
             self.core
                 .happened(
                     WebhookEvent::CallResolved,

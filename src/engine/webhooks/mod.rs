@@ -153,13 +153,25 @@ impl WebhookService {
             outbox: self.core.outbox.clone(),
             clock: self.core.clock.clone(),
             settings: self.core.settings.webhooks.clone(),
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap_or_default(),
+            http: client(self.core.settings.webhooks.allow_private_targets),
         };
         tokio::spawn(sender.run(stop));
     }
+}
+
+/// The client deliveries go out with: no redirects (a redirect could lead anywhere), and
+/// unless private targets are allowed, names resolved to public addresses only.
+fn client(allow_private: bool) -> reqwest::Client {
+    let builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    let builder = if allow_private {
+        builder
+    } else {
+        builder.dns_resolver(Arc::new(targets::PublicOnly))
+    };
+    builder.build().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "the webhook client could not be built as set; using the default");
+        reqwest::Client::new()
+    })
 }
 
 /// The outbox every service shares, for [`Core`].

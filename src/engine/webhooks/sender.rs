@@ -85,15 +85,23 @@ impl Sender {
     }
 
     async fn attempt(&self, delivery: DueWebhookDelivery, endpoint: Option<WebhookRecord>) {
-        let attempts = delivery.attempts + 1;
-        let (status, outcome) = match endpoint {
-            // Made on another instance moments ago: read the endpoints on the next round.
-            None => (None, AttemptOutcome::RetryIn(1000)),
+        let (attempts, status, outcome) = match endpoint {
+            // Made on another instance moments ago: nothing is sent before the endpoints
+            // are read again, and no attempt is counted.
+            None => (delivery.attempts, None, AttemptOutcome::RetryIn(1000)),
             Some(endpoint) => {
+                let attempts = delivery.attempts + 1;
                 let status = self.post(&delivery, &endpoint).await;
-                (status, self.outcome(status, attempts))
+                (attempts, status, self.outcome(status, attempts))
             }
         };
+        let recorded = self
+            .store
+            .record_attempt(&delivery.id, attempts, status.map(i64::from), outcome)
+            .await;
+        if let Err(e) = recorded {
+            tracing::warn!(delivery = %delivery.id, error = %e, "could not record a webhook attempt; it will be made again");
+        }
         if status == Some(410)
             && let Err(e) = self
                 .store
@@ -107,13 +115,6 @@ impl Sender {
             if let Err(e) = self.outbox.refresh(&self.store).await {
                 tracing::warn!(error = %e, "could not read the webhook endpoints");
             }
-        }
-        let recorded = self
-            .store
-            .record_attempt(&delivery.id, attempts, status.map(i64::from), outcome)
-            .await;
-        if let Err(e) = recorded {
-            tracing::warn!(delivery = %delivery.id, error = %e, "could not record a webhook attempt; it will be made again");
         }
     }
 

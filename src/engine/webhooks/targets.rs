@@ -1,8 +1,9 @@
 //! Which URLs a webhook may be sent to: `http` or `https`, and (unless
 //! `webhooks.allow_private_targets`) only public addresses, so that registering an
 //! endpoint cannot make chatdesk call into its own network (server-side request forgery).
-//! A name is resolved and every address it gives must be public, when it is registered
-//! and again before each attempt.
+//! A name is resolved and every address it gives must be public when it is registered;
+//! when sending, [`PublicOnly`] resolves names for the HTTP client and hands it only public
+//! addresses, so that a name that changes its answer (DNS rebinding) cannot lead it in.
 
 use std::net::IpAddr;
 
@@ -26,7 +27,10 @@ const NOT_PUBLIC: &[&str] = &[
     "fc00::/7",
     "fe80::/10",
     "2001:db8::/32",
+    "64:ff9b::/96",
     "64:ff9b:1::/48",
+    "2002::/16",
+    "::/96",
 ];
 
 /// Whether `ip` is an address on the public internet.
@@ -92,6 +96,30 @@ pub async fn check(url: &str, allow_private: bool) -> Result<Url, String> {
     Ok(parsed)
 }
 
+/// Resolves names for the webhook client to public addresses only (see the module
+/// header); a name with none is an error, and nothing is sent.
+pub struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let public: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| is_public(a.ip()))
+                .collect();
+            if public.is_empty() {
+                return Err(format!(
+                    "{host} resolves to no public address; set \
+                     webhooks.allow_private_targets to allow private ones"
+                )
+                .into());
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +138,9 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "64:ff9b::7f00:1",
+            "2002:7f00:1::1",
+            "::127.0.0.1",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }

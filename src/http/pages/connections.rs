@@ -61,7 +61,7 @@ async fn page_with(
             })
         })
         .collect();
-    render(
+    let mut response = render(
         state,
         status,
         "connections",
@@ -76,7 +76,13 @@ async fn page_with(
             "webhook_secret": shown.webhook_secret.map(|(url, secret)| json!({"url": url, "secret": secret})),
             "error": shown.error,
         }),
-    )
+    )?;
+    // A secret may be on it: never kept by a browser's or a proxy's cache.
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
 }
 
 pub async fn connections_page(

@@ -193,14 +193,17 @@ impl ChannelStore for SqlStore {
     async fn note_channel_activity(
         &self,
         channel: ChannelId,
+        conversation: &str,
         activity: &str,
         now: Millis,
     ) -> Result<bool> {
         let done = sqlx::query(
-            "INSERT INTO channel_activities (channel_id, activity_id, received_at) \
-             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            "INSERT INTO channel_activities \
+             (channel_id, conversation_id, activity_id, received_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
         )
         .bind(channel)
+        .bind(conversation)
         .bind(activity)
         .bind(now)
         .execute(&self.writer)
@@ -208,12 +211,21 @@ impl ChannelStore for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn forget_channel_activity(&self, channel: ChannelId, activity: &str) -> Result<()> {
-        sqlx::query("DELETE FROM channel_activities WHERE channel_id = $1 AND activity_id = $2")
-            .bind(channel)
-            .bind(activity)
-            .execute(&self.writer)
-            .await?;
+    async fn forget_channel_activity(
+        &self,
+        channel: ChannelId,
+        conversation: &str,
+        activity: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM channel_activities \
+             WHERE channel_id = $1 AND conversation_id = $2 AND activity_id = $3",
+        )
+        .bind(channel)
+        .bind(conversation)
+        .bind(activity)
+        .execute(&self.writer)
+        .await?;
         Ok(())
     }
 

@@ -169,7 +169,7 @@ impl WebhookStore for SqlStore {
         sqlx::query(&format!(
             "UPDATE webhook_deliveries SET status = $1, attempts = $2, \
                 last_status_code = $3, next_attempt_at = {next}, lease_until = NULL \
-             WHERE id = $4"
+             WHERE id = $4 AND status = 'retrying'"
         ))
         .bind(status.as_str())
         .bind(attempts)
