@@ -243,7 +243,8 @@ impl DirectLine {
 
     /// The conversation the bearer may use, its person as the channel names them, and
     /// their account.
-    /// A token opens only its own conversation. Errors: `not_found` otherwise.
+    /// A token opens only its own conversation. Errors: `not_found` otherwise; `forbidden`
+    /// once the person's account is disabled.
     async fn open(
         &self,
         access: &Access,
@@ -253,11 +254,11 @@ impl DirectLine {
             .channels
             .conversation(access.channel(), conversation_id)
             .await?;
+        // A disabled account goes no further, as its sessions and tokens do not.
         let user = self
             .channels
-            .user(conversation.user_id)
-            .await?
-            .ok_or(Error::NotFound("conversation"))?;
+            .conversation_user(conversation.user_id)
+            .await?;
         let (id, name) = match access {
             Access::Token(_, claims) if claims.conv != conversation_id => {
                 return Err(Error::NotFound("conversation"));

@@ -47,6 +47,10 @@ fn require_admin(user: &User) -> Result<()> {
     }
 }
 
+fn disabled() -> Error {
+    Error::forbidden("this account is disabled; ask the service desk")
+}
+
 /// The oldest channel of `kind` among `channels` (which come oldest first).
 fn oldest_of(channels: Vec<ChannelRecord>, kind: ChannelKind) -> Option<ChannelRecord> {
     channels.into_iter().find(|c| c.kind == kind)
@@ -192,8 +196,11 @@ impl ChannelService {
         let digest = hex::encode(Sha256::digest(external.as_bytes()));
         let username = format!("{}{}-{}", channel.kind, channel.id, &digest[..20]);
         let store = &self.core.store;
-        if let Some(user) = store.user_by_username(&username).await? {
-            return Ok(user);
+        if let Some(found) = store.login_record(&username).await? {
+            if found.disabled {
+                return Err(disabled());
+            }
+            return Ok(found.user);
         }
         let new = NewUser {
             username: Username::parse(&username).map_err(|m| Error::invalid("user.id", m))?,
@@ -214,6 +221,16 @@ impl ChannelService {
     /// A person by account id (a conversation's, an analyst who wrote).
     pub async fn user(&self, id: UserId) -> Result<Option<User>> {
         Ok(self.core.store.user(id).await?)
+    }
+
+    /// A conversation's person, who may go on only while their account is enabled.
+    /// Errors: `forbidden` for a disabled account; `not_found` for none.
+    pub async fn conversation_user(&self, id: UserId) -> Result<User> {
+        match self.core.store.enabled_user(id).await? {
+            Some(user) => Ok(user),
+            None if self.core.store.user(id).await?.is_some() => Err(disabled()),
+            None => Err(Error::NotFound("conversation")),
+        }
     }
 
     /// Starts a conversation `id` on `channel` for `user`.

@@ -66,6 +66,8 @@ pub trait AccountStore: Send + Sync {
     /// Fails with `username_taken` when the name is in use, also when two requests race.
     async fn create_user(&self, user: &NewUser, now: Millis) -> Result<User>;
     async fn user(&self, id: UserId) -> Result<Option<User>>;
+    /// The user, unless the account is disabled.
+    async fn enabled_user(&self, id: UserId) -> Result<Option<User>>;
     /// The user, their password hash and whether the account is disabled, for signing in.
     async fn login_record(&self, username: &str) -> Result<Option<LoginRecord>>;
     async fn user_by_username(&self, username: &str) -> Result<Option<User>>;

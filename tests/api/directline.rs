@@ -410,8 +410,22 @@ async fn direct_line_refuses_what_it_must(backend: Backend) {
         "beyond the end: {body}"
     );
 
-    // Removed, the channel's secret and tokens stop at once.
+    // A disabled account's conversation goes no further.
     let admin = app.user("root2", &[Role::Admin]).await;
+    let (_, calls) = admin.get("/calls?status=all").await;
+    let username = calls[0]["user"]["username"].as_str().unwrap().to_owned();
+    let (status, body) = admin
+        .patch(&format!("/users/{username}"), json!({"disabled": true}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = me.get(&path).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, _) = me
+        .post(&path, json!({"type": "message", "text": "still here?"}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Removed, the channel's secret and tokens stop at once.
     let (_, channels) = admin.get("/channels").await;
     assert!(channels[0].get("secret").is_none(), "{channels}");
     let id = channels[0]["id"].as_i64().unwrap();

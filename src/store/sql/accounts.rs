@@ -47,6 +47,16 @@ impl AccountStore for SqlStore {
         Ok(row.as_ref().map(rows::user).transpose()?)
     }
 
+    async fn enabled_user(&self, id: UserId) -> Result<Option<User>> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE id = $1 AND disabled_at IS NULL"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(rows::user).transpose()?)
+    }
+
     async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
         let row = sqlx::query(&format!(
             "SELECT {USER_COLUMNS} FROM users WHERE username = $1"
