@@ -101,6 +101,11 @@ struct Args {
     /// in once, `--setup-concurrency` at a time.
     #[arg(long, default_value_t = 0)]
     sign_ins: usize,
+    /// Register a webhook endpoint at this loopback URL for every event before the run
+    /// (a receiver that answers 2xx, such as nginx `return 204`), to measure the outbox's
+    /// cost on the message path. The servers this run starts allow private targets.
+    #[arg(long, value_name = "URL")]
+    webhook: Option<String>,
     /// Passed by `cargo bench`.
     #[arg(long, hide = true)]
     bench: bool,
@@ -193,6 +198,25 @@ async fn drive(args: &Args, server: &Server, per_analyst: usize) -> anyhow::Resu
         .await;
     }
 
+    if let Some(url) = &args.webhook {
+        let events = [
+            "chat.started",
+            "chat.queued",
+            "chat.accepted",
+            "chat.transferred",
+            "chat.message",
+            "chat.ended",
+            "call.resolved",
+            "call.rated",
+        ];
+        admin
+            .post(
+                "/webhooks",
+                serde_json::json!({"url": server::check_loopback(url)?, "events": events}),
+            )
+            .await?;
+        eprintln!("webhook registered for every event: {url}");
+    }
     eprintln!(
         "creating {} users and {} analysts",
         args.chats, args.analysts

@@ -160,7 +160,7 @@ impl Core {
         match self.outbox.about(&self.store, chat_id).await {
             Ok(about) => {
                 self.outbox
-                    .emit(&self.store, self.now(), event, about, seq, fields())
+                    .emit(self.now(), event, about, seq, fields())
                     .await;
             }
             Err(e) => {

@@ -97,6 +97,7 @@ impl Engine {
             Some(url) => Attachments::open(url)?,
             None => Attachments::in_folder(&settings.data_dir.join("attachments"))?,
         };
+        let outbox = webhooks::outbox(store.clone());
         let core = core::Core {
             liveness: Arc::new(liveness::Liveness::new(clock.now())),
             clock,
@@ -105,7 +106,7 @@ impl Engine {
             bus,
             settings,
             metrics,
-            outbox: webhooks::outbox(),
+            outbox,
         };
         Ok(Self {
             chats: chat::ChatService::new(core.clone(), ranking.clone(), files),

@@ -418,14 +418,9 @@ pub trait WebhookStore: Send + Sync {
         limit: i64,
         lease_ms: i64,
     ) -> Result<Vec<DueWebhookDelivery>>;
-    /// Records an attempt: `attempts` made so far, the status code if any answered.
-    async fn record_attempt(
-        &self,
-        id: &str,
-        attempts: i64,
-        status_code: Option<i64>,
-        outcome: AttemptOutcome,
-    ) -> Result<()>;
+    /// Records attempts, in one transaction; a delivery no longer `retrying` (its
+    /// endpoint was disabled or removed meanwhile) keeps what it has.
+    async fn record_attempts(&self, attempts: &[Attempt]) -> Result<()>;
     /// An endpoint's deliveries, newest first, at most `limit`.
     async fn webhook_deliveries(
         &self,

@@ -433,6 +433,18 @@ pub struct DueWebhookDelivery {
     pub attempts: i64,
 }
 
+/// An attempt at a delivery, to record.
+#[derive(Clone, Debug)]
+pub struct Attempt {
+    /// The delivery (`webhook-id`).
+    pub id: String,
+    /// Attempts made so far.
+    pub attempts: i64,
+    /// What the endpoint answered, if it did.
+    pub status_code: Option<i64>,
+    pub outcome: AttemptOutcome,
+}
+
 /// What became of an attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AttemptOutcome {

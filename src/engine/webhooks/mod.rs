@@ -20,7 +20,7 @@ use crate::domain::parse_named;
 use crate::domain::user::{Role, User};
 use crate::domain::webhook::{Delivery, Webhook, WebhookEvent};
 use crate::error::{Error, Result};
-use crate::store::{WebhookDeliveryRecord, WebhookRecord};
+use crate::store::{DynStore, WebhookDeliveryRecord, WebhookRecord};
 
 /// The most deliveries an endpoint's list shows.
 const DELIVERIES_LISTED: i64 = 100;
@@ -174,7 +174,7 @@ fn client(allow_private: bool) -> reqwest::Client {
     })
 }
 
-/// The outbox every service shares, for [`Core`].
-pub(super) fn outbox() -> Arc<Outbox> {
-    Arc::new(Outbox::default())
+/// The outbox every service shares, for [`Core`], writing to `store`.
+pub(super) fn outbox(store: DynStore) -> Arc<Outbox> {
+    Arc::new(Outbox::new(store))
 }

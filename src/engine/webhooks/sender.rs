@@ -14,8 +14,9 @@ use tokio_util::sync::CancellationToken;
 use super::outbox::Outbox;
 use super::targets;
 use crate::config::WebhookSettings;
+use crate::domain::ids::WebhookId;
 use crate::engine::clock::Clock;
-use crate::store::{AttemptOutcome, DueWebhookDelivery, DynStore, WebhookRecord};
+use crate::store::{Attempt, AttemptOutcome, DueWebhookDelivery, DynStore, WebhookRecord};
 
 /// How often an instance looks for due deliveries without being woken.
 const POLL: Duration = Duration::from_secs(1);
@@ -26,7 +27,7 @@ const LEASE: Duration = Duration::from_secs(60);
 /// How long an endpoint has to answer.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Deliveries claimed and attempted at once.
-const BATCH: i64 = 16;
+const BATCH: i64 = 64;
 
 pub(super) struct Sender {
     pub(super) store: DynStore,
@@ -76,15 +77,31 @@ impl Sender {
                 return;
             }
             let endpoints = self.outbox.endpoints();
-            join_all(due.into_iter().map(|d| {
+            let made: Vec<(Attempt, WebhookId)> = join_all(due.into_iter().map(|d| {
                 let endpoint = endpoints.iter().find(|e| e.id == d.webhook_id).cloned();
                 self.attempt(d, endpoint)
             }))
             .await;
+            // Recorded together, in one transaction, before any endpoint is disabled
+            // (which fails what it still has to send).
+            let attempts: Vec<Attempt> = made.iter().map(|(a, _)| a.clone()).collect();
+            if let Err(e) = self.store.record_attempts(&attempts).await {
+                tracing::warn!(error = %e, "could not record webhook attempts; they will be made again");
+            }
+            for (attempt, webhook) in &made {
+                if attempt.status_code == Some(410) {
+                    self.disable(*webhook).await;
+                }
+            }
         }
     }
 
-    async fn attempt(&self, delivery: DueWebhookDelivery, endpoint: Option<WebhookRecord>) {
+    /// Makes one attempt; what to record of it, and the endpoint's id.
+    async fn attempt(
+        &self,
+        delivery: DueWebhookDelivery,
+        endpoint: Option<WebhookRecord>,
+    ) -> (Attempt, WebhookId) {
         let (attempts, status, outcome) = match endpoint {
             // Made on another instance moments ago: nothing is sent before the endpoints
             // are read again, and no attempt is counted.
@@ -95,26 +112,24 @@ impl Sender {
                 (attempts, status, self.outcome(status, attempts))
             }
         };
-        let recorded = self
-            .store
-            .record_attempt(&delivery.id, attempts, status.map(i64::from), outcome)
-            .await;
-        if let Err(e) = recorded {
-            tracing::warn!(delivery = %delivery.id, error = %e, "could not record a webhook attempt; it will be made again");
+        let attempt = Attempt {
+            id: delivery.id,
+            attempts,
+            status_code: status.map(i64::from),
+            outcome,
+        };
+        (attempt, delivery.webhook_id)
+    }
+
+    /// An endpoint answered 410 Gone: nothing more is sent to it.
+    async fn disable(&self, webhook: WebhookId) {
+        if let Err(e) = self.store.disable_webhook(webhook, self.clock.now()).await {
+            tracing::warn!(%webhook, error = %e, "could not disable a gone webhook endpoint");
+            return;
         }
-        if status == Some(410)
-            && let Err(e) = self
-                .store
-                .disable_webhook(delivery.webhook_id, self.clock.now())
-                .await
-        {
-            tracing::warn!(webhook = %delivery.webhook_id, error = %e, "could not disable a gone webhook endpoint");
-        }
-        if status == Some(410) {
-            tracing::info!(webhook = %delivery.webhook_id, "a webhook endpoint answered 410 Gone and was disabled");
-            if let Err(e) = self.outbox.refresh(&self.store).await {
-                tracing::warn!(error = %e, "could not read the webhook endpoints");
-            }
+        tracing::info!(%webhook, "a webhook endpoint answered 410 Gone and was disabled");
+        if let Err(e) = self.outbox.refresh(&self.store).await {
+            tracing::warn!(error = %e, "could not read the webhook endpoints");
         }
     }
 

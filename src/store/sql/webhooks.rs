@@ -11,11 +11,14 @@ use crate::domain::Millis;
 use crate::domain::ids::WebhookId;
 use crate::domain::webhook::{DeliveryStatus, WebhookEvent};
 use crate::store::{
-    AttemptOutcome, DueWebhookDelivery, NewWebhookDelivery, Result, StoreError,
+    Attempt, AttemptOutcome, DueWebhookDelivery, NewWebhookDelivery, Result, StoreError,
     WebhookDeliveryRecord, WebhookRecord, WebhookStore,
 };
 
 const WEBHOOK_COLUMNS: &str = "id, url, events, secret, created_at, disabled_at";
+
+/// Deliveries stored by one statement.
+const ENQUEUE_BATCH: usize = 256;
 
 fn parse<T: std::str::FromStr>(text: &str, what: &str) -> Result<T> {
     text.parse()
@@ -102,19 +105,37 @@ impl WebhookStore for SqlStore {
 
     async fn enqueue_deliveries(&self, deliveries: &[NewWebhookDelivery<'_>]) -> Result<()> {
         let now = self.dialect.now_ms();
-        for d in deliveries {
-            sqlx::query(&format!(
+        // One statement for a batch: 5 parameters a row, far below SQLite's limit.
+        for chunk in deliveries.chunks(ENQUEUE_BATCH) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let p = i * 5;
+                    format!(
+                        "(${}, ${}, ${}, ${}, 'retrying', {now}, ${})",
+                        p + 1,
+                        p + 2,
+                        p + 3,
+                        p + 4,
+                        p + 5
+                    )
+                })
+                .collect();
+            let sql = format!(
                 "INSERT INTO webhook_deliveries \
                  (id, webhook_id, event, payload, status, next_attempt_at, created_at) \
-                 VALUES ($1, $2, $3, $4, 'retrying', {now}, $5)"
-            ))
-            .bind(d.id)
-            .bind(d.webhook_id)
-            .bind(d.event.as_str())
-            .bind(d.payload)
-            .bind(d.now)
-            .execute(&self.writer)
-            .await?;
+                 VALUES {}",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for d in chunk {
+                query = query
+                    .bind(d.id)
+                    .bind(d.webhook_id)
+                    .bind(d.event.as_str())
+                    .bind(d.payload)
+                    .bind(d.now);
+            }
+            query.execute(&self.writer).await?;
         }
         Ok(())
     }
@@ -153,30 +174,28 @@ impl WebhookStore for SqlStore {
             .collect()
     }
 
-    async fn record_attempt(
-        &self,
-        id: &str,
-        attempts: i64,
-        status_code: Option<i64>,
-        outcome: AttemptOutcome,
-    ) -> Result<()> {
+    async fn record_attempts(&self, attempts: &[Attempt]) -> Result<()> {
         let now = self.dialect.now_ms();
-        let (status, next) = match outcome {
-            AttemptOutcome::Delivered => (DeliveryStatus::Delivered, "NULL".to_owned()),
-            AttemptOutcome::Failed => (DeliveryStatus::Failed, "NULL".to_owned()),
-            AttemptOutcome::RetryIn(ms) => (DeliveryStatus::Retrying, format!("{now} + {ms}")),
-        };
-        sqlx::query(&format!(
-            "UPDATE webhook_deliveries SET status = $1, attempts = $2, \
-                last_status_code = $3, next_attempt_at = {next}, lease_until = NULL \
-             WHERE id = $4 AND status = 'retrying'"
-        ))
-        .bind(status.as_str())
-        .bind(attempts)
-        .bind(status_code)
-        .bind(id)
-        .execute(&self.writer)
-        .await?;
+        let mut tx = self.begin().await?;
+        for a in attempts {
+            let (status, next) = match a.outcome {
+                AttemptOutcome::Delivered => (DeliveryStatus::Delivered, "NULL".to_owned()),
+                AttemptOutcome::Failed => (DeliveryStatus::Failed, "NULL".to_owned()),
+                AttemptOutcome::RetryIn(ms) => (DeliveryStatus::Retrying, format!("{now} + {ms}")),
+            };
+            sqlx::query(&format!(
+                "UPDATE webhook_deliveries SET status = $1, attempts = $2, \
+                    last_status_code = $3, next_attempt_at = {next}, lease_until = NULL \
+                 WHERE id = $4 AND status = 'retrying'"
+            ))
+            .bind(status.as_str())
+            .bind(a.attempts)
+            .bind(a.status_code)
+            .bind(&a.id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
