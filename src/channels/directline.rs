@@ -315,16 +315,16 @@ impl DirectLine {
         };
         match intent {
             Intent::Say { text, client_id } => {
-                let chat = self.chats.view(&user, chat_id).await?;
-                if chat.status == ChatStatus::Bot && asks_for_a_person(&text) {
-                    // Queued first, so that the words do not set the bot searching again.
-                    self.chats.handoff(&user, chat_id).await.map_err(over)?;
+                let (message, _) = if asks_for_a_person(&text) {
+                    self.chats
+                        .ask_for_analyst(&user, chat_id, &text, client_id.as_deref())
+                        .await
+                } else {
+                    self.chats
+                        .post_message(&user, chat_id, &text, client_id.as_deref())
+                        .await
                 }
-                let (message, _) = self
-                    .chats
-                    .post_message(&user, chat_id, &text, client_id.as_deref())
-                    .await
-                    .map_err(over)?;
+                .map_err(over)?;
                 Ok(activity_id(conversation_id, message.seq))
             }
             Intent::Act(action) => {
@@ -534,6 +534,7 @@ impl DirectLine {
             sent_through: watermark.unwrap_or(-1),
             feed: None,
             ended: false,
+            queue_said: None,
         })
     }
 }
@@ -551,6 +552,9 @@ pub struct ActivityStream {
     sent_through: i64,
     feed: Option<ChatFeed>,
     ended: bool,
+    /// The last queue place said: every change to the desk sends every queued chat its
+    /// place, mostly unchanged, and the person hears it only when it changed.
+    queue_said: Option<String>,
 }
 
 /// A typing frame's fields.
@@ -598,7 +602,10 @@ impl ActivityStream {
                         continue;
                     };
                     let to = self.addressed();
-                    if let Some(activity) = queue_activity(&place, &to, self.now()) {
+                    if let Some(activity) = queue_activity(&place, &to, self.now())
+                        && activity.text != self.queue_said
+                    {
+                        self.queue_said = activity.text.clone();
                         return Ok(Some(self.set(vec![activity])));
                     }
                 }

@@ -209,12 +209,17 @@ async fn a_web_chat_user_reaches_the_bot_and_an_analyst(backend: Backend) {
         .click(&conversation, json!({"action": "handoff"}))
         .await;
     assert_eq!(status, StatusCode::OK);
-    until(
+    let mut queued = until(
         &mut stream,
         "the place in the queue",
         text_is("in the queue"),
     )
     .await;
+    // Someone queues behind Ann: her place is sent again unchanged, and not said again.
+    app.chat_user("carol")
+        .await
+        .queued_chat("the printer jams")
+        .await;
     let bob = app.online_analyst("bob", 2).await;
     let (_, queue) = bob.get("/analyst/queue").await;
     let chat = queue[0]["chat_id"].as_i64().expect("the chat is queued");
@@ -231,6 +236,16 @@ async fn a_web_chat_user_reaches_the_bot_and_an_analyst(backend: Backend) {
         text_is("which VPN client"),
     )
     .await;
+    queued.extend(seen.iter().cloned());
+    let places: Vec<&str> = queued
+        .iter()
+        .filter(|a| a["id"].as_str().is_some_and(|id| id.contains("|queue-")))
+        .filter_map(|a| a["text"].as_str())
+        .collect();
+    assert!(
+        places.len() >= 2 && places.windows(2).all(|w| w[0] != w[1]),
+        "the place said once per change: {places:?}"
+    );
     let from_bob = seen
         .iter()
         .find(|a| text_is("which VPN client")(a))
@@ -543,7 +558,63 @@ async fn files_cross_direct_line_both_ways(backend: Backend) {
     assert_eq!(names, ["error.txt", "driver.pdf"], "{call}");
 }
 
+/// Typing that you want a person does what the button does, in the order it was said.
+async fn asking_for_a_person_in_words_joins_the_queue(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let secret = channel_secret(&app).await;
+    let site = Client::new(&app, &secret);
+    let (_, token) = site
+        .post("/tokens/generate", json!({"user": {"id": "dl_dan"}}))
+        .await;
+    let web_chat = Client::new(&app, token["token"].as_str().unwrap());
+    let (status, started) = web_chat.post("/conversations", json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let conversation = started["conversationId"].as_str().unwrap().to_owned();
+    let mut stream = Socket::open(started["streamUrl"].as_str().unwrap())
+        .await
+        .expect("the stream opens");
+    web_chat
+        .say(&conversation, "my vpn keeps dropping", "c-1")
+        .await;
+    until(&mut stream, "the bot's articles", |a| {
+        a["attachments"][0]["contentType"] == "application/vnd.microsoft.card.hero"
+    })
+    .await;
+
+    web_chat
+        .say(&conversation, "Can I talk to a human please?", "c-2")
+        .await;
+    until(&mut stream, "the queue", text_is("in the queue")).await;
+    let bob = app.online_analyst("bob", 2).await;
+    let (_, queue) = bob.get("/analyst/queue").await;
+    assert_eq!(queue.as_array().map(Vec::len), Some(1), "{queue}");
+
+    let (_, all) = web_chat
+        .get(&format!(
+            "/conversations/{conversation}/activities?watermark="
+        ))
+        .await;
+    let texts: Vec<&str> = all["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["text"].as_str())
+        .collect();
+    let asked = texts.iter().position(|t| t.contains("talk to a human"));
+    let queued = texts.iter().position(|t| t.contains("in the queue"));
+    assert!(
+        asked.is_some() && asked < queued,
+        "the words, then the queue's note: {texts:?}"
+    );
+    let offers = texts
+        .iter()
+        .filter(|t| **t == "These articles may fix it:")
+        .count();
+    assert_eq!(offers, 1, "the bot did not search the words: {texts:?}");
+}
+
 crate::on_both_databases!(
+    asking_for_a_person_in_words_joins_the_queue,
     a_web_chat_user_reaches_the_bot_and_an_analyst,
     direct_line_refuses_what_it_must,
     files_cross_direct_line_both_ways,

@@ -301,14 +301,16 @@ impl BotFramework {
         let chats = &self.inner.chats;
         match intent {
             Intent::Say { text, .. } => {
-                let view = chats.view(user, chat).await?;
-                if view.status == ChatStatus::Bot && asks_for_a_person(&text) {
-                    chats.handoff(user, chat).await.map_err(ended)?;
+                if asks_for_a_person(&text) {
+                    chats
+                        .ask_for_analyst(user, chat, &text, claim.as_deref())
+                        .await
+                } else {
+                    chats
+                        .post_message(user, chat, &text, claim.as_deref())
+                        .await
                 }
-                chats
-                    .post_message(user, chat, &text, claim.as_deref())
-                    .await
-                    .map_err(ended)?;
+                .map_err(ended)?;
             }
             Intent::Act(action) => match action {
                 Action::Accept(article) => {

@@ -25,6 +25,15 @@ pub struct Started {
     pub suggestions: Vec<Suggestion>,
 }
 
+/// What the bot does with the user's words while it has the chat.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BotStage {
+    /// Searches again on the conversation so far and answers.
+    Answers,
+    /// Nothing: the words ask for a person, and the chat is about to join the queue.
+    HandsOff,
+}
+
 fn first_name(name: &str) -> &str {
     name.split_whitespace().next().unwrap_or(name)
 }
@@ -205,6 +214,41 @@ impl ChatService {
         text: &str,
         client_id: Option<&str>,
     ) -> Result<(Message, bool)> {
+        self.post(user, chat_id, text, client_id, BotStage::Answers)
+            .await
+    }
+
+    /// Words from the chat's user that ask for a person ("can I talk to an agent"), as a
+    /// channel hears them: stored as said, then, if the bot still has the chat, it joins
+    /// the queue (the words come before the queue's note, and the bot does not search on
+    /// them). Answers and errors as [`post_message`](Self::post_message) and
+    /// [`handoff`](Self::handoff).
+    #[tracing::instrument(skip_all, fields(chat_id = %chat_id, user = %user.id), err(level = "debug"))]
+    pub async fn ask_for_analyst(
+        &self,
+        user: &User,
+        chat_id: ChatId,
+        text: &str,
+        client_id: Option<&str>,
+    ) -> Result<(Message, bool)> {
+        let posted = self
+            .post(user, chat_id, text, client_id, BotStage::HandsOff)
+            .await?;
+        // Also after a retry, in case the first try stopped short of the queue.
+        if self.core.chat_for(user, chat_id).await?.0.status == ChatStatus::Bot {
+            self.handoff(user, chat_id).await?;
+        }
+        Ok(posted)
+    }
+
+    async fn post(
+        &self,
+        user: &User,
+        chat_id: ChatId,
+        text: &str,
+        client_id: Option<&str>,
+        bot_stage: BotStage,
+    ) -> Result<(Message, bool)> {
         self.take_message_turn(user, chat_id).await?;
         let (chat, party) = self.core.chat_for(user, chat_id).await?;
         if let Err(refusal) = may_post(party, chat.status) {
@@ -250,7 +294,8 @@ impl ChatService {
             self.first_response(&chat, appended.event.created_at)
                 .await?;
         }
-        if chat.status == ChatStatus::Bot && party == Party::Owner {
+        if chat.status == ChatStatus::Bot && party == Party::Owner && bot_stage == BotStage::Answers
+        {
             self.follow_up(&chat).await?;
         }
         if party == Party::Owner {
