@@ -255,8 +255,8 @@ pub struct Limits {
     pub chats_per_hour: u32,
     /// Bytes one person may upload in a day (in a burst, then refilled evenly).
     pub upload_bytes_per_day: u64,
-    /// Chat and desk sockets one person may hold open at once; one more is closed with
-    /// code 1008.
+    /// Chat and desk sockets and Direct Line streams one person may hold open at once;
+    /// one more is closed with code 1008.
     pub sockets_per_user: usize,
     /// Typing frames one person may send per second, on average (twice that in a burst);
     /// more are refused with an `error` frame and not shown.

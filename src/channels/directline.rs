@@ -25,7 +25,7 @@ use super::translate::{
 use crate::domain::Timestamp;
 use crate::domain::channel::{CallSource, validate_external_id};
 use crate::domain::chat::{ChatStatus, ChatView};
-use crate::domain::ids::ChatId;
+use crate::domain::ids::{ChatId, UserId};
 use crate::domain::message::AuthorRole;
 use crate::domain::user::User;
 use crate::engine::clock::Clock;
@@ -566,6 +566,11 @@ struct TypingFields {
 }
 
 impl ActivityStream {
+    /// The account of the person whose conversation this is.
+    pub fn user_id(&self) -> UserId {
+        self.user.id
+    }
+
     /// The next activity set to send; `None` once the conversation has ended and its
     /// last activities were sent, or the service is stopping.
     pub async fn next(&mut self) -> Result<Option<ActivitySet>> {

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use tower_http::cors::{Any, CorsLayer};
 
 use super::extract::{ApiPath, ApiQuery, JsonBody};
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, ws};
 use crate::channels::activity::Activity;
 use crate::channels::directline::{ActivityStream, Conversation, PersonIn};
 use crate::engine::Upload;
@@ -29,6 +29,7 @@ const GOING_AWAY: u16 = 1001;
 const INTERNAL_ERROR: u16 = 1011;
 /// What a client may send on the stream: keepalives, nothing more.
 const MAX_CLIENT_FRAME: usize = 4 * 1024;
+const TOO_MANY_STREAMS: &str = "too many open streams and chat windows: close some and retry";
 
 /// `upload_max_bytes` bounds an upload's body (its files and the activity together).
 pub fn router(upload_max_bytes: usize) -> Router<AppState> {
@@ -294,7 +295,18 @@ async fn stream(
         .max_frame_size(MAX_CLIENT_FRAME)
         .read_buffer_size(MAX_CLIENT_FRAME)
         .write_buffer_size(0);
-    Ok(ws.on_upgrade(move |socket| sockets.track_future(run(socket, stream, shutdown))))
+    // Streams count with the person's chat and desk sockets.
+    let Some(slot) = state.accounts.socket_slot(stream.user_id()) else {
+        return Ok(
+            ws.on_upgrade(|socket| ws::refuse(socket, ws::POLICY_VIOLATION, TOO_MANY_STREAMS))
+        );
+    };
+    Ok(ws.on_upgrade(move |socket| {
+        sockets.track_future(async move {
+            run(socket, stream, shutdown).await;
+            drop(slot);
+        })
+    }))
 }
 
 /// Sends each activity set as a text frame until the conversation ends, the client goes

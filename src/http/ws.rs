@@ -38,7 +38,7 @@ const PROTOCOL_ERROR: u16 = 1002;
 const INVALID_DATA: u16 = 1007;
 /// The person already holds `limits.sockets_per_user` sockets (RFC 6455 "policy
 /// violation").
-const POLICY_VIOLATION: u16 = 1008;
+pub(super) const POLICY_VIOLATION: u16 = 1008;
 const MESSAGE_TOO_BIG: u16 = 1009;
 /// The session behind the socket ended (signed out, expired, revoked, account disabled):
 /// sign in again before reconnecting. Private-use codes (RFC 6455 §7.4.2), mirroring
@@ -112,7 +112,9 @@ fn revoked_close(revoked: Revoked) -> Message {
 }
 
 /// Closes a socket its person may not open now, with a code that says why.
-async fn refuse(mut socket: WebSocket, code: u16, reason: &'static str) {
+/// Closes a socket just opened with `code` and `reason`, and waits briefly for the
+/// client's close.
+pub(super) async fn refuse(mut socket: WebSocket, code: u16, reason: &'static str) {
     let _ = socket
         .send(Message::Close(Some(CloseFrame {
             code,

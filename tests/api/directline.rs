@@ -613,7 +613,55 @@ async fn asking_for_a_person_in_words_joins_the_queue(backend: Backend) {
     assert_eq!(offers, 1, "the bot did not search the words: {texts:?}");
 }
 
+/// A conversation's streams count with the person's sockets: one past the limit is
+/// closed with 1008, and a place comes back when a stream closes.
+async fn streams_are_held_to_the_socket_limit(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| s.limits.sockets_per_user = 2).await;
+    let secret = channel_secret(&app).await;
+    let site = Client::new(&app, &secret);
+    let (_, token) = site
+        .post("/tokens/generate", json!({"user": {"id": "dl_eve"}}))
+        .await;
+    let web_chat = Client::new(&app, token["token"].as_str().unwrap());
+    let (status, started) = web_chat.post("/conversations", json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let url = started["streamUrl"].as_str().unwrap().to_owned();
+    let first = Socket::open(&url).await.expect("the stream opens");
+    let mut second = Socket::open(&url).await.expect("a second stream opens");
+    let mut third = Socket::open(&url).await.expect("the handshake completes");
+    assert_eq!(third.close_code().await, Some(1008));
+    // Another person's stream is their own.
+    let (_, other) = site
+        .post("/tokens/generate", json!({"user": {"id": "dl_fay"}}))
+        .await;
+    let (_, theirs) = Client::new(&app, other["token"].as_str().unwrap())
+        .post("/conversations", json!({}))
+        .await;
+    let _theirs = Socket::open(theirs["streamUrl"].as_str().unwrap())
+        .await
+        .expect("their stream opens");
+    // A closed stream frees its place (the server has seen the close long before the
+    // bot has answered on the other stream).
+    first.close().await;
+    let conversation = started["conversationId"].as_str().unwrap();
+    web_chat
+        .say(conversation, "my vpn keeps dropping", "c-1")
+        .await;
+    until(&mut second, "the bot's answer", |a| {
+        a["attachments"][0]["contentType"] == "application/vnd.microsoft.card.hero"
+    })
+    .await;
+    let mut again = Socket::open(&url).await.expect("the stream opens again");
+    until(
+        &mut again,
+        "the conversation so far",
+        text_is("my vpn keeps dropping"),
+    )
+    .await;
+}
+
 crate::on_both_databases!(
+    streams_are_held_to_the_socket_limit,
     asking_for_a_person_in_words_joins_the_queue,
     a_web_chat_user_reaches_the_bot_and_an_analyst,
     direct_line_refuses_what_it_must,
