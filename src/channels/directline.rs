@@ -206,12 +206,14 @@ impl DirectLine {
         channel: &ChannelRecord,
         person: PersonIn,
     ) -> Result<Conversation> {
-        let external = match person.id {
+        // Without an id, an anonymous visitor, whom the secret's holder may still name by
+        // the first message's `from`.
+        let (external, named) = match person.id {
             Some(id) => {
                 validate_external_id(&id).map_err(|m| Error::invalid("user.id", m))?;
-                id
+                (id, true)
             }
-            None => format!("dl_{}", random_id(16)),
+            None => (format!("dl_{}", random_id(16)), false),
         };
         let name = person
             .name
@@ -221,7 +223,7 @@ impl DirectLine {
         let user = self.channels.person(channel, &external, name).await?;
         let id = random_id(22);
         self.channels
-            .create_conversation(channel, &user, &id)
+            .create_conversation(channel, &user, named.then_some(external.as_str()), &id)
             .await?;
         Ok(self.token_for(channel, &external, name, &id))
     }
@@ -265,8 +267,14 @@ impl DirectLine {
             }
             Access::Token(_, claims) => (claims.user.clone(), claims.name.clone()),
             // The secret's holder reads any conversation of the channel: its person is
-            // shown by account, the id is not kept.
-            Access::Secret(_) => (user.username.clone(), None),
+            // shown by the id they were named by, else by account.
+            Access::Secret(_) => (
+                conversation
+                    .person_id
+                    .clone()
+                    .unwrap_or_else(|| user.username.clone()),
+                None,
+            ),
         };
         let person = ChannelAccount {
             id,
@@ -290,6 +298,9 @@ impl DirectLine {
         let access = self.access(bearer).await?;
         let (conversation, _, user) = self.open(&access, conversation_id).await?;
         let intent = intent_of(activity).map_err(|m| Error::invalid("activity", m))?;
+        let (conversation, user) = self
+            .named_by_sender(&access, conversation, user, activity)
+            .await?;
         let chat_id = match conversation.chat_id {
             // A retry of the first message: it is the call's description.
             Some(_)
@@ -340,6 +351,53 @@ impl DirectLine {
             }
             Intent::Nothing => Ok(format!("{conversation_id}|none")),
         }
+    }
+
+    /// The person is "a token's user, or `from.id`" (contract): an anonymous visitor's
+    /// conversation, used with the secret, becomes before its first message the
+    /// conversation of the person the activity's `from` names (made the first time the
+    /// channel sees their id). Otherwise `from` is not read. Errors: `invalid` for a bad
+    /// `from.id`; `forbidden` for a disabled account.
+    async fn named_by_sender(
+        &self,
+        access: &Access,
+        conversation: ConversationRecord,
+        user: User,
+        activity: &Activity,
+    ) -> Result<(ConversationRecord, User)> {
+        let (Access::Secret(channel), Some(from)) = (access, activity.from.as_ref()) else {
+            return Ok((conversation, user));
+        };
+        if conversation.person_id.is_some() || conversation.chat_id.is_some() || from.id.is_empty()
+        {
+            return Ok((conversation, user));
+        }
+        validate_external_id(&from.id).map_err(|m| Error::invalid("from.id", m))?;
+        let name = from
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty());
+        let person = self.channels.person(channel, &from.id, name).await?;
+        if self
+            .channels
+            .set_conversation_person(&conversation.id, &person, &from.id)
+            .await?
+        {
+            let named = ConversationRecord {
+                user_id: person.id,
+                person_id: Some(from.id.clone()),
+                ..conversation
+            };
+            return Ok((named, person));
+        }
+        // Named or started meanwhile (a copy of this message): as it is now.
+        let now = self
+            .channels
+            .conversation(channel, &conversation.id)
+            .await?;
+        let user = self.channels.conversation_user(now.user_id).await?;
+        Ok((now, user))
     }
 
     async fn act(&self, user: &User, chat_id: ChatId, action: Action) -> Result<()> {
@@ -409,6 +467,9 @@ impl DirectLine {
         }
         let access = self.access(bearer).await?;
         let (conversation, _, user) = self.open(&access, conversation_id).await?;
+        let (conversation, user) = self
+            .named_by_sender(&access, conversation, user, activity)
+            .await?;
         let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
         let text = activity
             .text
@@ -650,6 +711,8 @@ impl ActivityStream {
     }
 
     /// The conversation's chat, once its first message started one.
+    /// An anonymous visitor's conversation may have been given to the person its first
+    /// message named (see `named_by_sender`): the stream follows.
     async fn chat(&mut self) -> Result<Option<ChatId>> {
         if self.conversation.chat_id.is_none() {
             self.conversation = self
@@ -657,6 +720,17 @@ impl ActivityStream {
                 .channels
                 .conversation(&self.channel, &self.conversation.id)
                 .await?;
+            if self.conversation.user_id != self.user.id {
+                self.user = self
+                    .line
+                    .channels
+                    .conversation_user(self.conversation.user_id)
+                    .await?;
+                if let Some(id) = &self.conversation.person_id {
+                    self.person.id.clone_from(id);
+                    self.person.name = Some(self.user.display_name.clone());
+                }
+            }
         }
         Ok(self.conversation.chat_id)
     }

@@ -233,17 +233,21 @@ impl ChannelService {
         }
     }
 
-    /// Starts a conversation `id` on `channel` for `user`.
+    /// Starts a conversation `id` on `channel` for `user`, whom the channel names
+    /// `person` (`None`: an anonymous visitor, until someone names them; see
+    /// [`set_conversation_person`](Self::set_conversation_person)).
     pub async fn create_conversation(
         &self,
         channel: &ChannelRecord,
         user: &User,
+        person: Option<&str>,
         id: &str,
     ) -> Result<ConversationRecord> {
         let conversation = ConversationRecord {
             id: id.to_owned(),
             channel_id: channel.id,
             user_id: user.id,
+            person_id: person.map(str::to_owned),
             chat_id: None,
             first_activity: None,
             created_at: self.core.now(),
@@ -252,6 +256,22 @@ impl ChannelService {
         };
         self.core.store.create_conversation(&conversation).await?;
         Ok(conversation)
+    }
+
+    /// Gives an anonymous visitor's conversation, before its first message, to `user`,
+    /// whom the channel names `person`; false once it is someone's or the first message
+    /// was claimed.
+    pub async fn set_conversation_person(
+        &self,
+        id: &str,
+        user: &User,
+        person: &str,
+    ) -> Result<bool> {
+        Ok(self
+            .core
+            .store
+            .set_conversation_person(id, user.id, person)
+            .await?)
     }
 
     /// A conversation of `channel`. Errors: `not_found` for another channel's or none.

@@ -337,6 +337,9 @@ pub trait ChannelStore: Send + Sync {
     /// Claims the conversation's first message for `activity` (its client's id): true
     /// for the one claim that wins while the conversation has no chat.
     async fn claim_first_message(&self, id: &str, activity: &str) -> Result<bool>;
+    /// Gives an anonymous visitor's conversation (no `person_id`) whose first message has
+    /// not come to the account `user`, whom the channel names `person`; false otherwise.
+    async fn set_conversation_person(&self, id: &str, user: UserId, person: &str) -> Result<bool>;
     /// Gives up a claim whose chat could not be started, so that a retry may win.
     async fn release_first_message(&self, id: &str, activity: &str) -> Result<()>;
     /// Records the chat the conversation's first message started.

@@ -371,6 +371,8 @@ pub struct ConversationRecord {
     pub id: String,
     pub channel_id: ChannelId,
     pub user_id: UserId,
+    /// The person's id in the channel (`None` for conversations older than the column).
+    pub person_id: Option<String>,
     pub chat_id: Option<ChatId>,
     /// The client's id of the first message (`channelData.clientActivityID`), once claimed.
     pub first_activity: Option<String>,

@@ -660,7 +660,93 @@ async fn streams_are_held_to_the_socket_limit(backend: Backend) {
     .await;
 }
 
+/// With the secret, as a site's server or a page holding it uses Direct Line, the person is
+/// the one each conversation's first activity names in `from`: the same id is the same
+/// person across conversations, and their words come back from that id.
+async fn the_secrets_holder_names_the_person_by_from(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let secret = channel_secret(&app).await;
+    let site = Client::new(&app, &secret);
+    let gail = json!({"id": "site-user-7", "name": "Gail Example", "role": "user"});
+    let first_words = |text: &str, from: &Value, client_id: &str| {
+        json!({
+            "type": "message",
+            "text": text,
+            "channelData": {"clientActivityID": client_id},
+            "from": from,
+        })
+    };
+    let mut conversations = Vec::new();
+    for (i, from) in [gail.clone(), gail.clone(), json!({"id": "site-user-8"})]
+        .iter()
+        .enumerate()
+    {
+        let (status, started) = site.post("/conversations", json!({})).await;
+        assert_eq!(status, StatusCode::CREATED, "{started}");
+        let conversation = started["conversationId"].as_str().unwrap().to_owned();
+        let mut stream = Socket::open(started["streamUrl"].as_str().unwrap())
+            .await
+            .expect("the stream opens");
+        let (status, posted) = site
+            .post(
+                &format!("/conversations/{conversation}/activities"),
+                first_words("my vpn keeps dropping", from, &format!("c-{i}")),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{posted}");
+        let seen = until(&mut stream, "the bot's articles", |a| {
+            a["attachments"][0]["contentType"] == "application/vnd.microsoft.card.hero"
+        })
+        .await;
+        assert_eq!(seen[0]["from"]["id"], from["id"], "{:?}", seen[0]);
+        // Once the chat has started, `from` names nobody else.
+        let (status, _) = site
+            .post(
+                &format!("/conversations/{conversation}/activities"),
+                first_words("also my mail", &json!({"id": "someone-else"}), "x"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _) = site
+            .post(
+                &format!("/conversations/{conversation}/activities"),
+                json!({"type": "message", "value": {"action": "handoff"}, "from": from}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        conversations.push(conversation);
+    }
+    let bad = json!({"id": "x".repeat(200)});
+    let (status, started) = site.post("/conversations", json!({})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, refused) = site
+        .post(
+            &format!(
+                "/conversations/{}/activities",
+                started["conversationId"].as_str().unwrap()
+            ),
+            first_words("hello", &bad, "c-bad"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+
+    let bob = app.online_analyst("bob", 3).await;
+    let (_, queue) = bob.get("/analyst/queue").await;
+    let users: Vec<&Value> = queue
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| &entry["user"])
+        .collect();
+    assert_eq!(users.len(), 3, "{queue}");
+    assert_eq!(users[0]["id"], users[1]["id"], "one person: {queue}");
+    assert_eq!(users[0]["name"], "Gail Example");
+    assert_ne!(users[2]["id"], users[0]["id"], "another person: {queue}");
+    assert_eq!(users[2]["name"], "Visitor");
+}
+
 crate::on_both_databases!(
+    the_secrets_holder_names_the_person_by_from,
     streams_are_held_to_the_socket_limit,
     asking_for_a_person_in_words_joins_the_queue,
     a_web_chat_user_reaches_the_bot_and_an_analyst,

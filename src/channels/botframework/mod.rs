@@ -187,7 +187,9 @@ impl BotFramework {
             .filter(|n| !n.is_empty());
         let channels = &self.inner.channels;
         let user = channels.person(channel, external, name).await?;
-        let conversation = self.conversation(channel, conversation_id, &user).await?;
+        let conversation = self
+            .conversation(channel, conversation_id, &user, &from.id)
+            .await?;
         if conversation.user_id != user.id {
             // chatdesk serves one person's chat with the bot; a group's other members
             // are not heard.
@@ -252,13 +254,17 @@ impl BotFramework {
         channel: &ChannelRecord,
         id: &str,
         user: &User,
+        person: &str,
     ) -> Result<ConversationRecord> {
         let channels = &self.inner.channels;
         match channels.conversation(channel, id).await {
             Err(Error::NotFound(_)) => {}
             found => return found,
         }
-        match channels.create_conversation(channel, user, id).await {
+        match channels
+            .create_conversation(channel, user, Some(person), id)
+            .await
+        {
             Ok(made) => Ok(made),
             // Another request made it first.
             Err(Error::Conflict {

@@ -7,14 +7,14 @@ use sqlx::any::AnyRow;
 
 use super::SqlStore;
 use crate::domain::Millis;
-use crate::domain::ids::{ChannelId, ChatId};
+use crate::domain::ids::{ChannelId, ChatId, UserId};
 use crate::store::{
     ChannelRecord, ChannelStore, ConversationRecord, DeliveryRecord, NewChannel, Result,
 };
 
 const CHANNEL_COLUMNS: &str = "id, kind, name, token_key, created_at";
-const CONVERSATION_COLUMNS: &str =
-    "id, channel_id, user_id, chat_id, first_activity, created_at, service_url, bot_account";
+const CONVERSATION_COLUMNS: &str = "id, channel_id, user_id, person_id, chat_id, first_activity, created_at, service_url, \
+     bot_account";
 
 fn channel(row: &AnyRow) -> Result<ChannelRecord> {
     Ok(ChannelRecord {
@@ -31,6 +31,7 @@ fn conversation(row: &AnyRow) -> Result<ConversationRecord> {
         id: row.try_get("id")?,
         channel_id: row.try_get("channel_id")?,
         user_id: row.try_get("user_id")?,
+        person_id: row.try_get("person_id")?,
         chat_id: row.try_get("chat_id")?,
         first_activity: row.try_get("first_activity")?,
         created_at: row.try_get("created_at")?,
@@ -99,13 +100,14 @@ impl ChannelStore for SqlStore {
     async fn create_conversation(&self, c: &ConversationRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO channel_conversations \
-             (id, channel_id, user_id, chat_id, first_activity, created_at, service_url, \
-              bot_account) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             (id, channel_id, user_id, person_id, chat_id, first_activity, created_at, \
+              service_url, bot_account) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&c.id)
         .bind(c.channel_id)
         .bind(c.user_id)
+        .bind(&c.person_id)
         .bind(c.chat_id)
         .bind(&c.first_activity)
         .bind(c.created_at)
@@ -132,6 +134,20 @@ impl ChannelStore for SqlStore {
              WHERE id = $2 AND first_activity IS NULL AND chat_id IS NULL",
         )
         .bind(activity)
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_conversation_person(&self, id: &str, user: UserId, person: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE channel_conversations SET user_id = $1, person_id = $2 \
+             WHERE id = $3 AND person_id IS NULL AND first_activity IS NULL \
+               AND chat_id IS NULL",
+        )
+        .bind(user)
+        .bind(person)
         .bind(id)
         .execute(&self.writer)
         .await?;
