@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tower_http::cors::{Any, CorsLayer};
 
-use super::extract::{ApiPath, ApiQuery, JsonBody};
+use super::extract::{ApiPath, ApiQuery, JsonBody, forwarded_proto};
 use super::{ApiError, AppState, ws};
 use crate::channels::activity::Activity;
 use crate::channels::directline::{ActivityStream, Conversation, PersonIn};
@@ -78,8 +78,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
     }
 }
 
-/// Where this request reached chatdesk (`http://host`, or `public_url`), for the links
-/// Direct Line hands out: `streamUrl` and files' `contentUrl`.
+/// Where this request reached chatdesk (`public_url`, else `SCHEME://host` with the
+/// scheme a trusted proxy forwarded, else `http`), for the links Direct Line hands out:
+/// `streamUrl` and files' `contentUrl`.
 struct PublicBase(String);
 
 impl PublicBase {
@@ -108,7 +109,8 @@ impl FromRequestParts<AppState> for PublicBase {
             .get(HOST)
             .and_then(|h| h.to_str().ok())
             .ok_or_else(|| Error::invalid("host", "a Host header is required"))?;
-        Ok(Self(format!("http://{host}")))
+        let scheme = forwarded_proto(parts, &state.settings.trusted_proxies).unwrap_or("http");
+        Ok(Self(format!("{scheme}://{host}")))
     }
 }
 

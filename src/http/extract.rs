@@ -82,6 +82,28 @@ pub fn client_ip(parts: &Parts, trusted: &[ProxyRange]) -> Option<IpAddr> {
     Some(forwarded_client(peer, forwarded, trusted))
 }
 
+/// The scheme the client used, as a trusted proxy reports it in `X-Forwarded-Proto`
+/// (`https` when it terminated TLS): `Some("http")` or `Some("https")` only when the
+/// request came straight from a trusted proxy; `None` otherwise, or for any other value.
+/// Of a list (`https, http`), the first: the scheme the outermost proxy saw.
+pub fn forwarded_proto(parts: &Parts, trusted: &[ProxyRange]) -> Option<&'static str> {
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?
+        .0
+        .ip()
+        .to_canonical();
+    if !trusted.iter().any(|range| range.contains(peer)) {
+        return None;
+    }
+    let value = parts.headers.get("x-forwarded-proto")?.to_str().ok()?;
+    match value.split(',').next()?.trim() {
+        p if p.eq_ignore_ascii_case("https") => Some("https"),
+        p if p.eq_ignore_ascii_case("http") => Some("http"),
+        _ => None,
+    }
+}
+
 /// Who sent a request that reached us from `peer` with these `X-Forwarded-For` header
 /// values: walking the forwarded addresses from the right (the hop nearest us), each is
 /// believed only while the hop that reported it is a trusted proxy, so a client cannot

@@ -745,7 +745,34 @@ async fn the_secrets_holder_names_the_person_by_from(backend: Backend) {
     assert_eq!(users[2]["name"], "Visitor");
 }
 
+/// Behind a proxy that terminates TLS, the addresses handed out follow the scheme it
+/// forwards, when it is trusted; anyone else's header is not believed.
+async fn links_follow_a_trusted_proxys_scheme(backend: Backend) {
+    for (trusted, expected) in [(true, "wss://"), (false, "ws://")] {
+        let app = TestApp::spawn_with(backend, |s| {
+            if trusted {
+                s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+            }
+        })
+        .await;
+        let secret = channel_secret(&app).await;
+        let started: Value = reqwest::Client::new()
+            .post(format!("{}/v3/directline/conversations", app.root()))
+            .bearer_auth(&secret)
+            .header("x-forwarded-proto", "https")
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json");
+        let url = started["streamUrl"].as_str().expect("a streamUrl");
+        assert!(url.starts_with(expected), "trusted {trusted}: {url}");
+    }
+}
+
 crate::on_both_databases!(
+    links_follow_a_trusted_proxys_scheme,
     the_secrets_holder_names_the_person_by_from,
     streams_are_held_to_the_socket_limit,
     asking_for_a_person_in_words_joins_the_queue,
