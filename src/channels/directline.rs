@@ -596,6 +596,7 @@ impl DirectLine {
             feed: None,
             ended: false,
             queue_said: None,
+            analyst: None,
         })
     }
 }
@@ -613,6 +614,9 @@ pub struct ActivityStream {
     sent_through: i64,
     feed: Option<ChatFeed>,
     ended: bool,
+    /// The chat's analyst's username (`Some(None)`: it has none), once read, and again
+    /// after each status frame.
+    analyst: Option<Option<String>>,
     /// The last queue place said: every change to the desk sends every queued chat its
     /// place, mostly unchanged, and the person hears it only when it changed.
     queue_said: Option<String>,
@@ -664,6 +668,8 @@ impl ActivityStream {
             match (frame.seq, frame.kind) {
                 (Some(seq), _) if seq > self.sent_through => return self.events().await.map(Some),
                 (None, FrameKind::Status) => {
+                    // A transfer, say: the chat's analyst is read again when next needed.
+                    self.analyst = None;
                     let Ok(place) = serde_json::from_str::<QueuePlace>(&frame.text) else {
                         continue;
                     };
@@ -679,10 +685,19 @@ impl ActivityStream {
                     let Ok(t) = serde_json::from_str::<TypingFields>(&frame.text) else {
                         continue;
                     };
+                    if t.role != AuthorRole::Analyst || !t.typing {
+                        continue;
+                    }
+                    let username = self.analyst_username().await?;
                     let to = self.addressed();
-                    if let Some(activity) =
-                        typing_activity(t.role, &t.name, t.typing, &to, self.now())
-                    {
+                    if let Some(activity) = typing_activity(
+                        t.role,
+                        &t.name,
+                        username.as_deref(),
+                        t.typing,
+                        &to,
+                        self.now(),
+                    ) {
                         return Ok(Some(self.set(vec![activity])));
                     }
                 }
@@ -693,6 +708,19 @@ impl ActivityStream {
 
     fn now(&self) -> Timestamp {
         Timestamp(self.line.clock.now())
+    }
+
+    /// The username of the chat's analyst, read once per status frame: typing comes from
+    /// the account their words come from.
+    async fn analyst_username(&mut self) -> Result<Option<String>> {
+        if let Some(known) = &self.analyst {
+            return Ok(known.clone());
+        }
+        let chat_id = self.conversation.chat_id.expect("a feed has a chat");
+        let view = self.line.chats.view(&self.user, chat_id).await?;
+        let username = view.analyst.map(|a| a.username);
+        self.analyst = Some(username.clone());
+        Ok(username)
     }
 
     fn addressed(&self) -> Addressed<'_> {

@@ -278,10 +278,13 @@ pub fn queue_activity(view: &QueuePlace, to: &Addressed<'_>, at: Timestamp) -> O
     })
 }
 
-/// An analyst's typing, as a `typing` activity; `None` for anyone else's or a stop.
+/// An analyst's typing, as a `typing` activity from the account their messages come
+/// from (`analyst:USERNAME`; `analyst` when the chat has none); `None` for anyone else's
+/// or a stop.
 pub fn typing_activity(
     role: AuthorRole,
     name: &str,
+    username: Option<&str>,
     typing: bool,
     to: &Addressed<'_>,
     at: Timestamp,
@@ -290,7 +293,7 @@ pub fn typing_activity(
         return None;
     }
     let from = ChannelAccount {
-        id: "analyst".into(),
+        id: username.map_or_else(|| "analyst".into(), |u| format!("analyst:{u}")),
         name: Some(name.to_owned()),
         role: Some("bot".into()),
         aad_object_id: None,

@@ -229,6 +229,15 @@ async fn a_web_chat_user_reaches_the_bot_and_an_analyst(backend: Backend) {
     );
     let (status, _) = bob.post(&format!("/chats/{chat}/accept"), json!({})).await;
     assert_eq!(status, StatusCode::OK);
+    // Bob's typing shows as from the account his words come from.
+    let mut bobs_socket = bob.chat_ws(chat).await;
+    bobs_socket
+        .send(json!({"type": "typing", "typing": true}))
+        .await;
+    let seen = until(&mut stream, "Bob typing", |a| a["type"] == "typing").await;
+    let typing = seen.iter().find(|a| a["type"] == "typing").unwrap();
+    assert_eq!(typing["from"]["id"], "analyst:bob", "{typing}");
+    queued.extend(seen);
     bob_says(&bob, chat, "Hi Ann, which VPN client?").await;
     let seen = until(
         &mut stream,
