@@ -53,10 +53,11 @@ impl FirstMessage<'_> {
     pub async fn say(&self, text: &str, claim: &str) -> Result<Said> {
         let id = &self.conversation.id;
         if self.channels.claim_first_message(id, claim).await? {
-            let started = self
-                .chats
-                .start_chat_from(self.user, text, self.source)
-                .await;
+            // Whose it is now that the claim holds it (a copy of this message may have
+            // named its person meanwhile; see `DirectLine::named_by_sender`).
+            let now = self.channels.conversation(self.channel, id).await?;
+            let owner = self.owner(&now).await?;
+            let started = self.chats.start_chat_from(&owner, text, self.source).await;
             return match started {
                 Ok(started) => {
                     self.channels
@@ -77,15 +78,16 @@ impl FirstMessage<'_> {
             match now {
                 ConversationRecord {
                     chat_id: Some(chat),
-                    first_activity,
+                    ref first_activity,
                     ..
                 } => {
                     if first_activity.as_deref() == Some(claim) {
                         return Ok(Said::Started(chat));
                     }
+                    let owner = self.owner(&now).await?;
                     let (message, _) = self
                         .chats
-                        .post_message(self.user, chat, text, Some(claim))
+                        .post_message(&owner, chat, text, Some(claim))
                         .await?;
                     return Ok(Said::InChat(message.seq));
                 }
@@ -107,6 +109,16 @@ impl FirstMessage<'_> {
             self.channels.release_first_message(id, stale).await?;
         }
         Box::pin(self.say(text, claim)).await
+    }
+
+    /// The conversation's person as it stands: the one this message came as, unless the
+    /// conversation was given to someone else meanwhile.
+    async fn owner(&self, now: &ConversationRecord) -> Result<User> {
+        if now.user_id == self.user.id {
+            Ok(self.user.clone())
+        } else {
+            self.channels.conversation_user(now.user_id).await
+        }
     }
 }
 

@@ -673,6 +673,10 @@ impl ActivityStream {
                     let Ok(place) = serde_json::from_str::<QueuePlace>(&frame.text) else {
                         continue;
                     };
+                    if place.status != ChatStatus::Queued {
+                        // Back in the queue later (a transfer), the place is said afresh.
+                        self.queue_said = None;
+                    }
                     let to = self.addressed();
                     if let Some(activity) = queue_activity(&place, &to, self.now())
                         && activity.text != self.queue_said
@@ -738,8 +742,8 @@ impl ActivityStream {
         }
     }
 
-    /// The conversation's chat, once its first message started one.
-    /// An anonymous visitor's conversation may have been given to the person its first
+    /// The conversation's chat, once its first message started one. An anonymous
+    /// visitor's conversation may have been given meanwhile to the person its first
     /// message named (see `named_by_sender`): the stream follows.
     async fn chat(&mut self) -> Result<Option<ChatId>> {
         if self.conversation.chat_id.is_none() {

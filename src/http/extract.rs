@@ -85,7 +85,8 @@ pub fn client_ip(parts: &Parts, trusted: &[ProxyRange]) -> Option<IpAddr> {
 /// The scheme the client used, as a trusted proxy reports it in `X-Forwarded-Proto`
 /// (`https` when it terminated TLS): `Some("http")` or `Some("https")` only when the
 /// request came straight from a trusted proxy; `None` otherwise, or for any other value.
-/// Of a list (`https, http`), the first: the scheme the outermost proxy saw.
+/// Of a list (`https, http`), the last: the one the proxy nearest us added, which a
+/// client cannot choose by sending the header itself.
 pub fn forwarded_proto(parts: &Parts, trusted: &[ProxyRange]) -> Option<&'static str> {
     let peer = parts
         .extensions
@@ -97,7 +98,7 @@ pub fn forwarded_proto(parts: &Parts, trusted: &[ProxyRange]) -> Option<&'static
         return None;
     }
     let value = parts.headers.get("x-forwarded-proto")?.to_str().ok()?;
-    match value.split(',').next()?.trim() {
+    match value.rsplit(',').next()?.trim() {
         p if p.eq_ignore_ascii_case("https") => Some("https"),
         p if p.eq_ignore_ascii_case("http") => Some("http"),
         _ => None,

@@ -111,9 +111,8 @@ fn revoked_close(revoked: Revoked) -> Message {
     }))
 }
 
-/// Closes a socket its person may not open now, with a code that says why.
-/// Closes a socket just opened with `code` and `reason`, and waits briefly for the
-/// client's close.
+/// Closes a socket its person may not open now, with a code that says why, and waits
+/// briefly for the client's close.
 pub(super) async fn refuse(mut socket: WebSocket, code: u16, reason: &'static str) {
     let _ = socket
         .send(Message::Close(Some(CloseFrame {

@@ -615,11 +615,11 @@ async fn asking_for_a_person_in_words_joins_the_queue(backend: Backend) {
         asked.is_some() && asked < queued,
         "the words, then the queue's note: {texts:?}"
     );
-    let offers = texts
-        .iter()
-        .filter(|t| **t == "These articles may fix it:")
-        .count();
-    assert_eq!(offers, 1, "the bot did not search the words: {texts:?}");
+    let after = &texts[asked.unwrap() + 1..];
+    assert!(
+        !after.is_empty() && after.iter().all(|t| t.contains("queue")),
+        "after the words only the queue speaks, not the bot: {texts:?}"
+    );
 }
 
 /// A conversation's streams count with the person's sockets: one past the limit is
@@ -725,6 +725,55 @@ async fn the_secrets_holder_names_the_person_by_from(backend: Backend) {
         assert_eq!(status, StatusCode::OK);
         conversations.push(conversation);
     }
+    // A first message and its copy at once, one naming the person and one not: one
+    // call, and the conversation goes on whoever won.
+    for i in 0..4 {
+        let (_, started) = site.post("/conversations", json!({})).await;
+        let conversation = started["conversationId"].as_str().unwrap();
+        let path = format!("/conversations/{conversation}/activities");
+        let hal = json!({"id": format!("site-user-hal-{i}"), "name": "Hal"});
+        let (named, unnamed) = tokio::join!(
+            site.post(&path, first_words("my disk is full", &hal, "h-1")),
+            site.post(&path, first_words("my disk is full", &json!({}), "h-1")),
+        );
+        assert_eq!(named.0, StatusCode::OK, "{}", named.1);
+        assert_eq!(unnamed.0, StatusCode::OK, "{}", unnamed.1);
+        let (status, later) = site
+            .post(&path, first_words("still full", &hal, "h-2"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "the conversation goes on: {later}");
+        let (status, all) = site
+            .get(&format!("/conversations/{conversation}/activities"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{all}");
+        let described = all["activities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["text"] == "my disk is full")
+            .count();
+        assert_eq!(described, 1, "{all}");
+    }
+
+    // With a token the token's person speaks, whatever `from` says.
+    let (_, token) = site
+        .post(
+            "/tokens/generate",
+            json!({"user": {"id": "dl_zed", "name": "Zed"}}),
+        )
+        .await;
+    let zed = Client::new(&app, token["token"].as_str().unwrap());
+    let (_, started) = zed.post("/conversations", json!({})).await;
+    let conversation = started["conversationId"].as_str().unwrap();
+    for body in [
+        first_words("my printer is offline", &gail, "z-1"),
+        json!({"type": "message", "value": {"action": "handoff"}, "from": gail}),
+    ] {
+        let (status, posted) = zed
+            .post(&format!("/conversations/{conversation}/activities"), body)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{posted}");
+    }
     let bad = json!({"id": "x".repeat(200)});
     let (status, started) = site.post("/conversations", json!({})).await;
     assert_eq!(status, StatusCode::CREATED);
@@ -739,7 +788,7 @@ async fn the_secrets_holder_names_the_person_by_from(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
 
-    let bob = app.online_analyst("bob", 3).await;
+    let bob = app.online_analyst("bob", 4).await;
     let (_, queue) = bob.get("/analyst/queue").await;
     let users: Vec<&Value> = queue
         .as_array()
@@ -747,11 +796,12 @@ async fn the_secrets_holder_names_the_person_by_from(backend: Backend) {
         .iter()
         .map(|entry| &entry["user"])
         .collect();
-    assert_eq!(users.len(), 3, "{queue}");
+    assert_eq!(users.len(), 4, "{queue}");
     assert_eq!(users[0]["id"], users[1]["id"], "one person: {queue}");
     assert_eq!(users[0]["name"], "Gail Example");
     assert_ne!(users[2]["id"], users[0]["id"], "another person: {queue}");
     assert_eq!(users[2]["name"], "Visitor");
+    assert_eq!(users[3]["name"], "Zed", "the token's person: {queue}");
 }
 
 /// Behind a proxy that terminates TLS, the addresses handed out follow the scheme it

@@ -236,7 +236,13 @@ impl ChatService {
             .await?;
         // Also after a retry, in case the first try stopped short of the queue.
         if self.core.chat_for(user, chat_id).await?.0.status == ChatStatus::Bot {
-            self.handoff(user, chat_id).await?;
+            match self.handoff(user, chat_id).await {
+                Ok(_) => {}
+                // A button or a copy of these words queued it first: as asked.
+                Err(Error::Conflict { .. })
+                    if self.core.chat_for(user, chat_id).await?.0.status != ChatStatus::Bot => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(posted)
     }
