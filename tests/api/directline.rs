@@ -109,6 +109,18 @@ async fn channel_secret(app: &TestApp) -> String {
         .to_owned()
 }
 
+/// The site's server gets a token for `person` (`{"id", "name"}`) and Web Chat starts its
+/// conversation with it: the client, and the conversation as started.
+async fn web_chat_for(app: &TestApp, secret: &str, person: Value) -> (Client, Value) {
+    let site = Client::new(app, secret);
+    let (status, token) = site.post("/tokens/generate", json!({"user": person})).await;
+    assert_eq!(status, StatusCode::OK, "{token}");
+    let web_chat = Client::new(app, token["token"].as_str().unwrap());
+    let (status, started) = web_chat.post("/conversations", json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    (web_chat, started)
+}
+
 /// Activity sets from the stream until one activity matches; every activity seen.
 async fn until(socket: &mut Socket, what: &str, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
     let mut seen = Vec::new();
@@ -571,13 +583,7 @@ async fn files_cross_direct_line_both_ways(backend: Backend) {
 async fn asking_for_a_person_in_words_joins_the_queue(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let secret = channel_secret(&app).await;
-    let site = Client::new(&app, &secret);
-    let (_, token) = site
-        .post("/tokens/generate", json!({"user": {"id": "dl_dan"}}))
-        .await;
-    let web_chat = Client::new(&app, token["token"].as_str().unwrap());
-    let (status, started) = web_chat.post("/conversations", json!({})).await;
-    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let (web_chat, started) = web_chat_for(&app, &secret, json!({"id": "dl_dan"})).await;
     let conversation = started["conversationId"].as_str().unwrap().to_owned();
     let mut stream = Socket::open(started["streamUrl"].as_str().unwrap())
         .await
@@ -628,12 +634,7 @@ async fn streams_are_held_to_the_socket_limit(backend: Backend) {
     let app = TestApp::spawn_with(backend, |s| s.limits.sockets_per_user = 2).await;
     let secret = channel_secret(&app).await;
     let site = Client::new(&app, &secret);
-    let (_, token) = site
-        .post("/tokens/generate", json!({"user": {"id": "dl_eve"}}))
-        .await;
-    let web_chat = Client::new(&app, token["token"].as_str().unwrap());
-    let (status, started) = web_chat.post("/conversations", json!({})).await;
-    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let (web_chat, started) = web_chat_for(&app, &secret, json!({"id": "dl_eve"})).await;
     let url = started["streamUrl"].as_str().unwrap().to_owned();
     let first = Socket::open(&url).await.expect("the stream opens");
     let mut second = Socket::open(&url).await.expect("a second stream opens");
