@@ -7,11 +7,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::translate::AnalystNames;
+use super::translate::{AnalystNames, asks_for_a_person};
 use crate::domain::channel::CallSource;
 use crate::domain::event::ChatEvent;
 use crate::domain::ids::{ChatId, UserId};
-use crate::domain::message::{AttachmentInfo, Author, AuthorRole};
+use crate::domain::message::{AttachmentInfo, Author, AuthorRole, Message};
 use crate::domain::user::User;
 use crate::engine::{ChannelService, ChatService};
 use crate::error::Result;
@@ -119,6 +119,23 @@ impl FirstMessage<'_> {
         } else {
             self.channels.conversation_user(now.user_id).await
         }
+    }
+}
+
+/// Says `text` in a chat that goes on, as `user`, with the channel's id for it: words
+/// asking for a person also queue the chat (see [`ChatService::ask_for_analyst`]).
+/// Answers and errors as [`ChatService::post_message`].
+pub async fn say_in_chat(
+    chats: &ChatService,
+    user: &User,
+    chat: ChatId,
+    text: &str,
+    client_id: Option<&str>,
+) -> Result<(Message, bool)> {
+    if asks_for_a_person(text) {
+        chats.ask_for_analyst(user, chat, text, client_id).await
+    } else {
+        chats.post_message(user, chat, text, client_id).await
     }
 }
 

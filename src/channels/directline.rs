@@ -19,8 +19,8 @@ use super::activity::{Activity, ActivitySet, ChannelAccount};
 use super::conversations;
 use super::tokens::{self, Claims, TOKEN_SECS, TokenError};
 use super::translate::{
-    Action, Addressed, Intent, QueuePlace, activities_of, activity_id, asks_for_a_person,
-    description_activity, intent_of, queue_activity, typing_activity,
+    Action, Addressed, Intent, QueuePlace, QueueWords, activities_of, activity_id,
+    description_activity, intent_of, typing_activity,
 };
 use crate::domain::Timestamp;
 use crate::domain::channel::{CallSource, validate_external_id};
@@ -326,15 +326,14 @@ impl DirectLine {
         };
         match intent {
             Intent::Say { text, client_id } => {
-                let (message, _) = if asks_for_a_person(&text) {
-                    self.chats
-                        .ask_for_analyst(&user, chat_id, &text, client_id.as_deref())
-                        .await
-                } else {
-                    self.chats
-                        .post_message(&user, chat_id, &text, client_id.as_deref())
-                        .await
-                }
+                let (message, _) = conversations::say_in_chat(
+                    &self.chats,
+                    &user,
+                    chat_id,
+                    &text,
+                    client_id.as_deref(),
+                )
+                .await
                 .map_err(over)?;
                 Ok(activity_id(conversation_id, message.seq))
             }
@@ -595,7 +594,7 @@ impl DirectLine {
             sent_through: watermark.unwrap_or(-1),
             feed: None,
             ended: false,
-            queue_said: None,
+            queue_words: QueueWords::default(),
             analyst: None,
         })
     }
@@ -617,9 +616,8 @@ pub struct ActivityStream {
     /// The chat's analyst's username (`Some(None)`: it has none), once read, and again
     /// after each status frame.
     analyst: Option<Option<String>>,
-    /// The last queue place said: every change to the desk sends every queued chat its
-    /// place, mostly unchanged, and the person hears it only when it changed.
-    queue_said: Option<String>,
+    /// The queue place, said when it changes.
+    queue_words: QueueWords,
 }
 
 /// A typing frame's fields.
@@ -673,15 +671,14 @@ impl ActivityStream {
                     let Ok(place) = serde_json::from_str::<QueuePlace>(&frame.text) else {
                         continue;
                     };
-                    if place.status != ChatStatus::Queued {
-                        // Back in the queue later (a transfer), the place is said afresh.
-                        self.queue_said = None;
-                    }
-                    let to = self.addressed();
-                    if let Some(activity) = queue_activity(&place, &to, self.now())
-                        && activity.text != self.queue_said
-                    {
-                        self.queue_said = activity.text.clone();
+                    // Fields, not `addressed()`, so that the words may change beside them.
+                    let to = Addressed {
+                        conversation: &self.conversation.id,
+                        channel_id: CHANNEL_ID,
+                        user: &self.person,
+                    };
+                    let at = Timestamp(self.line.clock.now());
+                    if let Some(activity) = self.queue_words.next(&place, &to, at) {
                         return Ok(Some(self.set(vec![activity])));
                     }
                 }

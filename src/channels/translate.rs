@@ -242,9 +242,38 @@ pub struct QueuePlace {
     pub last_seq: i64,
 }
 
+/// The queue's word to one person, said only when it changed: every change to the desk
+/// sends every queued chat its place, mostly unchanged. Said afresh once the chat has
+/// left the queue and comes back (a transfer to the queue).
+#[derive(Default)]
+pub struct QueueWords {
+    said: Option<String>,
+}
+
+impl QueueWords {
+    /// The activity for `place` when it says something new; `None` otherwise, or when
+    /// the chat is not queued.
+    pub fn next(
+        &mut self,
+        place: &QueuePlace,
+        to: &Addressed<'_>,
+        at: Timestamp,
+    ) -> Option<Activity> {
+        let Some(activity) = queue_activity(place, to, at) else {
+            self.said = None;
+            return None;
+        };
+        if activity.text == self.said {
+            return None;
+        }
+        self.said.clone_from(&activity.text);
+        Some(activity)
+    }
+}
+
 /// The bot's word on the queue while the chat waits: its place, the analysts available
 /// and the wait estimate. `None` unless the chat is queued.
-pub fn queue_activity(view: &QueuePlace, to: &Addressed<'_>, at: Timestamp) -> Option<Activity> {
+fn queue_activity(view: &QueuePlace, to: &Addressed<'_>, at: Timestamp) -> Option<Activity> {
     if view.status != ChatStatus::Queued {
         return None;
     }

@@ -69,11 +69,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 /// (see [`forwarded_client`]). `None` when the server was started without peer addresses
 /// (`Application` has them; requests that do not carry one are limited by account only).
 pub fn client_ip(parts: &Parts, trusted: &[ProxyRange]) -> Option<IpAddr> {
-    let peer = parts
-        .extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?
-        .0
-        .ip();
+    let peer = peer_ip(parts)?;
     let forwarded = parts
         .headers
         .get_all("x-forwarded-for")
@@ -88,12 +84,7 @@ pub fn client_ip(parts: &Parts, trusted: &[ProxyRange]) -> Option<IpAddr> {
 /// Of a list (`https, http`), the last: the one the proxy nearest us added, which a
 /// client cannot choose by sending the header itself.
 pub fn forwarded_proto(parts: &Parts, trusted: &[ProxyRange]) -> Option<&'static str> {
-    let peer = parts
-        .extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?
-        .0
-        .ip()
-        .to_canonical();
+    let peer = peer_ip(parts)?.to_canonical();
     if !trusted.iter().any(|range| range.contains(peer)) {
         return None;
     }
@@ -103,6 +94,14 @@ pub fn forwarded_proto(parts: &Parts, trusted: &[ProxyRange]) -> Option<&'static
         p if p.eq_ignore_ascii_case("http") => Some("http"),
         _ => None,
     }
+}
+
+/// The address the connection came from, when the server was started with them.
+fn peer_ip(parts: &Parts) -> Option<IpAddr> {
+    let info = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?;
+    Some(info.0.ip())
 }
 
 /// Who sent a request that reached us from `peer` with these `X-Forwarded-For` header

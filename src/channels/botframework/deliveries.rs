@@ -18,7 +18,7 @@ use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 use super::connector::{Connector, SendError};
 use crate::channels::activity::{Activity, ChannelAccount};
 use crate::channels::conversations::{Usernames, file_urls};
-use crate::channels::translate::{Addressed, QueuePlace, activities_of, queue_activity};
+use crate::channels::translate::{Addressed, QueuePlace, QueueWords, activities_of};
 use crate::domain::Timestamp;
 use crate::domain::event::ChatEvent;
 use crate::domain::ids::ChatId;
@@ -181,7 +181,7 @@ impl Shared {
             conversation,
             user,
             sent: lease.sent_seq,
-            queue_said: None,
+            queue_words: QueueWords::default(),
             lost: lost.clone(),
         };
         if let Some(stop) = sending.new_events().await? {
@@ -237,8 +237,8 @@ struct Sending<'a> {
     user: crate::domain::user::User,
     /// The last event delivered.
     sent: i64,
-    /// The queue's last word sent, so that only a change is said.
-    queue_said: Option<String>,
+    /// The queue place, said when it changes.
+    queue_words: QueueWords,
     /// Cancelled when the lease is lost.
     lost: CancellationToken,
 }
@@ -316,13 +316,9 @@ impl Sending<'_> {
             user: &person,
         };
         let now = Timestamp(self.shared.clock.now());
-        let Some(activity) = queue_activity(&place, &to, now) else {
+        let Some(activity) = self.queue_words.next(&place, &to, now) else {
             return Ok(None);
         };
-        if activity.text == self.queue_said {
-            return Ok(None);
-        }
-        self.queue_said = activity.text.clone();
         self.send(activity, None).await
     }
 

@@ -21,8 +21,9 @@ use self::auth::Verifier;
 use self::connector::Connector;
 use self::deliveries::Deliveries;
 use super::activity::Activity;
+use super::conversations;
 use super::conversations::{FirstMessage, Said};
-use super::translate::{Action, Intent, asks_for_a_person, intent_of};
+use super::translate::{Action, Intent, intent_of};
 use crate::domain::channel::{CallSource, validate_external_id};
 use crate::domain::chat::ChatStatus;
 use crate::domain::ids::ChatId;
@@ -307,16 +308,9 @@ impl BotFramework {
         let chats = &self.inner.chats;
         match intent {
             Intent::Say { text, .. } => {
-                if asks_for_a_person(&text) {
-                    chats
-                        .ask_for_analyst(user, chat, &text, claim.as_deref())
-                        .await
-                } else {
-                    chats
-                        .post_message(user, chat, &text, claim.as_deref())
-                        .await
-                }
-                .map_err(ended)?;
+                conversations::say_in_chat(chats, user, chat, &text, claim.as_deref())
+                    .await
+                    .map_err(ended)?;
             }
             Intent::Act(action) => match action {
                 Action::Accept(article) => {

@@ -235,16 +235,17 @@ impl ChatService {
             .post(user, chat_id, text, client_id, BotStage::HandsOff)
             .await?;
         // Also after a retry, in case the first try stopped short of the queue.
-        if self.core.chat_for(user, chat_id).await?.0.status == ChatStatus::Bot {
-            match self.handoff(user, chat_id).await {
-                Ok(_) => {}
-                // A button or a copy of these words queued it first: as asked.
-                Err(Error::Conflict { .. })
-                    if self.core.chat_for(user, chat_id).await?.0.status != ChatStatus::Bot => {}
-                Err(e) => return Err(e),
+        match self.handoff(user, chat_id).await {
+            Ok(_) => Ok(posted),
+            // Out of the bot's hands already (a button or a copy of these words queued it,
+            // or an analyst has it): as asked.
+            Err(Error::Conflict { .. })
+                if self.core.chat_for(user, chat_id).await?.0.status != ChatStatus::Bot =>
+            {
+                Ok(posted)
             }
+            Err(e) => Err(e),
         }
-        Ok(posted)
     }
 
     async fn post(
