@@ -413,7 +413,7 @@ pub trait WebhookStore: Send + Sync {
     /// Disables an endpoint (it answered 410 Gone); its deliveries not yet made fail.
     async fn disable_webhook(&self, id: WebhookId, now: Millis) -> Result<()>;
     /// Stores deliveries, due now.
-    async fn enqueue_deliveries(&self, deliveries: &[NewWebhookDelivery<'_>]) -> Result<()>;
+    async fn enqueue_deliveries(&self, deliveries: &[NewWebhookDelivery]) -> Result<()>;
     /// Claims up to `limit` due deliveries of endpoints still enabled, for `lease_ms`:
     /// no other instance attempts them meanwhile.
     async fn claim_due_deliveries(

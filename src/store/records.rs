@@ -416,12 +416,13 @@ impl std::fmt::Debug for WebhookRecord {
 }
 
 /// A delivery to store: due at once.
-pub struct NewWebhookDelivery<'a> {
+pub struct NewWebhookDelivery {
     /// The `webhook-id`.
-    pub id: &'a str,
+    pub id: String,
     pub webhook_id: WebhookId,
     pub event: WebhookEvent,
-    pub payload: &'a str,
+    /// The JSON body, shared by the event's deliveries to every endpoint.
+    pub payload: std::sync::Arc<str>,
     pub now: Millis,
 }
 

@@ -19,7 +19,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::domain::call;
 use crate::domain::channel::CallSource;
-use crate::domain::ids::{CallId, ChatId, WebhookId};
+use crate::domain::ids::{CallId, ChatId};
 use crate::domain::webhook::WebhookEvent;
 use crate::domain::{Millis, Timestamp};
 use crate::store::{DynStore, NewWebhookDelivery, WebhookRecord};
@@ -43,17 +43,9 @@ pub struct Outbox {
 
 /// One event's deliveries, waiting to be written.
 struct Pending {
-    rows: Vec<Row>,
+    rows: Vec<NewWebhookDelivery>,
     /// The outcome: `None` when stored, else what went wrong.
     done: oneshot::Sender<Option<String>>,
-}
-
-struct Row {
-    id: String,
-    webhook_id: WebhookId,
-    event: WebhookEvent,
-    payload: Arc<str>,
-    now: Millis,
 }
 
 /// The chat an event is about, as its payload names it.
@@ -179,7 +171,7 @@ impl Outbox {
         let payload: Arc<str> = payload.into();
         let rows = endpoints
             .iter()
-            .map(|&webhook_id| Row {
+            .map(|&webhook_id| NewWebhookDelivery {
                 id: message_id(),
                 webhook_id,
                 event,
@@ -215,23 +207,15 @@ impl Outbox {
 async fn write_groups(store: DynStore, mut pending: mpsc::UnboundedReceiver<Pending>) {
     let mut group = Vec::new();
     while pending.recv_many(&mut group, WRITE_BATCH).await > 0 {
-        let rows: Vec<NewWebhookDelivery<'_>> = group
-            .iter()
-            .flat_map(|p| &p.rows)
-            .map(|r| NewWebhookDelivery {
-                id: &r.id,
-                webhook_id: r.webhook_id,
-                event: r.event,
-                payload: &r.payload,
-                now: r.now,
-            })
+        let rows: Vec<NewWebhookDelivery> = group
+            .iter_mut()
+            .flat_map(|p| std::mem::take(&mut p.rows))
             .collect();
         let outcome = store
             .enqueue_deliveries(&rows)
             .await
             .err()
             .map(|e| e.to_string());
-        drop(rows);
         for p in group.drain(..) {
             let _ = p.done.send(outcome.clone());
         }

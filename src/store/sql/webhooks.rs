@@ -103,7 +103,7 @@ impl WebhookStore for SqlStore {
         self.fail_pending(id).await
     }
 
-    async fn enqueue_deliveries(&self, deliveries: &[NewWebhookDelivery<'_>]) -> Result<()> {
+    async fn enqueue_deliveries(&self, deliveries: &[NewWebhookDelivery]) -> Result<()> {
         let now = self.dialect.now_ms();
         // One statement for a batch: 5 parameters a row, far below SQLite's limit.
         for chunk in deliveries.chunks(ENQUEUE_BATCH) {
@@ -129,10 +129,10 @@ impl WebhookStore for SqlStore {
             let mut query = sqlx::query(&sql);
             for d in chunk {
                 query = query
-                    .bind(d.id)
+                    .bind(d.id.as_str())
                     .bind(d.webhook_id)
                     .bind(d.event.as_str())
-                    .bind(d.payload)
+                    .bind(&*d.payload)
                     .bind(d.now);
             }
             query.execute(&self.writer).await?;
