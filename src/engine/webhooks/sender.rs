@@ -77,20 +77,22 @@ impl Sender {
                 return;
             }
             let endpoints = self.outbox.endpoints();
-            let made: Vec<(Attempt, WebhookId)> = join_all(due.into_iter().map(|d| {
-                let endpoint = endpoints.iter().find(|e| e.id == d.webhook_id).cloned();
-                self.attempt(d, endpoint)
-            }))
-            .await;
+            let (attempts, webhooks): (Vec<Attempt>, Vec<WebhookId>) =
+                join_all(due.into_iter().map(|d| {
+                    let endpoint = endpoints.iter().find(|e| e.id == d.webhook_id).cloned();
+                    self.attempt(d, endpoint)
+                }))
+                .await
+                .into_iter()
+                .unzip();
             // Recorded together, in one transaction, before any endpoint is disabled
             // (which fails what it still has to send).
-            let attempts: Vec<Attempt> = made.iter().map(|(a, _)| a.clone()).collect();
             if let Err(e) = self.store.record_attempts(&attempts).await {
                 tracing::warn!(error = %e, "could not record webhook attempts; they will be made again");
             }
-            for (attempt, webhook) in &made {
+            for (attempt, webhook) in attempts.iter().zip(webhooks) {
                 if attempt.status_code == Some(410) {
-                    self.disable(*webhook).await;
+                    self.disable(webhook).await;
                 }
             }
         }
